@@ -1,0 +1,5 @@
+import sys
+
+from reconsolidate.cli import main
+
+sys.exit(main())

@@ -1,0 +1,101 @@
+"""Shared infrastructure: named random streams, strict configuration, atomic output, CLI errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from reconsolidate._config import StrictModel, load_toml_model
+from reconsolidate._io import atomic_dir, atomic_write_json
+from reconsolidate._random import PatientStream
+from reconsolidate.exceptions import InputError
+
+
+@given(
+    seed=st.integers(0, 2**32),
+    draws=st.integers(1, 9),
+    n=st.integers(1, 60),
+    cut=st.integers(0, 60),
+)
+def test_stream_is_independent_of_chunking(seed: int, draws: int, n: int, cut: int) -> None:
+    cut = min(cut, n)
+    s = PatientStream(seed, "test", draws)
+    whole = s.uniform(0, n)
+    parts = np.concatenate([s.uniform(0, cut), s.uniform(cut, n)])
+    assert np.array_equal(whole, parts)
+    assert whole.shape == (n, draws)
+    assert np.all((whole > 0) & (whole < 1))
+
+
+def test_streams_differ_by_name_seed_and_key() -> None:
+    a = PatientStream(1, "a", 4).uniform(0, 100)
+    assert not np.array_equal(a, PatientStream(1, "b", 4).uniform(0, 100))
+    assert not np.array_equal(a, PatientStream(2, "a", 4).uniform(0, 100))
+    assert not np.array_equal(a, PatientStream(1, "a", 4, 7).uniform(0, 100))
+
+
+def test_stream_distribution() -> None:
+    z = PatientStream(11, "normals", 2).normal(0, 200_000).ravel()
+    assert abs(z.mean()) < 0.01
+    assert abs(z.std() - 1) < 0.01
+    u = PatientStream(11, "u", 1).uniform(0, 200_000).ravel()
+    hist, _ = np.histogram(u, bins=10, range=(0, 1))
+    assert np.all(np.abs(hist / len(u) - 0.1) < 0.005)
+
+
+class _Cfg(StrictModel):
+    weight_kg: float
+    name: str = "x"
+
+
+def test_strict_model_names_unknown_key(tmp_path: Path) -> None:
+    f = tmp_path / "c.toml"
+    f.write_text('weight_kg = 70\nwieght = 3\n')
+    with pytest.raises(InputError, match=r"unknown key 'wieght'"):
+        load_toml_model(f, _Cfg)
+
+
+def test_strict_model_names_field_and_value(tmp_path: Path) -> None:
+    f = tmp_path / "c.toml"
+    f.write_text('weight_kg = "heavy"\n')
+    with pytest.raises(InputError, match=r"field 'weight_kg' = 'heavy'"):
+        load_toml_model(f, _Cfg)
+    f.write_text("name = 'a'\n")
+    with pytest.raises(InputError, match=r"field 'weight_kg' is required"):
+        load_toml_model(f, _Cfg)
+    f.write_text("weight_kg = [\n")
+    with pytest.raises(InputError, match="invalid TOML"):
+        load_toml_model(f, _Cfg)
+    with pytest.raises(InputError, match="file not found"):
+        load_toml_model(tmp_path / "missing.toml", _Cfg)
+
+
+def test_atomic_dir_leaves_nothing_on_failure(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    with pytest.raises(RuntimeError), atomic_dir(out) as d:
+        atomic_write_json(d / "a.json", {"x": 1})
+        raise RuntimeError("boom")
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == []
+    with atomic_dir(out) as d:
+        atomic_write_json(d / "a.json", {"x": 2})
+    assert json.loads((out / "a.json").read_text()) == {"x": 2}
+    # replacing an existing result directory is atomic too
+    with atomic_dir(out) as d:
+        atomic_write_json(d / "b.json", {"y": 3})
+    assert sorted(p.name for p in out.iterdir()) == ["b.json"]
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]
+
+
+def test_cli_version_and_unknown_command(capsys: pytest.CaptureFixture[str]) -> None:
+    from reconsolidate import __version__
+    from reconsolidate.cli import main
+
+    assert main(["--version"]) == 0
+    assert __version__ in capsys.readouterr().out
+    assert main(["no-such-command"]) == 2
