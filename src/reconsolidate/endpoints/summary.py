@@ -1,0 +1,207 @@
+"""Per-arm summaries and between-arm comparisons of :class:`ParticipantEndpoints`."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from reconsolidate.endpoints.core import (
+    MissingDataHandling,
+    ParticipantEndpoints,
+)
+from reconsolidate.endpoints.stats import (
+    cox_hazard_ratio,
+    gee_daily_abstinence,
+    kaplan_meier,
+    mean_difference,
+    risk_difference,
+)
+from reconsolidate.exceptions import InputError
+
+__all__ = [
+    "BINARY_ENDPOINTS",
+    "CONTINUOUS_ENDPOINTS",
+    "abstinence_matrix",
+    "compare_arms",
+    "summarize_arms",
+]
+
+#: Continuous per-participant endpoints summarised by mean / SD / median and compared by Welch
+#: difference and Hedges' g.
+CONTINUOUS_ENDPOINTS = (
+    "percent_days_abstinent",
+    "percent_drinking_days",
+    "percent_heavy_drinking_days",
+    "drinks_per_drinking_day",
+    "drinks_per_week",
+    "change_drinks_per_week",
+    "grams_per_day",
+)
+#: Binary responder endpoints summarised as percent of scored participants.
+BINARY_ENDPOINTS = (
+    "no_heavy_drinking_days",
+    "abstinent_last_days",
+    "who_reduction_1_level",
+    "who_reduction_2_levels",
+)
+
+
+def _num(v: float) -> float | None:
+    """JSON-safe float: NaN/inf -> None."""
+    v = float(v)
+    return v if math.isfinite(v) else None
+
+
+def _arm_labels(arm: ArrayLike, n: int) -> np.ndarray:
+    a = np.asarray(arm).astype(str).reshape(-1)
+    if a.shape != (n,):
+        raise InputError(f"arm labels: expected shape ({n},), got {a.shape}")
+    return a
+
+
+def summarize_arms(endpoints: ParticipantEndpoints, arm: ArrayLike) -> dict[str, dict]:
+    """Per-arm summary of every endpoint.
+
+    Returns ``{arm: {...}}`` with, per arm: ``n`` (randomised), ``n_scored`` (included under the
+    missing-data handling), for each continuous endpoint ``X`` its mean as ``X`` plus ``X_sd``
+    and ``X_median``; for each binary endpoint ``percent_X`` (% of scored participants with a
+    defined value); Kaplan-Meier medians ``median_days_to_first_heavy_day`` and
+    ``median_days_to_first_drink`` (``None`` = not reached); ``percent_any_heavy_day`` (KM
+    1 - S at the end of the window) and the WHO-level distribution. JSON-safe (None for NaN).
+    """
+    labels = _arm_labels(arm, endpoints.n)
+    out: dict[str, dict] = {}
+    for a in sorted(np.unique(labels).tolist()):
+        m = labels == a
+        ep = endpoints.subset(m)
+        s: dict = {"n": int(m.sum()), "n_scored": int(ep.included.sum())}
+        for name in CONTINUOUS_ENDPOINTS:
+            v = getattr(ep, name)
+            v = v[~np.isnan(v)]
+            s[name] = _num(v.mean()) if v.size else None
+            s[f"{name}_sd"] = _num(v.std(ddof=1)) if v.size > 1 else None
+            s[f"{name}_median"] = _num(np.median(v)) if v.size else None
+        for name in BINARY_ENDPOINTS:
+            v = getattr(ep, name)
+            v = v[~np.isnan(v)]
+            s[f"percent_{name}"] = _num(100.0 * v.mean()) if v.size else None
+            s[f"n_{name}"] = int(v.size)
+        for what in ("heavy_day", "drink"):
+            t = ep.days_to_first_heavy_day if what == "heavy_day" else ep.days_to_first_drink
+            e = ep.first_heavy_day_observed if what == "heavy_day" else ep.first_drink_observed
+            km = kaplan_meier(t, e)
+            s[f"median_days_to_first_{what}"] = _num(km.median_days)
+            s[f"n_first_{what}_events"] = int(e[ep.included].sum())
+        km = kaplan_meier(ep.days_to_first_heavy_day, ep.first_heavy_day_observed)
+        s["percent_any_heavy_day_km"] = (
+            _num(100.0 * (1.0 - km.survival_at(endpoints.n_days_window)))
+            if ep.included.any() else None
+        )
+        lv = ep.who_risk_level[~np.isnan(ep.who_risk_level)]
+        s["who_risk_level_percent"] = {
+            name: (_num(100.0 * np.mean(lv == i)) if lv.size else None)
+            for i, name in enumerate(("low", "medium", "high", "very_high"))
+        }
+        out[a] = s
+    return out
+
+
+def abstinence_matrix(
+    drinks_per_day: ArrayLike,
+    is_female: ArrayLike,
+    handling: MissingDataHandling,
+    *,
+    heavy_drinks_men: float = 5.0,
+    heavy_drinks_women: float = 4.0,
+) -> np.ndarray:
+    """Daily abstinence (1.0 / 0.0 / NaN not counted) after the missing-data handling.
+
+    Under responders-only, participants with a missing day are all ``NaN``; under ITT with
+    ``missing_days="exclude"`` missing days stay ``NaN``; otherwise they are filled as the
+    handling says (heavy or a positive amount = drinking day, ``abstinent`` / 0 = abstinent).
+    """
+    x = np.asarray(drinks_per_day, dtype=np.float64)
+    miss = np.isnan(x)
+    out = np.where(miss, np.nan, (x == 0).astype(np.float64))
+    if handling.population == "responders_only":
+        out[miss.any(axis=1)] = np.nan
+        return out
+    m = handling.missing_days
+    if m == "exclude":
+        return out
+    if m == "heavy":
+        return np.where(miss, 0.0, out)  # a heavy day is a drinking day: not abstinent
+    fill_abst = 1.0 if (m == "abstinent" or float(m) == 0.0) else 0.0
+    return np.where(miss, fill_abst, out)
+
+
+def compare_arms(
+    endpoints: ParticipantEndpoints,
+    arm: ArrayLike,
+    *,
+    reference: str | None = None,
+    abstinent_days: np.ndarray | None = None,
+    gee_cov_struct: str = "exchangeable",
+    gee_max_rows: int = 2_000_000,
+) -> list[dict]:
+    """Between-arm comparisons of every endpoint, each arm vs ``reference``.
+
+    Parameters
+    ----------
+    endpoints
+        Per-participant endpoints.
+    arm
+        Arm label per participant, shape ``(N,)``.
+    reference
+        The control arm (default: the first arm label in sorted order); unknown -> InputError
+        listing the arms.
+    abstinent_days
+        Optional ``(N, D)`` daily abstinence matrix (:func:`abstinence_matrix`) for the logistic
+        GEE of daily abstinence.
+    gee_cov_struct
+        ``"exchangeable"`` or ``"ar1"``.
+    gee_max_rows
+        Skip the GEE above this many participant-days.
+
+    Returns
+    -------
+    list of dict
+        One dict per (arm, endpoint) with ``endpoint``, ``arm``, ``reference``, ``kind``
+        (``mean_difference``, ``risk_difference``, ``hazard_ratio``, ``odds_ratio``) and its
+        estimate, 95% CI, p-value and (continuous) Hedges' g with 95% CI; JSON-safe.
+    """
+    labels = _arm_labels(arm, endpoints.n)
+    arms = sorted(np.unique(labels).tolist())
+    if reference is None:
+        reference = arms[0] if arms else None
+    if reference not in arms:
+        raise InputError(f"reference arm {reference!r} not found; arms are {arms}")
+    ref = labels == reference
+    inc = endpoints.included
+    result: list[dict] = []
+    for a in arms:
+        if a == reference:
+            continue
+        cur = labels == a
+        base = {"arm": a, "reference": reference}
+        for name in CONTINUOUS_ENDPOINTS:
+            v = getattr(endpoints, name)
+            r = mean_difference(v[cur], v[ref])
+            result.append({"endpoint": name, **base, "kind": "mean_difference",
+                           **{k: (_num(x) if isinstance(x, float) else x) for k, x in r.items()}})
+        for name in BINARY_ENDPOINTS:
+            v = getattr(endpoints, name)
+            r = risk_difference(v[cur], v[ref])
+            result.append({"endpoint": f"percent_{name}", **base, "kind": "risk_difference", **r})
+        both = (cur | ref) & inc
+        r = cox_hazard_ratio(endpoints.days_to_first_heavy_day[both],
+                             endpoints.first_heavy_day_observed[both], cur[both])
+        result.append({"endpoint": "time_to_first_heavy_day", **base, "kind": "hazard_ratio", **r})
+        if abstinent_days is not None:
+            sel = cur | ref
+            r = gee_daily_abstinence(abstinent_days[sel], cur[sel], cov_struct=gee_cov_struct,
+                                     max_rows=gee_max_rows)
+            result.append({"endpoint": "daily_abstinence", **base, "kind": "odds_ratio", **r})
+    return result
