@@ -1,0 +1,13 @@
+"""Cue-alcohol reward memories with NMDA-gated reconsolidation.
+
+- :mod:`~reconsolidate.memory.params`: :class:`MemoryParams`, shared by both models.
+- :mod:`~reconsolidate.memory.reference`: latent-cause-modulated Rescorla-Wagner (Gershman,
+  Monfils, Norman & Niv 2017) with NMDA destabilisation and restabilisation gates.
+- :mod:`~reconsolidate.memory.population`: reduced per-patient, per-cue state for millions of
+  patients (numba kernels), derived from the reference model.
+- :mod:`~reconsolidate.memory.paradigm`: laboratory paradigms as data (TOML) and their checks.
+"""
+
+from reconsolidate.memory.params import MemoryParams
+
+__all__ = ["MemoryParams"]

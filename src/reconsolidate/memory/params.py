@@ -1,0 +1,148 @@
+"""Parameters shared by the reference (LC-RW) and the population memory models.
+
+Every default carries its source. Values from Gershman, Monfils, Norman & Niv 2017 (eLife
+6:e23763) are the ones its simulation code uses (``imm_run``/``imm_plot`` in
+github.com/sjgershm/memory-modification, commit e1164e1, read as equations only; tag [code] in
+/work/shared/science/memory-models.md section 1.3). Everything else is an ``ASSUMPTION`` to be
+calibrated, with the reason given next to it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+
+from reconsolidate.exceptions import InputError
+
+__all__ = ["MemoryParams"]
+
+
+@dataclass(frozen=True)
+class MemoryParams:
+    """Parameters of the cue-alcohol memory (plain floats; shared by both implementations).
+
+    Attributes
+    ----------
+    learning_rate
+        Rescorla-Wagner learning rate eta (per feature, per EM iteration). ASSUMPTION: 0.15,
+        half the 0.3 of Gershman et al. 2017 ``imm_run`` [code]: with a cue and a context
+        feature and up to 3 EM iterations, 0.3 lets one unreinforced retrieval trial erase
+        most of the memory, which contradicts the intact retrieval-only controls (Nader 2000;
+        Das 2019 RET+PBO).
+    new_cause_concentration_per_h
+        CRP concentration alpha: prior weight of a new latent cause, in the units of the temporal
+        kernel (1/h). ASSUMPTION: 1/h. Gershman 2017 uses 0.1 with trial-count time; with
+        real time in hours this value makes a day-old memory and a new cause about equally
+        likely for the first unreinforced trial, so that extinction forms a new memory
+        (spontaneous recovery, renewal) while a session right after retrieval updates the old.
+    kernel_exponent
+        Power-law exponent g of the temporal kernel K(dt) = (dt + offset)^-g. 1: Gershman 2017 [code].
+    kernel_offset_h
+        Offset (h) that keeps K finite for simultaneous trials. ASSUMPTION: 2 min, the spacing of
+        trials within a session (the original counts one time unit per trial).
+    us_variance
+        Variance sigma_r^2 of the US (alcohol reward) around the prediction. 0.4: Gershman 2017 [code].
+    feature_variance
+        Variance sigma_x^2 of cue/context features. 1: Gershman 2017 [code].
+    max_em_iterations
+        Maximum EM iterations per trial. 3: Gershman 2017 [code].
+    em_iteration_period_min
+        Minutes of inter-trial interval per EM iteration (the original gives one iteration per
+        time unit). ASSUMPTION: 2 min, so trials 2 min apart within a session get one iteration
+        and a trial followed by a >= 5 min pause (a retrieval) gets the maximum, as trials one
+        time unit apart vs a pause of >= 3 units in ``imm_run``.
+    max_causes
+        Maximum number of latent causes (reference model). 15: Gershman 2017 [code].
+    n_context_features
+        Number of context features seen by the population model (one-hot). ASSUMPTION: 2
+        (home/lab, A/B), matching the built-in paradigms.
+    cr_threshold
+        theta of the response read-out CR = Phi((V - theta)/lambda). ASSUMPTION: 0.4 (Gershman
+        2017 uses 0.02 with lambda 0.01, a near-step read-out for freezing; a graded read-out
+        suits craving ratings and dose-response; to be calibrated on urge ratings). The
+        read-out averages over the existing memories only (the empty new cause is left out):
+        with real time a power-law prior would otherwise let every memory fade as 1/t.
+    cr_noise
+        lambda of the read-out (SD, in units of V). ASSUMPTION: 0.2, see ``cr_threshold``.
+    destabilization_pe_threshold
+        |prediction error| (reward units) a retrieval must carry to destabilise the active memory.
+        ASSUMPTION: 0.4; Sevenster, Beckers & Kindt 2013 [abs] show no destabilisation when the
+        outcome is as expected, the exact threshold is not known.
+    destabilization_block_occupancy50
+        NMDA occupancy during retrieval that halves destabilisation (Ben Mamou 2006; Milton 2013
+        [abs]: NMDA/GluN2B blockade at retrieval prevents lability). ASSUMPTION: 0.3.
+    destabilization_block_hill
+        Hill coefficient of that block. ASSUMPTION: 4 (a near-switch, as in the all-or-none
+        pharmacological result).
+    lability_tau_min
+        Time constant (min) with which lability decays after destabilisation (natural
+        restabilisation). ASSUMPTION: 60 min, so that a drug 6 h after retrieval meets
+        exp(-6) = 0.25% of the lability (Nader, Schafe & LeDoux 2000 [mem]: anisomycin 6 h after
+        retrieval has no effect; Xue 2012 [abs]: 6 h outside the window).
+    restabilization_damage_max
+        Largest fraction of a labile memory lost when restabilisation is fully blocked
+        (plateau). ASSUMPTION: 0.9 (Nader 2000 normalised CR 0.30 vs 0.70 after PSI, imm_plot
+        [code], gives a loss of that order).
+    restabilization_occupancy_scale_min
+        Window-weighted NMDA occupancy integral (occupancy x min) giving 1 - 1/e of the maximal
+        damage. ASSUMPTION: 5 occupancy-min (a quarter of full occupancy for 20 min), so that a
+        sub-anaesthetic infusion right after retrieval sits near the plateau, as the size of
+        the Das 2019 RET+KET effect suggests; to be calibrated on Das 2019 blood-level
+        associations.
+    lability_prior_boost_per_h
+        Extra prior weight (1/h, same units as the kernel) of a latent cause per unit of its
+        current lability: a destabilised memory stays the inferred active one until it has
+        restabilised, so new (extinction) trials in the window update it instead of forming a
+        new memory. ASSUMPTION (project extension of LC-RW, which gets the same effect from the
+        power-law recency of the retrieval trial in trial-count time): 30/h, chosen so that
+        extinction 10 min or 1 h after retrieval updates the old memory and 6 h later does not
+        (Monfils 2009; Xue 2012 [abs]).
+    acquisition_trials
+        Effective number of acquisition trials given to a population state built from a strength
+        array (``new_state``). ASSUMPTION: 20 (a long drinking history; only its order matters).
+    """
+
+    learning_rate: float = 0.15
+    new_cause_concentration_per_h: float = 1.0
+    kernel_exponent: float = 1.0
+    kernel_offset_h: float = 2.0 / 60.0
+    us_variance: float = 0.4
+    feature_variance: float = 1.0
+    max_em_iterations: int = 3
+    em_iteration_period_min: float = 2.0
+    max_causes: int = 15
+    n_context_features: int = 2
+    cr_threshold: float = 0.4
+    cr_noise: float = 0.2
+    destabilization_pe_threshold: float = 0.4
+    destabilization_block_occupancy50: float = 0.3
+    destabilization_block_hill: float = 4.0
+    lability_tau_min: float = 60.0
+    restabilization_damage_max: float = 0.9
+    restabilization_occupancy_scale_min: float = 5.0
+    acquisition_trials: float = 20.0
+    lability_prior_boost_per_h: float = 30.0
+
+    def __post_init__(self) -> None:
+        positive = {
+            "learning_rate", "new_cause_concentration_per_h", "kernel_offset_h", "us_variance",
+            "feature_variance", "em_iteration_period_min", "cr_noise",
+            "destabilization_block_occupancy50", "destabilization_block_hill",
+            "lability_tau_min", "restabilization_occupancy_scale_min", "acquisition_trials",
+        }
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if not isinstance(v, int | float) or not math.isfinite(v):
+                raise InputError(f"MemoryParams.{f.name} = {v!r}: must be a finite number")
+            if f.name in positive and v <= 0:
+                raise InputError(f"MemoryParams.{f.name} = {v!r}: must be > 0")
+        if not 0.0 <= self.restabilization_damage_max <= 1.0:
+            raise InputError("MemoryParams.restabilization_damage_max must lie in [0, 1]")
+        if self.learning_rate > 0.5:
+            raise InputError("MemoryParams.learning_rate must be <= 0.5 (stable with two features)")
+        if self.max_causes < 2 or self.n_context_features < 1 or self.max_em_iterations < 1:
+            raise InputError("MemoryParams: max_causes >= 2, n_context_features >= 1, max_em_iterations >= 1")
+
+    def as_dict(self) -> dict[str, float]:
+        """Plain dict of the parameter values (for metadata)."""
+        return asdict(self)

@@ -1,0 +1,547 @@
+"""Population memory model: a reduced LC-RW state per patient and per cue class.
+
+Derived from the reference model (:mod:`reconsolidate.memory.reference`) by keeping, for each
+(patient, cue class), at most two latent causes: the *acquisition* cause (cue -> alcohol; index 0)
+and the *extinction* cause (index 1; later new causes are folded into it). Each cause keeps
+
+- ``w``: its prediction of the alcohol reward for the cue in its context (the reference model's
+  ``w_k . x``, so the learning rate is eta * |x|^2 = 2 eta for a cue plus one context feature),
+- ``n``: its effective trial count (sufficient statistic of the feature likelihood and of the
+  prior mass),
+- ``tmean_h`` / ``tlast_h``: the mean and last time of its trials; the power-law CRP prior
+  ``sum_i K(t - t_i)`` is approximated by ``(n - 1) K(t - tmean) + K(t - tlast)``,
+- ``ctx``: the context it was formed in,
+- ``lab``: its lability at ``lab_time_h`` (decays with ``lability_tau_min``); the lability of
+  the acquisition cause also raises its prior (a destabilised memory stays the active one and
+  absorbs new trials). The reference model does this for every cause that existed before the
+  destabilising trial; here only the acquisition cause can re-open (the extinction cause's
+  lability is its consolidation, which a drug can block but which does not attract trials).
+
+Time is explicit: ``state.time_h`` (N,) is each patient's clock in hours. All arrays are float64,
+struct-of-arrays, updated in place by numba kernels (one pass, no temporaries).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+
+import numba
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from reconsolidate.exceptions import InputError
+from reconsolidate.memory.params import MemoryParams
+from reconsolidate.memory.window import damage_fraction, window_mean_weight
+
+__all__ = [
+    "PopulationParams",
+    "PopulationState",
+    "advance",
+    "expose",
+    "new_state",
+    "response",
+    "restabilise",
+    "restabilise_weighted",
+    "retrieve",
+    "us_alone",
+]
+
+#: The population model uses the same parameter set as the reference model.
+PopulationParams = MemoryParams
+
+_LOG2PI = math.log(2.0 * math.pi)
+
+
+@dataclass
+class PopulationState:
+    """Struct-of-arrays memory state; every field is float64, shape (N, C) unless noted."""
+
+    time_h: NDArray[np.float64]  # (N,) clock of each patient, hours
+    w0: NDArray[np.float64]
+    n0: NDArray[np.float64]
+    tmean0_h: NDArray[np.float64]
+    tlast0_h: NDArray[np.float64]
+    ctx0: NDArray[np.float64]
+    lab0: NDArray[np.float64]
+    w1: NDArray[np.float64]
+    n1: NDArray[np.float64]
+    tmean1_h: NDArray[np.float64]
+    tlast1_h: NDArray[np.float64]
+    ctx1: NDArray[np.float64]
+    lab1: NDArray[np.float64]
+    lab_time_h: NDArray[np.float64]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(n_patients, n_cues)."""
+        return self.w0.shape  # type: ignore[return-value]
+
+    def copy(self) -> PopulationState:
+        """Deep copy (for branching arms from a common history)."""
+        return PopulationState(**{f.name: getattr(self, f.name).copy() for f in fields(self)})
+
+    @property
+    def acquisition_strength(self) -> NDArray[np.float64]:
+        """Reward prediction of the acquisition memory, (N, C) (a view, do not write)."""
+        return self.w0
+
+    @property
+    def extinction_count(self) -> NDArray[np.float64]:
+        """Effective number of extinction trials (N, C) (0 = no extinction memory)."""
+        return self.n1
+
+
+def new_state(
+    acquisition_strength: ArrayLike,
+    params: MemoryParams | None = None,
+    *,
+    memory_age_h: float | ArrayLike = 24.0,
+    context: int = 0,
+    acquisition_trials: float | None = None,
+) -> PopulationState:
+    """Create a state whose acquisition memory has the given strength.
+
+    Parameters
+    ----------
+    acquisition_strength
+        (N, C) reward prediction of each cue class, in [0, 1].
+    params
+        Model parameters (``acquisition_trials`` sets the effective trial count).
+    memory_age_h
+        Hours since the (mean) acquisition trial, scalar or (N,) or (N, C); the patients'
+        clocks start at 0 and the acquisition trials lie in the past.
+    context
+        Context id (0 .. n_context_features-1) the memory was acquired in.
+    acquisition_trials
+        Effective number of acquisition trials (default ``params.acquisition_trials``); 0 gives
+        a naive state (no memory yet) whatever the strength.
+    """
+    p = params or MemoryParams()
+    a = np.array(acquisition_strength, dtype=np.float64, ndmin=2)
+    if a.ndim != 2:
+        raise InputError(f"acquisition_strength must be (N, C), got shape {a.shape}")
+    if not np.all(np.isfinite(a)) or np.any((a < 0) | (a > 1)):
+        raise InputError("acquisition_strength must lie in [0, 1]")
+    age_in = np.asarray(memory_age_h, dtype=np.float64)
+    if age_in.ndim == 1:
+        age_in = age_in[:, None]
+    try:
+        age = np.broadcast_to(age_in, a.shape)
+    except ValueError:
+        raise InputError(f"memory_age_h must broadcast to {a.shape}") from None
+    if np.any(age < 0):
+        raise InputError("memory_age_h must be >= 0")
+    _check_context(context, p)
+    n, c = a.shape
+    z = np.zeros((n, c))
+    ntr = p.acquisition_trials if acquisition_trials is None else float(acquisition_trials)
+    if ntr < 0:
+        raise InputError(f"acquisition_trials = {ntr}: must be >= 0")
+    return PopulationState(
+        time_h=np.zeros(n),
+        w0=a.copy() if ntr > 0 else z.copy(), n0=np.full((n, c), ntr), tmean0_h=-age.copy(),
+        tlast0_h=-age.copy(), ctx0=np.full((n, c), float(context)), lab0=z.copy(),
+        w1=z.copy(), n1=z.copy(), tmean1_h=z.copy(), tlast1_h=z.copy(),
+        ctx1=np.full((n, c), -1.0), lab1=z.copy(), lab_time_h=z.copy(),
+    )
+
+
+def _check_context(context: int, p: MemoryParams) -> None:
+    if int(context) != context or not 0 <= context < p.n_context_features:
+        raise InputError(
+            f"context = {context!r}: must be an integer in 0..{p.n_context_features - 1}"
+        )
+
+
+# ----------------------------------------------------------------------------- kernels
+@numba.njit(cache=True, inline="always")
+def _kernel(dt_h: float, offset_h: float, g: float) -> float:
+    d = dt_h + offset_h
+    if d < offset_h:
+        d = offset_h
+    return 1.0 / d if g == 1.0 else d ** (-g)
+
+
+@numba.njit(cache=True, inline="always")
+def _prior(n: float, tmean: float, tlast: float, t: float, off: float, g: float) -> float:
+    if n <= 0.0:
+        return 0.0
+    rest = n - 1.0 if n > 1.0 else 0.0
+    first = n if n < 1.0 else 1.0
+    return rest * _kernel(t - tmean, off, g) + first * _kernel(t - tlast, off, g)
+
+
+@numba.njit(cache=True, inline="always")
+def _loglik(n: float, ctxk: float, ctx: float, sx: float, dctx: int) -> float:
+    """Log predictive density of (cue = 1, one-hot context) under a cause with n trials."""
+    v = sx / (n + sx) + sx
+    mu = n / (n + sx)
+    q = (1.0 - mu) * (1.0 - mu)  # the cue feature
+    if n <= 0.0:
+        q += 1.0  # the trial's context feature, mean 0 under a new cause
+    elif ctxk == ctx:
+        q += (1.0 - mu) * (1.0 - mu)
+    else:
+        q += 1.0 + mu * mu  # trial context unseen by k, k's context absent now
+    return -0.5 * q / v - 0.5 * (1.0 + dctx) * (_LOG2PI + math.log(v))
+
+
+@numba.njit(cache=True)
+def _posterior_prior(n0, tm0, tl0, c0, n1, tm1, tl1, c1, t, ctx, alpha, off, g, sx, dctx,
+                     b0, b1):
+    """Prior x feature likelihood for (acq, ext, new), normalised; b0/b1 = lability boosts."""
+    l0 = _loglik(n0, c0, ctx, sx, dctx)
+    l1 = _loglik(n1, c1, ctx, sx, dctx)
+    ln = _loglik(0.0, -1.0, ctx, sx, dctx)
+    m = max(l0, l1, ln)
+    a0 = 0.0
+    a1 = 0.0
+    if n0 > 0.0:
+        a0 = (_prior(n0, tm0, tl0, t, off, g) + b0) * math.exp(l0 - m)
+    if n1 > 0.0:
+        a1 = (_prior(n1, tm1, tl1, t, off, g) + b1) * math.exp(l1 - m)
+    an = alpha * math.exp(ln - m)
+    s = a0 + a1 + an
+    return a0 / s, a1 / s, an / s
+
+
+@numba.njit(cache=True)
+def _response_kernel(time_h, ctx_arr, w0, n0, tm0, tl0, c0, lab0, w1, n1, tm1, tl1, c1, lab1,
+                     labt, alpha, off, g, sx, dctx, theta, lam, beta, tau_h, out):
+    nn, cc = w0.shape
+    for i in range(nn):
+        t = time_h[i]
+        ctx = ctx_arr[i]
+        for c in range(cc):
+            dec = beta * math.exp(-(t - labt[i, c]) / tau_h)
+            q0, q1, _ = _posterior_prior(n0[i, c], tm0[i, c], tl0[i, c], c0[i, c],
+                                         n1[i, c], tm1[i, c], tl1[i, c], c1[i, c],
+                                         t, ctx, alpha, off, g, sx, dctx,
+                                         lab0[i, c] * dec, 0.0)
+            # read-out from the memories that exist (the empty new cause is not a memory)
+            qs = q0 + q1
+            v = (q0 * w0[i, c] + q1 * w1[i, c]) / qs if qs > 0.0 else 0.0
+            out[i, c] = 0.5 * math.erfc(-(v - theta) / (lam * math.sqrt(2.0)))
+
+
+@numba.njit(cache=True)
+def _expose_kernel(mask, reward, occ, ctx_arr, time_h,
+                   w0, n0, tm0, tl0, c0, lab0, w1, n1, tm1, tl1, c1, lab1, labt,
+                   alpha, off, g, sx, dctx, eta, sr, n_iter, pe_thr, occ50, hill, tau_h, beta):
+    nn, cc = w0.shape
+    count = 0
+    for i in range(nn):
+        t = time_h[i]
+        ctx = ctx_arr[i]
+        o = occ[i]
+        block = 0.0
+        if o > 0.0:
+            oh = o ** hill
+            block = oh / (oh + occ50 ** hill)
+        for c in range(cc):
+            if not mask[i, c]:
+                continue
+            count += 1
+            r = reward[i, c]
+            dec = beta * math.exp(-(t - labt[i, c]) / tau_h)
+            q0, q1, qn = _posterior_prior(n0[i, c], tm0[i, c], tl0[i, c], c0[i, c],
+                                          n1[i, c], tm1[i, c], tl1[i, c], c1[i, c],
+                                          t, ctx, alpha, off, g, sx, dctx,
+                                          lab0[i, c] * dec, 0.0)
+            a0 = w0[i, c]
+            a1 = w1[i, c]
+            an = 0.0
+            # prediction error against the read-out of the existing memories (as response())
+            qs = q0 + q1
+            pe = r - ((q0 * a0 + q1 * a1) / qs if qs > 0.0 else 0.0)
+            # EM: E-step reweights by the US likelihood, M-step moves each cause's prediction
+            p0, p1, pn = q0, q1, qn
+            for _ in range(n_iter):
+                e0 = q0 * math.exp(-0.5 * (r - a0) * (r - a0) / sr)
+                e1 = q1 * math.exp(-0.5 * (r - a1) * (r - a1) / sr)
+                en = qn * math.exp(-0.5 * (r - an) * (r - an) / sr)
+                s = e0 + e1 + en
+                p0, p1, pn = e0 / s, e1 / s, en / s
+                a0 += eta * p0 * (r - a0)
+                a1 += eta * p1 * (r - a1)
+                an += eta * pn * (r - an)
+            w0[i, c] = a0
+            if n1[i, c] > 0.0:
+                w1[i, c] = a1
+            # hard MAP assignment updates counts and times
+            if n0[i, c] > 0.0 and p0 >= p1 and p0 >= pn:
+                k = n0[i, c]
+                tm0[i, c] = (tm0[i, c] * k + t) / (k + 1.0)
+                tl0[i, c] = t
+                n0[i, c] = k + 1.0
+            elif n0[i, c] <= 0.0:  # no memory yet: the new cause becomes the acquisition cause
+                n0[i, c] = 1.0
+                tm0[i, c] = t
+                tl0[i, c] = t
+                c0[i, c] = ctx
+                w0[i, c] = an
+                p0, pn = pn, 0.0
+            elif n1[i, c] > 0.0:
+                k = n1[i, c]
+                tm1[i, c] = (tm1[i, c] * k + t) / (k + 1.0)
+                tl1[i, c] = t
+                n1[i, c] = k + 1.0
+            else:  # the new cause becomes the extinction cause
+                n1[i, c] = 1.0
+                tm1[i, c] = t
+                tl1[i, c] = t
+                c1[i, c] = ctx
+                w1[i, c] = an
+                lab1[i, c] = 0.0
+            # Lability after this trial (replacing any earlier one, as LC-RW's PSI term acts
+            # on the posterior of the injection trial): a consolidated cause (mean trial time
+            # older than 3 tau) is destabilised only by a prediction error; a cause still
+            # consolidating is labile whenever it is inferred. NMDA blockade at the trial
+            # prevents both.
+            free = 1.0 - block
+            pe_gate = 1.0 if abs(pe) >= pe_thr else 0.0
+            g0 = 1.0 if t - tm0[i, c] < 3.0 * tau_h else pe_gate
+            g1 = 1.0 if t - tm1[i, c] < 3.0 * tau_h else pe_gate
+            lab0[i, c] = p0 * g0 * free
+            lab1[i, c] = (p1 + pn) * g1 * free if n1[i, c] > 0.0 else 0.0
+            labt[i, c] = t
+    return count
+
+
+# ----------------------------------------------------------------------------- public API
+def _patient_vector(x: float | ArrayLike, n: int, name: str) -> NDArray[np.float64]:
+    a = np.asarray(x, dtype=np.float64)
+    if a.ndim == 0:
+        return np.full(n, float(a))
+    if a.shape != (n,):
+        raise InputError(f"{name} must be a scalar or shape ({n},), got {a.shape}")
+    return a
+
+
+def _cue_array(x: ArrayLike, shape: tuple[int, int], name: str, dtype: type) -> np.ndarray:
+    a = np.asarray(x, dtype=dtype)
+    if a.ndim == 1 and a.shape[0] == shape[0]:
+        a = a[:, None]
+    try:
+        return np.broadcast_to(a, shape)
+    except ValueError:
+        raise InputError(f"{name} must broadcast to {shape}, got shape {a.shape}") from None
+
+
+def response(
+    state: PopulationState, params: MemoryParams | None = None, *, context: int | ArrayLike = 0
+) -> NDArray[np.float64]:
+    """Conditioned response / craving drive per cue, (N, C) in [0, 1], at each patient's clock.
+
+    ``CR = Phi((V - theta)/lambda)`` with ``V`` the prior-weighted reward prediction of the
+    causes (no learning happens).
+    """
+    p = params or MemoryParams()
+    n = state.shape[0]
+    ctx = _patient_vector(context, n, "context")
+    out = np.empty(state.shape)
+    s = state
+    _response_kernel(s.time_h, ctx, s.w0, s.n0, s.tmean0_h, s.tlast0_h, s.ctx0, s.lab0,
+                     s.w1, s.n1, s.tmean1_h, s.tlast1_h, s.ctx1, s.lab1, s.lab_time_h,
+                     p.new_cause_concentration_per_h, p.kernel_offset_h, p.kernel_exponent,
+                     p.feature_variance, p.n_context_features, p.cr_threshold, p.cr_noise,
+                     p.lability_prior_boost_per_h, p.lability_tau_min / 60.0, out)
+    return out
+
+
+def advance(state: PopulationState, dt_h: float | ArrayLike) -> None:
+    """Let ``dt_h`` hours pass (scalar or (N,)), in place.
+
+    Time enters only through the clock: the power-law prior makes recent (extinction)
+    memories lose their hold (spontaneous recovery) and lability decays with
+    ``lability_tau_min``; both are evaluated lazily from ``time_h``.
+    """
+    d = np.asarray(dt_h, dtype=np.float64)
+    if np.any(~np.isfinite(d)) or np.any(d < 0):
+        raise InputError(f"dt_h must be finite and >= 0, got {dt_h!r}")
+    state.time_h += d
+
+
+def expose(
+    state: PopulationState,
+    cues: ArrayLike,
+    rewarded: ArrayLike,
+    params: MemoryParams | None = None,
+    *,
+    context: int | ArrayLike = 0,
+    occupancy: float | ArrayLike = 0.0,
+    gap_to_next_min: float | None = None,
+) -> int:
+    """One cue exposure for the masked (patient, cue) pairs, in place.
+
+    Parameters
+    ----------
+    cues
+        (N, C) bool: which cue classes are presented to which patients.
+    rewarded
+        bool, broadcast to (N, C) (scalar, (N,) or (N, C)): alcohol drunk (True) or cue
+        without alcohol (False). Reward strengthens the active memory; an unrewarded
+        exposure extinguishes the acquisition memory or builds the extinction memory,
+        depending on which latent cause is inferred.
+    context
+        Context id per patient (scalar or (N,)).
+    occupancy
+        NMDA occupancy during the exposure (scalar or (N,)), blocks destabilisation.
+    gap_to_next_min
+        Minutes until the next exposure if known: the reference model runs one EM iteration
+        per ``em_iteration_period_min`` of interval (at most ``max_em_iterations``); ``None``
+        (the default, for exposures hours apart) gives the maximum.
+
+    Returns
+    -------
+    int
+        Number of (patient, cue) updates done.
+
+    Notes
+    -----
+    Any exposure whose |prediction error| exceeds ``destabilization_pe_threshold`` destabilises
+    the inferred cause(s); without a drug they restabilise on their own.
+    """
+    p = params or MemoryParams()
+    shp = state.shape
+    mask = _cue_array(cues, shp, "cues", np.bool_)
+    rew = _cue_array(rewarded, shp, "rewarded", np.float64)
+    ctx = _patient_vector(context, shp[0], "context")
+    occ = _patient_vector(occupancy, shp[0], "occupancy")
+    if np.any((occ < 0) | (occ > 1)):
+        raise InputError("occupancy must lie in [0, 1]")
+    if gap_to_next_min is None:
+        iters = p.max_em_iterations
+    else:
+        if not gap_to_next_min >= 0:
+            raise InputError(f"gap_to_next_min = {gap_to_next_min!r}: must be >= 0")
+        iters = int(min(p.max_em_iterations,
+                        max(1, round(gap_to_next_min / p.em_iteration_period_min))))
+    s = state
+    return int(_expose_kernel(
+        mask, rew, occ, ctx, s.time_h,
+        s.w0, s.n0, s.tmean0_h, s.tlast0_h, s.ctx0, s.lab0,
+        s.w1, s.n1, s.tmean1_h, s.tlast1_h, s.ctx1, s.lab1, s.lab_time_h,
+        p.new_cause_concentration_per_h, p.kernel_offset_h, p.kernel_exponent,
+        p.feature_variance, p.n_context_features, 2.0 * p.learning_rate, p.us_variance,
+        iters, p.destabilization_pe_threshold, p.destabilization_block_occupancy50,
+        p.destabilization_block_hill, p.lability_tau_min / 60.0, p.lability_prior_boost_per_h))
+
+
+def retrieve(
+    state: PopulationState,
+    cues: ArrayLike,
+    prediction_error: ArrayLike,
+    occupancy_during_retrieval: float | ArrayLike = 0.0,
+    params: MemoryParams | None = None,
+    *,
+    context: int | ArrayLike = 0,
+) -> int:
+    """A retrieval (reactivation) session for the masked cues, in place.
+
+    Parameters
+    ----------
+    cues
+        (N, C) bool: the retrieved cue classes.
+    prediction_error
+        bool (N,) or (N, C): True = the expected drink is withheld (omission prediction
+        error, Das 2019 procedure), False = the drink is given as expected (no prediction
+        error, Sevenster 2013). Destabilisation then follows from the model's own
+        prediction error (needs an established memory).
+    occupancy_during_retrieval
+        (N,) NMDA occupancy during the retrieval; blocks destabilisation
+        (Ben Mamou 2006; Milton 2013).
+    """
+    pe = np.asarray(prediction_error, dtype=np.bool_)
+    return expose(state, cues, ~pe, params, context=context,
+                  occupancy=occupancy_during_retrieval)
+
+
+def restabilise_weighted(
+    state: PopulationState,
+    weighted_occupancy_min: ArrayLike,
+    params: MemoryParams | None = None,
+    *,
+    cues: ArrayLike | None = None,
+) -> None:
+    """Apply a drug's effect on restabilisation, in place.
+
+    Parameters
+    ----------
+    weighted_occupancy_min
+        (N,) occupancy integral weighted by ``exp(-(t - now)/tau)`` from the state's current
+        clock onward (occupancy x min), e.g. from
+        :func:`reconsolidate.memory.window.window_weighted_occupancy_min` with
+        ``retrieval_min`` = the clock time of the call (normally the retrieval just done).
+    cues
+        Optional (N, C) bool restricting the effect (default: every labile cue).
+
+    Each labile cause loses ``D = D_max (1 - exp(-L I_w / I_scale))`` of its reward prediction
+    and of its trial count (its hold on later inference).
+    """
+    p = params or MemoryParams()
+    shp = state.shape
+    iw = _patient_vector(weighted_occupancy_min, shp[0], "weighted_occupancy_min")
+    if np.any(iw < 0) or np.any(~np.isfinite(iw)):
+        raise InputError("occupancy integral must be finite and >= 0")
+    sel = None if cues is None else _cue_array(cues, shp, "cues", np.bool_)
+    # lability left at the current clock (it decays from its onset at lab_time_h)
+    decay = np.exp(-(state.time_h[:, None] - state.lab_time_h) / (p.lability_tau_min / 60.0))
+    for lab, w, n in ((state.lab0, state.w0, state.n0), (state.lab1, state.w1, state.n1)):
+        d = damage_fraction(iw[:, None], lab * decay, p)
+        if sel is not None:
+            d = np.where(sel, d, 0.0)
+        keep = 1.0 - d
+        w *= keep
+        n *= keep
+
+
+def restabilise(
+    state: PopulationState,
+    occupancy_integral_min: ArrayLike,
+    *,
+    window_start_min: float | ArrayLike,
+    window_stop_min: float | ArrayLike,
+    params: MemoryParams | None = None,
+    cues: ArrayLike | None = None,
+) -> None:
+    """Apply an NMDA occupancy integral over a window given relative to the retrieval.
+
+    Parameters
+    ----------
+    occupancy_integral_min
+        (N,) plain occupancy integral over the window (occupancy x min), e.g.
+        ``NMDAExposure.occupancy_integral_min`` from the pharmacology engine.
+    window_start_min, window_stop_min
+        Window bounds in minutes after the state's current clock (call it right after
+        :func:`retrieve`, so these are minutes after retrieval), scalars or (N,). The integral
+        is weighted by the mean lability over the window, exact for constant occupancy: a
+        window 6 h after retrieval has weight ~0.0025 of an immediate one.
+    """
+    p = params or MemoryParams()
+    n = state.shape[0]
+    weight = window_mean_weight(_patient_vector(window_start_min, n, "window_start_min"),
+                                _patient_vector(window_stop_min, n, "window_stop_min"),
+                                p.lability_tau_min)
+    integ = _patient_vector(occupancy_integral_min, n, "occupancy_integral_min")
+    restabilise_weighted(state, integ * weight, p, cues=cues)
+
+
+def us_alone(state: PopulationState, patients: ArrayLike) -> None:
+    """Unsignalled alcohol (a priming drink without the cue): reinstatement, in place.
+
+    The reward is attributed to the acquisition cause of every cue class (the cause that
+    predicts reward), refreshing its recency so that its prior rises again; the cue weights do
+    not change (no cue present). ``patients`` is (N,) bool.
+    """
+    n = state.shape[0]
+    m = _patient_vector(patients, n, "patients").astype(np.bool_)
+    t = state.time_h[:, None]
+    # attribution: the reward goes to the cause with the higher reward likelihood
+    to0 = state.w0 >= state.w1
+    sel = m[:, None] & to0 & (state.n0 > 0)
+    k = state.n0
+    state.tmean0_h[...] = np.where(sel, (state.tmean0_h * k + t) / (k + 1.0), state.tmean0_h)
+    state.tlast0_h[...] = np.where(sel, t, state.tlast0_h)
+    state.n0[...] = np.where(sel, k + 1.0, k)
