@@ -1,0 +1,183 @@
+"""Turn a :class:`Regimen` into an exact piecewise-constant schedule, planning TCI phases.
+
+Target-controlled infusion is planned the way a pump does it: with the *pump's* model (the
+published typical values for the patient's weight; no random effects, no sex covariate, because
+the pump does not know them), every update interval (STANPUMP: 10 s). The planned rates are then
+given to the simulated patient, whose own PK may differ; this is why TCI cannot have lower
+variability than bolus dosing (Anesthesiology 2005;102:639 [V]).
+
+Plasma targeting (Jacobs 1990; Bailey & Shafer 1991; STANPUMP ``model()``): with ``x`` the
+predicted state, ``Cp_free(d)`` its free decay and ``UDF(d)`` the plasma concentration after a
+unit-rate infusion over one interval ``d`` from zero,
+``R = clip((target - Cp_free(d)) / UDF(d), 0, R_max)``.
+
+Effect-site targeting (Shafer & Gregg 1992, J Pharmacokinet Biopharm 20:147,
+doi:10.1007/BF01070999): choose ``R`` for the next interval (then nothing) so that the *peak* of
+the predicted effect site equals the target. With ``Ce_free(t_j)`` and ``Ce_unit(t_j)`` on a
+fine grid of future times, the largest admissible rate is exactly
+``R = min_j (target - Ce_free(t_j)) / Ce_unit(t_j)`` (over ``Ce_unit(t_j) > 0``), clipped to
+``[0, R_max]``: the peak then touches the target and never exceeds it on the grid. This is the
+fixed point of STANPUMP's ``find_peak()`` iteration, found without iterating.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.linalg import expm
+
+from reconsolidate.pharmacology.models import PKModel, get_model
+from reconsolidate.pharmacology.regimen import Regimen, TCIPhase, check_pump_limit
+from reconsolidate.pharmacology.solver import Schedule, propagate, system_matrices
+
+__all__ = ["build_schedule", "propagators"]
+
+#: Effect-site TCI look-ahead grid: spacing (fraction of the update interval) and horizon.
+#: ASSUMPTION (numerical choice): 1/8 of the update interval, horizon 20 min + 6/ke0, which
+#: covers the effect-site peak of every model here by a wide margin.
+_EFFECT_GRID_FRACTION = 1.0 / 8.0
+
+
+def propagators(
+    a: np.ndarray, b: np.ndarray, delta_min: float | np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact one-interval propagators: ``Phi = e^{A d}`` (M, [J,] n, n), ``Gamma`` (M, [J,] n).
+
+    ``Gamma`` is the state after a unit-rate (1 mg/min) infusion over ``d`` from zero.
+    """
+    d = np.asarray(delta_min, dtype=np.float64)
+    m, n, _ = a.shape
+    aug = np.zeros((m, n + 1, n + 1))
+    aug[:, :n, :n] = a
+    aug[:, :n, n] = b
+    if d.ndim == 0:
+        e = expm(aug * d)
+        return e[:, :n, :n], e[:, :n, n]
+    e = expm(aug[:, None, :, :] * d[None, :, None, None])
+    return e[..., :n, :n], e[..., :n, n]
+
+
+def _manual_schedule(regimen: Regimen, weight_kg: np.ndarray) -> tuple[list, list]:
+    segs = [(x.start_min, x.stop_min, x.rate_mg_per_min_for(weight_kg)) for x in regimen.infusion]
+    boluses = [(b.time_min, b.dose_mg_for(weight_kg)) for b in regimen.bolus]
+    return segs, boluses
+
+
+def _assemble(segs: list, boluses: list, n_pat: int) -> Schedule:
+    """Build a :class:`Schedule` from non-overlapping (start, stop, rate) segments and boluses."""
+    segs = sorted(segs, key=lambda s: s[0])
+    edges: list[float] = []
+    rates: list[np.ndarray] = []
+    for start, stop, rate in segs:
+        if edges and start > edges[-1]:
+            rates.append(np.zeros(n_pat))  # gap between administrations
+            edges.append(start)
+        elif not edges:
+            edges.append(start)
+        rates.append(np.asarray(rate, dtype=np.float64))
+        edges.append(stop)
+    bt = sorted({t for t, _ in boluses})
+    bd = np.zeros((len(bt), n_pat))
+    for t, dose in boluses:
+        bd[bt.index(t)] += dose
+    return Schedule(
+        edges_min=np.asarray(edges if edges else [0.0], dtype=np.float64),
+        rates_mg_per_min=np.asarray(rates).reshape(len(rates), n_pat),
+        bolus_times_min=np.asarray(bt, dtype=np.float64),
+        bolus_doses_mg=bd,
+    )
+
+
+def _plan_phase(
+    phase: TCIPhase,
+    a: np.ndarray,
+    b: np.ndarray,
+    obs: np.ndarray,
+    x0: np.ndarray,
+    max_rate_mg_per_min: np.ndarray,
+    update_min: float,
+    boluses: list,
+    ke0_per_min: float,
+) -> list[tuple[float, float, np.ndarray]]:
+    """Rates for one TCI phase for M pump patients, as (start, stop, rate (M,)) segments."""
+    n_steps = int(np.ceil(phase.duration_min / update_min - 1e-9))
+    starts = phase.start_min + update_min * np.arange(n_steps)
+    stops = np.minimum(starts + update_min, phase.stop_min)
+    target = phase.target_ng_ml / 1000.0  # ng/mL -> mg/L
+    phi, gam = propagators(a, b, update_min)
+    last = float(stops[-1] - starts[-1])
+    phi_last, gam_last = propagators(a, b, last) if last < update_min - 1e-12 else (phi, gam)
+    x = x0.copy()
+    segs = []
+    if phase.target == "effect_site":
+        horizon = 20.0 + 6.0 / ke0_per_min
+        step = update_min * _EFFECT_GRID_FRACTION
+        tau = step * np.arange(1, int(np.ceil(horizon / step)) + 1)
+        ce_row = obs[:, 1, :]  # (M, n)
+        phi_tau, gam_tau = propagators(a, b, tau)  # (M, J, n, n), (M, J, n)
+        w_free = np.einsum("mi,mjik->mjk", ce_row, phi_tau)  # Ce(tau_j) = w_free[j] . x
+        # unit-rate response over [0, d] then nothing
+        inside = tau <= update_min + 1e-12
+        after = np.einsum("mjik,mk->mji", propagators(a, b, np.maximum(tau - update_min, 0.0))[0],
+                          gam)
+        x_unit = np.where(inside[None, :, None], gam_tau, after)
+        ce_unit = np.einsum("mi,mji->mj", ce_row, x_unit)
+        valid = ce_unit > 1e-12 * ce_unit.max(axis=1, keepdims=True)
+    for k in range(n_steps):
+        t0 = float(starts[k])
+        for tb, dose in boluses:
+            if t0 <= tb < float(stops[k]):
+                x[:, 0] += dose  # the pump is told about the bolus at this update
+        p, g = (phi_last, gam_last) if k == n_steps - 1 else (phi, gam)
+        if phase.target == "plasma":
+            cp_free = np.einsum("i,mik,mk->m", np.eye(a.shape[1])[0], phi, x) * obs[:, 0, 0]
+            udf = gam[:, 0] * obs[:, 0, 0]
+            rate = (target - cp_free) / udf
+        else:
+            free = np.einsum("mjk,mk->mj", w_free, x)
+            ratio = np.where(valid, (target - free) / np.where(valid, ce_unit, 1.0), np.inf)
+            rate = ratio.min(axis=1)
+        rate = np.clip(rate, 0.0, max_rate_mg_per_min)
+        segs.append((t0, float(stops[k]), rate))
+        x = np.einsum("mik,mk->mi", p, x) + g * rate[:, None]
+    return segs
+
+
+def build_schedule(
+    regimen: Regimen,
+    model: PKModel,
+    weight_kg: np.ndarray,
+    ke0_per_min: float,
+) -> Schedule:
+    """Resolve ``regimen`` into a :class:`Schedule` for patients of the given weights.
+
+    TCI phases are planned with the pump model (``regimen.pump_model`` or ``model``) at the
+    typical parameters for each distinct weight, then mapped to the patients.
+    """
+    w = np.atleast_1d(np.asarray(weight_kg, dtype=np.float64))
+    check_pump_limit(regimen, w)
+    segs, boluses = _manual_schedule(regimen, w)
+    if regimen.tci:
+        pump = get_model(regimen.pump_model) if regimen.pump_model else model
+        pump_ke0 = ke0_per_min if pump is model else pump.ke0_per_min
+        uw, inv = np.unique(w, return_inverse=True)
+        m = uw.size
+        params = pump.individual_parameters(uw)
+        a, b, obs = system_matrices(pump, params, np.full(m, pump_ke0))
+        max_rate = regimen.max_rate_mg_per_kg_per_min * uw
+        useg, ubol = _manual_schedule(regimen, uw)
+        planned: list = []
+        eye = np.broadcast_to(np.eye(a.shape[1]), (m, a.shape[1], a.shape[1]))
+        for phase in sorted(regimen.tci, key=lambda p: p.start_min):
+            before = [s for s in useg + planned if s[0] < phase.start_min]
+            before_bol = [bb for bb in ubol if bb[0] < phase.start_min]
+            if before or before_bol:
+                sched = _assemble(before, before_bol, m)
+                x0 = propagate(a, b, np.ascontiguousarray(eye), sched,
+                               np.array([phase.start_min]))[:, :, 0]
+            else:
+                x0 = np.zeros((m, a.shape[1]))
+            inside_bol = [bb for bb in ubol if phase.start_min <= bb[0] < phase.stop_min]
+            planned += _plan_phase(phase, a, b, obs, x0, max_rate, regimen.update_interval_min,
+                                   inside_bol, pump_ke0)
+        segs += [(s, e, r[inv]) for s, e, r in planned]
+    return _assemble(segs, boluses, w.size)

@@ -1,0 +1,156 @@
+"""Pharmacodynamics: NMDA-receptor occupancy, psychedelic intensity, occupancy integrals.
+
+Occupancy of the PCP/MK-801 site by competing ligands (one site, Hill 1):
+``theta = sum_i (C_i / K_i) / (1 + sum_i (C_i / K_i))`` with ``C_i`` the *free* molar
+concentrations at the effect site (pharmacology notes section 4.4). Racemic ketamine is split
+1:1 into S and R.
+
+ASSUMPTIONS (strong, stated in the notes): the free plasma fraction applies at the effect site
+(no brain partitioning), binding affinities from rat [3H]MK-801 displacement transfer to humans,
+and Mg2+ block and use-dependence are ignored.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from reconsolidate.exceptions import InputError
+
+__all__ = [
+    "BOWDLE_REFERENCE_NG_ML",
+    "FU_KETAMINE",
+    "KI_R_KETAMINE_UM",
+    "KI_R_NORKETAMINE_UM",
+    "KI_S_KETAMINE_UM",
+    "KI_S_NORKETAMINE_UM",
+    "MOLAR_MASS_KETAMINE_G_PER_MOL",
+    "MOLAR_MASS_NORKETAMINE_G_PER_MOL",
+    "nmda_occupancy",
+    "occupancy_integral",
+    "psychedelic_intensity",
+]
+
+#: Ketamine free base C13H16ClNO, 237.73 g/mol [V] (notes section 1). ng/mL / 237.73 = uM.
+MOLAR_MASS_KETAMINE_G_PER_MOL = 237.73
+#: Norketamine C12H14ClNO, 223.70 g/mol [D] (notes section 1).
+MOLAR_MASS_NORKETAMINE_G_PER_MOL = 223.70
+
+#: Ki at the PCP site, [3H]MK-801 binding in rat brain, Ebert B et al., Eur J Pharmacol
+#: 1997;333:99-104 [V] (uM).
+KI_S_KETAMINE_UM = 0.3
+KI_R_KETAMINE_UM = 1.4
+KI_S_NORKETAMINE_UM = 1.7
+KI_R_NORKETAMINE_UM = 13.0
+
+#: Unbound fraction of ketamine in plasma: "as much as 47%" bound (Dayton PG et al., Eur J Clin
+#: Pharmacol 1983;24:825-831 [V]) gives fu >= 0.53; we take fu = 0.53 (the most-bound end,
+#: i.e. the lower occupancy; tertiary sources give 12-47% bound, fu up to 0.88).
+#: ASSUMPTION: the same fu for norketamine (no source located).
+FU_KETAMINE = 0.53
+
+#: Bowdle TA et al., Anesthesiology 1998 (metajournal.com/articles/363642): psychedelic VAS is
+#: linear in steady-state venous plasma ketamine over 50-200 ng/mL (R = 0.93-0.99), no Emax [V].
+#: ASSUMPTION (scaling): intensity = Cp / 200 ng/mL, i.e. 1.0 at the top of Bowdle's studied
+#: range and 0 without drug (line through the origin; the paper's slope and intercept in VAS
+#: units are not available); values above 1 are linear extrapolation beyond the studied range.
+BOWDLE_REFERENCE_NG_ML = 200.0
+
+
+def nmda_occupancy(
+    ketamine_ng_ml: np.ndarray,
+    *,
+    analyte: str = "racemic",
+    norketamine_ng_ml: np.ndarray | None = None,
+    fu: float = FU_KETAMINE,
+) -> np.ndarray:
+    """NMDA-receptor (PCP-site) occupancy in [0, 1] from total concentrations.
+
+    Parameters
+    ----------
+    ketamine_ng_ml
+        Total (bound + free) ketamine concentration at the effect site, ng/mL, any shape.
+    analyte
+        ``"racemic"`` (S:R = 1:1) or ``"S-ketamine"`` (enantiopure).
+    norketamine_ng_ml
+        Optional norketamine concentration (same enantiomeric composition as the parent;
+        for ``"S-ketamine"``, S-norketamine), ng/mL.
+    fu
+        Unbound fraction (default :data:`FU_KETAMINE`).
+
+    Examples
+    --------
+    >>> np.round(nmda_occupancy(np.array([100.0, 200.0, 350.0])), 2)
+    array([0.31, 0.47, 0.61])
+    """
+    if not 0 < fu <= 1:
+        raise InputError(f"fu = {fu!r}: must be in (0, 1]")
+    c = np.maximum(np.asarray(ketamine_ng_ml, dtype=np.float64), 0.0)
+    free_um = fu * c / MOLAR_MASS_KETAMINE_G_PER_MOL  # ng/mL = ug/L -> umol/L
+    if analyte == "racemic":
+        load = 0.5 * free_um / KI_S_KETAMINE_UM + 0.5 * free_um / KI_R_KETAMINE_UM
+    elif analyte == "S-ketamine":
+        load = free_um / KI_S_KETAMINE_UM
+    else:
+        raise InputError(f"analyte = {analyte!r}: allowed: racemic, S-ketamine")
+    if norketamine_ng_ml is not None:
+        nk = np.maximum(np.asarray(norketamine_ng_ml, dtype=np.float64), 0.0)
+        nk_um = fu * nk / MOLAR_MASS_NORKETAMINE_G_PER_MOL
+        if analyte == "racemic":
+            load = load + 0.5 * nk_um / KI_S_NORKETAMINE_UM + 0.5 * nk_um / KI_R_NORKETAMINE_UM
+        else:
+            load = load + nk_um / KI_S_NORKETAMINE_UM
+    return load / (1.0 + load)
+
+
+def psychedelic_intensity(plasma_ng_ml: np.ndarray) -> np.ndarray:
+    """Bowdle-linear psychedelic/dissociative intensity: ``Cp / 200 ng/mL`` (see constant).
+
+    0 = none, 1 = the intensity at 200 ng/mL (top of Bowdle 1998's linear range).
+    """
+    return np.maximum(np.asarray(plasma_ng_ml, dtype=np.float64), 0.0) / BOWDLE_REFERENCE_NG_ML
+
+
+def occupancy_integral(
+    times_min: np.ndarray, occupancy: np.ndarray, start_min: float, stop_min: float
+) -> np.ndarray:
+    """Integral of occupancy over ``[start_min, stop_min]`` (occupancy x min), per patient.
+
+    Exact for the piecewise-linear interpolant of the samples (trapezoid rule with the window
+    edges interpolated).
+
+    Parameters
+    ----------
+    times_min
+        Sample times, shape (T,), strictly increasing.
+    occupancy
+        Samples, shape (N, T) or (T,).
+    start_min, stop_min
+        Window; must lie within the sampled range.
+
+    Returns
+    -------
+    ndarray, shape (N,)
+    """
+    t = np.asarray(times_min, dtype=np.float64)
+    y = np.atleast_2d(np.asarray(occupancy, dtype=np.float64))
+    if t.ndim != 1 or y.shape[1] != t.size:
+        raise InputError(f"occupancy shape {y.shape} does not match times_min shape {t.shape}")
+    if t.size < 2 or np.any(np.diff(t) <= 0):
+        raise InputError("times_min must be strictly increasing with at least 2 samples")
+    if not (t[0] <= start_min <= stop_min <= t[-1]):
+        raise InputError(
+            f"window [{start_min:g}, {stop_min:g}] min: must satisfy start <= stop and lie "
+            f"within the sampled range [{t[0]:g}, {t[-1]:g}] min"
+        )
+    if stop_min == start_min:
+        return np.zeros(y.shape[0])
+    inner = (t > start_min) & (t < stop_min)
+    tt = np.concatenate([[start_min], t[inner], [stop_min]])
+
+    def edge(x: float) -> np.ndarray:
+        j = int(np.clip(np.searchsorted(t, x, side="right") - 1, 0, t.size - 2))
+        f = (x - t[j]) / (t[j + 1] - t[j])
+        return y[:, j] * (1.0 - f) + y[:, j + 1] * f
+
+    yy = np.concatenate([edge(start_min)[:, None], y[:, inner], edge(stop_min)[:, None]], axis=1)
+    return (0.5 * (yy[:, 1:] + yy[:, :-1]) * np.diff(tt)[None, :]).sum(axis=1)

@@ -1,0 +1,318 @@
+"""Dosing regimens: boluses, constant and multi-step infusions, plasma and effect-site TCI.
+
+A regimen is a strict pydantic model, written in Python or read from TOML. Every amount carries
+its units in the key name (``dose_mg_per_kg`` or ``dose_mg``; ``rate_mg_per_kg_per_h``, ...);
+a key without units is rejected with the list of allowed keys. Time 0 is the start of the first
+administration, so the earliest administration must start at 0 min.
+
+TOML layout (see ``examples/regimens/``)::
+
+    name = "Dakwar 2020"
+    [[infusion]]
+    start_min = 0
+    duration_min = 2
+    dose_mg_per_kg = 0.11
+    [[infusion]]
+    start_min = 2
+    duration_min = 50
+    dose_mg_per_kg = 0.60
+
+    [[bolus]]            # optional
+    time_min = 0
+    dose_mg = 10
+
+    [[tci]]              # target-controlled infusion phases
+    start_min = 0
+    duration_min = 30
+    target = "plasma"    # or "effect_site"
+    target_ng_ml = 350
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field, field_validator, model_validator
+
+from reconsolidate._config import StrictModel, load_toml_model
+from reconsolidate.exceptions import InputError
+
+__all__ = [
+    "STANPUMP_MAX_RATE_MG_PER_KG_PER_MIN",
+    "STANPUMP_UPDATE_INTERVAL_S",
+    "Bolus",
+    "Infusion",
+    "Regimen",
+    "TCIPhase",
+    "load_regimen",
+]
+
+#: Maximum ketamine infusion rate in STANPUMP, 0.75 mg/kg/min (STANPUMP ``DRUGS.C``, ketamine
+#: entry; pharmacology notes section 5.5) [C]. Used as the default pump limit.
+STANPUMP_MAX_RATE_MG_PER_KG_PER_MIN = 0.75
+
+#: TCI update interval of STANPUMP (``delta_seconds = 10``; notes section 5.5) [C].
+STANPUMP_UPDATE_INTERVAL_S = 10.0
+
+_DOSE_KEYS = ("dose_mg_per_kg", "dose_mg")
+_RATE_KEYS = ("rate_mg_per_kg_per_min", "rate_mg_per_kg_per_h", "rate_mg_per_min", "rate_mg_per_h")
+
+
+def _reject_unknown(data: Any, allowed: tuple[str, ...], what: str) -> Any:
+    """Reject keys not in ``allowed`` with a message that lists the allowed keys."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if key not in allowed:
+                hint = ""
+                if key in {"dose", "rate", "amount", "dose_mg_kg", "mg", "mg_per_kg", "target"}:
+                    hint = " (amounts need explicit units in the key name)"
+                raise ValueError(
+                    f"unknown key '{key}' = {value!r} in {what}{hint}; allowed: "
+                    + ", ".join(allowed)
+                )
+    return data
+
+
+def _exactly_one(obj: StrictModel, keys: tuple[str, ...], what: str) -> None:
+    given = [k for k in keys if getattr(obj, k) is not None]
+    if len(given) != 1:
+        raise ValueError(
+            f"{what} needs exactly one of {', '.join(keys)}; got "
+            + (", ".join(given) if given else "none")
+        )
+
+
+class Bolus(StrictModel):
+    """An instantaneous IV bolus (given by hand: not limited by the pump's maximum rate)."""
+
+    time_min: float = Field(ge=0, allow_inf_nan=False, description="time of the bolus (min)")
+    dose_mg_per_kg: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    dose_mg: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _keys(cls, data: Any) -> Any:
+        return _reject_unknown(data, ("time_min", *_DOSE_KEYS), "a bolus")
+
+    @model_validator(mode="after")
+    def _one_dose(self) -> Bolus:
+        _exactly_one(self, _DOSE_KEYS, "a bolus")
+        return self
+
+    def dose_mg_for(self, weight_kg: np.ndarray) -> np.ndarray:
+        """Dose in mg for each patient weight (kg)."""
+        if self.dose_mg is not None:
+            return np.full(np.shape(weight_kg), self.dose_mg)
+        return self.dose_mg_per_kg * np.asarray(weight_kg)  # type: ignore[operator]
+
+
+class Infusion(StrictModel):
+    """A constant-rate infusion over ``[start_min, start_min + duration_min)``.
+
+    Give the amount as a total dose (``dose_mg_per_kg`` or ``dose_mg``, spread evenly over the
+    duration) or as a rate (``rate_mg_per_kg_per_min``, ``rate_mg_per_kg_per_h``,
+    ``rate_mg_per_min`` or ``rate_mg_per_h``).
+    """
+
+    start_min: float = Field(ge=0, allow_inf_nan=False)
+    duration_min: float = Field(gt=0, allow_inf_nan=False)
+    dose_mg_per_kg: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    dose_mg: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    rate_mg_per_kg_per_min: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    rate_mg_per_kg_per_h: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    rate_mg_per_min: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    rate_mg_per_h: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _keys(cls, data: Any) -> Any:
+        return _reject_unknown(
+            data, ("start_min", "duration_min", *_DOSE_KEYS, *_RATE_KEYS), "an infusion"
+        )
+
+    @model_validator(mode="after")
+    def _one_amount(self) -> Infusion:
+        _exactly_one(self, _DOSE_KEYS + _RATE_KEYS, "an infusion")
+        return self
+
+    @property
+    def stop_min(self) -> float:
+        """End of the infusion (min)."""
+        return self.start_min + self.duration_min
+
+    def rate_mg_per_kg_per_min_or_none(self) -> float | None:
+        """The weight-based rate (mg/kg/min), or ``None`` for absolute amounts."""
+        if self.dose_mg_per_kg is not None:
+            return self.dose_mg_per_kg / self.duration_min
+        if self.rate_mg_per_kg_per_min is not None:
+            return self.rate_mg_per_kg_per_min
+        if self.rate_mg_per_kg_per_h is not None:
+            return self.rate_mg_per_kg_per_h / 60.0
+        return None
+
+    def rate_mg_per_min_for(self, weight_kg: np.ndarray) -> np.ndarray:
+        """Rate in mg/min for each patient weight (kg)."""
+        per_kg = self.rate_mg_per_kg_per_min_or_none()
+        if per_kg is not None:
+            return per_kg * np.asarray(weight_kg, dtype=np.float64)
+        if self.dose_mg is not None:
+            r = self.dose_mg / self.duration_min
+        elif self.rate_mg_per_min is not None:
+            r = self.rate_mg_per_min
+        else:
+            r = self.rate_mg_per_h / 60.0  # type: ignore[operator]
+        return np.full(np.shape(weight_kg), r, dtype=np.float64)
+
+    def amount_key(self) -> str:
+        """The key that carries the amount (for error messages)."""
+        for k in _DOSE_KEYS + _RATE_KEYS:
+            if getattr(self, k) is not None:
+                return k
+        raise AssertionError("validated infusion has an amount")  # pragma: no cover
+
+
+class TCIPhase(StrictModel):
+    """A target-controlled infusion phase.
+
+    ``target = "plasma"``: Jacobs 1990 / Bailey & Shafer 1991 algorithm (STANPUMP); the rate for
+    each update interval brings the predicted plasma concentration to the target at its end.
+    ``target = "effect_site"``: Shafer & Gregg 1992; the rate for each interval makes the
+    predicted *peak* effect-site concentration equal the target, without overshoot.
+    """
+
+    start_min: float = Field(ge=0, allow_inf_nan=False)
+    duration_min: float = Field(gt=0, allow_inf_nan=False)
+    target: Literal["plasma", "effect_site"]
+    target_ng_ml: float = Field(gt=0, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _keys(cls, data: Any) -> Any:
+        return _reject_unknown(
+            data, ("start_min", "duration_min", "target", "target_ng_ml"), "a TCI phase"
+        )
+
+    @property
+    def stop_min(self) -> float:
+        """End of the phase (min)."""
+        return self.start_min + self.duration_min
+
+
+class Regimen(StrictModel):
+    """A ketamine dosing regimen (time 0 = start of the first administration).
+
+    Attributes
+    ----------
+    name, description, source
+        Free text; ``source`` should cite where the regimen comes from.
+    bolus, infusion, tci
+        Administrations. Infusions and TCI phases must not overlap one another (one pump);
+        boluses may be given at any time.
+    tci_update_interval_s
+        TCI update interval in seconds (STANPUMP default 10 s).
+    max_rate_mg_per_kg_per_min
+        The pump's maximum rate (default 0.75 mg/kg/min, STANPUMP ketamine). Manual infusions
+        above it are rejected; TCI rates are clipped to it.
+    pump_model
+        PK model the TCI pump runs (default: the model being simulated).
+    """
+
+    name: str = ""
+    description: str = ""
+    source: str = ""
+    bolus: list[Bolus] = Field(default_factory=list)
+    infusion: list[Infusion] = Field(default_factory=list)
+    tci: list[TCIPhase] = Field(default_factory=list)
+    tci_update_interval_s: float = Field(
+        default=STANPUMP_UPDATE_INTERVAL_S, gt=0, le=600, allow_inf_nan=False
+    )
+    max_rate_mg_per_kg_per_min: float = Field(
+        default=STANPUMP_MAX_RATE_MG_PER_KG_PER_MIN, gt=0, allow_inf_nan=False
+    )
+    pump_model: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _keys(cls, data: Any) -> Any:
+        return _reject_unknown(
+            data,
+            ("name", "description", "source", "bolus", "infusion", "tci",
+             "tci_update_interval_s", "max_rate_mg_per_kg_per_min", "pump_model"),
+            "a regimen",
+        )
+
+    @field_validator("pump_model")
+    @classmethod
+    def _pump_model_known(cls, v: str | None) -> str | None:
+        if v is not None:
+            from reconsolidate.pharmacology.models import list_models
+
+            if v.lower() not in list_models():
+                raise ValueError(f"unknown PK model; allowed: {', '.join(list_models())}")
+            return v.lower()
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Regimen:
+        if not (self.bolus or self.infusion or self.tci):
+            raise ValueError("a regimen needs at least one bolus, infusion or tci phase")
+        for i, inf in enumerate(self.infusion):
+            r = inf.rate_mg_per_kg_per_min_or_none()
+            if r is not None and r > self.max_rate_mg_per_kg_per_min * (1 + 1e-12):
+                raise ValueError(
+                    f"infusion[{i}].{inf.amount_key()} gives {r:g} mg/kg/min, above the pump "
+                    f"maximum max_rate_mg_per_kg_per_min = {self.max_rate_mg_per_kg_per_min:g}"
+                )
+        spans = [(x.start_min, x.stop_min, f"infusion[{i}]") for i, x in enumerate(self.infusion)]
+        spans += [(x.start_min, x.stop_min, f"tci[{i}]") for i, x in enumerate(self.tci)]
+        spans.sort()
+        for (_s0, e0, n0), (s1, _e1, n1) in itertools.pairwise(spans):
+            if s1 < e0 - 1e-9:
+                raise ValueError(
+                    f"{n1} starts at {s1:g} min, before {n0} ends at {e0:g} min; infusions and "
+                    f"TCI phases must not overlap (one pump)"
+                )
+        starts = [s for s, _, _ in spans] + [b.time_min for b in self.bolus]
+        if min(starts) != 0.0:
+            raise ValueError(
+                f"the first administration starts at {min(starts):g} min; time 0 is the start "
+                "of the first administration, so it must start at 0"
+            )
+        return self
+
+    @property
+    def end_min(self) -> float:
+        """Time (min) at which the last administration ends."""
+        ends = [x.stop_min for x in self.infusion] + [x.stop_min for x in self.tci]
+        ends += [b.time_min for b in self.bolus]
+        return max(ends)
+
+    @property
+    def update_interval_min(self) -> float:
+        """TCI update interval in minutes."""
+        return self.tci_update_interval_s / 60.0
+
+
+def load_regimen(path: str | Path) -> Regimen:
+    """Read and validate a regimen TOML file (errors: :class:`InputError` naming the field)."""
+    return load_toml_model(path, Regimen)
+
+
+def check_pump_limit(regimen: Regimen, weight_kg: np.ndarray) -> None:
+    """Reject absolute-rate infusions above the pump maximum for some patient's weight."""
+    w = np.atleast_1d(np.asarray(weight_kg, dtype=np.float64))
+    for i, inf in enumerate(regimen.infusion):
+        if inf.rate_mg_per_kg_per_min_or_none() is not None:
+            continue  # checked at validation
+        per_kg = inf.rate_mg_per_min_for(w) / w
+        worst = int(np.argmax(per_kg))
+        if per_kg[worst] > regimen.max_rate_mg_per_kg_per_min * (1 + 1e-12):
+            key = inf.amount_key()
+            raise InputError(
+                f"field 'infusion[{i}].{key}' = {getattr(inf, key)!r}: gives "
+                f"{per_kg[worst]:.4g} mg/kg/min at {w[worst]:g} kg, above the pump maximum "
+                f"max_rate_mg_per_kg_per_min = {regimen.max_rate_mg_per_kg_per_min:g}"
+            )
