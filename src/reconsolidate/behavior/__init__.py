@@ -1,0 +1,27 @@
+"""Daily life of a virtual patient: cue exposure -> craving -> drinking, therapies, motivation.
+
+Public API: :class:`BehaviorParams`, :class:`BehaviorState`, :func:`calibrate_intercept`,
+:func:`day_craving`, :func:`live_day`, :class:`Therapy`, :class:`TherapySpec`,
+:data:`THERAPY_PRESETS`, :func:`resolve_therapy`.
+"""
+
+from reconsolidate.behavior.daily import (
+    BehaviorState,
+    calibrate_intercept,
+    day_craving,
+    live_day,
+)
+from reconsolidate.behavior.params import BehaviorParams
+from reconsolidate.behavior.therapy import THERAPY_PRESETS, Therapy, TherapySpec, resolve_therapy
+
+__all__ = [
+    "THERAPY_PRESETS",
+    "BehaviorParams",
+    "BehaviorState",
+    "Therapy",
+    "TherapySpec",
+    "calibrate_intercept",
+    "day_craving",
+    "live_day",
+    "resolve_therapy",
+]

@@ -1,0 +1,133 @@
+"""Parameters of daily drinking behaviour (TOML table ``[behavior]`` of a trial spec).
+
+No validated model of daily drinking driven by cue exposure exists (memory-models.md §4.10), so
+the structure follows the project's proposal (memory-models.md §8 item 4): cues arrive as random
+events (Grasman, Grasman & van der Maas 2016, PLoS ONE 11:e0158323 [abs]), cue-elicited craving
+enters a logistic drinking decision together with a self-control/motivation state (the coupled
+craving / self-control picture of Grasman 2016), and the incentive value of a cue scales the amount
+(incentive salience, Zhang et al. 2009 [abs]). Every number below is an ASSUMPTION with its
+reason; each is meant to be calibrated (calibration is a later issue).
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from reconsolidate._config import StrictModel
+
+__all__ = ["BehaviorParams"]
+
+
+class BehaviorParams(StrictModel):
+    """Daily cue -> craving -> drinking parameters (all dimensionless unless the name says)."""
+
+    background_craving: float = Field(
+        0.1,
+        ge=0,
+        lt=1,
+        description=(
+            "ASSUMPTION: craving on a day without any cue exposure (habit, interoceptive state), "
+            "combined with cue craving as 1 - (1 - b) prod(1 - CR_c)"
+        ),
+    )
+    craving_weight_logit: float = Field(
+        4.0,
+        ge=0,
+        le=20,
+        description=(
+            "ASSUMPTION: log-odds of drinking per unit craving; large enough that a day with "
+            "strong cues and a day without differ clearly, as in cue-reactivity studies"
+        ),
+    )
+    amount_craving_elasticity: float = Field(
+        0.5,
+        ge=0,
+        le=3,
+        description=(
+            "ASSUMPTION: drinks on a drinking day scale as (craving / usual craving)^elasticity"
+        ),
+    )
+    amount_cv: float = Field(
+        0.3, ge=0, le=2, description="ASSUMPTION: day-to-day CV of drinks on a drinking day"
+    )
+    amount_motivation_reduction_per_logit: float = Field(
+        0.15,
+        ge=0,
+        le=2,
+        description=(
+            "ASSUMPTION: a motivated drinker who does drink drinks less (controlled drinking): "
+            "amount x exp(-rate x motivation)"
+        ),
+    )
+    min_drinks_per_drinking_day: float = Field(
+        1.0, gt=0, description="ASSUMPTION: a drinking day has at least this many US drinks"
+    )
+    max_drinks_per_day: float = Field(
+        40.0, gt=0, description="ASSUMPTION: physiological cap on US drinks per day"
+    )
+    drinking_probability_bounds: tuple[float, float] = Field(
+        (0.02, 0.98),
+        description=(
+            "ASSUMPTION: baseline daily drinking probability is clipped to this range before the "
+            "intercept is calibrated (0 or 7 drinking days a week would need infinite log-odds)"
+        ),
+    )
+    quit_motivation_logit: float = Field(
+        4.0,
+        ge=0,
+        le=20,
+        description=(
+            "ASSUMPTION: lift in motivation (log-odds against drinking) of a treatment seeker on "
+            "the quit day; with its half-life it gives months-long relapse in line with the loose "
+            "prior that about three in four return to heavy drinking within 6-12 months [S]"
+        ),
+    )
+    quit_motivation_half_life_days: float = Field(
+        60.0, gt=0, description="ASSUMPTION: half-life of the quit-day motivation lift, days"
+    )
+    therapy_motivation_half_life_days: float = Field(
+        30.0, gt=0, description="ASSUMPTION: half-life of therapy-session motivation lifts, days"
+    )
+    abstinence_violation_fraction: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description=(
+            "ASSUMPTION: fraction of the motivation lifts lost on each drinking day (Marlatt's "
+            "abstinence-violation effect; relapse-prevention therapy targets it)"
+        ),
+    )
+    ketamine_motivation_logit_per_intensity: float = Field(
+        1.0,
+        ge=0,
+        le=20,
+        description=(
+            "ASSUMPTION: non-specific ketamine pathway, lift in motivation (log-odds) per unit of "
+            "the pharmacology engine's psychedelic_intensity_peak; mystical-type experience "
+            "mediated ketamine's effect on at-risk drinking (Rothberg et al. 2021 J "
+            "Psychopharmacol 35:150 [P abstract]); size to be calibrated"
+        ),
+    )
+    ketamine_motivation_half_life_days: float = Field(
+        14.0,
+        gt=0,
+        description=(
+            "ASSUMPTION: half-life of the ketamine motivation lift, days (a transient after-glow "
+            "of a few weeks)"
+        ),
+    )
+    lab_urge_noise_sd: float = Field(
+        8.0, ge=0, le=50, description="ASSUMPTION: SD of a lab urge rating, points on 0-100"
+    )
+    lab_liking_noise_sd: float = Field(
+        8.0, ge=0, le=50, description="ASSUMPTION: SD of a lab liking rating, points on 0-100"
+    )
+    lab_liking_floor: float = Field(
+        0.35,
+        ge=0,
+        le=1,
+        description=(
+            "ASSUMPTION: liking of beer (0-1) that does not depend on the cue-alcohol memory "
+            "(taste); liking = floor + (1 - floor) x mean CR of the lab cues"
+        ),
+    )

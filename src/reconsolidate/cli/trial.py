@@ -1,0 +1,160 @@
+"""``reconsolidate trial SPEC.toml``: run a virtual randomized trial."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+from reconsolidate.exceptions import InputError
+
+__all__ = ["register"]
+
+_COLUMNS = (
+    ("n", "n", "{:d}"),
+    ("percent_days_abstinent", "PDA %", "{:.1f}"),
+    ("percent_heavy_drinking_days", "PHDD %", "{:.1f}"),
+    ("drinks_per_week_change_pct", "drinks/wk change %", "{:+.1f}"),
+    ("abstinent_last_14_days_pct", "abstinent last 14 d %", "{:.1f}"),
+    ("median_days_to_first_heavy_day", "median days to 1st heavy", "{:.0f}"),
+    ("urge_change", "urge change", "{:+.1f}"),
+    ("liking_change", "liking change", "{:+.1f}"),
+)
+
+
+def _fmt(v: object, f: str) -> str:
+    if v is None:
+        return "-"
+    try:
+        return f.format(v)
+    except (ValueError, TypeError):
+        return str(v)
+
+
+def _run(
+    spec_path: Path | None,
+    out: Path | None,
+    patients_per_arm: int | None,
+    seed: int | None,
+    workers: int,
+    chunk_size: int,
+    json_out: str | None,
+    schema: bool,
+    no_drinking_table: bool,
+) -> None:
+    from reconsolidate.trial.spec import TrialSpec, load_trial_spec
+
+    if schema:
+        typer.echo(json.dumps(TrialSpec.model_json_schema(), indent=2))
+        return
+    if spec_path is None:
+        raise InputError("give a trial spec file (e.g. examples/trials/das2019.toml) or --schema")
+    if json_out not in (None, "-"):
+        raise InputError(f"--json {json_out!r}: only '-' (stdout) is supported")
+    if workers < 1:
+        raise InputError(f"--workers {workers}: must be >= 1")
+    if chunk_size < 1:
+        raise InputError(f"--chunk-size {chunk_size}: must be >= 1")
+    if patients_per_arm is not None and patients_per_arm < 1:
+        raise InputError(f"--patients-per-arm {patients_per_arm}: must be >= 1")
+    if seed is not None and seed < 0:
+        raise InputError(f"--seed {seed}: must be >= 0")
+
+    spec = load_trial_spec(spec_path)
+    if seed is not None:
+        spec = spec.model_copy(update={"seed": seed})
+    from reconsolidate.trial.engine import make_plan
+    from reconsolidate.trial.run import run_trial
+
+    plan = make_plan(spec, spec_path.parent, patients_per_arm)
+    out_dir = out if out is not None else Path("runs") / f"{spec.name}-{spec.seed}"
+    spec_text = spec_path.read_text(encoding="utf-8")
+
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} patients"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=json_out is not None or not console.is_terminal,
+    ) as progress:
+        total = sum(a.n_patients for a in plan.arms) * spec.replicates
+        task = progress.add_task(f"trial {spec.name}", total=total)
+        result = run_trial(
+            plan,
+            out_dir=out_dir,
+            spec_text=spec_text,
+            workers=workers,
+            chunk_size=chunk_size,
+            progress=lambda done, _t: progress.update(task, completed=done),
+            write_drinking=not no_drinking_table,
+        )
+
+    if json_out == "-":
+        sys.stdout.write(
+            json.dumps(
+                {
+                    "trial": spec.name,
+                    "seed": spec.seed,
+                    "out_dir": str(out_dir),
+                    "arms": result.summary,
+                    "timings": result.timings,
+                }
+            )
+            + "\n"
+        )
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{spec.name} (seed {spec.seed}): outcomes by arm, days 0-"
+                  f"{spec.follow_up_days - 1}, reported TLFB")
+    table.add_column("arm")
+    for _, label, _ in _COLUMNS:
+        table.add_column(label, justify="right")
+    for arm, row in result.summary.items():
+        table.add_row(arm, *(_fmt(row.get(k), f) for k, _, f in _COLUMNS))
+    out_console = Console()
+    out_console.print(table)
+    pd = result.timings["patient_days"]
+    sim = result.timings["simulate_seconds"]
+    out_console.print(
+        f"{pd:,.0f} patient-days simulated in {sim:.2f} s ({pd / max(sim, 1e-9):,.0f} per s); "
+        f"written to {out_dir}"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``trial`` command to the root app."""
+
+    @app.command("trial")
+    def trial(
+        spec: Path | None = typer.Argument(None, help="trial spec TOML file"),  # noqa: B008
+        out: Path | None = typer.Option(  # noqa: B008
+            None, "--out", help="run directory (default runs/<spec name>-<seed>)"
+        ),
+        patients_per_arm: int | None = typer.Option(
+            None, "--patients-per-arm", help="override the spec's patients per arm"
+        ),
+        seed: int | None = typer.Option(None, "--seed", help="override the spec's seed"),
+        workers: int = typer.Option(1, "--workers", help="worker processes"),
+        chunk_size: int = typer.Option(
+            5000, "--chunk-size", help="patients per work unit (results do not depend on it)"
+        ),
+        json_out: str | None = typer.Option(
+            None, "--json", help="'-' prints the per-arm summary as one JSON object on stdout"
+        ),
+        schema: bool = typer.Option(False, "--schema", help="print the spec's JSON Schema"),
+        no_drinking_table: bool = typer.Option(
+            False, "--no-drinking-table", help="skip drinking.parquet (large for big runs)"
+        ),
+    ) -> None:
+        """Run a virtual randomized trial of a ketamine-reconsolidation protocol."""
+        _run(spec, out, patients_per_arm, seed, workers, chunk_size, json_out, schema,
+             no_drinking_table)

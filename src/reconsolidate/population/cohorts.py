@@ -1,0 +1,242 @@
+"""Cohort definitions: covariate distributions, and presets matched to published cohorts.
+
+A :class:`Cohort` is complete (every distribution given). A trial spec declares a
+:class:`CohortSpec`: a ``preset`` name, explicit distributions, or a preset with some fields
+overridden. :func:`resolve_cohort` turns the spec into a complete cohort; an unknown preset or a
+missing field raises :class:`~reconsolidate.exceptions.InputError` naming what is allowed.
+
+Drinking amounts are in US standard drinks (14 g ethanol, NIAAA); one UK unit is 8 g, so one US
+drink is 1.75 UK units (:data:`UK_UNITS_PER_US_DRINK`).
+
+Sources and confidence tags ([P] primary, [S] secondary, [D] derived) follow
+``shared/science/clinical-evidence.md``; everything without a source is labelled ASSUMPTION.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from pydantic import Field
+
+from reconsolidate._config import StrictModel
+from reconsolidate.exceptions import InputError
+from reconsolidate.population.distributions import Distribution, LogNormal, Normal
+
+__all__ = [
+    "COHORT_PRESETS",
+    "GRAMS_ETHANOL_PER_UK_UNIT",
+    "GRAMS_ETHANOL_PER_US_DRINK",
+    "UK_UNITS_PER_US_DRINK",
+    "Cohort",
+    "CohortSpec",
+    "get_cohort",
+    "list_cohorts",
+    "resolve_cohort",
+]
+
+GRAMS_ETHANOL_PER_US_DRINK: Final = 14.0  # NIAAA US standard drink (clinical-evidence.md §6)
+GRAMS_ETHANOL_PER_UK_UNIT: Final = 8.0  # UK unit, 10 mL ethanol (clinical-evidence.md §6) [U]
+UK_UNITS_PER_US_DRINK: Final = GRAMS_ETHANOL_PER_US_DRINK / GRAMS_ETHANOL_PER_UK_UNIT  # 1.75 [D]
+
+
+class Cohort(StrictModel):
+    """A complete cohort: every covariate distribution, with its source.
+
+    Attributes
+    ----------
+    female_fraction
+        Probability that a patient is female, in [0, 1].
+    age_years, weight_kg_male, weight_kg_female
+        Age (years) and body weight (kg) by sex.
+    drinks_per_drinking_day
+        Usual US standard drinks on a drinking day before the study.
+    drinking_days_per_week
+        Usual drinking days per week before the study, in [0, 7].
+    dsm5_criteria
+        Number of DSM-5 AUD criteria met, in [0, 11] (AUD severity; >= 6 is severe).
+    treatment_seeking_fraction
+        Share who seek treatment (they have a quit attempt starting at the trial's quit day).
+    abstinent_at_entry_fraction
+        Share who are recently abstinent (detoxified) at entry.
+    cue_strength_cv
+        Between-patient coefficient of variation of each cue memory's acquisition strength.
+    exposure_rate_cv
+        Between-patient coefficient of variation of the cue exposure rates.
+    source
+        Where the numbers come from.
+    """
+
+    female_fraction: float = Field(ge=0, le=1)
+    age_years: Distribution
+    weight_kg_male: Distribution
+    weight_kg_female: Distribution
+    drinks_per_drinking_day: Distribution
+    drinking_days_per_week: Distribution
+    dsm5_criteria: Distribution
+    treatment_seeking_fraction: float = Field(ge=0, le=1)
+    abstinent_at_entry_fraction: float = Field(ge=0, le=1)
+    cue_strength_cv: float = Field(0.25, ge=0, le=2)
+    exposure_rate_cv: float = Field(0.3, ge=0, le=2)
+    source: str = ""
+
+
+class CohortSpec(StrictModel):
+    """A cohort as written in a trial spec: a preset, explicit distributions, or both.
+
+    Fields given explicitly override the preset's. Without a preset every field of
+    :class:`Cohort` except the ones with defaults must be given.
+    """
+
+    preset: str | None = None
+    female_fraction: float | None = Field(None, ge=0, le=1)
+    age_years: Distribution | None = None
+    weight_kg_male: Distribution | None = None
+    weight_kg_female: Distribution | None = None
+    drinks_per_drinking_day: Distribution | None = None
+    drinking_days_per_week: Distribution | None = None
+    dsm5_criteria: Distribution | None = None
+    treatment_seeking_fraction: float | None = Field(None, ge=0, le=1)
+    abstinent_at_entry_fraction: float | None = Field(None, ge=0, le=1)
+    cue_strength_cv: float | None = Field(None, ge=0, le=2)
+    exposure_rate_cv: float | None = Field(None, ge=0, le=2)
+    source: str | None = None
+
+
+# ASSUMPTION (body weight not reported by the trials in the notes): adult body weight by sex,
+# roughly the means of UK/US adult surveys; only used for weight-based dosing and PK.
+_WEIGHT_MALE = LogNormal(median=84.0, cv=0.16, low=50.0, high=160.0)
+_WEIGHT_FEMALE = LogNormal(median=70.0, cv=0.2, low=40.0, high=150.0)
+
+# Das 2019 (Nat Commun 10:5187, doi:10.1038/s41467-019-13162-w):
+# - 55 men / 35 women [S] -> female fraction 35/90 = 0.389 [D];
+# - mean age ~28 [S]; SD not found -> ASSUMPTION SD 6.5 years, truncated to 18-65 (location
+#   27.5 so that the truncated mean is ~28 [D]);
+# - ~74 UK units/week [S] = 74 / 1.75 = 42.3 US drinks/week [D];
+# - ~6 drinking days/week before ("drank on four days, rather than six") [S]; truncated at 7,
+#   location 6.35 and ASSUMPTION SD 0.8 give a mean of ~6.0 [D];
+# - so ~42.3 / 6 = 7.0 US drinks per drinking day [D]; log-normal median 6.6 with ASSUMPTION
+#   CV 0.35 has mean 6.6 * exp(0.1156 / 2) = 7.0 [D];
+# - no AUD diagnosis, not treatment-seeking [S] -> ASSUMPTION 2 DSM-5 criteria on average
+#   (hazardous drinking below the diagnostic threshold of 2 for many).
+_DAS2019 = Cohort(
+    female_fraction=35 / 90,
+    age_years=Normal(mean=27.5, sd=6.5, low=18.0, high=65.0),
+    weight_kg_male=_WEIGHT_MALE,
+    weight_kg_female=_WEIGHT_FEMALE,
+    drinks_per_drinking_day=LogNormal(median=6.6, cv=0.35, low=2.0, high=25.0),
+    drinking_days_per_week=Normal(mean=6.35, sd=0.8, low=3.0, high=7.0),
+    dsm5_criteria=Normal(mean=2.0, sd=1.0, low=0.0, high=5.0),
+    treatment_seeking_fraction=0.0,
+    abstinent_at_entry_fraction=0.0,
+    source=(
+        "Das et al. 2019 Nat Commun 10:5187 doi:10.1038/s41467-019-13162-w: 55 M / 35 F, mean age "
+        "~28, ~74 UK units/week, ~6 drinking days/week [S]; SDs, weight and severity ASSUMPTION"
+    ),
+)
+
+# Dakwar 2020 (Am J Psychiatry 177:125, doi:10.1176/appi.ajp.2019.19070684):
+# - treatment-seeking alcohol dependence [P]; mean age 53 (SD 9.8) [P];
+# - about 5 drinks/day before entry [P] = 35 drinks/week [D]; drinking days NF -> ASSUMPTION 6
+#   days/week, so 35 / 6 = 5.8 drinks per drinking day [D under that assumption];
+# - sex split NF -> ASSUMPTION 30% women; dependence -> ASSUMPTION mean 6 DSM-5 criteria.
+_DAKWAR2020 = Cohort(
+    female_fraction=0.3,
+    age_years=Normal(mean=53.0, sd=9.8, low=21.0, high=75.0),
+    weight_kg_male=_WEIGHT_MALE,
+    weight_kg_female=_WEIGHT_FEMALE,
+    drinks_per_drinking_day=LogNormal(median=5.8, cv=0.4, low=2.0, high=25.0),
+    drinking_days_per_week=Normal(mean=6.0, sd=1.0, low=3.0, high=7.0),
+    dsm5_criteria=Normal(mean=6.0, sd=2.0, low=2.0, high=11.0),
+    treatment_seeking_fraction=1.0,
+    abstinent_at_entry_fraction=0.0,
+    source=(
+        "Dakwar et al. 2020 Am J Psychiatry 177:125 doi:10.1176/appi.ajp.2019.19070684: "
+        "treatment-seeking, mean age 53 (SD 9.8), ~5 drinks/day [P]; sex split, drinking days/week "
+        "and severity ASSUMPTION"
+    ),
+)
+
+# COMBINE-like (Anton et al. 2006 JAMA 295:2003, PMID 16670409): recently abstinent,
+# treatment-seeking alcohol dependence; PDA 23-30% at baseline [S] -> drinking days
+# 7 x (1 - 0.265) = 5.1 per week [D]. Drinks per drinking day, sex split and age are not in the
+# notes -> ASSUMPTION: 10 drinks per drinking day, 30% women, mean age 44 (SD 10); dependence ->
+# ASSUMPTION mean 6.5 DSM-5 criteria.
+_COMBINE = Cohort(
+    female_fraction=0.3,
+    age_years=Normal(mean=44.0, sd=10.0, low=18.0, high=75.0),
+    weight_kg_male=_WEIGHT_MALE,
+    weight_kg_female=_WEIGHT_FEMALE,
+    drinks_per_drinking_day=LogNormal(median=10.0, cv=0.4, low=3.0, high=30.0),
+    drinking_days_per_week=Normal(mean=5.1, sd=1.3, low=1.5, high=7.0),
+    dsm5_criteria=Normal(mean=6.5, sd=2.0, low=3.0, high=11.0),
+    treatment_seeking_fraction=1.0,
+    abstinent_at_entry_fraction=1.0,
+    source=(
+        "COMBINE-like: Anton et al. 2006 JAMA 295:2003 PMID 16670409, recently abstinent "
+        "treatment seekers, baseline PDA 23-30% [S]; drinks per drinking day, sex, age and "
+        "severity ASSUMPTION"
+    ),
+)
+
+# KARE design only (Grabski et al. 2022 Am J Psychiatry, doi:10.1176/appi.ajp.2021.21030277;
+# efficacy results are held out and not used): severe AUD, recently abstinent at entry [S];
+# 35 women of 96 [P]; mean age 44.07 (SD 10.59) [P]; ~125 UK units/week before [S] = 71.4 US
+# drinks/week [D]; "every day" [S] -> ASSUMPTION 6.5 drinking days/week, 71.4 / 6.5 = 11.0 drinks
+# per drinking day [D under that assumption]; severe AUD -> ASSUMPTION mean 8 DSM-5 criteria.
+_KARE2022 = Cohort(
+    female_fraction=35 / 96,
+    age_years=Normal(mean=44.07, sd=10.59, low=18.0, high=60.0),
+    weight_kg_male=_WEIGHT_MALE,
+    weight_kg_female=_WEIGHT_FEMALE,
+    drinks_per_drinking_day=LogNormal(median=11.0, cv=0.35, low=3.0, high=35.0),
+    drinking_days_per_week=Normal(mean=6.5, sd=0.7, low=3.0, high=7.0),
+    dsm5_criteria=Normal(mean=8.0, sd=1.5, low=6.0, high=11.0),
+    treatment_seeking_fraction=1.0,
+    abstinent_at_entry_fraction=1.0,
+    source=(
+        "KARE design (Grabski et al. 2022 Am J Psychiatry doi:10.1176/appi.ajp.2021.21030277; "
+        "results held out): 35/96 women, mean age 44.07 (SD 10.59) [P], ~125 UK units/week [S], "
+        "recently abstinent severe AUD [S]; drinking days and severity ASSUMPTION"
+    ),
+)
+
+COHORT_PRESETS: Final[dict[str, Cohort]] = {
+    "das2019": _DAS2019,
+    "dakwar2020": _DAKWAR2020,
+    "combine": _COMBINE,
+    "kare2022": _KARE2022,
+}
+
+
+def list_cohorts() -> list[str]:
+    """Names of the cohort presets."""
+    return sorted(COHORT_PRESETS)
+
+
+def get_cohort(name: str) -> Cohort:
+    """The preset cohort ``name``; an unknown name raises InputError listing the valid ones."""
+    try:
+        return COHORT_PRESETS[name]
+    except KeyError:
+        raise InputError(
+            f"unknown cohort preset {name!r}; valid: {', '.join(list_cohorts())}"
+        ) from None
+
+
+def resolve_cohort(spec: CohortSpec, where: str = "cohort") -> Cohort:
+    """Complete ``spec`` from its preset (if any) and validate it as a :class:`Cohort`."""
+    given = {k: v for k, v in spec if k != "preset" and v is not None}
+    if spec.preset is not None:
+        base = get_cohort(spec.preset)
+        return base.model_copy(update=given)
+    missing = [
+        name
+        for name, field in Cohort.model_fields.items()
+        if field.is_required() and name not in given
+    ]
+    if missing:
+        raise InputError(
+            f"{where}: no preset, so these fields are required: {', '.join(missing)} "
+            f"(or set preset to one of: {', '.join(list_cohorts())})"
+        )
+    return Cohort(**given)

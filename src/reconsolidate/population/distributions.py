@@ -1,0 +1,122 @@
+"""Covariate distributions that a cohort (or a trial spec) declares explicitly.
+
+Each distribution is a strict pydantic model tagged by ``dist`` and maps uniforms in (0, 1) to
+values by inversion (``ppf``), so that a patient's covariate depends only on that patient's
+counter-based random numbers (:class:`~reconsolidate._random.PatientStream`), never on chunking.
+Bounds (``low``/``high``) truncate by inversion inside the bounds, not by clipping, so the
+truncated distribution keeps its shape.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Literal
+
+import numpy as np
+from pydantic import Field, model_validator
+from scipy.special import ndtr, ndtri
+
+from reconsolidate._config import StrictModel
+
+__all__ = ["Distribution", "Fixed", "LogNormal", "Normal", "Uniform"]
+
+
+def _truncated_normal_ppf(
+    u: np.ndarray, mu: float, sd: float, low: float, high: float
+) -> np.ndarray:
+    a = ndtr((low - mu) / sd) if math.isfinite(low) else 0.0
+    b = ndtr((high - mu) / sd) if math.isfinite(high) else 1.0
+    p = a + u * (b - a)
+    return np.clip(mu + sd * ndtri(p), low, high)
+
+
+class Fixed(StrictModel):
+    """Every patient gets ``value``."""
+
+    dist: Literal["fixed"] = "fixed"
+    value: float
+
+    def ppf(self, u: np.ndarray) -> np.ndarray:
+        return np.full(np.shape(u), float(self.value))
+
+    @property
+    def mean(self) -> float:
+        return float(self.value)
+
+
+class Normal(StrictModel):
+    """Normal(mean, sd), truncated to [low, high] by inversion."""
+
+    dist: Literal["normal"] = "normal"
+    mean: float
+    sd: float = Field(ge=0)
+    low: float = -math.inf
+    high: float = math.inf
+
+    @model_validator(mode="after")
+    def _check(self) -> Normal:
+        if not self.low < self.high:
+            raise ValueError(f"need low < high, got low={self.low}, high={self.high}")
+        if not self.low <= self.mean <= self.high:
+            raise ValueError(f"mean {self.mean} lies outside [{self.low}, {self.high}]")
+        return self
+
+    def ppf(self, u: np.ndarray) -> np.ndarray:
+        if self.sd == 0:
+            return np.full(np.shape(u), float(self.mean))
+        return _truncated_normal_ppf(np.asarray(u), self.mean, self.sd, self.low, self.high)
+
+
+class LogNormal(StrictModel):
+    """Log-normal with the given ``median`` and coefficient of variation ``cv``, truncated."""
+
+    dist: Literal["lognormal"] = "lognormal"
+    median: float = Field(gt=0)
+    cv: float = Field(ge=0, description="coefficient of variation of the untruncated distribution")
+    low: float = Field(0.0, ge=0)
+    high: float = math.inf
+
+    @model_validator(mode="after")
+    def _check(self) -> LogNormal:
+        if not self.low < self.high:
+            raise ValueError(f"need low < high, got low={self.low}, high={self.high}")
+        if not self.low <= self.median <= self.high:
+            raise ValueError(f"median {self.median} lies outside [{self.low}, {self.high}]")
+        return self
+
+    @property
+    def sigma(self) -> float:
+        return math.sqrt(math.log1p(self.cv**2))
+
+    def ppf(self, u: np.ndarray) -> np.ndarray:
+        mu = math.log(self.median)
+        if self.cv == 0:
+            return np.full(np.shape(u), float(self.median))
+        lo = math.log(self.low) if self.low > 0 else -math.inf
+        hi = math.log(self.high) if math.isfinite(self.high) else math.inf
+        return np.exp(_truncated_normal_ppf(np.asarray(u), mu, self.sigma, lo, hi))
+
+    @property
+    def mean(self) -> float:
+        return self.median * math.exp(self.sigma**2 / 2)
+
+
+class Uniform(StrictModel):
+    """Uniform on [low, high]."""
+
+    dist: Literal["uniform"] = "uniform"
+    low: float
+    high: float
+
+    @model_validator(mode="after")
+    def _check(self) -> Uniform:
+        if not self.low <= self.high:
+            raise ValueError(f"need low <= high, got low={self.low}, high={self.high}")
+        return self
+
+    def ppf(self, u: np.ndarray) -> np.ndarray:
+        return self.low + np.asarray(u) * (self.high - self.low)
+
+
+Distribution = Annotated[Fixed | Normal | LogNormal | Uniform, Field(discriminator="dist")]
+"""A covariate distribution: ``{dist = "normal" | "lognormal" | "uniform" | "fixed", ...}``."""

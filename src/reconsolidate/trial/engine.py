@@ -1,0 +1,413 @@
+"""The virtual-trial engine: one chunk of one arm's patients, from covariates to outcomes.
+
+:func:`simulate_chunk` is a pure function of (plan, arm, replicate, patient range): every random
+number is drawn from a counter-based :class:`~reconsolidate._random.PatientStream` at the patient's
+index, so a patient's results do not depend on the chunking, on the worker that ran the chunk, or
+on which other arms exist (common random numbers: patient ``i`` of every arm is the same person
+with the same daily cue exposures and chances; arms differ only by treatment).
+
+Order of events on a study day: quit attempt (treatment seekers, ``quit_day``) -> therapy session
+-> lab ratings (before the session) -> treatment session (retrieval, then infusion after
+``delay_min``; restabilisation over the 6 h window; non-specific ketamine lift) -> daily life ->
+24 h pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from reconsolidate._random import PatientStream
+from reconsolidate.behavior.daily import BehaviorState, calibrate_intercept, live_day
+from reconsolidate.behavior.therapy import Therapy, resolve_therapy
+from reconsolidate.endpoints import MissingDataHandling, compute_endpoints
+from reconsolidate.exceptions import InputError
+from reconsolidate.memory import population as mem
+from reconsolidate.memory.params import MemoryParams
+from reconsolidate.population.cohorts import Cohort, resolve_cohort
+from reconsolidate.population.cues import ALCOHOL_LAB_CUES, CUE_CLASSES, cue_mask
+from reconsolidate.population.sample import Patients, sample_patients
+from reconsolidate.trial.observation import Observation, observe
+from reconsolidate.trial.spec import ProtocolSpec, SessionSpec, TrialSpec
+
+__all__ = [
+    "RESTABILISATION_WINDOW_MIN",
+    "ArmPlan",
+    "ChunkResult",
+    "TrialPlan",
+    "make_plan",
+    "simulate_chunk",
+]
+
+# Window over which the NMDA occupancy integral after retrieval is taken: 6 h (Nader 2000;
+# Xue 2012 [abs]: a manipulation 6 h after retrieval is outside the reconsolidation window). The
+# memory model weights it by its lability decay, so a longer window changes nothing material.
+RESTABILISATION_WINDOW_MIN = 360.0
+_DAY_KEY_OFFSET = 1_000_000  # stream keys must be >= 0; study days may be negative
+
+
+@dataclass
+class ArmPlan:
+    """An arm with everything resolved (cohort, therapy, protocol, regimens, size)."""
+
+    index: int
+    name: str
+    protocol_name: str
+    protocol: ProtocolSpec
+    therapy: Therapy
+    cohort: Cohort
+    n_patients: int
+    regimens: dict[int, Any] = field(default_factory=dict)  # session index -> Regimen
+
+
+@dataclass
+class TrialPlan:
+    """A validated spec with resolved arms and parameters (picklable, sent to workers)."""
+
+    spec: TrialSpec
+    arms: list[ArmPlan]
+    memory_params: MemoryParams
+
+    @property
+    def sim_first_day(self) -> int:
+        return self.spec.first_day - self.spec.burn_in_days
+
+    @property
+    def n_observed_days(self) -> int:
+        return self.spec.n_observed_days
+
+
+def make_plan(
+    spec: TrialSpec, spec_dir: str | Path = ".", patients_per_arm: int | None = None
+) -> TrialPlan:
+    """Resolve a spec: cohorts, therapies, regimens (loaded from files), arm sizes."""
+    n_base = spec.patients_per_arm if patients_per_arm is None else int(patients_per_arm)
+    arms: list[ArmPlan] = []
+    regimen_cache: dict[str, Any] = {}
+    for k, a in enumerate(spec.all_arms()):
+        cohort = resolve_cohort(a.cohort or spec.cohort, where=f"arm {a.name!r} cohort")
+        therapy = resolve_therapy(spec.therapies.get(a.therapy, a.therapy), a.therapy)
+        protocol = spec.protocols[a.protocol]
+        regs: dict[int, Any] = {}
+        for j, s in enumerate(protocol.sessions):
+            if s.drug == "ketamine":
+                regs[j] = _load_regimen(s.regimen, spec_dir, regimen_cache, f"{a.protocol}[{j}]")
+        arms.append(
+            ArmPlan(
+                index=k,
+                name=a.name,
+                protocol_name=a.protocol,
+                protocol=protocol,
+                therapy=therapy,
+                cohort=cohort,
+                n_patients=max(1, round(n_base * a.allocation)),
+                regimens=regs,
+            )
+        )
+    return TrialPlan(spec=spec, arms=arms, memory_params=MemoryParams(**spec.memory))
+
+
+def _load_regimen(regimen: Any, spec_dir: str | Path, cache: dict[str, Any], where: str) -> Any:
+    """A ketamine regimen from a file path (relative to the spec) or an inline table."""
+    from pydantic import ValidationError
+
+    from reconsolidate._config import format_validation_error
+    from reconsolidate.pharmacology import Regimen, load_regimen
+
+    if isinstance(regimen, dict):
+        try:
+            return Regimen.model_validate(regimen)
+        except ValidationError as exc:
+            raise InputError(
+                f"protocols.{where}.regimen: {format_validation_error(exc)}"
+            ) from None
+    path = str((Path(spec_dir) / str(regimen)).resolve())
+    if path not in cache:
+        cache[path] = load_regimen(path)
+    return cache[path]
+
+
+@dataclass
+class ChunkResult:
+    """Everything one chunk produces (arrays over its n patients)."""
+
+    arm: str
+    replicate: int
+    start: int
+    patients: Patients
+    drinks_true: np.ndarray  # (n, n_observed_days)
+    observation: Observation
+    lab_urge: np.ndarray  # (n, n_lab_days), 0-100
+    lab_liking: np.ndarray
+    psychedelic_intensity_peak: np.ndarray  # (n,) max over sessions (0 without ketamine)
+    restabilisation_occupancy_min: np.ndarray  # (n,) summed occupancy integral in windows
+    outcomes: dict[str, np.ndarray]
+
+
+def _pk_seed(seed: int, replicate: int) -> int:
+    if replicate == 0:
+        return int(seed)
+    return int(np.random.SeedSequence([int(seed), int(replicate)]).generate_state(1)[0])
+
+
+def _lab_ratings(
+    memory: mem.PopulationState,
+    plan: TrialPlan,
+    u: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Urge to drink and liking of beer, 0-100, with a glass of beer in front of the patient.
+
+    ASSUMPTION: urge = 100 x the noisy-or craving of the lab cues (sight of beer, sound of the
+    glass); liking = 100 x (floor + (1 - floor) x their mean response); Gaussian rating noise.
+    """
+    bp = plan.spec.behavior
+    cr = mem.response(memory, plan.memory_params)[:, cue_mask(ALCOHOL_LAB_CUES)]
+    urge = 100.0 * (1.0 - np.prod(1.0 - cr, axis=1))
+    liking = 100.0 * (bp.lab_liking_floor + (1.0 - bp.lab_liking_floor) * cr.mean(axis=1))
+    from scipy.special import ndtri
+
+    urge = np.clip(urge + bp.lab_urge_noise_sd * ndtri(u[:, 0]), 0.0, 100.0)
+    liking = np.clip(liking + bp.lab_liking_noise_sd * ndtri(u[:, 1]), 0.0, 100.0)
+    return urge, liking
+
+
+def _session(
+    plan: TrialPlan,
+    arm: ArmPlan,
+    j: int,
+    s: SessionSpec,
+    memory: mem.PopulationState,
+    bstate: BehaviorState,
+    patients: Patients,
+    replicate: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Apply one treatment session; returns (psychedelic intensity, window occupancy integral)."""
+    n = patients.n
+    zeros = np.zeros(n)
+    regimen = arm.regimens.get(j)
+    pk_seed = _pk_seed(plan.spec.seed, replicate)
+    start = int(patients.index[0]) if n else 0
+
+    occ_retrieval = zeros
+    if regimen is not None and -s.delay_min > 0:
+        # The infusion started before (or during) retrieval: NMDA occupancy during retrieval
+        # blocks destabilisation. Retrieval ends at regimen time -delay_min.
+        from reconsolidate.pharmacology import nmda_exposure
+
+        e = nmda_exposure(
+            regimen,
+            patients.weight_kg,
+            model=s.pk_model,
+            window_start_min=-s.delay_min - s.retrieval_duration_min,
+            window_stop_min=-s.delay_min,
+            variability=s.pk_variability,
+            seed=pk_seed,
+            patient_offset=start,
+        )
+        occ_retrieval = np.clip(np.asarray(e.mean_occupancy, dtype=np.float64), 0.0, 1.0)
+
+    if s.retrieval in ("alcohol_prediction_error", "alcohol_as_expected"):
+        cues = np.broadcast_to(cue_mask(s.retrieval_cues), (n, len(CUE_CLASSES)))
+        mem.retrieve(
+            memory,
+            cues,
+            prediction_error=s.retrieval == "alcohol_prediction_error",
+            occupancy_during_retrieval=occ_retrieval,
+            params=plan.memory_params,
+        )
+
+    if regimen is None:
+        # Saline or midazolam: no NMDA antagonism (midazolam 0.025 mg/kg is a benzodiazepine,
+        # Dakwar 2020's active placebo [P]), so no effect on restabilisation and no psychedelic
+        # experience.
+        return zeros, zeros
+    from reconsolidate.pharmacology import nmda_exposure
+
+    e = nmda_exposure(
+        regimen,
+        patients.weight_kg,
+        model=s.pk_model,
+        window_start_min=-s.delay_min,
+        window_stop_min=-s.delay_min + RESTABILISATION_WINDOW_MIN,
+        variability=s.pk_variability,
+        seed=pk_seed,
+        patient_offset=start,
+    )
+    integral = np.asarray(e.occupancy_integral_min, dtype=np.float64)
+    mem.restabilise(
+        memory,
+        integral,
+        window_start_min=0.0,
+        window_stop_min=RESTABILISATION_WINDOW_MIN,
+        params=plan.memory_params,
+    )
+    intensity = np.asarray(e.psychedelic_intensity_peak, dtype=np.float64)
+    bstate.ketamine_lift_logit += plan.spec.behavior.ketamine_motivation_logit_per_intensity * (
+        intensity
+    )
+    return intensity, integral
+
+
+def simulate_chunk(
+    plan: TrialPlan, arm_index: int, replicate: int, start: int, stop: int
+) -> ChunkResult:
+    """Simulate patients ``start .. stop-1`` of arm ``arm_index`` in replicate ``replicate``."""
+    spec = plan.spec
+    arm = plan.arms[arm_index]
+    bp = spec.behavior
+    mp = plan.memory_params
+    seed = spec.seed
+    n_cues = len(CUE_CLASSES)
+
+    patients = sample_patients(arm.cohort, spec.cues, seed, start, stop, replicate=replicate)
+    n = patients.n
+    memory = mem.new_state(patients.acquisition_strength, mp)
+    alpha, kref = calibrate_intercept(patients, mem.response(memory, mp), bp)
+    z = np.zeros(n)
+    bstate = BehaviorState(alpha, kref, z.copy(), z.copy(), z.copy(), z.copy())
+    skill_half_life = np.full(n, arm.therapy.coping_skill_half_life_days)
+
+    sessions = {s.day: (j, s) for j, s in enumerate(arm.protocol.sessions)}
+    therapy_days = set(arm.therapy.session_days)
+    lab_days = sorted(set(arm.protocol.lab_days))
+    lab_index = {d: k for k, d in enumerate(lab_days)}
+    urge = np.full((n, len(lab_days)), np.nan)
+    liking = np.full((n, len(lab_days)), np.nan)
+    intensity = np.zeros(n)
+    occ_integral = np.zeros(n)
+
+    first_obs = spec.first_day
+    sim_first = plan.sim_first_day
+    n_obs = spec.n_observed_days
+    drinks_true = np.zeros((n, n_obs))
+    quit_day = spec.quit_day
+    detox_from = None if quit_day is None else quit_day - spec.detox_days
+
+    for day in range(sim_first, spec.follow_up_days):
+        if day == first_obs and spec.burn_in_days > 0:
+            # Re-calibrate the intercept once the memory has settled into daily life, so that
+            # the observed baseline reproduces each patient's drinking covariates.
+            bstate.alpha_logit, bstate.craving_ref = calibrate_intercept(
+                patients, mem.response(memory, mp), bp
+            )
+        if quit_day is not None and day == quit_day:
+            bstate.quit_lift_logit += bp.quit_motivation_logit * patients.treatment_seeking
+        if day in therapy_days:
+            bstate.therapy_lift_logit += arm.therapy.motivation_logit_per_session
+            bstate.coping_skill += arm.therapy.coping_skill_gain_per_session * (
+                arm.therapy.coping_skill_max - bstate.coping_skill
+            ).clip(min=0.0)
+        if day in lab_index:
+            u_lab = PatientStream(seed, "behavior.lab", 2, replicate, lab_index[day]).uniform(
+                start, stop
+            )
+            k = lab_index[day]
+            urge[:, k], liking[:, k] = _lab_ratings(memory, plan, u_lab)
+        if day in sessions:
+            j, s = sessions[day]
+            i_s, o_s = _session(plan, arm, j, s, memory, bstate, patients, replicate)
+            intensity = np.maximum(intensity, i_s)
+            occ_integral += o_s
+        forced = None
+        if detox_from is not None and quit_day is not None and detox_from <= day < quit_day:
+            forced = patients.abstinent_at_entry
+        u = PatientStream(
+            seed, "behavior.day", n_cues + 2, replicate, day + _DAY_KEY_OFFSET
+        ).uniform(start, stop)
+        weekend = spec.weekday_of(day) >= 5
+        drinks = live_day(
+            memory, bstate, patients, bp, mp, u, weekend=weekend, forced_abstinent=forced
+        )
+        if day >= first_obs:
+            drinks_true[:, day - first_obs] = drinks
+        mem.advance(memory, 24.0)
+        bstate.decay(bp, skill_half_life, 1.0)
+
+    an = spec.analysis
+    obs = observe(
+        spec.observation,
+        drinks_true,
+        patients.is_female,
+        first_day=first_obs,
+        baseline_visit_day=spec.assessment.baseline_visit_day,
+        visit_days=plan.spec.visit_days(),
+        heavy_drinks_men=an.heavy_drinks_men,
+        heavy_drinks_women=an.heavy_drinks_women,
+        seed=seed,
+        patient_start=start,
+        replicate=replicate,
+    )
+    outcomes = _outcomes(plan, patients, drinks_true, obs, urge, liking)
+    return ChunkResult(
+        arm=arm.name,
+        replicate=replicate,
+        start=start,
+        patients=patients,
+        drinks_true=drinks_true,
+        observation=obs,
+        lab_urge=urge,
+        lab_liking=liking,
+        psychedelic_intensity_peak=intensity,
+        restabilisation_occupancy_min=occ_integral,
+        outcomes=outcomes,
+    )
+
+
+def _outcomes(
+    plan: TrialPlan,
+    patients: Patients,
+    drinks_true: np.ndarray,
+    obs: Observation,
+    urge: np.ndarray,
+    liking: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Per-patient endpoints (reported diary, and the true drinking as ``true_*``)."""
+    spec = plan.spec
+    an = spec.analysis
+    b = spec.baseline_days
+    bw = an.baseline_window_days or (-b, -1)
+    b0, b1 = bw[0] - spec.first_day, bw[1] - spec.first_day + 1
+    out: dict[str, np.ndarray] = {}
+    for prefix, x in (("", obs.drinks_reported), ("true_", drinks_true)):
+        with np.errstate(invalid="ignore"):
+            base = x[:, b0:b1]
+            n_obs = np.sum(~np.isnan(base), axis=1)
+            mean_day = np.nansum(base, axis=1) / np.maximum(n_obs, 1)
+            baseline_dpw = np.where(n_obs > 0, 7.0 * mean_day, np.nan)
+        ep = compute_endpoints(
+            x[:, b:],
+            patients.is_female,
+            handling=MissingDataHandling("itt", an.missing_days),
+            heavy_drinks_men=an.heavy_drinks_men,
+            heavy_drinks_women=an.heavy_drinks_women,
+            grace_days=min(an.grace_days, spec.follow_up_days - 1),
+            abstinent_last_days=an.abstinent_last_days,
+            baseline_drinks_per_week=baseline_dpw,
+        )
+        for name, arr in ep.arrays().items():
+            out[prefix + name] = arr
+    if urge.shape[1] >= 1:
+        out["urge_first"] = urge[:, 0]
+        out["urge_last"] = urge[:, -1]
+        out["liking_first"] = liking[:, 0]
+        out["liking_last"] = liking[:, -1]
+        out["urge_change"] = urge[:, -1] - urge[:, 0]
+        out["liking_change"] = liking[:, -1] - liking[:, 0]
+    out["dropout_day"] = obs.dropout_day.astype(np.float64)
+    out["dropped_out"] = obs.dropout_day < spec.follow_up_days
+    out["visits_completed"] = obs.visits_completed
+    if spec.observation.etg:
+        # Confirmed abstinence over the last K days: reported abstinent there and every EtG test
+        # taken in that span negative.
+        k = min(an.abstinent_last_days, spec.follow_up_days)
+        etg_tail = obs.etg_positive[:, -k:]
+        any_pos = np.nansum(etg_tail, axis=1) > 0
+        out["confirmed_abstinent_last_days"] = np.where(
+            np.isnan(out["abstinent_last_days"]),
+            np.nan,
+            (out["abstinent_last_days"] == 1.0) & ~any_pos,
+        ).astype(np.float64)
+    return out

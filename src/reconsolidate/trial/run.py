@@ -1,0 +1,337 @@
+"""Running a trial: deterministic chunking, an optional process pool, streamed atomic output.
+
+The work is split into tasks (arm, replicate, patient range) of ``chunk_size`` patients, in a
+fixed order. Workers simulate tasks in any order; the parent consumes results in task order and
+streams them into Parquet writers that emit row groups of a fixed number of rows, so the files
+are byte-identical for any worker count and any chunk size. At most ``2 x workers`` tasks are in
+flight, so memory stays bounded for any number of patients.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from reconsolidate import __version__
+from reconsolidate._io import atomic_dir, atomic_write_json, atomic_write_text
+from reconsolidate.endpoints import ParticipantEndpoints, summarize_arms
+from reconsolidate.trial.engine import ChunkResult, TrialPlan, simulate_chunk
+
+__all__ = ["ROW_GROUP_ROWS", "TrialResult", "run_trial", "summarize"]
+
+ROW_GROUP_ROWS = 1 << 20  # fixed Parquet row-group size: output independent of chunking
+
+
+@dataclass
+class TrialResult:
+    """Summary and timings of a run."""
+
+    summary: dict[str, dict[str, Any]]
+    timings: dict[str, float]
+    out_dir: Path | None
+
+
+class _FixedRowGroupWriter:
+    """Parquet writer whose row groups always hold ROW_GROUP_ROWS rows (the last may be short)."""
+
+    def __init__(self, path: Path, schema: pa.Schema) -> None:
+        self._writer = pq.ParquetWriter(path, schema, compression="zstd")
+        self._pending: list[pa.Table] = []
+        self._rows = 0
+
+    def write(self, table: pa.Table) -> None:
+        self._pending.append(table)
+        self._rows += table.num_rows
+        while self._rows >= ROW_GROUP_ROWS:
+            self._flush(ROW_GROUP_ROWS)
+
+    def _flush(self, rows: int) -> None:
+        t = pa.concat_tables(self._pending)
+        self._writer.write_table(t.slice(0, rows), row_group_size=rows)
+        rest = t.slice(rows)
+        self._pending = [rest] if rest.num_rows else []
+        self._rows = rest.num_rows
+
+    def close(self) -> None:
+        if self._rows:
+            self._flush(self._rows)
+        self._writer.close()
+
+
+def _tasks(plan: TrialPlan, chunk_size: int) -> list[tuple[int, int, int, int]]:
+    out = []
+    for rep in range(plan.spec.replicates):
+        for arm in plan.arms:
+            for s in range(0, arm.n_patients, chunk_size):
+                out.append((arm.index, rep, s, min(s + chunk_size, arm.n_patients)))
+    return out
+
+
+def _run_task(plan: TrialPlan, task: tuple[int, int, int, int]) -> ChunkResult:
+    return simulate_chunk(plan, *task)
+
+
+def _results(plan: TrialPlan, tasks: list, workers: int) -> Iterator[ChunkResult]:
+    if workers <= 1:
+        for t in tasks:
+            yield _run_task(plan, t)
+        return
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        pending: deque[Future] = deque()
+        it = iter(tasks)
+        for t in it:
+            pending.append(pool.submit(_run_task, plan, t))
+            if len(pending) >= 2 * workers:
+                break
+        while pending:
+            res = pending.popleft().result()
+            nxt = next(it, None)
+            if nxt is not None:
+                pending.append(pool.submit(_run_task, plan, nxt))
+            yield res
+
+
+def _patient_ids(r: ChunkResult) -> list[str]:
+    rep = f"r{r.replicate}-" if r.replicate else ""
+    return [f"{r.arm}-{rep}{i:06d}" for i in r.patients.index]
+
+
+def _patients_table(r: ChunkResult) -> pa.Table:
+    cols: dict[str, Any] = {
+        "patient_id": pa.array(_patient_ids(r), pa.string()),
+        "arm": pa.array([r.arm] * r.patients.n, pa.string()),
+        "replicate": pa.array(np.full(r.patients.n, r.replicate, np.int32)),
+        "sex": pa.array(np.where(r.patients.is_female, "F", "M").tolist(), pa.string()),
+    }
+    for name, arr in r.patients.columns().items():
+        if name == "index":
+            cols["patient_index"] = pa.array(arr.astype(np.int64))
+        else:
+            cols[name] = pa.array(arr)
+    cols["psychedelic_intensity_peak"] = pa.array(r.psychedelic_intensity_peak)
+    cols["restabilisation_occupancy_integral_min"] = pa.array(r.restabilisation_occupancy_min)
+    cols["dropout_day"] = pa.array(
+        np.where(r.observation.dropout_day < np.iinfo(np.int32).max, r.observation.dropout_day, -1)
+        .astype(np.int32)
+    )
+    return pa.table(cols)
+
+
+def _drinking_table(r: ChunkResult, first_day: int, etg: bool) -> pa.Table:
+    n, d = r.drinks_true.shape
+    ids = pa.array(_patient_ids(r), pa.string())
+    cols: dict[str, Any] = {
+        "patient_id": ids.take(pa.array(np.repeat(np.arange(n), d))),
+        "study_day": pa.array(np.tile(np.arange(first_day, first_day + d, dtype=np.int32), n)),
+        "drinks_true": pa.array(r.drinks_true.ravel()),
+        "drinks_reported": pa.array(r.observation.drinks_reported.ravel()),
+    }
+    if etg:
+        cols["etg_positive"] = pa.array(r.observation.etg_positive.ravel())
+    return pa.table(cols)
+
+
+def _outcomes_table(r: ChunkResult) -> pa.Table:
+    cols: dict[str, Any] = {
+        "patient_id": pa.array(_patient_ids(r), pa.string()),
+        "arm": pa.array([r.arm] * r.patients.n, pa.string()),
+    }
+    for name, arr in r.outcomes.items():
+        cols[name] = pa.array(np.asarray(arr))
+    return pa.table(cols)
+
+
+def summarize(
+    arms: list[str],
+    outcomes: dict[str, list[dict[str, np.ndarray]]],
+) -> dict[str, dict[str, Any]]:
+    """Per-arm summary (the CLI table and ``--json``) from per-patient outcome arrays."""
+    out: dict[str, dict[str, Any]] = {}
+    ep_fields = set(ParticipantEndpoints.__dataclass_fields__) - {"n_days_window", "settings"}
+    for arm in arms:
+        parts = outcomes[arm]
+        cat = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        n = len(cat["included"])
+        ep = ParticipantEndpoints(
+            n_days_window=0, **{k: cat[k] for k in ep_fields}
+        )
+        s = summarize_arms(ep, np.full(n, arm))[arm]
+        base = np.nanmean(cat["baseline_drinks_per_week"])
+        now = np.nanmean(cat["drinks_per_week"])
+        tbase = np.nanmean(cat["true_baseline_drinks_per_week"])
+        tnow = np.nanmean(cat["true_drinks_per_week"])
+
+        def _f(v: float) -> float | None:
+            return float(v) if np.isfinite(v) else None
+
+        row: dict[str, Any] = {
+            "n": n,
+            "percent_days_abstinent": s["percent_days_abstinent"],
+            "percent_heavy_drinking_days": s["percent_heavy_drinking_days"],
+            "drinks_per_week_baseline": _f(base),
+            "drinks_per_week": _f(now),
+            "drinks_per_week_change_pct": _f(100.0 * (now - base) / base) if base > 0 else None,
+            "abstinent_last_14_days_pct": s["percent_abstinent_last_days"],
+            "median_days_to_first_heavy_day": s["median_days_to_first_heavy_day"],
+            "urge_change": _f(np.nanmean(cat["urge_change"])) if "urge_change" in cat else None,
+            "liking_change": (
+                _f(np.nanmean(cat["liking_change"])) if "liking_change" in cat else None
+            ),
+            "percent_no_heavy_drinking_days": s["percent_no_heavy_drinking_days"],
+            "dropout_pct": _f(100.0 * np.mean(cat["dropped_out"])),
+            "true_percent_days_abstinent": _f(np.nanmean(cat["true_percent_days_abstinent"])),
+            "true_percent_heavy_drinking_days": _f(
+                np.nanmean(cat["true_percent_heavy_drinking_days"])
+            ),
+            "true_drinks_per_week_change_pct": (
+                _f(100.0 * (tnow - tbase) / tbase) if tbase > 0 else None
+            ),
+        }
+        if "confirmed_abstinent_last_days" in cat:
+            row["confirmed_abstinent_last_14_days_pct"] = _f(
+                100.0 * np.nanmean(cat["confirmed_abstinent_last_days"])
+            )
+        out[arm] = row
+    return out
+
+
+def _git_commit() -> str | None:
+    try:
+        r = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+        return r.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def run_trial(
+    plan: TrialPlan,
+    *,
+    out_dir: str | Path | None,
+    spec_text: str | None = None,
+    workers: int = 1,
+    chunk_size: int = 5000,
+    progress: Callable[[int, int], None] | None = None,
+    write_drinking: bool = True,
+) -> TrialResult:
+    """Simulate every arm and write the run directory (atomically) if ``out_dir`` is given.
+
+    Parameters
+    ----------
+    plan
+        The resolved trial.
+    out_dir
+        Run directory (CONTRACTS.md layout) or None to only summarise.
+    spec_text
+        The spec file's text, written as ``spec.toml``.
+    workers
+        Processes (1 = in this process).
+    chunk_size
+        Patients per task (does not change any result).
+    progress
+        Called with (patients done, patients total) after each chunk.
+    write_drinking
+        Write ``drinking.parquet`` (the long daily table; by far the largest file).
+    """
+    if chunk_size < 1 or workers < 1:
+        raise ValueError("chunk_size and workers must be >= 1")
+    spec = plan.spec
+    tasks = _tasks(plan, chunk_size)
+    total = sum(t[3] - t[2] for t in tasks)
+    arm_names = [a.name for a in plan.arms]
+    outcomes: dict[str, list[dict[str, np.ndarray]]] = {a: [] for a in arm_names}
+    timings = {"simulate_seconds": 0.0, "write_seconds": 0.0}
+    patient_days = total * (spec.burn_in_days + spec.n_observed_days)
+
+    def _consume(tmp: Path | None) -> None:
+        writers: dict[str, _FixedRowGroupWriter] = {}
+        done = 0
+        t0 = time.perf_counter()
+        write_s = 0.0
+        for r in _results(plan, tasks, workers):
+            outcomes[r.arm].append(r.outcomes)
+            if tmp is not None:
+                tw = time.perf_counter()
+                tables = {
+                    "patients": _patients_table(r),
+                    "outcomes": _outcomes_table(r),
+                }
+                if write_drinking:
+                    tables["drinking"] = _drinking_table(r, spec.first_day, spec.observation.etg)
+                for name, t in tables.items():
+                    if name not in writers:
+                        writers[name] = _FixedRowGroupWriter(tmp / f"{name}.parquet", t.schema)
+                    writers[name].write(t)
+                write_s += time.perf_counter() - tw
+            done += r.patients.n
+            if progress is not None:
+                progress(done, total)
+        tw = time.perf_counter()
+        for w in writers.values():
+            w.close()
+        write_s += time.perf_counter() - tw
+        timings["write_seconds"] = write_s
+        timings["simulate_seconds"] = time.perf_counter() - t0 - write_s
+
+    if out_dir is None:
+        _consume(None)
+        summary = summarize(arm_names, outcomes)
+    else:
+        with atomic_dir(out_dir) as tmp:
+            _consume(tmp)
+            summary = summarize(arm_names, outcomes)
+            atomic_write_text(tmp / "spec.toml", spec_text or "")
+            timings_out = {
+                **timings,
+                "patient_days": float(patient_days),
+                "patient_days_per_second": patient_days / max(timings["simulate_seconds"], 1e-9),
+            }
+            atomic_write_json(
+                tmp / "metadata.json",
+                {
+                    "version": __version__,
+                    "git_commit": _git_commit(),
+                    "seed": spec.seed,
+                    "spec_name": spec.name,
+                    "workers": workers,
+                    "chunk_size": chunk_size,
+                    "arms": {
+                        a.name: {
+                            "n_patients": a.n_patients,
+                            "protocol": a.protocol_name,
+                            "therapy": a.therapy.model_dump(),
+                            "cohort": a.cohort.model_dump(),
+                        }
+                        for a in plan.arms
+                    },
+                    "resolved_parameters": {
+                        "spec": spec.model_dump(mode="json"),
+                        "memory": plan.memory_params.as_dict(),
+                    },
+                    "units": {
+                        "drinks": "US standard drinks (14 g ethanol) per day",
+                        "study_day": "days; 0 = first treatment session; < 0 baseline",
+                        "lab ratings": "0-100 visual analogue",
+                    },
+                    "summary": summary,
+                    "timings": timings_out,
+                },
+            )
+    timings["patient_days"] = float(patient_days)
+    return TrialResult(summary=summary, timings=timings, out_dir=Path(out_dir) if out_dir else None)

@@ -1,0 +1,273 @@
+"""The trial spec: a TOML file validated by pydantic (unknown keys are rejected).
+
+Units are in the field names; study day 0 is the day of the first treatment session, negative
+days are the baseline. ``docs/trial-spec.md`` explains every field.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from reconsolidate._config import StrictModel, load_toml_model
+from reconsolidate.behavior.params import BehaviorParams
+from reconsolidate.behavior.therapy import THERAPY_PRESETS, TherapySpec
+from reconsolidate.exceptions import InputError
+from reconsolidate.population.cohorts import CohortSpec
+from reconsolidate.population.cues import CUE_CLASSES, CueEnvironment
+from reconsolidate.trial.observation import ObservationModel
+
+__all__ = [
+    "RETRIEVAL_TYPES",
+    "AnalysisSpec",
+    "ArmSpec",
+    "AssessmentSpec",
+    "FactorialSpec",
+    "ProtocolSpec",
+    "SessionSpec",
+    "TrialSpec",
+    "load_trial_spec",
+]
+
+RETRIEVAL_TYPES = (
+    "alcohol_prediction_error",
+    "alcohol_as_expected",
+    "non_alcohol_control",
+    "none",
+)
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+# ASSUMPTION: the lab's beer cue retrieves the shared alcohol-reward memory of every external
+# drinking context (not stress, an interoceptive cue the lab does not evoke).
+DEFAULT_RETRIEVAL_CUES = ("home_evening", "pub_bar", "social_event", "glasses_sound", "beer_sight")
+
+
+class SessionSpec(StrictModel):
+    """One treatment session: a retrieval procedure followed by an infusion."""
+
+    day: int = Field(description="study day of the session (day 0 = first session)")
+    retrieval: Literal[
+        "alcohol_prediction_error", "alcohol_as_expected", "non_alcohol_control", "none"
+    ] = Field(
+        description=(
+            "alcohol cues with the drink unexpectedly withheld (prediction error, Das 2019), "
+            "alcohol cues with the drink given as expected, non-alcohol (orange juice) cues, or "
+            "no retrieval procedure at all (e.g. Dakwar 2020)"
+        )
+    )
+    retrieval_cues: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_RETRIEVAL_CUES),
+        description="cue classes the alcohol retrieval reactivates",
+    )
+    drug: Literal["ketamine", "saline", "midazolam"]
+    regimen: str | dict[str, Any] | None = Field(
+        None,
+        description="ketamine regimen: a regimen TOML file (path relative to the spec file) or "
+        "an inline regimen table (same keys as a regimen file)",
+    )
+    pk_model: str = Field("domino", description="pharmacology model name")
+    pk_variability: bool = Field(True, description="between-patient PK variability")
+    delay_min: float = Field(
+        0.0,
+        ge=-240,
+        le=1440,
+        description="minutes from the end of retrieval to the start of the infusion (< 0: drug "
+        "running during retrieval)",
+    )
+    retrieval_duration_min: float = Field(5.0, gt=0, le=120, description="retrieval length, min")
+
+    @model_validator(mode="after")
+    def _check(self) -> SessionSpec:
+        for c in self.retrieval_cues:
+            if c not in CUE_CLASSES:
+                raise ValueError(f"unknown cue class {c!r}; valid: {', '.join(CUE_CLASSES)}")
+        if self.drug == "ketamine" and not self.regimen:
+            raise ValueError("a ketamine session needs 'regimen' (a regimen TOML file)")
+        return self
+
+
+class ProtocolSpec(StrictModel):
+    """A treatment protocol: sessions and lab measurement days."""
+
+    sessions: list[SessionSpec] = Field(min_length=1)
+    lab_days: list[int] = Field(
+        default_factory=list,
+        description="study days of lab urge/liking ratings (0-100), taken before that day's "
+        "session; the change is last minus first",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> ProtocolSpec:
+        days = [s.day for s in self.sessions]
+        if len(set(days)) != len(days):
+            raise ValueError(f"two sessions on the same day: {sorted(days)}")
+        return self
+
+
+class ArmSpec(StrictModel):
+    """One arm: a protocol, an adjunct therapy and (optionally) its own cohort."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_+\-.]+$")
+    protocol: str
+    therapy: str = "none"
+    cohort: CohortSpec | None = None
+    allocation: float = Field(1.0, gt=0, le=100, description="relative allocation ratio")
+
+
+class FactorialSpec(StrictModel):
+    """A factorial design: every protocol crossed with every therapy (arms 'PROTOCOL+THERAPY')."""
+
+    protocols: list[str] = Field(min_length=1)
+    therapies: list[str] = Field(min_length=1)
+
+
+class AssessmentSpec(StrictModel):
+    """When Timeline Followback interviews happen."""
+
+    baseline_visit_day: int = Field(0, description="baseline TLFB interview (covers days before)")
+    visit_days: list[int] | None = Field(None, description="follow-up TLFB visit days")
+    visit_every_days: int = Field(
+        14, ge=1, le=365, description="visit spacing when visit_days is not given"
+    )
+
+
+class AnalysisSpec(StrictModel):
+    """How outcomes are computed from the observed diary."""
+
+    missing_days: Literal["heavy", "abstinent", "exclude"] = Field(
+        "exclude", description="missing-day handling (intent-to-treat)"
+    )
+    heavy_drinks_men: float = Field(5.0, gt=0, description="heavy day, US drinks (NIAAA >= 5)")
+    heavy_drinks_women: float = Field(4.0, gt=0, description="heavy day, US drinks (NIAAA >= 4)")
+    abstinent_last_days: int = Field(14, ge=1, description="K of 'abstinent in the last K days'")
+    grace_days: int = Field(0, ge=0, description="grace period of no-heavy-drinking-days")
+    baseline_window_days: tuple[int, int] | None = Field(
+        None,
+        description="first and last study day (inclusive, both < 0) of the baseline drinking "
+        "used for the change from baseline; default: every baseline day",
+    )
+
+
+class TrialSpec(StrictModel):
+    """A virtual randomized trial."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_\-.]+$")
+    description: str = ""
+    seed: int = Field(0, ge=0)
+    replicates: int = Field(1, ge=1, le=1000)
+    patients_per_arm: int = Field(1000, ge=1)
+    baseline_days: int = Field(28, ge=1, le=365, description="observed baseline days before day 0")
+    burn_in_days: int = Field(
+        21, ge=0, le=365, description="unobserved days before the baseline (memory settles)"
+    )
+    follow_up_days: int = Field(ge=1, le=3650, description="days from day 0 on")
+    start_weekday: Literal[
+        "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"
+    ] = "monday"
+    quit_day: int | None = Field(
+        0, description="study day treatment seekers start their quit attempt (None: never)"
+    )
+    detox_days: int = Field(
+        0,
+        ge=0,
+        le=60,
+        description="abstinent-at-entry patients cannot drink on the detox_days before quit_day",
+    )
+    cohort: CohortSpec
+    cues: CueEnvironment = Field(default_factory=CueEnvironment)
+    behavior: BehaviorParams = Field(default_factory=BehaviorParams)
+    memory: dict[str, float] = Field(
+        default_factory=dict, description="overrides of reconsolidate.memory MemoryParams"
+    )
+    observation: ObservationModel = Field(default_factory=ObservationModel)
+    assessment: AssessmentSpec = Field(default_factory=AssessmentSpec)
+    analysis: AnalysisSpec = Field(default_factory=AnalysisSpec)
+    protocols: dict[str, ProtocolSpec] = Field(min_length=1)
+    therapies: dict[str, TherapySpec] = Field(default_factory=dict)
+    arms: list[ArmSpec] = Field(default_factory=list)
+    factorial: FactorialSpec | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> TrialSpec:
+        arms = self.all_arms()
+        if not arms:
+            raise ValueError("give at least one arm in 'arms' or a 'factorial' design")
+        names = [a.name for a in arms]
+        if len(set(names)) != len(names):
+            raise ValueError(f"arm names must be unique, got {names}")
+        valid_therapies = sorted(set(THERAPY_PRESETS) | set(self.therapies))
+        for a in arms:
+            if a.protocol not in self.protocols:
+                raise ValueError(
+                    f"arm {a.name!r}: unknown protocol {a.protocol!r}; valid: "
+                    f"{', '.join(self.protocols)}"
+                )
+            if a.therapy not in valid_therapies:
+                raise ValueError(
+                    f"arm {a.name!r}: unknown therapy {a.therapy!r}; valid: "
+                    f"{', '.join(valid_therapies)}"
+                )
+        bw = self.analysis.baseline_window_days
+        if bw is not None and not (-self.baseline_days <= bw[0] <= bw[1] < 0):
+            raise ValueError(
+                f"analysis.baseline_window_days = {list(bw)}: need -baseline_days "
+                f"({-self.baseline_days}) <= first <= last < 0"
+            )
+        if self.memory:
+            from reconsolidate.memory.params import MemoryParams
+
+            allowed = set(MemoryParams.__dataclass_fields__)
+            for k in self.memory:
+                if k not in allowed:
+                    raise ValueError(
+                        f"unknown memory parameter {k!r}; valid: {', '.join(sorted(allowed))}"
+                    )
+        return self
+
+    def all_arms(self) -> list[ArmSpec]:
+        """The explicit arms followed by the factorial ones."""
+        out = list(self.arms)
+        if self.factorial is not None:
+            for p, t in itertools.product(self.factorial.protocols, self.factorial.therapies):
+                out.append(ArmSpec(name=f"{p}+{t}", protocol=p, therapy=t))
+        return out
+
+    @property
+    def first_day(self) -> int:
+        """Study day of the first observed (baseline) day."""
+        return -self.baseline_days
+
+    @property
+    def n_observed_days(self) -> int:
+        return self.baseline_days + self.follow_up_days
+
+    def visit_days(self) -> list[int]:
+        """Follow-up TLFB visit days (the last one closes the follow-up)."""
+        end = self.follow_up_days
+        if self.assessment.visit_days is not None:
+            return sorted(self.assessment.visit_days)
+        step = self.assessment.visit_every_days
+        days = list(range(self.assessment.baseline_visit_day + step, end + 1, step))
+        if not days or days[-1] != end:
+            days.append(end)
+        return days
+
+    def weekday_of(self, study_day: int) -> int:
+        """0 = Monday ... 6 = Sunday."""
+        return (_WEEKDAYS.index(self.start_weekday) + study_day) % 7
+
+
+def load_trial_spec(path: str | Path) -> TrialSpec:
+    """Read and validate a trial spec TOML file (InputError naming field, value, allowed)."""
+    spec = load_toml_model(path, TrialSpec)
+    base = Path(path).parent
+    for pname, prot in spec.protocols.items():
+        for k, s in enumerate(prot.sessions):
+            if isinstance(s.regimen, str) and not (base / s.regimen).is_file():
+                raise InputError(
+                    f"{path}: field 'protocols.{pname}.sessions[{k}].regimen' = {s.regimen!r}: "
+                    f"file not found (relative to {base})"
+                )
+    return spec
