@@ -237,7 +237,8 @@ class PKModel:
         """One-paragraph provenance summary (used by ``reconsolidate pk --list-models``)."""
         ids = ", ".join(x for x in (f"doi:{self.doi}" if self.doi else "",
                                     f"PMID {self.pmid}" if self.pmid else "") if x)
-        return f"{self.title}. {self.citation} ({ids}). {self.confidence}"
+        return f"{self.title}. {self.citation}" + (f" ({ids})" if ids else "") + \
+            f". {self.confidence}"
 
 
 # ---------------------------------------------------------------------------------- helpers
