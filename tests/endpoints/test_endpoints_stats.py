@@ -1,0 +1,174 @@
+"""Statistics: equal to direct lifelines / statsmodels / scipy calls, and literature golden values."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.api as sm
+from lifelines import CoxPHFitter, KaplanMeierFitter
+from scipy import stats
+
+from reconsolidate.endpoints import (
+    MissingDataHandling,
+    abstinence_matrix,
+    compare_arms,
+    compute_endpoints,
+    cox_hazard_ratio,
+    gee_daily_abstinence,
+    hedges_g,
+    kaplan_meier,
+    mean_difference,
+    risk_difference,
+    summarize_arms,
+)
+
+
+def _survival_data(seed: int = 3, n: int = 80):
+    rng = np.random.default_rng(seed)
+    treated = rng.random(n) < 0.5
+    t_event = np.ceil(rng.exponential(np.where(treated, 30.0, 15.0)))
+    t_cens = rng.integers(10, 60, n)
+    dur = np.minimum(t_event, t_cens).astype(float)
+    ev = t_event <= t_cens
+    return dur, ev, treated
+
+
+def test_kaplan_meier_equals_lifelines() -> None:
+    dur, ev, _ = _survival_data()
+    km = kaplan_meier(dur, ev)
+    ref = KaplanMeierFitter().fit(dur, ev)
+    sf = ref.survival_function_.iloc[:, 0]
+    np.testing.assert_allclose(km.survival_at(sf.index.values), sf.values, rtol=1e-12)
+    assert km.median_days == ref.median_survival_time_
+
+
+def test_kaplan_meier_median_not_reached_and_nan_dropped() -> None:
+    km = kaplan_meier([5.0, 7.0, 7.0, np.nan], [True, False, False, True])
+    assert math.isinf(km.median_days)
+    ref = KaplanMeierFitter().fit([5.0, 7.0, 7.0], [True, False, False])
+    assert math.isinf(ref.median_survival_time_)
+
+
+def test_cox_equals_lifelines() -> None:
+    dur, ev, treated = _survival_data()
+    r = cox_hazard_ratio(dur, ev, treated)
+    df = pd.DataFrame({"duration": dur, "event": ev.astype(int), "treated": treated.astype(float)})
+    cph = CoxPHFitter().fit(df, duration_col="duration", event_col="event")
+    assert r["hazard_ratio"] == pytest.approx(float(cph.hazard_ratios_["treated"]), rel=1e-9)
+    ci = cph.confidence_intervals_.loc["treated"]
+    assert r["ci_low"] == pytest.approx(math.exp(ci.iloc[0]), rel=1e-6)
+    assert r["ci_high"] == pytest.approx(math.exp(ci.iloc[1]), rel=1e-6)
+    assert r["p_value"] == pytest.approx(float(cph.summary.loc["treated", "p"]), rel=1e-9)
+    assert r["hazard_ratio"] < 1  # treated relapse rate is half
+
+
+def test_cox_not_estimable_without_events() -> None:
+    r = cox_hazard_ratio([5.0, 6.0], [False, False], [True, False])
+    assert r["hazard_ratio"] is None and "not estimable" in r["note"]
+
+
+def _abstinence_panel(seed: int = 11, n: int = 40, d: int = 21):
+    rng = np.random.default_rng(seed)
+    treated = np.arange(n) % 2 == 0
+    frailty = rng.normal(0, 1, n)
+    logit = 0.3 + 0.8 * treated + frailty
+    p = 1 / (1 + np.exp(-logit))
+    a = (rng.random((n, d)) < p[:, None]).astype(float)
+    a[rng.random((n, d)) < 0.1] = np.nan
+    return a, treated
+
+
+@pytest.mark.parametrize("cov", ["exchangeable", "ar1"])
+def test_gee_equals_statsmodels(cov: str) -> None:
+    a, treated = _abstinence_panel()
+    r = gee_daily_abstinence(a, treated, cov_struct=cov)
+    ii, jj = np.nonzero(~np.isnan(a))
+    df = pd.DataFrame({"abstinent": a[ii, jj], "treated": treated[ii].astype(float),
+                       "pid": ii, "day": jj.astype(float)})
+    cs = sm.cov_struct.Exchangeable() if cov == "exchangeable" else \
+        sm.cov_struct.Autoregressive(grid=True)
+    res = sm.GEE.from_formula("abstinent ~ treated", groups="pid", data=df, time=df["day"],
+                              family=sm.families.Binomial(), cov_struct=cs).fit()
+    assert r["odds_ratio"] == pytest.approx(math.exp(res.params["treated"]), rel=1e-6)
+    lo, hi = res.conf_int().loc["treated"]
+    assert r["ci_low"] == pytest.approx(math.exp(lo), rel=1e-6)
+    assert r["ci_high"] == pytest.approx(math.exp(hi), rel=1e-6)
+    assert r["p_value"] == pytest.approx(float(res.pvalues["treated"]), rel=1e-6)
+    assert r["odds_ratio"] > 1
+    assert r["n_days"] == int((~np.isnan(a)).sum())
+
+
+def test_gee_skips_large_and_constant() -> None:
+    a, treated = _abstinence_panel()
+    assert gee_daily_abstinence(a, treated, max_rows=10)["odds_ratio"] is None
+    assert gee_daily_abstinence(np.ones((4, 3)), [True, False, True, False])["odds_ratio"] is None
+
+
+def _with_mean_sd(mean: float, sd: float, n: int, seed: int) -> np.ndarray:
+    z = np.random.default_rng(seed).normal(size=n)
+    z = (z - z.mean()) / z.std(ddof=1)
+    return mean + sd * z
+
+
+def test_hedges_g_borenstein_example() -> None:
+    # Borenstein et al. 2009, Introduction to Meta-Analysis, section 4 worked example:
+    # means 103 vs 100, SD 5.5 vs 4.5, n 50 per group -> d = 0.5970, J = 0.9923, g = 0.5924,
+    # V(g) = 0.0411.
+    a = _with_mean_sd(103.0, 5.5, 50, 1)
+    b = _with_mean_sd(100.0, 4.5, 50, 2)
+    r = hedges_g(a, b)
+    assert r["hedges_g"] == pytest.approx(0.5924, abs=5e-4)
+    se = (r["g_ci_high"] - r["g_ci_low"]) / (2 * 1.959964)
+    assert se**2 == pytest.approx(0.0411, abs=5e-4)
+
+
+def test_mean_difference_equals_scipy_welch() -> None:
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(60, 20, 30), rng.normal(50, 25, 45)
+    r = mean_difference(a, b)
+    ref = stats.ttest_ind(a, b, equal_var=False)
+    ci = ref.confidence_interval(0.95)
+    assert r["difference"] == pytest.approx(a.mean() - b.mean())
+    assert r["ci_low"] == pytest.approx(ci.low) and r["ci_high"] == pytest.approx(ci.high)
+    assert r["p_value"] == pytest.approx(ref.pvalue)
+
+
+def test_risk_difference_newcombe_example() -> None:
+    # Newcombe 1998 Stat Med 17:873, example (a): 56/70 vs 48/80, method 10 -> 0.0524 to 0.3339
+    a = np.r_[np.ones(56), np.zeros(14)]
+    b = np.r_[np.ones(48), np.zeros(32)]
+    r = risk_difference(a, b)
+    assert r["difference"] == pytest.approx(20.0)
+    assert r["ci_low"] == pytest.approx(5.24, abs=0.01)
+    assert r["ci_high"] == pytest.approx(33.39, abs=0.01)
+
+
+def test_summary_and_comparisons_on_simulated_arms() -> None:
+    rng = np.random.default_rng(7)
+    n, d = 60, 28
+    arm = np.where(np.arange(n) % 2 == 0, "ketamine", "midazolam")
+    p = np.where(arm == "ketamine", 0.2, 0.5)
+    drinks = np.where(rng.random((n, d)) < p[:, None], rng.poisson(5, (n, d)), 0).astype(float)
+    drinks[rng.random((n, d)) < 0.05] = np.nan
+    fem = rng.random(n) < 0.4
+    h = MissingDataHandling("itt", "heavy")
+    ep = compute_endpoints(drinks, fem, handling=h)
+    s = summarize_arms(ep, arm)
+    assert set(s) == {"ketamine", "midazolam"}
+    k = arm == "ketamine"
+    assert s["ketamine"]["n"] == int(k.sum())
+    assert s["ketamine"]["percent_days_abstinent"] == pytest.approx(
+        ep.percent_days_abstinent[k].mean())
+    km = KaplanMeierFitter().fit(ep.days_to_first_heavy_day[k], ep.first_heavy_day_observed[k])
+    assert s["ketamine"]["median_days_to_first_heavy_day"] == km.median_survival_time_
+    comps = compare_arms(ep, arm, reference="midazolam",
+                         abstinent_days=abstinence_matrix(drinks, fem, h))
+    by = {c["endpoint"]: c for c in comps}
+    assert by["percent_days_abstinent"]["difference"] > 0
+    assert by["time_to_first_heavy_day"]["hazard_ratio"] < 1
+    assert by["daily_abstinence"]["odds_ratio"] > 1
+    with pytest.raises(Exception, match="not found"):
+        compare_arms(ep, arm, reference="placebo")
