@@ -24,11 +24,8 @@ class MemoryParams:
     Attributes
     ----------
     learning_rate
-        Rescorla-Wagner learning rate eta (per feature, per EM iteration). ASSUMPTION: 0.15,
-        half the 0.3 of Gershman et al. 2017 ``imm_run`` [code]: with a cue and a context
-        feature and up to 3 EM iterations, 0.3 lets one unreinforced retrieval trial erase
-        most of the memory, which contradicts the intact retrieval-only controls (Nader 2000;
-        Das 2019 RET+PBO).
+        Rescorla-Wagner learning rate eta (per EM iteration). 0.3: Gershman et al. 2017,
+        ``imm_run`` value [code] (here only cue features carry reward weights).
     new_cause_concentration_per_h
         CRP concentration alpha: prior weight of a new latent cause, in the units of the temporal
         kernel (1/h). ASSUMPTION: 1/h. Gershman 2017 uses 0.1 with trial-count time; with
@@ -102,7 +99,7 @@ class MemoryParams:
         array (``new_state``). ASSUMPTION: 20 (a long drinking history; only its order matters).
     """
 
-    learning_rate: float = 0.15
+    learning_rate: float = 0.3
     new_cause_concentration_per_h: float = 1.0
     kernel_exponent: float = 1.0
     kernel_offset_h: float = 2.0 / 60.0
@@ -138,8 +135,8 @@ class MemoryParams:
                 raise InputError(f"MemoryParams.{f.name} = {v!r}: must be > 0")
         if not 0.0 <= self.restabilization_damage_max <= 1.0:
             raise InputError("MemoryParams.restabilization_damage_max must lie in [0, 1]")
-        if self.learning_rate > 0.5:
-            raise InputError("MemoryParams.learning_rate must be <= 0.5 (stable with two features)")
+        if self.learning_rate > 1.0:
+            raise InputError("MemoryParams.learning_rate must be <= 1")
         if self.max_causes < 2 or self.n_context_features < 1 or self.max_em_iterations < 1:
             raise InputError("MemoryParams: max_causes >= 2, n_context_features >= 1, max_em_iterations >= 1")
 

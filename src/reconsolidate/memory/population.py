@@ -4,8 +4,7 @@ Derived from the reference model (:mod:`reconsolidate.memory.reference`) by keep
 (patient, cue class), at most two latent causes: the *acquisition* cause (cue -> alcohol; index 0)
 and the *extinction* cause (index 1; later new causes are folded into it). Each cause keeps
 
-- ``w``: its prediction of the alcohol reward for the cue in its context (the reference model's
-  ``w_k . x``, so the learning rate is eta * |x|^2 = 2 eta for a cue plus one context feature),
+- ``w``: its prediction of the alcohol reward for the cue (the reference model's cue weight),
 - ``n``: its effective trial count (sufficient statistic of the feature likelihood and of the
   prior mass),
 - ``tmean_h`` / ``tlast_h``: the mean and last time of its trials; the power-law CRP prior
@@ -424,7 +423,7 @@ def expose(
         s.w0, s.n0, s.tmean0_h, s.tlast0_h, s.ctx0, s.lab0,
         s.w1, s.n1, s.tmean1_h, s.tlast1_h, s.ctx1, s.lab1, s.lab_time_h,
         p.new_cause_concentration_per_h, p.kernel_offset_h, p.kernel_exponent,
-        p.feature_variance, p.n_context_features, 2.0 * p.learning_rate, p.us_variance,
+        p.feature_variance, p.n_context_features, p.learning_rate, p.us_variance,
         iters, p.destabilization_pe_threshold, p.destabilization_block_occupancy50,
         p.destabilization_block_hill, p.lability_tau_min / 60.0, p.lability_prior_boost_per_h))
 
