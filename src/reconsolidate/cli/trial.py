@@ -18,7 +18,7 @@ _COLUMNS = (
     ("percent_heavy_drinking_days", "PHDD %", "{:.1f}"),
     ("drinks_per_week_change_pct", "drinks/wk change %", "{:+.1f}"),
     ("abstinent_last_14_days_pct", "abstinent last 14 d %", "{:.1f}"),
-    ("median_days_to_first_heavy_day", "median days to 1st heavy", "{:.0f}"),
+    ("median_days_to_first_heavy_day", "median days to heavy", "{:.0f}"),
     ("urge_change", "urge change", "{:+.1f}"),
     ("liking_change", "liking change", "{:+.1f}"),
 )
@@ -120,7 +120,7 @@ def _run(
         table.add_column(label, justify="right")
     for arm, row in result.summary.items():
         table.add_row(arm, *(_fmt(row.get(k), f) for k, _, f in _COLUMNS))
-    out_console = Console()
+    out_console = Console() if sys.stdout.isatty() else Console(width=160)
     out_console.print(table)
     pd = result.timings["patient_days"]
     sim = result.timings["simulate_seconds"]

@@ -103,9 +103,10 @@ class CohortSpec(StrictModel):
 
 
 # ASSUMPTION (body weight not reported by the trials in the notes): adult body weight by sex,
-# roughly the means of UK/US adult surveys; only used for weight-based dosing and PK.
-_WEIGHT_MALE = LogNormal(median=84.0, cv=0.16, low=50.0, high=160.0)
-_WEIGHT_FEMALE = LogNormal(median=70.0, cv=0.2, low=40.0, high=150.0)
+# roughly the means of UK/US adult surveys; only used for weight-based dosing and PK. Truncated
+# to 40-120 kg, the adult range the pharmacology models are declared valid for.
+_WEIGHT_MALE = LogNormal(median=84.0, cv=0.16, low=50.0, high=120.0)
+_WEIGHT_FEMALE = LogNormal(median=70.0, cv=0.2, low=40.0, high=120.0)
 
 # Das 2019 (Nat Commun 10:5187, doi:10.1038/s41467-019-13162-w):
 # - 55 men / 35 women [S] -> female fraction 35/90 = 0.389 [D];

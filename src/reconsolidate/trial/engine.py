@@ -174,6 +174,48 @@ def _lab_ratings(
     return urge, liking
 
 
+def _exposure(
+    regimen: Any,
+    weight_kg: np.ndarray,
+    s: SessionSpec,
+    pk_seed: int,
+    start: int,
+    window_start_min: float,
+    window_stop_min: float,
+) -> dict[str, np.ndarray]:
+    """NMDA exposure of a chunk over a window (regimen time), via the pharmacology engine.
+
+    A one-patient chunk is padded with a second patient (then dropped): the pharmacology
+    engine's single-patient path differs from its batch path in the last bit, and results must
+    not depend on the chunking.
+    """
+    import warnings
+
+    from reconsolidate.exceptions import ExtrapolationWarning
+    from reconsolidate.pharmacology import nmda_exposure
+
+    n = weight_kg.shape[0]
+    w = np.append(weight_kg, weight_kg[-1:]) if n == 1 else weight_kg
+    with warnings.catch_warnings():
+        # Cohort weights are truncated to the PK models' adult range; extrapolation warnings
+        # from PK variability draws are not actionable per chunk.
+        warnings.simplefilter("ignore", ExtrapolationWarning)
+        e = nmda_exposure(
+            regimen,
+            w,
+            model=s.pk_model,
+            window_start_min=window_start_min,
+            window_stop_min=window_stop_min,
+            variability=s.pk_variability,
+            seed=pk_seed,
+            patient_offset=start,
+        )
+    return {
+        name: np.asarray(getattr(e, name), dtype=np.float64)[:n]
+        for name in ("occupancy_integral_min", "mean_occupancy", "psychedelic_intensity_peak")
+    }
+
+
 def _session(
     plan: TrialPlan,
     arm: ArmPlan,
@@ -195,19 +237,11 @@ def _session(
     if regimen is not None and -s.delay_min > 0:
         # The infusion started before (or during) retrieval: NMDA occupancy during retrieval
         # blocks destabilisation. Retrieval ends at regimen time -delay_min.
-        from reconsolidate.pharmacology import nmda_exposure
-
-        e = nmda_exposure(
-            regimen,
-            patients.weight_kg,
-            model=s.pk_model,
-            window_start_min=-s.delay_min - s.retrieval_duration_min,
-            window_stop_min=-s.delay_min,
-            variability=s.pk_variability,
-            seed=pk_seed,
-            patient_offset=start,
+        e = _exposure(
+            regimen, patients.weight_kg, s, pk_seed, start,
+            -s.delay_min - s.retrieval_duration_min, -s.delay_min,
         )
-        occ_retrieval = np.clip(np.asarray(e.mean_occupancy, dtype=np.float64), 0.0, 1.0)
+        occ_retrieval = np.clip(e["mean_occupancy"], 0.0, 1.0)
 
     if s.retrieval in ("alcohol_prediction_error", "alcohol_as_expected"):
         cues = np.broadcast_to(cue_mask(s.retrieval_cues), (n, len(CUE_CLASSES)))
@@ -224,19 +258,11 @@ def _session(
         # Dakwar 2020's active placebo [P]), so no effect on restabilisation and no psychedelic
         # experience.
         return zeros, zeros
-    from reconsolidate.pharmacology import nmda_exposure
-
-    e = nmda_exposure(
-        regimen,
-        patients.weight_kg,
-        model=s.pk_model,
-        window_start_min=-s.delay_min,
-        window_stop_min=-s.delay_min + RESTABILISATION_WINDOW_MIN,
-        variability=s.pk_variability,
-        seed=pk_seed,
-        patient_offset=start,
+    e = _exposure(
+        regimen, patients.weight_kg, s, pk_seed, start,
+        -s.delay_min, -s.delay_min + RESTABILISATION_WINDOW_MIN,
     )
-    integral = np.asarray(e.occupancy_integral_min, dtype=np.float64)
+    integral = e["occupancy_integral_min"]
     mem.restabilise(
         memory,
         integral,
@@ -244,7 +270,7 @@ def _session(
         window_stop_min=RESTABILISATION_WINDOW_MIN,
         params=plan.memory_params,
     )
-    intensity = np.asarray(e.psychedelic_intensity_peak, dtype=np.float64)
+    intensity = e["psychedelic_intensity_peak"]
     bstate.ketamine_lift_logit += plan.spec.behavior.ketamine_motivation_logit_per_intensity * (
         intensity
     )

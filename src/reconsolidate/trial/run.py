@@ -9,6 +9,7 @@ flight, so memory stays bounded for any number of patients.
 
 from __future__ import annotations
 
+import multiprocessing
 import subprocess
 import time
 from collections import deque
@@ -81,12 +82,21 @@ def _run_task(plan: TrialPlan, task: tuple[int, int, int, int]) -> ChunkResult:
     return simulate_chunk(plan, *task)
 
 
+def _worker_init() -> None:
+    # One numba thread per worker process: the workers already use the cores.
+    import numba
+
+    numba.set_num_threads(1)
+
+
 def _results(plan: TrialPlan, tasks: list, workers: int) -> Iterator[ChunkResult]:
     if workers <= 1:
         for t in tasks:
             yield _run_task(plan, t)
         return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    # "spawn", not fork: forking a process whose numba/OpenMP threads already ran is unsafe.
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init) as pool:
         pending: deque[Future] = deque()
         it = iter(tasks)
         for t in it:

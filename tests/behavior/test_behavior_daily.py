@@ -1,0 +1,141 @@
+"""Daily cue -> craving -> drinking: calibration oracle, learning direction, motivation, therapy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from reconsolidate._random import PatientStream
+from reconsolidate.behavior import (
+    THERAPY_PRESETS,
+    BehaviorParams,
+    BehaviorState,
+    TherapySpec,
+    calibrate_intercept,
+    day_craving,
+    live_day,
+    resolve_therapy,
+)
+from reconsolidate.exceptions import InputError
+from reconsolidate.memory import population as mem
+from reconsolidate.memory.params import MemoryParams
+from reconsolidate.population import CueEnvironment, get_cohort, sample_patients
+
+MP = MemoryParams()
+BP = BehaviorParams()
+
+
+def _setup(n: int = 4000, seed: int = 5, cohort: str = "das2019"):
+    p = sample_patients(get_cohort(cohort), CueEnvironment(), seed, 0, n)
+    m = mem.new_state(p.acquisition_strength, MP)
+    a, k = calibrate_intercept(p, mem.response(m, MP), BP)
+    z = np.zeros(n)
+    return p, m, BehaviorState(a, k, z.copy(), z.copy(), z.copy(), z.copy())
+
+
+def test_calibration_matches_monte_carlo_oracle() -> None:
+    """The exact expectation over exposure patterns agrees with brute-force simulation."""
+    p, m, st_ = _setup(300)
+    cr = mem.response(m, MP)
+    target = np.clip(p.drinking_days_per_week / 7, *BP.drinking_probability_bounds)
+    # Monte Carlo over 20,000 simulated days per patient without learning
+    rng = np.random.default_rng(0)
+    hits = np.zeros(p.n)
+    n_days = 20_000
+    for d in range(n_days // 100):
+        weekend = (d % 7) >= 5
+        rates = p.rate_weekend_per_day if weekend else p.rate_weekday_per_day
+        for _ in range(100):
+            exposed = rng.random(cr.shape) < -np.expm1(-rates)
+            kappa = day_craving(cr, exposed, BP.background_craving)
+            prob = 1 / (1 + np.exp(-(st_.alpha_logit + BP.craving_weight_logit * kappa)))
+            hits += rng.random(p.n) < prob
+    # weekday/weekend shares of the loop are 5/7 and 2/7, as in the calibration
+    assert np.abs(hits / n_days - target).max() < 0.03
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    cr=arrays(np.float64, (5, 6), elements=st.floats(0, 1)),
+    exposed=arrays(np.bool_, (5, 6)),
+    b=st.floats(0, 0.99),
+)
+def test_day_craving_is_a_bounded_monotone_noisy_or(cr, exposed, b) -> None:
+    k = day_craving(cr, exposed, b)
+    assert np.all((k >= b - 1e-12) & (k <= 1 + 1e-12))
+    more = day_craving(np.minimum(cr + 0.1, 1.0), exposed, b)
+    assert np.all(more >= k - 1e-12)
+    none = day_craving(cr, np.zeros_like(exposed), b)
+    assert np.allclose(none, b)
+
+
+def _run(p, m, s, days: int, **kw) -> np.ndarray:
+    out = []
+    for d in range(days):
+        u = PatientStream(9, "test.day", 8, d).uniform(0, p.n)
+        out.append(live_day(m, s, p, BP, MP, u, weekend=(d % 7) >= 5, **kw))
+        mem.advance(m, 24.0)
+        s.decay(BP, np.full(p.n, 180.0), 1.0)
+    return np.array(out).T
+
+
+def test_baseline_drinking_reproduces_covariates() -> None:
+    p, m, s = _setup(4000)
+    drinks = _run(p, m, s, 14)
+    days_per_week = (drinks > 0).mean() * 7
+    assert days_per_week == pytest.approx(p.drinking_days_per_week.mean(), abs=0.4)
+    per_drinking_day = drinks[drinks > 0].mean()
+    assert per_drinking_day == pytest.approx(p.drinks_per_drinking_day.mean(), rel=0.2)
+
+
+def test_abstinence_extinguishes_and_drinking_reinforces_cue_memories() -> None:
+    p, m, s = _setup(2000)
+    m_abst = m.copy()
+    before = mem.response(m, MP).mean()
+    _run(p, m, s.copy(), 30)
+    _run(p, m_abst, s.copy(), 30, forced_abstinent=np.ones(p.n, bool))
+    drinking_cr = mem.response(m, MP).mean()
+    abstinent_cr = mem.response(m_abst, MP).mean()
+    assert abstinent_cr < drinking_cr - 0.05
+    assert drinking_cr > 0.5 * before
+
+
+def test_motivation_lowers_drinking_and_amount() -> None:
+    p, m, s = _setup(3000)
+    s2 = s.copy()
+    s2.quit_lift_logit += 3.0
+    base = _run(p, m.copy(), s, 7)
+    motivated = _run(p, m.copy(), s2, 7)
+    assert (motivated > 0).mean() < 0.6 * (base > 0).mean()
+    assert motivated[motivated > 0].mean() < base[base > 0].mean()
+
+
+def test_coping_skill_weakens_the_craving_coupling() -> None:
+    p, m, s = _setup(3000)
+    s2 = s.copy()
+    s2.coping_skill[:] = 0.5
+    assert (_run(p, m.copy(), s2, 7) > 0).mean() < (_run(p, m.copy(), s, 7) > 0).mean()
+
+
+def test_same_random_numbers_give_same_day() -> None:
+    p, m, s = _setup(500)
+    a = _run(p, m.copy(), s.copy(), 5)
+    b = _run(p, m.copy(), s.copy(), 5)
+    assert np.array_equal(a, b)
+
+
+def test_therapy_presets_and_overrides() -> None:
+    assert set(THERAPY_PRESETS) == {"none", "met", "mbrp", "education"}
+    met = THERAPY_PRESETS["met"]
+    assert len(met.session_days) == 5  # 5-week MET course (Dakwar 2020)
+    assert len(THERAPY_PRESETS["mbrp"].session_days) == 7  # 7 MBRP sessions (KARE design)
+    edu = THERAPY_PRESETS["education"]
+    assert edu.motivation_logit_per_session < met.motivation_logit_per_session
+    t = resolve_therapy(TherapySpec(preset="mbrp", session_days=[3, 1]), "custom")
+    assert t.session_days == (1, 3) and t.name == "custom"
+    assert t.coping_skill_max == THERAPY_PRESETS["mbrp"].coping_skill_max
+    with pytest.raises(InputError, match="valid presets"):
+        resolve_therapy("hypnosis")

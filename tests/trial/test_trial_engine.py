@@ -1,0 +1,131 @@
+"""The trial engine on the example specs: published directions, determinism, CRN, outputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from reconsolidate.trial import TrialSpec, load_trial_spec, make_plan, run_trial, simulate_chunk
+from reconsolidate.trial import run as run_mod
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "trials"
+
+
+def _plan(name: str, n: int, **update):
+    spec = load_trial_spec(EXAMPLES / f"{name}.toml")
+    if update:
+        spec = TrialSpec.model_validate({**spec.model_dump(), **update})
+    return make_plan(spec, EXAMPLES, n)
+
+
+@pytest.fixture(scope="module")
+def das_summary() -> dict:
+    return run_trial(_plan("das2019", 400), out_dir=None).summary
+
+
+def test_das2019_direction_of_drinking_change(das_summary: dict) -> None:
+    """Das 2019: drinking falls most after RET+KET, less after NoRET+KET, least after RET+PBO."""
+    ch = {a: das_summary[a]["drinks_per_week_change_pct"] for a in das_summary}
+    assert ch["RET+KET"] < ch["NoRET+KET"] < ch["RET+PBO"]
+    true = {a: das_summary[a]["true_drinks_per_week_change_pct"] for a in das_summary}
+    assert true["RET+KET"] < true["NoRET+KET"] < true["RET+PBO"]
+
+
+def test_das2019_urge_and_liking_fall_after_ret_ket_only(das_summary: dict) -> None:
+    s = das_summary
+    assert s["RET+KET"]["urge_change"] < -3.0
+    assert s["RET+KET"]["liking_change"] < -3.0
+    for arm in ("NoRET+KET", "RET+PBO"):
+        assert abs(s[arm]["urge_change"]) < 2.0
+        assert abs(s[arm]["liking_change"]) < 2.0
+
+
+def test_dakwar2020_ketamine_beats_midazolam() -> None:
+    s = run_trial(_plan("dakwar2020", 400), out_dir=None).summary
+    ket, mid = s["ketamine+MET"], s["midazolam+MET"]
+    assert ket["percent_days_abstinent"] > mid["percent_days_abstinent"]
+    assert ket["abstinent_last_14_days_pct"] > mid["abstinent_last_14_days_pct"]
+    assert ket["percent_heavy_drinking_days"] < mid["percent_heavy_drinking_days"]
+    assert "confirmed_abstinent_last_14_days_pct" in ket  # EtG is on in this example
+
+
+def test_placebo_natural_history_relapses() -> None:
+    s = run_trial(_plan("placebo-natural-history", 300), out_dir=None).summary["saline"]
+    # recently abstinent treatment seekers drink less than before but most relapse
+    assert s["true_drinks_per_week_change_pct"] < -10
+    assert s["percent_days_abstinent"] > 30
+    assert s["abstinent_last_14_days_pct"] < 60
+
+
+def _small_das(n: int = 40):
+    return _plan("das2019", n, follow_up_days=40, baseline_days=14, burn_in_days=5,
+                 assessment={"baseline_visit_day": 0, "visit_days": [7, 20, 40]})
+
+
+def test_outputs_bit_identical_for_workers_and_chunk_sizes(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(run_mod, "ROW_GROUP_ROWS", 1000)  # several row groups per file
+    plan = _small_das()
+    run_trial(plan, out_dir=tmp_path / "a", workers=1, chunk_size=1000)
+    run_trial(plan, out_dir=tmp_path / "b", workers=2, chunk_size=7)
+    run_trial(plan, out_dir=tmp_path / "c", workers=1, chunk_size=13)
+    for name in ("patients", "drinking", "outcomes"):
+        a = (tmp_path / "a" / f"{name}.parquet").read_bytes()
+        assert a == (tmp_path / "b" / f"{name}.parquet").read_bytes(), name
+        assert a == (tmp_path / "c" / f"{name}.parquet").read_bytes(), name
+    assert pq.ParquetFile(tmp_path / "a" / "drinking.parquet").num_row_groups > 1
+
+
+def test_removing_an_arm_leaves_the_others_unchanged() -> None:
+    plan = _small_das(30)
+    spec = plan.spec
+    arms = [a for a in spec.arms if a.name != "NoRET+KET"]
+    reduced = make_plan(
+        TrialSpec.model_validate({**spec.model_dump(), "arms": [a.model_dump() for a in arms]}),
+        EXAMPLES,
+        30,
+    )
+    full = {a.name: simulate_chunk(plan, a.index, 0, 0, 30) for a in plan.arms}
+    for a in reduced.arms:
+        r = simulate_chunk(reduced, a.index, 0, 0, 30)
+        assert np.array_equal(r.drinks_true, full[a.name].drinks_true)
+        assert np.array_equal(r.observation.drinks_reported,
+                              full[a.name].observation.drinks_reported, equal_nan=True)
+
+
+def test_common_random_numbers_same_people_same_baseline() -> None:
+    """Patient i is the same person in every arm: identical covariates and baseline drinking."""
+    plan = _small_das(30)
+    r = [simulate_chunk(plan, k, 0, 0, 30) for k in range(3)]
+    b = plan.spec.baseline_days
+    for x in r[1:]:
+        assert np.array_equal(x.patients.age_years, r[0].patients.age_years)
+        assert np.array_equal(x.drinks_true[:, :b], r[0].drinks_true[:, :b])
+    assert not np.array_equal(r[0].drinks_true[:, b:], r[2].drinks_true[:, b:])
+
+
+def test_run_directory_layout(tmp_path: Path) -> None:
+    import json
+
+    plan = _small_das(20)
+    out = tmp_path / "run"
+    run_trial(plan, out_dir=out, spec_text="name = 'x'\n")
+    assert sorted(p.name for p in out.iterdir()) == [
+        "drinking.parquet", "metadata.json", "outcomes.parquet", "patients.parquet", "spec.toml"
+    ]
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["seed"] == 2019 and meta["timings"]["patient_days"] > 0
+    assert "simulate_seconds" in meta["timings"] and "memory" in meta["resolved_parameters"]
+    pat = pq.read_table(out / "patients.parquet").to_pandas()
+    assert {"patient_id", "arm", "sex", "weight_kg", "age_years"} <= set(pat.columns)
+    assert set(pat["sex"]) <= {"M", "F"} and len(pat) == 60
+    dr = pq.read_table(out / "drinking.parquet")
+    assert str(dr.schema.field("study_day").type) == "int32"
+    d = dr.to_pandas()
+    assert d["study_day"].min() == -plan.spec.baseline_days
+    assert d["study_day"].max() == plan.spec.follow_up_days - 1
+    assert len(d) == 60 * plan.spec.n_observed_days
+    assert (d["drinks_true"] >= 0).all()
+    assert not any(p.name.startswith(".") for p in tmp_path.iterdir())
