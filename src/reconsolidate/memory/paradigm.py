@@ -273,6 +273,10 @@ def _load_file(path: Path) -> tuple[Paradigm, Path]:
     try:
         par = Paradigm.model_validate(data)
     except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        if not first.get("loc"):  # a cross-reference check on the whole file: message only
+            msg = str(first.get("msg", "invalid paradigm")).removeprefix("Value error, ")
+            raise InputError(f"{path}: {msg}") from None
         raise InputError(format_validation_error(exc, source=str(path))) from None
     return par, path.parent
 
