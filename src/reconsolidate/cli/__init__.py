@@ -17,7 +17,7 @@ from reconsolidate.exceptions import InputError
 
 __all__ = ["COMMAND_MODULES", "app", "main"]
 
-COMMAND_MODULES: tuple[str, ...] = ("trial", "analyze", "pk")
+COMMAND_MODULES: tuple[str, ...] = ("trial", "analyze", "triggers", "pk", "paradigm")
 
 app = typer.Typer(
     name="reconsolidate",
