@@ -49,7 +49,6 @@ __all__ = [
 #: The population model uses the same parameter set as the reference model.
 PopulationParams = MemoryParams
 
-_LOG2PI = math.log(2.0 * math.pi)
 
 
 @dataclass
@@ -154,7 +153,7 @@ def _check_context(context: int, p: MemoryParams) -> None:
 
 
 # ----------------------------------------------------------------------------- kernels
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, inline="always", fastmath=True)
 def _kernel(dt_h: float, offset_h: float, g: float) -> float:
     d = dt_h + offset_h
     if d < offset_h:
@@ -162,7 +161,7 @@ def _kernel(dt_h: float, offset_h: float, g: float) -> float:
     return 1.0 / d if g == 1.0 else d ** (-g)
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, inline="always", fastmath=True)
 def _prior(n: float, tmean: float, tlast: float, t: float, off: float, g: float) -> float:
     if n <= 0.0:
         return 0.0
@@ -171,9 +170,12 @@ def _prior(n: float, tmean: float, tlast: float, t: float, off: float, g: float)
     return rest * _kernel(t - tmean, off, g) + first * _kernel(t - tlast, off, g)
 
 
-@numba.njit(cache=True, inline="always")
-def _loglik(n: float, ctxk: float, ctx: float, sx: float, dctx: int) -> float:
-    """Log predictive density of (cue = 1, one-hot context) under a cause with n trials."""
+@numba.njit(cache=True, inline="always", fastmath=True)
+def _lik(n: float, ctxk: float, ctx: float, sx: float, half_d: float) -> float:
+    """Predictive density of (cue = 1, one-hot context) under a cause with n trials.
+
+    The constant (2 pi)^(-D/2) is dropped (it cancels in every posterior); D = 1 + contexts.
+    """
     v = sx / (n + sx) + sx
     mu = n / (n + sx)
     q = (1.0 - mu) * (1.0 - mu)  # the cue feature
@@ -183,31 +185,38 @@ def _loglik(n: float, ctxk: float, ctx: float, sx: float, dctx: int) -> float:
         q += (1.0 - mu) * (1.0 - mu)
     else:
         q += 1.0 + mu * mu  # trial context unseen by k, k's context absent now
-    return -0.5 * q / v - 0.5 * (1.0 + dctx) * (_LOG2PI + math.log(v))
+    if half_d == 1.5:  # the common case of two contexts: avoid pow
+        scale = 1.0 / (v * math.sqrt(v))
+    else:
+        scale = v ** (-half_d)
+    return math.exp(-0.5 * q / v) * scale
 
 
-@numba.njit(cache=True)
-def _posterior_prior(n0, tm0, tl0, c0, n1, tm1, tl1, c1, t, ctx, alpha, off, g, sx, dctx,
+@numba.njit(cache=True, inline="always", fastmath=True)
+def _lik_new(sx: float, half_d: float) -> float:
+    """Predictive density under a new cause (n = 0): cue and context both at mean 0."""
+    v = 1.0 + sx
+    return math.exp(-1.0 / v) * v ** (-half_d)
+
+
+@numba.njit(cache=True, inline="always", fastmath=True)
+def _posterior_prior(n0, tm0, tl0, c0, n1, tm1, tl1, c1, t, ctx, alpha, off, g, sx, half_d,
                      b0, b1):
     """Prior x feature likelihood for (acq, ext, new), normalised; b0/b1 = lability boosts."""
-    l0 = _loglik(n0, c0, ctx, sx, dctx)
-    l1 = _loglik(n1, c1, ctx, sx, dctx)
-    ln = _loglik(0.0, -1.0, ctx, sx, dctx)
-    m = max(l0, l1, ln)
     a0 = 0.0
     a1 = 0.0
     if n0 > 0.0:
-        a0 = (_prior(n0, tm0, tl0, t, off, g) + b0) * math.exp(l0 - m)
+        a0 = (_prior(n0, tm0, tl0, t, off, g) + b0) * _lik(n0, c0, ctx, sx, half_d)
     if n1 > 0.0:
-        a1 = (_prior(n1, tm1, tl1, t, off, g) + b1) * math.exp(l1 - m)
-    an = alpha * math.exp(ln - m)
+        a1 = (_prior(n1, tm1, tl1, t, off, g) + b1) * _lik(n1, c1, ctx, sx, half_d)
+    an = alpha * _lik_new(sx, half_d)
     s = a0 + a1 + an
     return a0 / s, a1 / s, an / s
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, fastmath=True)
 def _response_kernel(time_h, ctx_arr, w0, n0, tm0, tl0, c0, lab0, w1, n1, tm1, tl1, c1, lab1,
-                     labt, alpha, off, g, sx, dctx, theta, lam, beta, tau_h, out):
+                     labt, alpha, off, g, sx, half_d, theta, lam, beta, tau_h, out):
     nn, cc = w0.shape
     for i in range(nn):
         t = time_h[i]
@@ -216,7 +225,7 @@ def _response_kernel(time_h, ctx_arr, w0, n0, tm0, tl0, c0, lab0, w1, n1, tm1, t
             dec = beta * math.exp(-(t - labt[i, c]) / tau_h)
             q0, q1, _ = _posterior_prior(n0[i, c], tm0[i, c], tl0[i, c], c0[i, c],
                                          n1[i, c], tm1[i, c], tl1[i, c], c1[i, c],
-                                         t, ctx, alpha, off, g, sx, dctx,
+                                         t, ctx, alpha, off, g, sx, half_d,
                                          lab0[i, c] * dec, 0.0)
             # read-out from the memories that exist (the empty new cause is not a memory)
             qs = q0 + q1
@@ -224,12 +233,14 @@ def _response_kernel(time_h, ctx_arr, w0, n0, tm0, tl0, c0, lab0, w1, n1, tm1, t
             out[i, c] = 0.5 * math.erfc(-(v - theta) / (lam * math.sqrt(2.0)))
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, fastmath=True)
 def _expose_kernel(mask, reward, occ, ctx_arr, time_h,
                    w0, n0, tm0, tl0, c0, lab0, w1, n1, tm1, tl1, c1, lab1, labt,
-                   alpha, off, g, sx, dctx, eta, sr, n_iter, pe_thr, occ50, hill, tau_h, beta):
+                   alpha, off, g, sx, half_d, eta, sr, n_iter, pe_thr, occ50, hill, tau_h, beta):
     nn, cc = w0.shape
     count = 0
+    hsr = 0.5 / sr
+    inv_tau = 1.0 / tau_h
     for i in range(nn):
         t = time_h[i]
         ctx = ctx_arr[i]
@@ -243,10 +254,10 @@ def _expose_kernel(mask, reward, occ, ctx_arr, time_h,
                 continue
             count += 1
             r = reward[i, c]
-            dec = beta * math.exp(-(t - labt[i, c]) / tau_h)
+            dec = beta * math.exp(-(t - labt[i, c]) * inv_tau) if lab0[i, c] > 0.0 else 0.0
             q0, q1, qn = _posterior_prior(n0[i, c], tm0[i, c], tl0[i, c], c0[i, c],
                                           n1[i, c], tm1[i, c], tl1[i, c], c1[i, c],
-                                          t, ctx, alpha, off, g, sx, dctx,
+                                          t, ctx, alpha, off, g, sx, half_d,
                                           lab0[i, c] * dec, 0.0)
             a0 = w0[i, c]
             a1 = w1[i, c]
@@ -257,9 +268,9 @@ def _expose_kernel(mask, reward, occ, ctx_arr, time_h,
             # EM: E-step reweights by the US likelihood, M-step moves each cause's prediction
             p0, p1, pn = q0, q1, qn
             for _ in range(n_iter):
-                e0 = q0 * math.exp(-0.5 * (r - a0) * (r - a0) / sr)
-                e1 = q1 * math.exp(-0.5 * (r - a1) * (r - a1) / sr)
-                en = qn * math.exp(-0.5 * (r - an) * (r - an) / sr)
+                e0 = q0 * math.exp(-hsr * (r - a0) * (r - a0)) if q0 > 0.0 else 0.0
+                e1 = q1 * math.exp(-hsr * (r - a1) * (r - a1)) if q1 > 0.0 else 0.0
+                en = qn * math.exp(-hsr * (r - an) * (r - an)) if r != an else qn
                 s = e0 + e1 + en
                 p0, p1, pn = e0 / s, e1 / s, en / s
                 a0 += eta * p0 * (r - a0)
@@ -344,7 +355,7 @@ def response(
     _response_kernel(s.time_h, ctx, s.w0, s.n0, s.tmean0_h, s.tlast0_h, s.ctx0, s.lab0,
                      s.w1, s.n1, s.tmean1_h, s.tlast1_h, s.ctx1, s.lab1, s.lab_time_h,
                      p.new_cause_concentration_per_h, p.kernel_offset_h, p.kernel_exponent,
-                     p.feature_variance, p.n_context_features, p.cr_threshold, p.cr_noise,
+                     p.feature_variance, 0.5 * (1.0 + p.n_context_features), p.cr_threshold, p.cr_noise,
                      p.lability_prior_boost_per_h, p.lability_tau_min / 60.0, out)
     return out
 
@@ -423,7 +434,7 @@ def expose(
         s.w0, s.n0, s.tmean0_h, s.tlast0_h, s.ctx0, s.lab0,
         s.w1, s.n1, s.tmean1_h, s.tlast1_h, s.ctx1, s.lab1, s.lab_time_h,
         p.new_cause_concentration_per_h, p.kernel_offset_h, p.kernel_exponent,
-        p.feature_variance, p.n_context_features, p.learning_rate, p.us_variance,
+        p.feature_variance, 0.5 * (1.0 + p.n_context_features), p.learning_rate, p.us_variance,
         iters, p.destabilization_pe_threshold, p.destabilization_block_occupancy50,
         p.destabilization_block_hill, p.lability_tau_min / 60.0, p.lability_prior_boost_per_h))
 
