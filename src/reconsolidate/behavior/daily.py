@@ -147,7 +147,19 @@ def calibrate_intercept(
     n_cues = cr.shape[1]
     lo, hi = params.drinking_probability_bounds
     target = np.clip(patients.drinking_days_per_week / 7.0, lo, hi)
-    patterns = np.array(list(itertools.product((0, 1), repeat=n_cues)), dtype=bool)  # (P, C)
+    patterns = np.array(list(itertools.product((0.0, 1.0), repeat=n_cues)))  # (P, C)
+    tiny = 1e-300  # log(0) guard: a response of exactly 1 keeps the product at 0
+
+    def _pattern_sum(x: np.ndarray, pat: np.ndarray) -> np.ndarray:
+        # sum_c x[:, c] * pat[:, c] -> (n, P), accumulated cue by cue in a fixed order (not a
+        # BLAS matmul, whose blocking may depend on n: results must not depend on chunking).
+        acc = np.zeros((x.shape[0], pat.shape[0]))
+        for c in range(pat.shape[1]):
+            acc += x[:, c : c + 1] * pat[None, :, c]
+        return acc
+
+    keep = np.exp(_pattern_sum(np.log(np.maximum(1.0 - cr, tiny)), patterns))
+    kappa1 = 1.0 - (1.0 - params.background_craving) * keep
     kappas, weights = [], []
     for rates, share in (
         (patients.rate_weekday_per_day, WEEKDAYS_PER_WEEK / 7.0),
@@ -155,9 +167,10 @@ def calibrate_intercept(
     ):
         q = exposure_probability(rates)  # (n, C)
         # probability of each pattern: prod over cues of q^e (1 - q)^(1 - e)  -> (n, P)
-        logp = np.where(patterns[None], np.log(q)[:, None, :], np.log1p(-q)[:, None, :]).sum(2)
-        keep = np.where(patterns[None], (1.0 - cr)[:, None, :], 1.0).prod(axis=2)
-        kappas.append(1.0 - (1.0 - params.background_craving) * keep)
+        logp = _pattern_sum(np.log(np.maximum(q, tiny)), patterns) + _pattern_sum(
+            np.log1p(-q), 1.0 - patterns
+        )
+        kappas.append(kappa1)
         weights.append(share * np.exp(logp))
     kappa = np.concatenate(kappas, axis=1)  # (n, 2P)
     w = np.concatenate(weights, axis=1)
@@ -168,6 +181,8 @@ def calibrate_intercept(
         f = (w * p).sum(axis=1) - target
         df = (w * p * (1.0 - p)).sum(axis=1)
         alpha -= f / np.maximum(df, 1e-12)
+        if np.max(np.abs(f)) < 1e-12:
+            break
     p = expit(alpha[:, None] + beta * kappa)
     craving_ref = (w * p * kappa).sum(axis=1) / (w * p).sum(axis=1)
     return alpha, craving_ref

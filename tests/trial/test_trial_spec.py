@@ -1,0 +1,82 @@
+"""Trial spec validation: arms, factorial designs, repeated sessions, visit schedules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from reconsolidate.exceptions import InputError
+from reconsolidate.trial import TrialSpec, load_trial_spec
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "trials"
+
+BASE = {
+    "name": "t",
+    "follow_up_days": 56,
+    "cohort": {"preset": "kare2022"},
+    "protocols": {
+        "ket3": {
+            "sessions": [
+                {"day": d, "retrieval": "none", "drug": "ketamine",
+                 "regimen": {"infusion": [{"start_min": 0, "duration_min": 40,
+                                           "dose_mg_per_kg": 0.8}]}}
+                for d in (0, 7, 14)
+            ]
+        },
+        "sal3": {"sessions": [{"day": d, "retrieval": "none", "drug": "saline"}
+                              for d in (0, 7, 14)]},
+    },
+}
+
+
+def test_examples_validate() -> None:
+    for f in sorted(EXAMPLES.glob("*.toml")):
+        spec = load_trial_spec(f)
+        assert spec.all_arms()
+
+
+def test_factorial_two_by_two_with_repeated_sessions() -> None:
+    spec = TrialSpec.model_validate(
+        {**BASE, "factorial": {"protocols": ["ket3", "sal3"], "therapies": ["mbrp", "education"]}}
+    )
+    names = [a.name for a in spec.all_arms()]
+    assert names == ["ket3+mbrp", "ket3+education", "sal3+mbrp", "sal3+education"]
+    assert [s.day for s in spec.protocols["ket3"].sessions] == [0, 7, 14]
+
+
+def test_visit_schedule_defaults_to_every_14_days_ending_at_follow_up() -> None:
+    spec = TrialSpec.model_validate({**BASE, "arms": [{"name": "a", "protocol": "sal3"}]})
+    assert spec.visit_days() == [14, 28, 42, 56]
+
+
+@pytest.mark.parametrize(
+    ("patch", "msg"),
+    [
+        ({"arms": []}, "at least one arm"),
+        ({"arms": [{"name": "a", "protocol": "nope"}]}, "unknown protocol"),
+        ({"arms": [{"name": "a", "protocol": "sal3"}, {"name": "a", "protocol": "sal3"}]},
+         "unique"),
+        ({"arms": [{"name": "a", "protocol": "sal3"}], "memory": {"bogus": 1.0}},
+         "unknown memory parameter"),
+        ({"arms": [{"name": "a", "protocol": "sal3"}],
+          "protocols": {"sal3": {"sessions": [{"day": 0, "retrieval": "none",
+                                                "drug": "ketamine"}]}}}, "regimen"),
+        ({"arms": [{"name": "a", "protocol": "sal3"}],
+          "protocols": {"sal3": {"sessions": [
+              {"day": 0, "retrieval": "alcohol_prediction_error", "drug": "saline",
+               "retrieval_cues": ["casino"]}]}}}, "unknown cue class"),
+    ],
+)
+def test_invalid_specs(patch: dict, msg: str) -> None:
+    with pytest.raises(ValueError, match=msg):
+        TrialSpec.model_validate({**BASE, **patch})
+
+
+def test_load_reports_field_path(tmp_path: Path) -> None:
+    f = tmp_path / "s.toml"
+    f.write_text('name = "x"\nfollow_up_days = 10\n[cohort]\npreset = "das2019"\n'
+                 '[protocols.p]\nsessions = [{ day = 0, retrieval = "nope", drug = "saline" }]\n'
+                 '[[arms]]\nname = "a"\nprotocol = "p"\n')
+    with pytest.raises(InputError, match=r"protocols\.p\.sessions\[0\]\.retrieval"):
+        load_trial_spec(f)
