@@ -1,0 +1,80 @@
+"""Every built-in paradigm passes its declared checks with both memory implementations.
+
+The margins live in the paradigm files (e.g. "below 60% of the control condition", "at least
+0.2 above"), so a check passes only when the effect is clearly there, not merely in the right
+direction. The tests below also re-assert the key margins here, so that loosening a paradigm
+file cannot silently weaken the suite.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+
+from reconsolidate.memory.paradigm import builtin_paradigms, run_paradigm
+
+BUILTINS = [
+    "nader2000", "monfils2009", "suzuki2004", "sevenster2013", "doyere2007", "xue2012",
+    "das2019-lab", "ketamine-during-retrieval", "renewal", "reinstatement",
+]
+
+
+@functools.cache
+def _run(name: str, model: str):
+    return run_paradigm(name, model)
+
+
+def test_all_required_paradigms_are_built_in():
+    assert set(BUILTINS) <= set(builtin_paradigms())
+
+
+@pytest.mark.parametrize("model", ["reference", "population"])
+@pytest.mark.parametrize("name", BUILTINS)
+def test_builtin_paradigm_passes_its_checks(name, model):
+    res = _run(name, model)
+    assert res.checks, f"{name} declares no checks"
+    failed = [c for c in res.checks if not c["passed"]]
+    assert not failed, failed
+    for cond in res.conditions.values():
+        assert 0.0 <= cond["response"] <= 1.0
+
+
+@pytest.mark.parametrize("model", ["reference", "population"])
+def test_key_margins_restated(model):
+    t = {n: _run(n, model).conditions for n in BUILTINS}
+
+    def r(name, cond, test):
+        return t[name][cond]["tests"][test]
+
+    # Nader 2000: retrieval + drug well below 60% of retrieval + placebo; no-retrieval intact
+    assert r("nader2000", "RET+KET", "ltm") < 0.6 * r("nader2000", "RET+PBO", "ltm")
+    assert r("nader2000", "NoRET+KET", "ltm") > 0.9 * r("nader2000", "RET+PBO", "ltm")
+    assert r("nader2000", "RET+KET-6h", "ltm") > 0.9 * r("nader2000", "RET+PBO", "ltm")
+    # Monfils 2009: 10 min and 1 h prevent recovery, plain extinction recovers
+    ext = r("monfils2009", "Ext", "spontaneous_recovery")
+    assert ext > r("monfils2009", "Ext", "post_extinction") + 0.05
+    assert r("monfils2009", "Ret-10min-Ext", "spontaneous_recovery") < 0.5 * ext
+    assert r("monfils2009", "Ret-1h-Ext", "spontaneous_recovery") < 0.5 * ext
+    # Suzuki 2004: long re-exposure + drug keeps responding high (extinction blocked)
+    assert r("suzuki2004", "long+KET", "ltm") > r("suzuki2004", "long+PBO", "ltm") + 0.2
+    # Sevenster 2013: no prediction error, no effect
+    assert r("sevenster2013", "noPE+KET", "ltm") > 0.9 * r("sevenster2013", "noPE+PBO", "ltm")
+    # Das 2019 lab: RET+KET below 60% of both controls
+    das = t["das2019-lab"]
+    for ctrl in ("RET+PBO", "NoRET+KET"):
+        assert das["RET+KET"]["tests"]["urge_day10"] < 0.6 * das[ctrl]["tests"]["urge_day10"]
+    # Doyere 2007: cue specificity
+    assert r("doyere2007", "RET+KET", "cs_n") > 0.9 * r("doyere2007", "RET+PBO", "cs_n")
+    # Xue 2012: 10 min below 60% of 6 h at 1, 30 and 180 days
+    for day in ("day1", "day30", "day180"):
+        assert r("xue2012", "Ret-10min-Ext", day) < 0.6 * r("xue2012", "Ret-6h-Ext", day)
+
+
+def test_result_json_shape():
+    d = _run("nader2000", "population").to_dict()
+    assert set(d) == {"paradigm", "model", "conditions", "checks"}
+    c = d["conditions"]["RET+KET"]
+    assert {"response", "tests", "predictions", "trajectory"} <= set(c)
+    ch = d["checks"][0]
+    assert {"description", "passed", "value_a", "value_b", "bound"} <= set(ch)
