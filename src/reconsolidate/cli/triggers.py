@@ -1,0 +1,267 @@
+"""``reconsolidate triggers`` (personal trigger profiles) and ``reconsolidate simulate-diary``."""
+
+from __future__ import annotations
+
+import io
+import json
+import warnings
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from reconsolidate.exceptions import InputError
+
+__all__ = ["register", "run_triggers", "write_synthetic_diary"]
+
+
+def _fail_lines(exc: InputError) -> typer.Exit:
+    """One ``error:`` line per problem on stderr, exit code 2."""
+    for line in str(exc).splitlines() or [""]:
+        typer.echo(f"error: {line}", err=True)
+    return typer.Exit(2)
+
+
+def run_triggers(
+    diary: Path,
+    *,
+    mapping: Path | None = None,
+    participants_file: Path | None = None,
+    participant: list[str] | None = None,
+    level: float = 0.95,
+    top_k: int = 3,
+    min_effect_points: float = 5.0,
+    min_exposures: int = 5,
+    min_own_data_share: float = 0.5,
+    residual_variance: str = "per_person",
+) -> tuple[dict[str, Any], list[str]]:
+    """Read, fit and summarise; returns the JSON-ready result and the warnings raised."""
+    from reconsolidate.triggers import TriggerModel, read_ema, read_participant_list
+
+    known = read_participant_list(participants_file) if participants_file else None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        d = read_ema(diary, mapping=mapping, participants=known)
+        model = TriggerModel(
+            level=level,
+            top_k=top_k,
+            min_effect_points=min_effect_points,
+            min_exposures=min_exposures,
+            min_own_data_share=min_own_data_share,
+            residual_variance=residual_variance,  # type: ignore[arg-type]
+        )
+        profiles = model.fit(d)
+        result = profiles.to_dict(participant or None)
+    msgs = [str(w.message) for w in caught]
+    if d.unmapped_tags:
+        top = ", ".join(f"{t!r} ({k})" for t, k in list(d.unmapped_tags.items())[:8])
+        msgs.append(
+            f"{len(d.unmapped_tags)} tag(s) neither mapped to a cue nor ignored: {top}"
+        )
+    result["source"] = str(diary)
+    result["mapping"] = None if mapping is None else str(mapping)
+    return result, msgs
+
+
+def _print_tables(result: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    level_pct = round(100 * result["level"])
+    for pid, prof in result["participants"].items():
+        table = Table(
+            title=f"participant {pid}: {prof['n_entries']} entries, baseline craving "
+            f"{prof['baseline_craving']:.0f}/100",
+            title_justify="left",
+        )
+        table.add_column("#", justify="right")
+        table.add_column("cue")
+        table.add_column("effect", justify="right")
+        table.add_column(f"{level_pct}% interval", justify="right", no_wrap=True)
+        table.add_column("drink OR", justify="right")
+        table.add_column("n", justify="right")
+        table.add_column("note")
+        for r, t in enumerate(prof["triggers"], 1):
+            note = "RETRIEVAL CUE" if t["recommended"] else ""
+            if t["thin_evidence"]:
+                note = f"thin evidence: {t['thin_reason']}"
+            orr = f"{t['drink_odds_ratio']:.2f}" if "drink_odds_ratio" in t else "-"
+            table.add_row(
+                str(r),
+                t["cue"],
+                f"{t['effect']:+.1f}",
+                f"[{t['interval'][0]:+.1f}, {t['interval'][1]:+.1f}]",
+                orr,
+                str(t["exposures"]),
+                note,
+            )
+        console.print(table)
+        console.print(
+            "effect: craving points (0-100) when the cue is present; drink OR: odds ratio of "
+            "drinking before the next entry; n: entries with the cue"
+        )
+        rec = prof["recommended_retrieval_cues"]
+        shown = ", ".join(rec) if rec else f"none ({prof['fallback']})"
+        console.print(f"recommended retrieval cues: {shown}")
+        console.print()
+
+
+def write_synthetic_diary(
+    out: Path,
+    *,
+    patients: int,
+    weeks: float,
+    seed: int = 0,
+    prompts_per_day: int = 5,
+    vocabulary: str = "cue",
+) -> tuple[Path, Path]:
+    """Simulate a diary and write it (CSV, or Parquet for ``.parquet``) and its truth sidecar.
+
+    Both files are written atomically; the sidecar is ``<out stem>.truth.json`` beside it.
+    """
+    from reconsolidate._io import atomic_write_bytes, atomic_write_json, atomic_write_text
+    from reconsolidate.triggers.synthetic import simulate_diary
+
+    syn = simulate_diary(
+        patients, weeks, seed=seed, prompts_per_day=prompts_per_day, vocabulary=vocabulary
+    )
+    import pandas as pd
+
+    frame = pd.DataFrame(syn.columns)
+    if out.suffix.lower() in {".parquet", ".pq"}:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        buf = io.BytesIO()
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), buf)
+        atomic_write_bytes(out, buf.getvalue())
+    else:
+        atomic_write_text(out, frame.to_csv(index=False, float_format="%.10g"))
+    truth_path = out.with_name(out.stem + ".truth.json")
+    truth = syn.truth()
+    truth["diary"] = out.name
+    truth["weeks"] = weeks
+    truth["prompts_per_day"] = prompts_per_day
+    truth["vocabulary"] = vocabulary
+    atomic_write_json(truth_path, truth)
+    return out, truth_path
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``triggers`` and ``simulate-diary`` to the command line."""
+
+    @app.command("triggers")
+    def triggers(
+        diary: Annotated[
+            Path, typer.Argument(help="EMA diary, CSV or Parquet (see docs/triggers.md).")
+        ],
+        mapping: Annotated[
+            Path | None,
+            typer.Option("--mapping", help="TOML file mapping diary tags to cue classes."),
+        ] = None,
+        participant: Annotated[
+            list[str] | None,
+            typer.Option("--participant", help="Show only this participant (repeatable)."),
+        ] = None,
+        participants: Annotated[
+            Path | None,
+            typer.Option(
+                "--participants",
+                help="Known participants (CSV with participant_id, or one per line); "
+                "entries of anyone else are errors.",
+            ),
+        ] = None,
+        json_out: Annotated[
+            str | None,
+            typer.Option("--json", help="Write the JSON result to this file, or - for stdout."),
+        ] = None,
+        level: Annotated[float, typer.Option("--level", help="Interval probability.")] = 0.95,
+        top_k: Annotated[
+            int, typer.Option("--top-k", help="At most this many retrieval cues.")
+        ] = 3,
+        min_effect: Annotated[
+            float,
+            typer.Option(
+                "--min-effect",
+                help="Craving points (0-100) a recommended cue's lower bound must exceed.",
+            ),
+        ] = 5.0,
+        min_exposures: Annotated[
+            int,
+            typer.Option("--min-exposures", help="Fewer exposures flag a cue as thin evidence."),
+        ] = 5,
+        min_own_share: Annotated[
+            float,
+            typer.Option(
+                "--min-own-share",
+                help="A smaller share of precision from the person's own entries flags thin "
+                "evidence.",
+            ),
+        ] = 0.5,
+        pooled_residual: Annotated[
+            bool,
+            typer.Option(
+                "--pooled-residual",
+                help="One craving noise level for everyone (default: per person, shrunk).",
+            ),
+        ] = False,
+    ) -> None:
+        """Rank each participant's drinking cues (craving effect, interval, drinking odds)."""
+        try:
+            result, msgs = run_triggers(
+                diary,
+                mapping=mapping,
+                participants_file=participants,
+                participant=participant,
+                level=level,
+                top_k=top_k,
+                min_effect_points=min_effect,
+                min_exposures=min_exposures,
+                min_own_data_share=min_own_share,
+                residual_variance="pooled" if pooled_residual else "per_person",
+            )
+        except InputError as exc:
+            raise _fail_lines(exc) from None
+        for m in msgs:
+            typer.echo(f"warning: {m}", err=True)
+        if json_out == "-":
+            typer.echo(json.dumps(result, allow_nan=False))
+            return
+        if json_out is not None:
+            from reconsolidate._io import atomic_write_json
+
+            atomic_write_json(json_out, result)
+        _print_tables(result)
+
+    @app.command("simulate-diary")
+    def simulate_diary_cmd(
+        patients: Annotated[int, typer.Option("--patients", help="Number of participants.")],
+        weeks: Annotated[float, typer.Option("--weeks", help="Diary length in weeks.")],
+        out: Annotated[Path, typer.Option("--out", help="Output diary (.csv or .parquet).")],
+        seed: Annotated[int, typer.Option("--seed", help="Random seed (non-negative).")] = 0,
+        prompts_per_day: Annotated[
+            int, typer.Option("--prompts-per-day", help="EMA prompts a day (1-5).")
+        ] = 5,
+        vocabulary: Annotated[
+            str,
+            typer.Option(
+                "--vocabulary",
+                help="'cue': tags are cue class names; 'natural': everyday tags "
+                "(read with examples/ema/mapping.toml).",
+            ),
+        ] = "cue",
+    ) -> None:
+        """Write a synthetic EMA diary with planted per-person cue effects (+ .truth.json)."""
+        try:
+            path, truth = write_synthetic_diary(
+                out,
+                patients=patients,
+                weeks=weeks,
+                seed=seed,
+                prompts_per_day=prompts_per_day,
+                vocabulary=vocabulary,
+            )
+        except InputError as exc:
+            raise _fail_lines(exc) from None
+        typer.echo(f"wrote {path} and {truth} (planted cue effects)")
