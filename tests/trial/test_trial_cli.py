@@ -26,7 +26,9 @@ preset = "das2019"
 
 [protocols.ret_ket]
 lab_days = [-2, 7]
-sessions = [{{ day = 0, retrieval = "alcohol_prediction_error", drug = "ketamine", regimen = "{reg}" }}]
+sessions = [
+  {{ day = 0, retrieval = "alcohol_prediction_error", drug = "ketamine", regimen = "{reg}" }},
+]
 
 [protocols.ret_pbo]
 lab_days = [-2, 7]

@@ -9,7 +9,7 @@ import pytest
 
 from reconsolidate.trial import TrialSpec, make_plan, simulate_chunk
 
-REG = str((Path(__file__).resolve().parents[2] / "examples" / "regimens" / "dakwar2020.toml"))
+REG = str(Path(__file__).resolve().parents[2] / "examples" / "regimens" / "dakwar2020.toml")
 
 
 def _session(**kw) -> dict:
