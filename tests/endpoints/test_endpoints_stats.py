@@ -1,4 +1,4 @@
-"""Statistics: equal to direct lifelines / statsmodels / scipy calls, and literature golden values."""
+"""Statistics equal direct lifelines / statsmodels / scipy calls; literature golden values."""
 
 from __future__ import annotations
 

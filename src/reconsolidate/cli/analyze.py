@@ -1,4 +1,4 @@
-"""``reconsolidate analyze``: drinking endpoints and arm comparisons for a diary or a simulated run."""
+"""``reconsolidate analyze``: drinking endpoints and arm comparisons (diary or simulated run)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import io
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import typer
@@ -21,8 +21,9 @@ def _parse_range(text: str, what: str) -> tuple[int, int]:
         a, b = text.split(":")
         lo, hi = int(a), int(b)
     except ValueError:
-        raise InputError(f"--{what} {text!r}: expected START:END (inclusive study days, "
-                         f"e.g. 1:21 or -28:-1)") from None
+        raise InputError(
+            f"--{what} {text!r}: expected START:END (inclusive study days, e.g. 1:21 or -28:-1)"
+        ) from None
     if hi < lo:
         raise InputError(f"--{what} {text!r}: END is before START")
     return lo, hi
@@ -34,8 +35,10 @@ def _parse_missing(text: str) -> str | float:
     try:
         return float(text)
     except ValueError:
-        raise InputError(f"--missing {text!r}: allowed heavy, abstinent, exclude or a number "
-                         "of US standard drinks") from None
+        raise InputError(
+            f"--missing {text!r}: allowed heavy, abstinent, exclude or a number "
+            "of US standard drinks"
+        ) from None
 
 
 def _jsonable(obj: Any) -> Any:
@@ -67,6 +70,7 @@ def run_analysis(
     options: dict | None = None,
     salt: str | None = None,
     pseudonymise: bool = True,
+    shift_dates_days: int | None = None,
 ) -> tuple[dict, dict]:
     """Score a diary (with a participants file) or a run directory; returns (result, tables).
 
@@ -87,8 +91,9 @@ def run_analysis(
         men_s, women_s = heavy_drinks.split(":")
         men, women = float(men_s), float(women_s)
     except ValueError:
-        raise InputError(f"--heavy-drinks {heavy_drinks!r}: expected MEN:WOMEN drinks, "
-                         "e.g. 5:4") from None
+        raise InputError(
+            f"--heavy-drinks {heavy_drinks!r}: expected MEN:WOMEN drinks, e.g. 5:4"
+        ) from None
     opts = dict(options or {})
     if men == women:
         opts.setdefault("require_sex", False)
@@ -99,8 +104,9 @@ def run_analysis(
         data, run_meta = load_run_dir(source, options=opts, salt=salt)
     else:
         if participants is None:
-            raise InputError(f"{source}: a diary needs --participants PARTICIPANTS.csv "
-                             "(or pass a run directory)")
+            raise InputError(
+                f"{source}: a diary needs --participants PARTICIPANTS.csv (or pass a run directory)"
+            )
         data = load_trial_data(source, participants, biomarkers, options=opts, salt=salt)
     if window is None:
         w0, w1 = 0, max(data.last_study_day, 0)
@@ -111,13 +117,19 @@ def run_analysis(
     else:
         b0, b1 = _parse_range(baseline, "baseline")
         base, base_src = data.baseline_drinks_per_week(b0, b1)
-    handling = MissingDataHandling("responders_only" if responders_only else "itt",
-                                   _parse_missing(missing))
+    handling = MissingDataHandling(
+        "responders_only" if responders_only else "itt", _parse_missing(missing)
+    )
     drinks = data.window(w0, w1)
     ep = compute_endpoints(
-        drinks, data.is_female, handling=handling, heavy_drinks_men=men,
-        heavy_drinks_women=women, grace_days=grace_days,
-        abstinent_last_days=abstinent_last_days, baseline_drinks_per_week=base,
+        drinks,
+        data.is_female,
+        handling=handling,
+        heavy_drinks_men=men,
+        heavy_drinks_women=women,
+        grace_days=grace_days,
+        abstinent_last_days=abstinent_last_days,
+        baseline_drinks_per_week=base,
         sex_known=data.sex_known,
     )
     arms = summarize_arms(ep, data.arm)
@@ -125,19 +137,32 @@ def run_analysis(
     if gee != "none":
         if gee not in ("exchangeable", "ar1"):
             raise InputError(f"--gee {gee!r}: allowed exchangeable, ar1, none")
-        abst = abstinence_matrix(drinks, data.is_female, handling, heavy_drinks_men=men,
-                                 heavy_drinks_women=women)
-    comps = compare_arms(ep, data.arm, reference=reference, abstinent_days=abst,
-                         gee_cov_struct=gee if gee != "none" else "exchangeable") \
-        if len(arms) > 1 else []
+        abst = abstinence_matrix(
+            drinks, data.is_female, handling, heavy_drinks_men=men, heavy_drinks_women=women
+        )
+    comps = (
+        compare_arms(
+            ep,
+            data.arm,
+            reference=reference,
+            abstinent_days=abst,
+            gee_cov_struct=gee if gee != "none" else "exchangeable",
+        )
+        if len(arms) > 1
+        else []
+    )
     ref = reference if reference is not None else (sorted(arms)[0] if arms else None)
     result = {
         "arms": arms,
         "comparisons": comps,
         "reference_arm": ref,
-        "window": {"first_study_day": w0, "last_study_day": w1, "n_days": w1 - w0 + 1,
-                   "days": "inclusive study days; day 0 = randomisation (diaries) or first "
-                           "treatment session (simulated runs)"},
+        "window": {
+            "first_study_day": w0,
+            "last_study_day": w1,
+            "n_days": w1 - w0 + 1,
+            "days": "inclusive study days; day 0 = randomisation (diaries) or first "
+            "treatment session (simulated runs)",
+        },
         "baseline": {"source": base_src},
         "missing_data": handling.label,
         "settings": ep.settings,
@@ -145,15 +170,23 @@ def run_analysis(
         "provenance": data.provenance,
     }
     if run_meta is not None:
-        result["run_metadata"] = {k: run_meta[k] for k in ("version", "git_commit", "seed")
-                                  if k in run_meta}
+        result["run_metadata"] = {
+            k: run_meta[k] for k in ("version", "git_commit", "seed") if k in run_meta
+        }
     ids = data.pseudonyms if pseudonymise else data.participant_ids
-    per = {"participant": ids.astype(str), "arm": data.arm.astype(str),
-           "sex": np.where(data.sex_known, np.where(data.is_female, "F", "M"), "")}
+    per = {
+        "participant": ids.astype(str),
+        "arm": data.arm.astype(str),
+        "sex": np.where(data.sex_known, np.where(data.is_female, "F", "M"), ""),
+    }
     for k, v in ep.arrays().items():
         per[k] = v
-    tables = {"participants_endpoints": per,
-              "diary_days": data.to_long_table(pseudonymise=pseudonymise)}
+    tables = {
+        "participants_endpoints": per,
+        "diary_days": data.to_long_table(
+            pseudonymise=pseudonymise, shift_dates_days=shift_dates_days
+        ),
+    }
     return _jsonable(result), tables
 
 
@@ -166,14 +199,22 @@ def _write_tables(out: Path, result: dict, tables: dict) -> None:
 
     with atomic_dir(out) as tmp:
         for name, cols in tables.items():
-            tbl = pa.table({k: np.asarray(v) if not isinstance(v, np.ndarray) or v.dtype != object
-                            else np.asarray(v, dtype=str) for k, v in cols.items()})
+            tbl = pa.table(
+                {
+                    k: np.asarray(v)
+                    if not isinstance(v, np.ndarray) or v.dtype != object
+                    else np.asarray(v, dtype=str)
+                    for k, v in cols.items()
+                }
+            )
             pq.write_table(tbl, tmp / f"{name}.parquet")
             buf = io.BytesIO()
             pacsv.write_csv(tbl, buf)
             (tmp / f"{name}.csv").write_bytes(buf.getvalue())
-        rows = [{"arm": a, **{k: v for k, v in s.items() if not isinstance(v, dict)}}
-                for a, s in result["arms"].items()]
+        rows = [
+            {"arm": a, **{k: v for k, v in s.items() if not isinstance(v, dict)}}
+            for a, s in result["arms"].items()
+        ]
         if rows:
             pq.write_table(pa.Table.from_pylist(rows), tmp / "arm_summary.parquet")
         (tmp / "analysis.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
@@ -193,8 +234,10 @@ def _print_rich(result: dict) -> None:
 
     console = Console()
     w = result["window"]
-    t = Table(title=f"Drinking endpoints, study days {w['first_study_day']}..{w['last_study_day']}"
-                    f" ({result['missing_data']})")
+    t = Table(
+        title=f"Drinking endpoints, study days {w['first_study_day']}..{w['last_study_day']}"
+        f" ({result['missing_data']})"
+    )
     rows = [
         ("n (scored)", lambda s: f"{s['n']} ({s['n_scored']})"),
         ("PDA, %", lambda s: _fmt(s["percent_days_abstinent"])),
@@ -206,8 +249,14 @@ def _print_rich(result: dict) -> None:
         ("abstinent last K days, %", lambda s: _fmt(s["percent_abstinent_last_days"])),
         ("WHO >=1-level reduction, %", lambda s: _fmt(s["percent_who_reduction_1_level"])),
         ("WHO >=2-level reduction, %", lambda s: _fmt(s["percent_who_reduction_2_levels"])),
-        ("median days to 1st heavy day", lambda s: _fmt(s["median_days_to_first_heavy_day"], 0)
-         if s["median_days_to_first_heavy_day"] is not None else "not reached"),
+        (
+            "median days to 1st heavy day",
+            lambda s: (
+                _fmt(s["median_days_to_first_heavy_day"], 0)
+                if s["median_days_to_first_heavy_day"] is not None
+                else "not reached"
+            ),
+        ),
     ]
     t.add_column("endpoint")
     for arm in result["arms"]:
@@ -221,68 +270,146 @@ def _print_rich(result: dict) -> None:
         for col in ("arm", "measure", "estimate", "95% CI", "p", "Hedges' g"):
             c.add_column(col)
         for r in result["comparisons"]:
-            est = {"mean_difference": "difference", "risk_difference": "difference",
-                   "hazard_ratio": "hazard_ratio", "odds_ratio": "odds_ratio"}[r["kind"]]
+            est = {
+                "mean_difference": "difference",
+                "risk_difference": "difference",
+                "hazard_ratio": "hazard_ratio",
+                "odds_ratio": "odds_ratio",
+            }[r["kind"]]
             ci = f"{_fmt(r.get('ci_low'), 2)} to {_fmt(r.get('ci_high'), 2)}"
-            c.add_row(r["endpoint"], r["arm"], r["kind"].replace("_", " "), _fmt(r.get(est), 2),
-                      ci, _fmt(r.get("p_value"), 3), _fmt(r.get("hedges_g"), 2))
+            c.add_row(
+                r["endpoint"],
+                r["arm"],
+                r["kind"].replace("_", " "),
+                _fmt(r.get(est), 2),
+                ci,
+                _fmt(r.get("p_value"), 3),
+                _fmt(r.get("hedges_g"), 2),
+            )
         console.print(c)
 
 
 def analyze(
-    source: Path = typer.Argument(..., help="DIARY.csv/.parquet, or a simulated RUN_DIR."),
-    participants: Path | None = typer.Option(None, "--participants", "-p",
-                                             help="Participants table (id, sex, arm, "
-                                                  "randomization_date, ...)."),
-    biomarkers: Path | None = typer.Option(None, "--biomarkers",
-                                           help="Biomarker rows (id, date, etg_positive)."),
-    window: str | None = typer.Option(None, "--window",
-                                      help="Analysis window START:END, inclusive study days "
-                                           "(default 0:last day). Use --window=-28:-1 for "
-                                           "negative days."),
-    baseline: str | None = typer.Option(None, "--baseline",
-                                        help="Baseline window START:END (default: days < 0)."),
-    missing: str = typer.Option("heavy", "--missing",
-                                help="ITT handling of missing days: heavy, abstinent, exclude, "
-                                     "or a number of drinks."),
-    responders_only: bool = typer.Option(False, "--responders-only",
-                                         help="Score only participants with a complete window."),
-    heavy_drinks: str = typer.Option("5:4", "--heavy-drinks",
-                                     help="Heavy-day thresholds MEN:WOMEN, US standard drinks."),
-    grace_days: int = typer.Option(0, "--grace-days", help="PSNHDD grace period, days."),
-    abstinent_last_days: int = typer.Option(28, "--abstinent-last-days",
-                                            help="K for 'abstinent in the last K days'."),
-    reference: str | None = typer.Option(None, "--reference", help="Control arm."),
-    gee: str = typer.Option("exchangeable", "--gee",
-                            help="GEE working correlation: exchangeable, ar1, none."),
-    units: str = typer.Option("us_standard_drinks", "--units",
-                              help="Diary amounts: us_standard_drinks, uk_units, grams."),
-    imputation: str = typer.Option("none", "--imputation",
-                                   help="none, fixed, neighbour_mean, linear (interior gaps)."),
-    imputation_value: float = typer.Option(0.0, "--imputation-value",
-                                           help="Drinks for --imputation fixed."),
-    duplicates: str = typer.Option("error", "--duplicates", help="error, max, min, mean."),
-    date_format: str = typer.Option("auto", "--date-format", help="auto, iso, or strptime."),
-    etg_cutoff: float | None = typer.Option(None, "--etg-cutoff-ng-ml",
-                                            help="Cutoff for numeric etg_ng_ml biomarkers."),
-    salt: str | None = typer.Option(None, "--salt", envvar="RECONSOLIDATE_SALT",
-                                    help="Pseudonymisation key (default: random per run)."),
-    original_ids: bool = typer.Option(False, "--original-ids",
-                                      help="Write original ids instead of pseudonyms."),
-    out: Path | None = typer.Option(None, "--out", help="Write tables + analysis.json here."),
-    json_out: str | None = typer.Option(None, "--json", help="'-' for stdout, or a file."),
+    source: Annotated[Path, typer.Argument(help="DIARY.csv/.parquet, or a simulated RUN_DIR.")],
+    participants: Annotated[
+        Path | None,
+        typer.Option(
+            "--participants",
+            "-p",
+            help="Participants table (id, sex, arm, randomization_date, ...).",
+        ),
+    ] = None,
+    biomarkers: Annotated[
+        Path | None, typer.Option("--biomarkers", help="Biomarker rows (id, date, etg_positive).")
+    ] = None,
+    window: Annotated[
+        str | None,
+        typer.Option(
+            "--window",
+            help="Analysis window START:END, inclusive study days "
+            "(default 0:last day). Use --window=-28:-1 for "
+            "negative days.",
+        ),
+    ] = None,
+    baseline: Annotated[
+        str | None,
+        typer.Option("--baseline", help="Baseline window START:END (default: days < 0)."),
+    ] = None,
+    missing: Annotated[
+        str,
+        typer.Option(
+            "--missing",
+            help="ITT handling of missing days: heavy, abstinent, exclude, or a number of drinks.",
+        ),
+    ] = "heavy",
+    responders_only: Annotated[
+        bool,
+        typer.Option("--responders-only", help="Score only participants with a complete window."),
+    ] = False,
+    heavy_drinks: Annotated[
+        str,
+        typer.Option("--heavy-drinks", help="Heavy-day thresholds MEN:WOMEN, US standard drinks."),
+    ] = "5:4",
+    grace_days: Annotated[int, typer.Option("--grace-days", help="PSNHDD grace period, days.")] = 0,
+    abstinent_last_days: Annotated[
+        int, typer.Option("--abstinent-last-days", help="K for 'abstinent in the last K days'.")
+    ] = 28,
+    reference: Annotated[str | None, typer.Option("--reference", help="Control arm.")] = None,
+    gee: Annotated[
+        str, typer.Option("--gee", help="GEE working correlation: exchangeable, ar1, none.")
+    ] = "exchangeable",
+    units: Annotated[
+        str, typer.Option("--units", help="Diary amounts: us_standard_drinks, uk_units, grams.")
+    ] = "us_standard_drinks",
+    imputation: Annotated[
+        str,
+        typer.Option("--imputation", help="none, fixed, neighbour_mean, linear (interior gaps)."),
+    ] = "none",
+    imputation_value: Annotated[
+        float, typer.Option("--imputation-value", help="Drinks for --imputation fixed.")
+    ] = 0.0,
+    duplicates: Annotated[
+        str, typer.Option("--duplicates", help="error, max, min, mean.")
+    ] = "error",
+    date_format: Annotated[
+        str, typer.Option("--date-format", help="auto, iso, or strptime.")
+    ] = "auto",
+    etg_cutoff: Annotated[
+        float | None,
+        typer.Option("--etg-cutoff-ng-ml", help="Cutoff for numeric etg_ng_ml biomarkers."),
+    ] = None,
+    salt: Annotated[
+        str | None,
+        typer.Option(
+            "--salt",
+            envvar="RECONSOLIDATE_SALT",
+            help="Pseudonymisation key (default: random per run).",
+        ),
+    ] = None,
+    shift_dates: Annotated[
+        int | None,
+        typer.Option(
+            "--shift-dates",
+            help="Add per-participant shifted calendar dates (up to +/- DAYS) to diary_days.",
+        ),
+    ] = None,
+    original_ids: Annotated[
+        bool, typer.Option("--original-ids", help="Write original ids instead of pseudonyms.")
+    ] = False,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write tables + analysis.json here.")
+    ] = None,
+    json_out: Annotated[
+        str | None, typer.Option("--json", help="'-' for stdout, or a file.")
+    ] = None,
 ) -> None:
     """Per-arm drinking endpoints and between-arm comparisons (same code for real and simulated)."""
-    opts = {"units": units, "imputation": imputation, "imputation_value_drinks": imputation_value,
-            "duplicates": duplicates, "date_format": date_format}
+    opts = {
+        "units": units,
+        "imputation": imputation,
+        "imputation_value_drinks": imputation_value,
+        "duplicates": duplicates,
+        "date_format": date_format,
+    }
     if etg_cutoff is not None:
         opts["etg_cutoff_ng_ml"] = etg_cutoff
     result, tables = run_analysis(
-        source, participants=participants, biomarkers=biomarkers, window=window,
-        baseline=baseline, missing=missing, responders_only=responders_only,
-        heavy_drinks=heavy_drinks, grace_days=grace_days,
-        abstinent_last_days=abstinent_last_days, reference=reference, gee=gee, options=opts,
-        salt=salt, pseudonymise=not original_ids,
+        source,
+        participants=participants,
+        biomarkers=biomarkers,
+        window=window,
+        baseline=baseline,
+        missing=missing,
+        responders_only=responders_only,
+        heavy_drinks=heavy_drinks,
+        grace_days=grace_days,
+        abstinent_last_days=abstinent_last_days,
+        reference=reference,
+        gee=gee,
+        options=opts,
+        salt=salt,
+        pseudonymise=not original_ids,
+        shift_dates_days=shift_dates,
     )
     if out is not None:
         _write_tables(out, result, tables)

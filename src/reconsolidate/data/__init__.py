@@ -2,7 +2,8 @@
 
 >>> from reconsolidate.data import load_trial_data
 >>> diary = b"id,date,amount\\nA1,2024-01-02,0\\nA1,2024-01-03,6\\nB2,2024-01-02,\\n"
->>> people = b"id,sex,arm,randomization_date\\nA1,M,ketamine,2024-01-02\\nB2,F,midazolam,2024-01-02\\n"
+>>> people = (b"id,sex,arm,randomization_date\\nA1,M,ketamine,2024-01-02\\n"
+...           b"B2,F,midazolam,2024-01-02\\n")
 >>> data = load_trial_data(diary, people, salt="example-salt")
 >>> data.first_study_day, data.drinks_per_day.shape
 (0, (2, 2))

@@ -193,15 +193,20 @@ def _read_parquet(data: bytes, name: str) -> Table:
 
     try:
         tbl = pq.read_table(pa.BufferReader(data))
-    except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, ... for corrupt files
+        names = [str(c) for c in tbl.column_names]
+        n_rows = int(tbl.num_rows)
+    except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, UnicodeDecodeError, ...
         raise DataValidationError([Problem(name, None, None,
-                                           f"cannot read Parquet: {exc}".splitlines()[0])]) from None
+                                           f"cannot read Parquet: {exc}".splitlines()[0][:300])]
+                                  ) from None
     cols: dict[str, list | np.ndarray | Coded] = {}
     calendar: set[str] = set()
-    for cname in tbl.column_names:
-        key = str(cname).strip().lower()
-        col = tbl.column(cname)
+    for i, cname in enumerate(names):
+        key = cname.strip().lower()
+        if key in cols:
+            raise DataValidationError([Problem(name, 1, key, "duplicate column name")])
         try:
+            col = tbl.column(i)
             t = col.type
             if pa.types.is_dictionary(t):
                 col = col.cast(t.value_type)
@@ -218,11 +223,11 @@ def _read_parquet(data: bytes, name: str) -> Table:
                 codes = enc.indices.fill_null(-1).to_numpy(zero_copy_only=False)
                 labels = np.asarray(enc.dictionary.to_pylist(), dtype=object)
                 cols[key] = Coded(np.asarray(codes, dtype=np.int64), labels)
-        except Exception as exc:
-            raise DataValidationError([Problem(name, None, key,
-                                               f"unsupported column type {col.type}: {exc}")]) \
-                from None
-    return Table(name, cols, np.arange(2, tbl.num_rows + 2, dtype=np.int64), "parquet", calendar)
+        except Exception as exc:  # unsupported types, invalid UTF-8 in strings, ...
+            raise DataValidationError([Problem(
+                name, None, key, f"unsupported or corrupt column: {exc}".splitlines()[0][:300])]
+            ) from None
+    return Table(name, cols, np.arange(2, n_rows + 2, dtype=np.int64), "parquet", calendar)
 
 
 def read_table(

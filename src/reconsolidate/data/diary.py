@@ -215,7 +215,7 @@ class DrinkingData:
         """
         if end_day < start_day:
             raise InputError(f"window {start_day}:{end_day}: the end is before the start")
-        n, d = self.drinks_per_day.shape
+        n, _d = self.drinks_per_day.shape
         out = np.full((n, end_day - start_day + 1), np.nan)
         lo = max(start_day, self.first_study_day)
         hi = min(end_day, self.last_study_day)

@@ -51,7 +51,8 @@ GRAMS_ETHANOL_PER_US_STANDARD_DRINK = 14.0
 #: UK unit, grams of ethanol (10 mL ethanol; clinical-evidence.md section 6 [U]; CONTRACTS.md).
 GRAMS_ETHANOL_PER_UK_UNIT = 8.0
 #: Heavy drinking day, men: >= 5 US standard drinks (> 4), FDA 2015 draft guidance "Alcoholism:
-#: Developing Drugs for Treatment" and NIAAA; Dakwar 2020 uses the same (clinical-evidence.md s6 [P]).
+#: Developing Drugs for Treatment" and NIAAA; Dakwar 2020 uses the same
+#: (clinical-evidence.md section 6 [P]).
 HEAVY_DRINKS_MEN = 5.0
 #: Heavy drinking day, women: >= 4 US standard drinks (> 3), same sources.
 HEAVY_DRINKS_WOMEN = 4.0
@@ -60,7 +61,8 @@ HEAVY_DRINKS_WOMEN = 4.0
 #: tabulated in BMJ Open (clinical-evidence.md section 6 [P]). A level is the number of bounds
 #: exceeded, so 40.5 g/day is "medium".
 WHO_THRESHOLDS_G_PER_DAY_MEN = (40.0, 60.0, 100.0)
-#: WHO risk drinking levels, women (low 0-20, medium 21-40, high 41-60, very high >= 61), same source.
+#: WHO risk drinking levels, women (low 0-20, medium 21-40, high 41-60, very high >= 61), same
+#: source.
 WHO_THRESHOLDS_G_PER_DAY_WOMEN = (20.0, 40.0, 60.0)
 #: Names of WHO levels 0..3 (abstinence falls in "low", as in the table's 0-40 / 0-20 g rows).
 WHO_LEVEL_NAMES = ("low", "medium", "high", "very_high")
@@ -285,7 +287,7 @@ def _row_counts_kernel(x, thr, mode, fill_value, grace_days, last_k):  # pragma:
 
 def _row_counts_numpy(x, thr, mode, fill_value, grace_days, last_k):
     """Array implementation of :func:`_row_counts_kernel` (the oracle of the fast path)."""
-    n, d = x.shape
+    _n, d = x.shape
     x = x.astype(np.float64)
     miss = np.isnan(x)
     invalid = (~miss) & ((x < 0) | np.isposinf(x))
@@ -522,7 +524,7 @@ def compute_endpoints(
 def percent_days_abstinent(
     drinks_per_day: ArrayLike, is_female: ArrayLike, **kwargs
 ) -> NDArray[np.float64]:
-    """Percent days abstinent (PDA) per participant, %; keyword arguments as :func:`compute_endpoints`."""
+    """Percent days abstinent (PDA) per participant, %; see :func:`compute_endpoints`."""
     return compute_endpoints(drinks_per_day, is_female, **kwargs).percent_days_abstinent
 
 

@@ -141,6 +141,9 @@ def cox_hazard_ratio(
         return out
     coef = float(cph.params_["treated"])
     se = float(cph.standard_errors_["treated"])
+    if not (np.isfinite(coef) and np.isfinite(se) and abs(coef) + _Z975 * se < 700):
+        out["note"] = "not estimable: no finite hazard ratio (separation: events in one arm only?)"
+        return out
     out.update(
         hazard_ratio=math.exp(coef), ci_low=math.exp(coef - _Z975 * se),
         ci_high=math.exp(coef + _Z975 * se), p_value=float(cph.summary.loc["treated", "p"]),
@@ -209,7 +212,7 @@ def gee_daily_abstinence(
         out["note"] = f"not estimable: {type(exc).__name__}: {exc}".splitlines()[0]
         return out
     b, se = float(res.params[1]), float(res.bse[1])
-    if not (np.isfinite(b) and np.isfinite(se)):
+    if not (np.isfinite(b) and np.isfinite(se) and abs(b) + _Z975 * se < 700):
         out["note"] = "not estimable: non-finite estimate (separation?)"
         return out
     out.update(odds_ratio=math.exp(b), ci_low=math.exp(b - _Z975 * se),

@@ -1,0 +1,255 @@
+"""Diary import: layouts, validation messages, units, biomarkers, imputation, privacy."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reconsolidate.data import (
+    DataValidationError,
+    DayStatus,
+    date_shift_days,
+    impute_missing_days,
+    load_trial_data,
+    pseudonymise_ids,
+)
+from reconsolidate.exceptions import InputError
+
+PEOPLE = (b"id,sex,arm,randomization_date,weight_kg,baseline_drinks_per_week\n"
+          b"A1,M,ketamine,2024-01-02,80,35\n"
+          b"B2,F,midazolam,2024-01-02,60,\n")
+SALT = "test-salt-123"
+
+
+def _load(diary: bytes, people: bytes = PEOPLE, bio: bytes | None = None, **opts):
+    return load_trial_data(diary, people, bio, options=opts or None, salt=SALT,
+                           names=("diary.csv", "participants.csv", "etg.csv"))
+
+
+def test_abstcal_layout_loads_as_is() -> None:
+    diary = (b"id,date,amount\nA1,2024-01-01,6\nA1,2024-01-02,0\nA1,2024-01-04,3\n"
+             b"B2,2024-01-02,\nB2,2024-01-03,4\n")
+    d = _load(diary)
+    assert d.first_study_day == -1 and d.last_study_day == 2
+    np.testing.assert_array_equal(d.study_days, [-1, 0, 1, 2])
+    np.testing.assert_array_equal(d.drinks_per_day,
+                                  [[6, 0, np.nan, 3], [np.nan, np.nan, 4, np.nan]])
+    assert d.status[1, 1] == DayStatus.MISSING  # blank amount row: a missing day, kept
+    assert d.provenance["n_missing_day_rows"] == 1
+    np.testing.assert_array_equal(d.is_female, [False, True])
+    np.testing.assert_array_equal(d.arm, ["ketamine", "midazolam"])
+
+
+def test_us_dates_and_day_counters_and_tsv() -> None:
+    us = b"id,date,amount\nA1,01/01/2024,6\nA1,01/02/2024,0\n"
+    iso = b"id,date,amount\nA1,2024-01-01,6\nA1,2024-01-02,0\n"
+    np.testing.assert_array_equal(_load(us).drinks_per_day, _load(iso).drinks_per_day)
+    counter = b"id,date,amount\nA1,-1,6\nA1,0,0\n"  # abstcal use_raw_date=False
+    np.testing.assert_array_equal(_load(counter).drinks_per_day, _load(iso).drinks_per_day)
+    tsv = b"participant_id\tstudy_day\tdrinks\nA1\t-1\t6\nA1\t0\t0\n"
+    np.testing.assert_array_equal(_load(tsv).drinks_per_day, _load(iso).drinks_per_day)
+    bom16 = "id,date,amount\nA1,2024-01-01,6\nA1,2024-01-02,0\n".encode("utf-16")
+    np.testing.assert_array_equal(_load(bom16).drinks_per_day, _load(iso).drinks_per_day)
+
+
+def test_parquet_equals_csv(tmp_path) -> None:
+    diary = b"id,date,amount\nA1,2024-01-01,6\nA1,2024-01-02,0\nB2,2024-01-03,4\n"
+    pq.write_table(pa.table({"participant_id": ["A1", "A1", "B2"],
+                             "study_day": pa.array([-1, 0, 1], pa.int32()),
+                             "drinks": [6.0, 0.0, 4.0]}), tmp_path / "d.parquet")
+    pq.write_table(pa.table({"participant_id": ["A1", "B2"], "sex": ["M", "F"],
+                             "arm": ["ketamine", "midazolam"]}), tmp_path / "p.parquet")
+    a = load_trial_data(tmp_path / "d.parquet", tmp_path / "p.parquet", salt=SALT)
+    b = _load(diary)
+    np.testing.assert_array_equal(a.drinks_per_day, b.drinks_per_day)
+    np.testing.assert_array_equal(a.pseudonyms, b.pseudonyms)
+
+
+def test_every_problem_named_with_file_line_column() -> None:
+    diary = (b"id,date,amount\n"
+             b"A1,2024-01-02,0\n"       # line 2 ok
+             b"A1,2024-01-03,-6\n"      # line 3 negative
+             b"B2,2024-01-02,x\n"       # line 4 non-numeric
+             b"ZZ,2024-01-02,1\n"       # line 5 unknown participant
+             b"A1,2024-01-02,3\n"       # line 6 duplicate of line 2
+             b"B2,2034-01-02,2\n"       # line 7 outside the window
+             b"B2,2024-13-02,2\n"       # line 8 unparseable date
+             b"A1,2024-01-09\n"         # line 9 truncated row
+             b"A1,2024-01-10,1e9\n")    # line 10 implausible amount
+    people = b"id,sex,arm,randomization_date\nA1,M,ketamine,2024-01-02\nB2,,midazolam,2024-01-02\n"
+    with pytest.raises(DataValidationError) as exc:
+        _load(diary, people)
+    msg = str(exc.value)
+    for expected in [
+        "participants.csv:3: column 'sex' missing sex",
+        "diary.csv:3: column 'amount' negative",
+        "diary.csv:4: column 'amount' 'x' is not a number",
+        "diary.csv:5: column 'id' diary row for unknown participant 'ZZ'",
+        "diary.csv:6: duplicate diary day: same participant and day as line 2",
+        "diary.csv:7: column 'date' date outside the study window",
+        "diary.csv:8: column 'date' '2024-13-02' is not a date",
+        "diary.csv:9: expected 3 fields",
+        "diary.csv:10: column 'amount' implausible",
+    ]:
+        assert expected in msg, (expected, msg)
+    assert exc.value.n_total == 9
+    assert isinstance(exc.value, InputError)
+
+
+def test_problem_list_is_limited_but_counted() -> None:
+    rows = b"".join(b"A1,2024-01-%02d,-1\n" % (i + 1) for i in range(30))
+    with pytest.raises(DataValidationError) as exc:
+        _load(b"id,date,amount\n" + rows, max_problems=5)
+    assert len(exc.value.problems) == 5 and exc.value.n_total == 30
+    assert "and 25 more" in str(exc.value)
+
+
+def test_missing_columns_and_randomization_date() -> None:
+    with pytest.raises(DataValidationError, match="no drinks column"):
+        _load(b"id,date,beer\nA1,2024-01-01,1\n")
+    with pytest.raises(DataValidationError, match="randomization date column"):
+        _load(b"id,date,amount\nA1,2024-01-01,1\n", b"id,sex,arm\nA1,M,k\n")
+    with pytest.raises(DataValidationError,
+                       match=r"participants\.csv:2: column 'randomization_date'"):
+        _load(b"id,date,amount\nA1,2024-01-01,1\n", b"id,sex,arm,randomization_date\nA1,M,k,\n")
+
+
+def test_missing_sex_allowed_when_not_required() -> None:
+    people = b"id,sex,arm\nA1,,k\n"
+    d = _load(b"id,day,drinks\nA1,0,1\n", people, require_sex=False)
+    assert not d.sex_known[0]
+    with pytest.raises(DataValidationError, match="missing sex"):
+        _load(b"id,day,drinks\nA1,0,1\n", people)
+
+
+def test_uk_units_converted_explicitly() -> None:
+    a = _load(b"id,date,uk_units\nA1,2024-01-02,7\n")
+    assert a.drinks_per_day[0, 0] == pytest.approx(7 * 8 / 14)  # 7 UK units = 4 US drinks
+    b = _load(b"id,date,drinks\nA1,2024-01-02,7\n", units="uk_units")
+    assert b.drinks_per_day[0, 0] == pytest.approx(4.0)
+    assert b.provenance["conversion_factor_to_us_standard_drinks"] == pytest.approx(8 / 14)
+    g = _load(b"id,date,drinks\nA1,2024-01-02,28\n", units="grams")
+    assert g.drinks_per_day[0, 0] == pytest.approx(2.0)
+
+
+def test_biomarker_overrides_self_reported_abstinence() -> None:
+    diary = b"id,date,amount\nA1,2024-01-02,0\nA1,2024-01-03,0\nA1,2024-01-04,6\nA1,2024-01-05,0\n"
+    bio = (b"id,date,etg_positive\nA1,2024-01-03,positive\nA1,2024-01-04,positive\n"
+           b"A1,2024-01-05,negative\n")
+    d = _load(diary, bio=bio)
+    np.testing.assert_array_equal(d.drinks_per_day[0], [0, 1, 6, 0])
+    assert d.status[0, 1] == DayStatus.BIOMARKER_OVERRIDE
+    assert d.status[0, 2] == DayStatus.REPORTED
+    assert d.provenance["n_days_overridden_by_biomarker"] == 1
+    num = b"id,date,etg_ng_ml\nA1,2024-01-03,800\nA1,2024-01-05,100\n"
+    d2 = _load(diary, bio=num, etg_cutoff_ng_ml=500)
+    np.testing.assert_array_equal(d2.drinks_per_day[0], [0, 1, 6, 0])
+    with pytest.raises(DataValidationError, match="etg_cutoff_ng_ml"):
+        _load(diary, bio=num)
+    with pytest.raises(DataValidationError, match=r"etg\.csv:2: column 'etg_positive'"):
+        _load(diary, bio=b"id,date,etg_positive\nA1,2024-01-03,maybe\n")
+
+
+def test_imputation_methods_hand_values() -> None:
+    x = np.array([[np.nan, 2.0, np.nan, np.nan, 8.0, np.nan], [0, np.nan, 4, np.nan, np.nan, 1]])
+    f, m = impute_missing_days(x, "linear")
+    np.testing.assert_allclose(f[0], [np.nan, 2, 4, 6, 8, np.nan])  # edges stay missing
+    np.testing.assert_allclose(f[1], [0, 2, 4, 3, 2, 1])
+    f, _ = impute_missing_days(x, "neighbour_mean")
+    np.testing.assert_allclose(f[0], [np.nan, 2, 5, 5, 8, np.nan])
+    f, _ = impute_missing_days(x, "fixed", value_drinks=1.0, max_gap_days=1)
+    np.testing.assert_allclose(f[1], [0, 1, 4, np.nan, np.nan, 1])
+    assert m.sum() == 5
+    d = _load(b"id,day,drinks\nA1,0,2\nA1,3,8\n", imputation="linear")
+    np.testing.assert_allclose(d.drinks_per_day[0], [2, 4, 6, 8])
+    assert (d.status[0, 1:3] == DayStatus.IMPUTED).all()
+    assert d.provenance["imputation"]["n_days_imputed"] == 2
+
+
+def test_duplicate_policies() -> None:
+    diary = b"id,day,drinks\nA1,0,2\nA1,0,6\n"
+    with pytest.raises(DataValidationError, match="duplicate"):
+        _load(diary)
+    assert _load(diary, duplicates="max").drinks_per_day[0, 0] == 6
+    assert _load(diary, duplicates="mean").drinks_per_day[0, 0] == 4
+    assert _load(diary, duplicates="min").provenance["n_duplicate_rows_resolved"] == 1
+
+
+def test_invalid_options_are_input_errors() -> None:
+    with pytest.raises(InputError, match="units"):
+        _load(b"id,day,drinks\nA1,0,2\n", units="pints")
+    with pytest.raises(InputError, match="study_window_days"):
+        _load(b"id,day,drinks\nA1,0,2\n", study_window_days=(5, 1))
+
+
+def test_window_and_baseline() -> None:
+    d = _load(b"id,day,drinks\nA1,-2,7\nA1,-1,0\nA1,0,2\nB2,1,1\n")
+    np.testing.assert_array_equal(d.window(0, 3), [[2, np.nan, np.nan, np.nan],
+                                                   [np.nan, 1, np.nan, np.nan]])
+    base, src = d.baseline_drinks_per_week()
+    # A1 from the diary (mean 3.5/day -> 24.5/week); B2 has no baseline (table blank)
+    np.testing.assert_allclose(base, [24.5, np.nan])
+    assert "diary" in src
+    d2 = _load(b"id,day,drinks\nA1,0,2\n")
+    base2, src2 = d2.baseline_drinks_per_week()
+    np.testing.assert_allclose(base2, [35.0, np.nan])  # from the participants table
+    assert "participants table" in src2
+
+
+def test_pseudonyms_keyed_and_stable() -> None:
+    ids = ["A1", "B2", "A1"]
+    p1 = pseudonymise_ids(ids, "salt-one-x")
+    assert p1[0] == p1[2] != p1[1]
+    np.testing.assert_array_equal(p1, pseudonymise_ids(ids, "salt-one-x"))
+    assert not set(p1) & set(pseudonymise_ids(ids, "salt-two-x"))
+    with pytest.raises(InputError):
+        pseudonymise_ids(ids, "short")
+
+
+def test_date_shift_keeps_intervals() -> None:
+    s = date_shift_days(["a", "b", "c"] * 2, "salt-xyz-1", 30)
+    assert np.all(np.abs(s) <= 30)
+    np.testing.assert_array_equal(s[:3], s[3:])
+    d = _load(b"id,date,amount\nA1,2024-01-02,0\nA1,2024-01-05,1\n")
+    t = d.to_long_table(shift_dates_days=30)
+    dates = t["date"][t["participant"] == d.pseudonyms[0]]
+    assert np.all(np.diff(dates).astype(int) == 1)
+    assert abs(int((dates[0] - np.datetime64("2024-01-02")).astype(int))) <= 30
+
+
+@settings(max_examples=25, deadline=None)
+@given(ids=st.lists(st.text("ABCDEFGHJKLMNPQRSTUVWXYZ", min_size=6, max_size=10), min_size=1,
+                    max_size=6, unique=True), seed=st.integers(0, 2**31))
+def test_outputs_contain_no_original_identifier(ids, seed) -> None:
+    ids = ["ID-" + i for i in ids]
+    rng = np.random.default_rng(seed)
+    people = "id,sex,arm,randomization_date\n" + "".join(
+        f"{i},{'MF'[k % 2]},{'ab'[k % 2]},2024-01-02\n" for k, i in enumerate(ids))
+    diary = "id,date,amount\n" + "".join(
+        f"{i},2024-01-{d:02d},{rng.integers(0, 8)}\n" for i in ids for d in range(1, 6))
+    data = load_trial_data(diary.encode(), people.encode())  # random per-run salt
+    t = data.to_long_table(shift_dates_days=10)
+    buf = io.BytesIO()
+    pq.write_table(pa.table({k: np.asarray(v).astype(str) for k, v in t.items()}), buf)
+    text = buf.getvalue() + repr(t).encode() + repr(data.provenance).encode()
+    for i in ids:
+        assert i.encode() not in text
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**31))
+def test_row_order_does_not_matter(seed) -> None:
+    rng = np.random.default_rng(seed)
+    rows = [f"{p},{d},{rng.integers(0, 9) if rng.random() > 0.2 else ''}"
+            for p in ("A1", "B2") for d in range(-3, 10)]
+    perm = rng.permutation(len(rows))
+    a = _load(("id,day,drinks\n" + "\n".join(rows)).encode())
+    b = _load(("id,day,drinks\n" + "\n".join(rows[i] for i in perm)).encode())
+    np.testing.assert_array_equal(a.drinks_per_day, b.drinks_per_day)
+    np.testing.assert_array_equal(a.status, b.status)

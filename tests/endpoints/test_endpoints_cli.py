@@ -1,0 +1,189 @@
+"""``reconsolidate analyze``: diaries and simulated run directories, JSON, --out, errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from reconsolidate.cli import main
+from reconsolidate.endpoints import MissingDataHandling, compute_endpoints
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE_DIARY = REPO / "examples" / "diaries" / "diary.csv"
+EXAMPLE_PEOPLE = REPO / "examples" / "diaries" / "participants.csv"
+FIRST_DAY, LAST_DAY = -14, 27
+
+
+def _simulated(n: int = 40, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    ids = np.array([f"sim-{i:04d}" for i in range(n)])
+    arm = np.where(np.arange(n) % 2 == 0, "ketamine", "midazolam")
+    sex = np.where(rng.random(n) < 0.4, "F", "M")
+    days = np.arange(FIRST_DAY, LAST_DAY + 1)
+    p = np.where(days[None, :] < 0, 0.8, np.where(arm == "ketamine", 0.25, 0.5)[:, None])
+    true = np.where(rng.random((n, days.size)) < p, rng.poisson(5, (n, days.size)), 0)
+    true = true.astype(float)
+    reported = np.round(true * 0.8)  # under-reporting: the analysis must use the report
+    reported[rng.random(reported.shape) < 0.05] = np.nan
+    dropout = rng.integers(10, 40, n)
+    reported[days[None, :] >= dropout[:, None]] = np.nan
+    return ids, arm, sex, days, true, reported
+
+
+def _write_run_dir(root: Path, seed: int = 0) -> Path:
+    ids, arm, sex, days, true, reported = _simulated(seed=seed)
+    run = root / "run"
+    run.mkdir()
+    (run / "spec.toml").write_text('name = "fixture"\nseed = 1\n')
+    (run / "metadata.json").write_text(json.dumps({"version": "0.1.0", "seed": 1,
+                                                   "git_commit": "abc"}))
+    n = ids.size
+    pq.write_table(pa.table({"patient_id": ids, "arm": arm, "sex": sex,
+                             "weight_kg": np.full(n, 75.0), "age_years": np.full(n, 45.0)}),
+                   run / "patients.parquet")
+    pq.write_table(pa.table({
+        "patient_id": np.repeat(ids, days.size),
+        "study_day": pa.array(np.tile(days, n), pa.int32()),
+        "drinks_true": true.reshape(-1),
+        "drinks_reported": reported.reshape(-1),
+    }), run / "drinking.parquet")
+    pq.write_table(pa.table({"patient_id": ids}), run / "outcomes.parquet")
+    return run
+
+
+def _write_csv_copy(root: Path, seed: int = 0) -> tuple[Path, Path]:
+    ids, arm, sex, days, _, reported = _simulated(seed=seed)
+    lines = ["participant_id,study_day,drinks"]
+    for i, pid in enumerate(ids):
+        for j, d in enumerate(days):
+            v = reported[i, j]
+            lines.append(f"{pid},{d},{'' if np.isnan(v) else repr(float(v))}")
+    diary = root / "diary.csv"
+    diary.write_text("\n".join(lines) + "\n")
+    people = root / "participants.csv"
+    people.write_text("participant_id,sex,arm\n" + "".join(
+        f"{pid},{s},{a}\n" for pid, s, a in zip(ids, sex, arm, strict=True)))
+    return diary, people
+
+
+def _json(capsys, argv: list[str]) -> dict:
+    code = main([*argv, "--json", "-"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    return json.loads(out.out)
+
+
+def test_run_dir_scored_with_reported_drinks(tmp_path, capsys) -> None:
+    run = _write_run_dir(tmp_path)
+    res = _json(capsys, ["analyze", str(run), "--gee", "none"])
+    _ids, arm, sex, days, _, reported = _simulated()
+    win = reported[:, days >= 0]
+    base = 7 * np.nanmean(reported[:, days < 0], axis=1)
+    ep = compute_endpoints(win, sex == "F", handling=MissingDataHandling("itt", "heavy"),
+                           baseline_drinks_per_week=base)
+    for a in ("ketamine", "midazolam"):
+        m = arm == a
+        s = res["arms"][a]
+        assert s["n"] == int(m.sum())
+        assert s["percent_days_abstinent"] == pytest.approx(ep.percent_days_abstinent[m].mean())
+        assert s["percent_heavy_drinking_days"] == pytest.approx(
+            ep.percent_heavy_drinking_days[m].mean())
+        assert s["drinks_per_drinking_day"] == pytest.approx(
+            np.nanmean(ep.drinks_per_drinking_day[m]))
+        assert s["change_drinks_per_week"] == pytest.approx(ep.change_drinks_per_week[m].mean())
+        assert "median_days_to_first_heavy_day" in s
+    assert res["run_metadata"]["seed"] == 1
+    assert {c["kind"] for c in res["comparisons"]} >= {"mean_difference", "hazard_ratio"}
+
+
+def test_run_dir_and_csv_diary_give_identical_results(tmp_path, capsys) -> None:
+    run = _write_run_dir(tmp_path)
+    diary, people = _write_csv_copy(tmp_path)
+    args = ["--window", "1:21", "--salt", "same-salt-123"]
+    a = _json(capsys, ["analyze", str(run), *args])
+    b = _json(capsys, ["analyze", str(diary), "--participants", str(people), *args])
+    assert a["arms"] == b["arms"]
+    assert a["comparisons"] == b["comparisons"]
+    assert a["window"]["n_days"] == 21
+
+
+def test_example_diary_table_and_json(capsys) -> None:
+    code = main(["analyze", str(EXAMPLE_DIARY), "--participants", str(EXAMPLE_PEOPLE),
+                 "--window", "1:21"])
+    out = capsys.readouterr().out
+    assert code == 0 and "PDA" in out and "ketamine" in out
+    res = _json(capsys, ["analyze", str(EXAMPLE_DIARY), "--participants", str(EXAMPLE_PEOPLE),
+                         "--responders-only", "--missing", "exclude"])
+    for key in ("n", "percent_days_abstinent", "percent_heavy_drinking_days",
+                "drinks_per_drinking_day", "median_days_to_first_heavy_day"):
+        assert key in res["arms"]["ketamine"]
+    assert res["missing_data"].startswith("responders_only")
+
+
+def test_out_dir_is_pseudonymised(tmp_path, capsys) -> None:
+    out = tmp_path / "results"
+    code = main(["analyze", str(EXAMPLE_DIARY), "--participants", str(EXAMPLE_PEOPLE),
+                 "--out", str(out), "--json", "-"])
+    capsys.readouterr()
+    assert code == 0
+    names = {p.name for p in out.iterdir()}
+    assert {"analysis.json", "participants_endpoints.parquet", "participants_endpoints.csv",
+            "diary_days.parquet", "arm_summary.parquet"} <= names
+    ids = [line.split(",")[0] for line in EXAMPLE_PEOPLE.read_text().splitlines()[1:]]
+    blob = b"".join(p.read_bytes() for p in out.iterdir())
+    for pid in ids:
+        assert pid.encode() not in blob
+    tbl = pq.read_table(out / "participants_endpoints.parquet")
+    assert tbl.num_rows == len(ids)
+    assert all(p.startswith("P") and len(p) == 17 for p in tbl.column("participant").to_pylist())
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no partial dirs
+
+
+def test_invalid_input_exit_2_with_file_and_line(tmp_path, capsys) -> None:
+    diary = tmp_path / "diary.csv"
+    diary.write_text("id,date,amount\nS101,2024-03-04,-2\nS999,2024-03-05,1\nS101,2024-03-06,x\n")
+    code = main(["analyze", str(diary), "--participants", str(EXAMPLE_PEOPLE)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"{diary}:2: column 'amount' negative" in err
+    assert f"{diary}:3: column 'id' diary row for unknown participant 'S999'" in err
+    assert f"{diary}:4: column 'amount' 'x' is not a number" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv", [
+    ["--window", "5"], ["--window", "9:1"], ["--missing", "often"], ["--gee", "ar2"],
+    ["--reference", "placebo"], ["--units", "pints"], ["--heavy-drinks", "5"],
+])
+def test_bad_options_exit_2(argv, capsys) -> None:
+    code = main(["analyze", str(EXAMPLE_DIARY), "--participants", str(EXAMPLE_PEOPLE), *argv])
+    assert code == 2
+    assert capsys.readouterr().err.startswith("error:")
+
+
+def test_missing_participants_and_not_a_run_dir(tmp_path, capsys) -> None:
+    assert main(["analyze", str(EXAMPLE_DIARY)]) == 2
+    assert "--participants" in capsys.readouterr().err
+    assert main(["analyze", str(tmp_path)]) == 2
+    assert "not a run directory" in capsys.readouterr().err
+
+
+def test_subprocess_entry_point() -> None:
+    ok = subprocess.run(
+        [sys.executable, "-m", "reconsolidate", "analyze", str(EXAMPLE_DIARY), "--participants",
+         str(EXAMPLE_PEOPLE), "--json", "-", "--gee", "none"],
+        capture_output=True, text=True, timeout=120, check=False)
+    assert ok.returncode == 0, ok.stderr
+    assert set(json.loads(ok.stdout)["arms"]) == {"ketamine", "midazolam"}
+
+
+def test_wrong_file_kind_exit_2(capsys) -> None:
+    assert main(["analyze", str(EXAMPLE_PEOPLE), "--participants", str(EXAMPLE_PEOPLE)]) == 2
+    assert "no drinks column" in capsys.readouterr().err
