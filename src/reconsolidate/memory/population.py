@@ -339,6 +339,14 @@ def _cue_array(x: ArrayLike, shape: tuple[int, int], name: str, dtype: type) -> 
         raise InputError(f"{name} must broadcast to {shape}, got shape {a.shape}") from None
 
 
+def _contexts(context: int | ArrayLike, n: int, p: MemoryParams) -> NDArray[np.float64]:
+    ctx = _contexts(context, n, p)
+    if np.any((ctx < 0) | (ctx >= p.n_context_features) | (ctx != np.round(ctx))):
+        raise InputError(f"context must be integers in 0..{p.n_context_features - 1} "
+                         "(MemoryParams.n_context_features)")
+    return ctx
+
+
 def response(
     state: PopulationState, params: MemoryParams | None = None, *, context: int | ArrayLike = 0
 ) -> NDArray[np.float64]:
@@ -349,7 +357,7 @@ def response(
     """
     p = params or MemoryParams()
     n = state.shape[0]
-    ctx = _patient_vector(context, n, "context")
+    ctx = _contexts(context, n, p)
     out = np.empty(state.shape)
     s = state
     _response_kernel(s.time_h, ctx, s.w0, s.n0, s.tmean0_h, s.tlast0_h, s.ctx0, s.lab0,
@@ -417,7 +425,7 @@ def expose(
     shp = state.shape
     mask = _cue_array(cues, shp, "cues", np.bool_)
     rew = _cue_array(rewarded, shp, "rewarded", np.float64)
-    ctx = _patient_vector(context, shp[0], "context")
+    ctx = _contexts(context, shp[0], p)
     occ = _patient_vector(occupancy, shp[0], "occupancy")
     if np.any((occ < 0) | (occ > 1)):
         raise InputError("occupancy must lie in [0, 1]")

@@ -56,12 +56,14 @@ def window_weighted_occupancy_min(
     h = b - a
     y0, y1 = occ[:, :-1], occ[:, 1:]
     keep = h > 0
-    ea, eb = np.exp(-a), np.exp(-b)
-    # int_a^b (y0 + (y1 - y0)(u - a)/h) e^-u du, closed form; for segments before the retrieval
-    # (when retrieval < t[0]) the weight exp(+) still applies: lability existed since retrieval.
+    ea = np.exp(-a)
+    # int_a^b (y0 + (y1 - y0)(u - a)/h) e^-u du = e^-a [y0 (1 - e^-h) + (y1 - y0) g(h)/h]
+    # with g(h) = 1 - e^-h (1 + h); both factors are computed without cancellation for small h
+    one_minus = -np.expm1(-h)
+    g = np.where(h < 1e-3, h * h / 2 - h**3 / 3 + h**4 / 8, one_minus - h * np.exp(-h))
     with np.errstate(divide="ignore", invalid="ignore"):
-        slope = np.where(keep, (y1 - y0) / np.where(keep, h, 1.0), 0.0)
-        seg = y0 * (ea - eb) + slope * (ea - eb - h * eb)
+        slope_term = np.where(keep, (y1 - y0) * g / np.where(keep, h, 1.0), 0.0)
+        seg = ea * (y0 * one_minus + slope_term)
     seg = np.where(keep, seg, 0.0)
     return tau_min * seg.sum(axis=1)
 
