@@ -340,7 +340,7 @@ def _cue_array(x: ArrayLike, shape: tuple[int, int], name: str, dtype: type) -> 
 
 
 def _contexts(context: int | ArrayLike, n: int, p: MemoryParams) -> NDArray[np.float64]:
-    ctx = _contexts(context, n, p)
+    ctx = _patient_vector(context, n, "context")
     if np.any((ctx < 0) | (ctx >= p.n_context_features) | (ctx != np.round(ctx))):
         raise InputError(f"context must be integers in 0..{p.n_context_features - 1} "
                          "(MemoryParams.n_context_features)")
