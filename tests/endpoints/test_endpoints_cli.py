@@ -37,7 +37,7 @@ def _simulated(n: int = 40, seed: int = 0):
     return ids, arm, sex, days, true, reported
 
 
-def _write_run_dir(root: Path, seed: int = 0) -> Path:
+def _write_run_dir(root: Path, seed: int = 0, replicates: int = 1) -> Path:
     ids, arm, sex, days, true, reported = _simulated(seed=seed)
     run = root / "run"
     run.mkdir()
@@ -46,6 +46,7 @@ def _write_run_dir(root: Path, seed: int = 0) -> Path:
                                                    "git_commit": "abc"}))
     n = ids.size
     pq.write_table(pa.table({"patient_id": ids, "arm": arm, "sex": sex,
+                             "replicate": pa.array(np.arange(n) * replicates // n, pa.int32()),
                              "weight_kg": np.full(n, 75.0), "age_years": np.full(n, 45.0)}),
                    run / "patients.parquet")
     pq.write_table(pa.table({
@@ -101,6 +102,17 @@ def test_run_dir_scored_with_reported_drinks(tmp_path, capsys) -> None:
         assert "median_days_to_first_heavy_day" in s
     assert res["run_metadata"]["seed"] == 1
     assert {c["kind"] for c in res["comparisons"]} >= {"mean_difference", "hazard_ratio"}
+
+
+def test_run_dir_replicates_are_not_pooled(tmp_path, capsys) -> None:
+    run = _write_run_dir(tmp_path, replicates=2)
+    assert main(["analyze", str(run)]) == 2
+    assert "holds 2 replicates" in capsys.readouterr().err
+    res = _json(capsys, ["analyze", str(run), "--replicate", "1", "--gee", "none"])
+    assert sum(a["n"] for a in res["arms"].values()) == 20
+    assert res["run_metadata"]["replicate"] == 1
+    assert main(["analyze", str(run), "--replicate", "7"]) == 2
+    assert "available [0, 1]" in capsys.readouterr().err
 
 
 def test_run_dir_and_csv_diary_give_identical_results(tmp_path, capsys) -> None:

@@ -144,6 +144,7 @@ def test_risk_difference_newcombe_example() -> None:
     assert r["difference"] == pytest.approx(20.0)
     assert r["ci_low"] == pytest.approx(5.24, abs=0.01)
     assert r["ci_high"] == pytest.approx(33.39, abs=0.01)
+    assert r["p_value"] == pytest.approx(stats.fisher_exact([[56, 14], [48, 32]])[1])
 
 
 def test_summary_and_comparisons_on_simulated_arms() -> None:

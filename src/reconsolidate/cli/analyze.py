@@ -71,6 +71,7 @@ def run_analysis(
     salt: str | None = None,
     pseudonymise: bool = True,
     shift_dates_days: int | None = None,
+    replicate: int | None = None,
 ) -> tuple[dict, dict]:
     """Score a diary (with a participants file) or a run directory; returns (result, tables).
 
@@ -101,7 +102,7 @@ def run_analysis(
     if source.is_dir():
         if participants is not None:
             raise InputError(f"{source} is a run directory; --participants is not used with it")
-        data, run_meta = load_run_dir(source, options=opts, salt=salt)
+        data, run_meta = load_run_dir(source, options=opts, salt=salt, replicate=replicate)
     else:
         if participants is None:
             raise InputError(
@@ -173,6 +174,7 @@ def run_analysis(
         result["run_metadata"] = {
             k: run_meta[k] for k in ("version", "git_commit", "seed") if k in run_meta
         }
+        result["run_metadata"]["replicate"] = data.provenance.get("replicate")
     ids = data.pseudonyms if pseudonymise else data.participant_ids
     per = {
         "participant": ids.astype(str),
@@ -265,27 +267,24 @@ def _print_rich(result: dict) -> None:
         t.add_row(label, *[f(s) for s in result["arms"].values()])
     console.print(t)
     if result["comparisons"]:
-        c = Table(title=f"Comparisons vs {result['reference_arm']} (95% CI)")
-        c.add_column("endpoint", no_wrap=True)
-        for col in ("arm", "measure", "estimate", "95% CI", "p", "Hedges' g"):
-            c.add_column(col)
+        arms = sorted({r["arm"] for r in result["comparisons"]})
+        many = len(arms) > 1
+        title = f"{', '.join(arms)} vs {result['reference_arm']}: estimate (95% CI)"
+        c = Table(title=title)
+        c.add_column("endpoint (measure)")
+        if many:
+            c.add_column("arm")
+        for col in ("estimate (95% CI)", "p", "g"):
+            c.add_column(col, justify="right")
+        short = {"mean_difference": "diff", "risk_difference": "diff, pp",
+                 "hazard_ratio": "HR", "odds_ratio": "OR"}
         for r in result["comparisons"]:
-            est = {
-                "mean_difference": "difference",
-                "risk_difference": "difference",
-                "hazard_ratio": "hazard_ratio",
-                "odds_ratio": "odds_ratio",
-            }[r["kind"]]
-            ci = f"{_fmt(r.get('ci_low'), 2)} to {_fmt(r.get('ci_high'), 2)}"
-            c.add_row(
-                r["endpoint"],
-                r["arm"],
-                r["kind"].replace("_", " "),
-                _fmt(r.get(est), 2),
-                ci,
-                _fmt(r.get("p_value"), 3),
-                _fmt(r.get("hedges_g"), 2),
-            )
+            est = {"mean_difference": "difference", "risk_difference": "difference",
+                   "hazard_ratio": "hazard_ratio", "odds_ratio": "odds_ratio"}[r["kind"]]
+            cell = (f"{_fmt(r.get(est), 2)} ({_fmt(r.get('ci_low'), 2)} to "
+                    f"{_fmt(r.get('ci_high'), 2)})")
+            row = [f"{r['endpoint']} ({short[r['kind']]})"] + ([r["arm"]] if many else [])
+            c.add_row(*row, cell, _fmt(r.get("p_value"), 3), _fmt(r.get("hedges_g"), 2))
         console.print(c)
 
 
@@ -373,6 +372,10 @@ def analyze(
             help="Add per-participant shifted calendar dates (up to +/- DAYS) to diary_days.",
         ),
     ] = None,
+    replicate: Annotated[
+        int | None,
+        typer.Option("--replicate", help="Run directories with several replicates: which one."),
+    ] = None,
     original_ids: Annotated[
         bool, typer.Option("--original-ids", help="Write original ids instead of pseudonyms.")
     ] = False,
@@ -410,6 +413,7 @@ def analyze(
         salt=salt,
         pseudonymise=not original_ids,
         shift_dates_days=shift_dates,
+        replicate=replicate,
     )
     if out is not None:
         _write_tables(out, result, tables)

@@ -649,12 +649,59 @@ def _parse_biomarkers(src, part: _Participants, opts: DiaryOptions, problems: Pr
     return pidx[ok], day[ok], pos[ok]
 
 
+def _select_replicate(rd: Path, replicate: int | None
+                      ) -> tuple[bytes | Path, bytes | Path, int | None]:
+    """Patients / drinking tables restricted to one replicate when the run holds several."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    pp, dp = rd / "patients.parquet", rd / "drinking.parquet"
+    try:
+        schema = pq.read_schema(pp)
+    except Exception as exc:
+        raise InputError(f"{pp}: cannot read Parquet: {exc}".splitlines()[0]) from None
+    if "replicate" not in schema.names:
+        if replicate is not None:
+            raise InputError(f"{pp}: no 'replicate' column, so --replicate cannot be used")
+        return dp, pp, None
+    try:
+        patients = pq.read_table(pp)
+        reps = sorted({int(r) for r in patients.column("replicate").to_pylist() if r is not None})
+    except Exception as exc:
+        raise InputError(f"{pp}: cannot read column 'replicate': {exc}".splitlines()[0]) from None
+    if replicate is None:
+        if len(reps) <= 1:
+            return dp, pp, (reps[0] if reps else None)
+        raise InputError(f"{rd} holds {len(reps)} replicates {reps[:10]}"
+                         f"{'...' if len(reps) > 10 else ''}; choose one with --replicate R "
+                         "(replicates are separate trials and are not pooled)")
+    if replicate not in reps:
+        raise InputError(f"--replicate {replicate}: not in {rd}; available {reps[:20]}")
+    sel = patients.filter(pc.equal(patients.column("replicate"), replicate))
+    drinking = pq.read_table(dp)
+    drinking = drinking.filter(pc.is_in(drinking.column("patient_id"),
+                                        value_set=sel.column("patient_id").combine_chunks()))
+
+    def _bytes(t: pa.Table) -> bytes:
+        buf = io.BytesIO()
+        pq.write_table(t, buf)
+        return buf.getvalue()
+
+    return _bytes(drinking), _bytes(sel), replicate
+
+
 def load_run_dir(run_dir: str | Path, *, options: DiaryOptions | dict | None = None,
-                 salt: bytes | str | None = None) -> tuple[DrinkingData, dict]:
+                 salt: bytes | str | None = None, replicate: int | None = None
+                 ) -> tuple[DrinkingData, dict]:
     """Load a simulated trial run directory (CONTRACTS.md) with the same code as real diaries.
 
     Uses ``patients.parquet`` (patient_id, arm, sex) and ``drinking.parquet`` (patient_id,
-    study_day, drinks_reported); ``drinks_true`` is never read. Returns the data and the run's
+    study_day, drinks_reported); ``drinks_true`` is never read. When ``patients.parquet`` has a
+    ``replicate`` column with several values, one replicate must be chosen (replicates are
+    separate simulated trials and are never pooled). Returns the data and the run's
     ``metadata.json`` (empty dict if absent).
     """
     import json
@@ -668,8 +715,9 @@ def load_run_dir(run_dir: str | Path, *, options: DiaryOptions | dict | None = N
     opts = _options(options)
     # simulated runs may span long follow-ups; widen the window to what the study days hold
     opts = opts.model_copy(update={"study_window_days": (-100_000, 100_000)})
-    data = load_trial_data(rd / "drinking.parquet", rd / "patients.parquet", options=opts,
-                           salt=salt)
+    diary, people, rep = _select_replicate(rd, replicate)
+    data = load_trial_data(diary, people, options=opts, salt=salt,
+                           names=(str(rd / "drinking.parquet"), str(rd / "patients.parquet"), ""))
     meta: dict = {}
     mp = rd / "metadata.json"
     if mp.is_file():
@@ -678,4 +726,5 @@ def load_run_dir(run_dir: str | Path, *, options: DiaryOptions | dict | None = N
         except (ValueError, UnicodeDecodeError) as exc:
             raise InputError(f"{mp}: invalid JSON: {exc}") from None
     data.provenance["run_dir"] = str(rd)
+    data.provenance["replicate"] = rep
     return data, meta

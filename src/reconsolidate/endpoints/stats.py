@@ -280,11 +280,13 @@ def _wilson(k: int, n: int) -> tuple[float, float]:
 def risk_difference(a: ArrayLike, b: ArrayLike) -> dict:
     """Difference of proportions (percentage points) of binary ``a`` minus ``b``, Newcombe 95% CI.
 
-    ``a`` and ``b`` hold 1.0 / 0.0 / ``NaN`` (NaN dropped).
+    ``a`` and ``b`` hold 1.0 / 0.0 / ``NaN`` (NaN dropped). The p-value is Fisher's exact test
+    (two-sided) on the 2 x 2 table.
     """
     x, y = _finite(a), _finite(b)
-    out = {"difference": None, "ci_low": None, "ci_high": None, "n": int(x.size),
-           "n_reference": int(y.size), "method": "Newcombe hybrid score (percentage points)"}
+    out = {"difference": None, "ci_low": None, "ci_high": None, "p_value": None,
+           "n": int(x.size), "n_reference": int(y.size),
+           "method": "Newcombe hybrid score CI (percentage points), Fisher exact p"}
     if x.size == 0 or y.size == 0:
         out["note"] = "not estimable: an arm has no scored participant"
         return out
@@ -295,6 +297,7 @@ def risk_difference(a: ArrayLike, b: ArrayLike) -> dict:
     diff = p1 - p2
     lo = diff - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
     hi = diff + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
-    out.update(difference=100 * diff, ci_low=100 * lo, ci_high=100 * hi)
+    p_exact = float(_st.fisher_exact([[k1, x.size - k1], [k2, y.size - k2]])[1])
+    out.update(difference=100 * diff, ci_low=100 * lo, ci_high=100 * hi, p_value=p_exact)
     return out
 
