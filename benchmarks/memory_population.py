@@ -18,10 +18,10 @@ import time
 
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from reconsolidate.memory import population as pop  # noqa: E402
-from reconsolidate.memory.params import MemoryParams  # noqa: E402
+from reconsolidate.memory import population as pop
+from reconsolidate.memory.params import MemoryParams
 
 
 def main() -> None:

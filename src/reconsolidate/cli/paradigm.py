@@ -95,10 +95,12 @@ def paradigm(
     name_or_file: str | None = typer.Argument(
         None, help="Built-in paradigm name (see --list) or a paradigm TOML file."),
     list_: bool = typer.Option(False, "--list", help="List the built-in paradigms."),
-    schema: bool = typer.Option(False, "--schema", help="Print the JSON Schema of a paradigm file."),
+    schema: bool = typer.Option(False, "--schema",
+                                help="Print the JSON Schema of a paradigm file."),
     model: str = typer.Option("reference", "--model", help="reference | population"),
     json_out: str | None = typer.Option(None, "--json", help="'-' for stdout, or a file."),
-    plot: str | None = typer.Option(None, "--plot", help="Write a PNG of responding per condition."),
+    plot: str | None = typer.Option(None, "--plot",
+                                    help="Write a PNG of responding per condition."),
 ) -> None:
     """Run a laboratory paradigm (phases, drugs, tests) with a memory model and check it."""
     from reconsolidate.memory.paradigm import Paradigm, builtin_paradigms, run_paradigm

@@ -93,7 +93,8 @@ class Drug(StrictModel):
         description="ketamine uses `regimen`; placebo and midazolam have zero NMDA occupancy.")
     regimen: str | None = Field(
         default=None,
-        description="Built-in regimen name (see docs) or a TOML path relative to the paradigm file.")
+        description="Built-in regimen name (see docs) or a TOML path relative to the "
+                    "paradigm file.")
     pk_model: str = Field(default=DEFAULT_PK_MODEL, description="Pharmacokinetic model name.")
     weight_kg: float = Field(default=DEFAULT_WEIGHT_KG, gt=0, le=300, allow_inf_nan=False)
     description: str = ""
@@ -570,7 +571,8 @@ def evaluate_checks(par: Paradigm, conditions: dict[str, dict[str, Any]]) -> lis
             passed = a >= bound
         out.append({"description": ch.description, "a": ch.a, "relation": ch.relation,
                     "b": ch.b if ch.b is not None else ch.b_value, "factor": ch.factor,
-                    "margin": ch.margin, "measure": ch.measure, "value_a": a, "value_b": b, "bound": bound,
+                    "margin": ch.margin, "measure": ch.measure, "value_a": a, "value_b": b,
+                    "bound": bound,
                     "passed": bool(passed)})
     return out
 
@@ -593,7 +595,10 @@ def run_paradigm(
     """
     if model not in MODELS:
         raise InputError(f"model = {model!r}: must be one of {', '.join(MODELS)}")
-    loaded = name_or_file if isinstance(name_or_file, LoadedParadigm) else load_paradigm(name_or_file)
+    if isinstance(name_or_file, LoadedParadigm):
+        loaded = name_or_file
+    else:
+        loaded = load_paradigm(name_or_file)
     p = params or MemoryParams()
     conds = {c.name: _run_condition(loaded, c, model, p) for c in loaded.paradigm.conditions}
     return ParadigmResult(loaded.paradigm.name, model, conds,

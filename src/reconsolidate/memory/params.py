@@ -33,12 +33,14 @@ class MemoryParams:
         likely for the first unreinforced trial, so that extinction forms a new memory
         (spontaneous recovery, renewal) while a session right after retrieval updates the old.
     kernel_exponent
-        Power-law exponent g of the temporal kernel K(dt) = (dt + offset)^-g. 1: Gershman 2017 [code].
+        Power-law exponent g of the temporal kernel K(dt) = (dt + offset)^-g.
+        1: Gershman 2017 [code].
     kernel_offset_h
         Offset (h) that keeps K finite for simultaneous trials. ASSUMPTION: 2 min, the spacing of
         trials within a session (the original counts one time unit per trial).
     us_variance
-        Variance sigma_r^2 of the US (alcohol reward) around the prediction. 0.4: Gershman 2017 [code].
+        Variance sigma_r^2 of the US (alcohol reward) around the prediction.
+        0.4: Gershman 2017 [code].
     feature_variance
         Variance sigma_x^2 of cue/context features. 1: Gershman 2017 [code].
     max_em_iterations
@@ -138,7 +140,8 @@ class MemoryParams:
         if self.learning_rate > 1.0:
             raise InputError("MemoryParams.learning_rate must be <= 1")
         if self.max_causes < 2 or self.n_context_features < 1 or self.max_em_iterations < 1:
-            raise InputError("MemoryParams: max_causes >= 2, n_context_features >= 1, max_em_iterations >= 1")
+            raise InputError("MemoryParams: need max_causes >= 2, n_context_features >= 1, "
+                             "max_em_iterations >= 1")
 
     def as_dict(self) -> dict[str, float]:
         """Plain dict of the parameter values (for metadata)."""

@@ -363,7 +363,8 @@ def response(
     _response_kernel(s.time_h, ctx, s.w0, s.n0, s.tmean0_h, s.tlast0_h, s.ctx0, s.lab0,
                      s.w1, s.n1, s.tmean1_h, s.tlast1_h, s.ctx1, s.lab1, s.lab_time_h,
                      p.new_cause_concentration_per_h, p.kernel_offset_h, p.kernel_exponent,
-                     p.feature_variance, 0.5 * (1.0 + p.n_context_features), p.cr_threshold, p.cr_noise,
+                     p.feature_variance, 0.5 * (1.0 + p.n_context_features), p.cr_threshold,
+                     p.cr_noise,
                      p.lability_prior_boost_per_h, p.lability_tau_min / 60.0, out)
     return out
 

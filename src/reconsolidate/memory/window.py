@@ -94,7 +94,8 @@ def damage_fraction(
     ``D = D_max * (1 - exp(-L * I_w / I_scale))``: grows with the window-weighted occupancy
     integral ``I_w`` and the memory's lability ``L`` in [0, 1], and saturates (plateau).
     """
-    x = np.asarray(lability, dtype=np.float64) * np.asarray(weighted_occupancy_min, dtype=np.float64)
+    x = np.asarray(lability, dtype=np.float64) * np.asarray(weighted_occupancy_min,
+                                                            dtype=np.float64)
     return params.restabilization_damage_max * -np.expm1(
         -np.maximum(x, 0.0) / params.restabilization_occupancy_scale_min
     )

@@ -1,0 +1,94 @@
+"""``reconsolidate paradigm``: listing, schema, JSON and table output, plots and input errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from reconsolidate.cli import main
+
+BUILTIN_DIR = Path(__file__).resolve().parents[2] / "src" / "reconsolidate" / "memory" / "paradigms"
+
+
+def test_list(capsys):
+    assert main(["paradigm", "--list"]) == 0
+    out = capsys.readouterr().out
+    for name in ("nader2000", "monfils2009", "das2019-lab", "reinstatement"):
+        assert name in out
+    assert "prediction error" in out  # phenomena are listed too
+
+
+def test_schema_is_json_schema(capsys):
+    assert main(["paradigm", "--schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert schema["type"] == "object"
+    assert {"cues", "contexts", "phases", "conditions", "checks"} <= set(schema["properties"])
+    assert schema.get("additionalProperties") is False
+
+
+def test_json_output(capsys):
+    assert main(["paradigm", "sevenster2013", "--model", "population", "--json", "-"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["paradigm"] == "sevenster2013" and d["model"] == "population"
+    assert set(d["conditions"]) == {"PE+KET", "PE+PBO", "noPE+KET", "noPE+PBO"}
+    for c in d["conditions"].values():
+        assert 0.0 <= c["response"] <= 1.0
+    assert all(isinstance(c["passed"], bool) for c in d["checks"])
+    assert all(c["passed"] for c in d["checks"])
+
+
+def test_table_and_plot(capsys, tmp_path):
+    png = tmp_path / "plot.png"
+    assert main(["paradigm", "renewal", "--plot", str(png)]) == 0
+    out = capsys.readouterr().out
+    assert "ABA" in out and "PASS" in out
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list(tmp_path.glob(".*.tmp"))  # atomic write leaves no temporary file
+
+
+def _bad(tmp_path: Path, old: str, new: str) -> Path:
+    text = (BUILTIN_DIR / "nader2000.toml").read_text()
+    assert old in text
+    p = tmp_path / "bad.toml"
+    p.write_text(text.replace(old, new, 1))
+    return p
+
+
+@pytest.mark.parametrize(("old", "new", "expect"), [
+    ('primary_test = "ltm"', 'primary_test = "ltm"\ncolour = "red"', "unknown key 'colour'"),
+    ('{ test = "ltm", delay_h = 24 },', '{ test = "ltm", delay_h = -24 },', "delay_h"),
+    ('regimen = "zarate-0.5mgkg-40min"', 'regimen = "no-such-regimen"', "no-such-regimen"),
+    ('regimen = "zarate-0.5mgkg-40min"', 'regimen = "missing.toml"', "file not found"),
+    ('trials = [{ cue = "tone", reward = false }]', 'trials = [{ cue = "bell", reward = false }]',
+     "cue 'bell' is not declared"),
+    ('{ phase = "retrieval", delay_h = 24 },',
+     '{ phase = "retrieval", delay_h = 24, delay_min = 3 },',
+     "at most one of"),
+])
+def test_bad_paradigm_files_exit_2_with_one_line(tmp_path, capsys, old, new, expect):
+    path = _bad(tmp_path, old, new)
+    assert main(["paradigm", str(path), "--json", "-"]) == 2
+    cap = capsys.readouterr()
+    assert cap.out == ""
+    lines = cap.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and expect in lines[0]
+
+
+def test_unknown_paradigm_and_model(capsys):
+    assert main(["paradigm", "nosuch"]) == 2
+    assert "built-in" in capsys.readouterr().err
+    assert main(["paradigm", "nader2000", "--model", "fancy"]) == 2
+    assert "reference, population" in capsys.readouterr().err
+
+
+def test_subprocess_json():
+    out = subprocess.run([sys.executable, "-m", "reconsolidate", "paradigm", "doyere2007",
+                          "--model", "population", "--json", "-"],
+                         capture_output=True, text=True, check=True)
+    d = json.loads(out.stdout)
+    c = d["conditions"]
+    assert c["RET+KET"]["tests"]["cs_n"] > 0.9 * c["RET+PBO"]["tests"]["cs_n"]
