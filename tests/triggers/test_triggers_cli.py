@@ -95,7 +95,7 @@ def test_simulate_diary_writes_diary_and_truth_atomically(
     assert main(["simulate-diary", "--patients", "30", "--weeks", "8", "--out", str(out),
                  "--seed", "4"]) == 0
     truth = json.loads((tmp_path / "syn.truth.json").read_text())
-    assert len(truth["participants"]) == 30 and "stand-in" in truth["generator"]
+    assert len(truth["participants"]) == 30 and "live_day" in truth["generator"]
     capsys.readouterr()
     prof = _json(capsys, ["triggers", str(out), "--json", "-"])
     top = sum(
@@ -103,9 +103,16 @@ def test_simulate_diary_writes_diary_and_truth_atomically(
         for pid, p in prof["participants"].items()
     )
     assert top >= 27
-    assert sorted(tmp_path.iterdir()) == [out, tmp_path / "syn.truth.json"]
+    assert sorted(tmp_path.iterdir()) == [out, tmp_path / "syn.truth.json"]  # no temp files
     assert main(["simulate-diary", "--patients", "0", "--weeks", "1", "--out", str(out)]) == 2
     assert "n_patients = 0" in capsys.readouterr().err
+    assert main(["simulate-diary", "--patients", "3", "--weeks", "1", "--out", str(out),
+                 "--generator", "magic"]) == 2
+    assert "allowed: simulator, stand-in" in capsys.readouterr().err
+    standin = tmp_path / "standin.csv"
+    assert main(["simulate-diary", "--patients", "3", "--weeks", "1", "--out", str(standin),
+                 "--generator", "stand-in"]) == 0
+    assert "stand-in" in json.loads((tmp_path / "standin.truth.json").read_text())["generator"]
 
 
 def test_json_to_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -114,21 +121,20 @@ def test_json_to_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert "participants" in json.loads(dest.read_text())
 
 
-def test_subprocess_round_trip(tmp_path: Path) -> None:
+def test_subprocess_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     diary = tmp_path / "d.csv"
     run = [sys.executable, "-m", "reconsolidate"]
     r = subprocess.run(
         [*run, "simulate-diary", "--patients", "15", "--weeks", "4", "--out", str(diary),
-         "--vocabulary", "natural", "--seed", "2"],
+         "--vocabulary", "natural", "--seed", "2", "--generator", "stand-in"],
         capture_output=True, text=True, check=False,
     )
     assert r.returncode == 0, r.stderr
-    r = subprocess.run(
-        [*run, "triggers", str(diary), "--mapping", str(EXAMPLES / "mapping.toml"), "--json", "-"],
-        capture_output=True, text=True, check=False,
+    out = _json(
+        capsys,
+        ["triggers", str(diary), "--mapping", str(EXAMPLES / "mapping.toml"), "--json", "-"],
     )
-    assert r.returncode == 0, r.stderr
-    assert len(json.loads(r.stdout)["participants"]) == 15
+    assert len(out["participants"]) == 15 and out["unmapped_tags"] == {}
     bad = tmp_path / "bad.csv"
     bad.write_text("participant_id,timestamp,tags,craving,drinks\na,never,pub,1,0\n")
     r = subprocess.run([*run, "triggers", str(bad)], capture_output=True, text=True, check=False)

@@ -115,17 +115,31 @@ def write_synthetic_diary(
     seed: int = 0,
     prompts_per_day: int = 5,
     vocabulary: str = "cue",
+    generator: str = "simulator",
+    cohort: str = "das2019",
+    learning: bool = False,
 ) -> tuple[Path, Path]:
     """Simulate a diary and write it (CSV, or Parquet for ``.parquet``) and its truth sidecar.
 
     Both files are written atomically; the sidecar is ``<out stem>.truth.json`` beside it.
+    ``generator`` is ``"simulator"`` (memory + behaviour modules,
+    :func:`~reconsolidate.triggers.synthetic.simulate_diary_from_simulator`) or
+    ``"stand-in"`` (:func:`~reconsolidate.triggers.synthetic.simulate_diary`).
     """
     from reconsolidate._io import atomic_write_bytes, atomic_write_json, atomic_write_text
-    from reconsolidate.triggers.synthetic import simulate_diary
+    from reconsolidate.triggers.synthetic import simulate_diary, simulate_diary_from_simulator
 
-    syn = simulate_diary(
-        patients, weeks, seed=seed, prompts_per_day=prompts_per_day, vocabulary=vocabulary
-    )
+    if generator == "simulator":
+        syn = simulate_diary_from_simulator(
+            patients, weeks, seed=seed, prompts_per_day=prompts_per_day,
+            vocabulary=vocabulary, cohort=cohort, learning=learning,
+        )
+    elif generator == "stand-in":
+        syn = simulate_diary(
+            patients, weeks, seed=seed, prompts_per_day=prompts_per_day, vocabulary=vocabulary
+        )
+    else:
+        raise InputError(f"--generator {generator!r}; allowed: simulator, stand-in")
     import pandas as pd
 
     frame = pd.DataFrame(syn.columns)
@@ -144,6 +158,9 @@ def write_synthetic_diary(
     truth["weeks"] = weeks
     truth["prompts_per_day"] = prompts_per_day
     truth["vocabulary"] = vocabulary
+    if generator == "simulator":
+        truth["cohort"] = cohort
+        truth["learning"] = learning
     atomic_write_json(truth_path, truth)
     return out, truth_path
 
@@ -251,6 +268,24 @@ def register(app: typer.Typer) -> None:
                 "(read with examples/ema/mapping.toml).",
             ),
         ] = "cue",
+        generator: Annotated[
+            str,
+            typer.Option(
+                "--generator",
+                help="'simulator': memory + behaviour modules of the trial engine; "
+                "'stand-in': the simple additive generative model.",
+            ),
+        ] = "simulator",
+        cohort: Annotated[
+            str, typer.Option("--cohort", help="Cohort preset (simulator generator).")
+        ] = "das2019",
+        learning: Annotated[
+            bool,
+            typer.Option(
+                "--learning/--no-learning",
+                help="Let cue memories learn during the diary (simulator generator).",
+            ),
+        ] = False,
     ) -> None:
         """Write a synthetic EMA diary with planted per-person cue effects (+ .truth.json)."""
         try:
@@ -261,6 +296,9 @@ def register(app: typer.Typer) -> None:
                 seed=seed,
                 prompts_per_day=prompts_per_day,
                 vocabulary=vocabulary,
+                generator=generator,
+                cohort=cohort,
+                learning=learning,
             )
         except InputError as exc:
             raise _fail_lines(exc) from None

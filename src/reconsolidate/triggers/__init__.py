@@ -5,7 +5,9 @@ cue class, how strongly the cue raises craving (points on the 0-100 scale) and t
 drinking before the next entry, with intervals, by partial pooling across people
 (empirical-Bayes random-slopes mixed models; see :mod:`reconsolidate.triggers.model` and
 docs/triggers.md), ranks the cues and recommends the cue set for a retrieval session.
-:func:`simulate_diary` writes synthetic diaries with planted cue effects.
+:func:`simulate_diary_from_simulator` (the simulator's memory and behaviour modules) and
+:func:`simulate_diary` (a simple stand-in generative model) make synthetic diaries with
+planted cue effects.
 
 Examples
 --------
@@ -33,7 +35,12 @@ from reconsolidate.triggers.model import (
     fit_drinking_mixed,
 )
 from reconsolidate.triggers.profile import TriggerModel, TriggerProfiles
-from reconsolidate.triggers.synthetic import DEFAULT_CUES, SyntheticDiary, simulate_diary
+from reconsolidate.triggers.synthetic import (
+    DEFAULT_CUES,
+    SyntheticDiary,
+    simulate_diary,
+    simulate_diary_from_simulator,
+)
 
 __all__ = [
     "DEFAULT_CUES",
@@ -53,4 +60,5 @@ __all__ = [
     "read_ema",
     "read_participant_list",
     "simulate_diary",
+    "simulate_diary_from_simulator",
 ]

@@ -35,32 +35,32 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.special import expit
+from scipy.special import expit, ndtri
 
 from reconsolidate._random import PatientStream
 from reconsolidate.exceptions import InputError
+from reconsolidate.population.cues import CUE_CLASSES
 
-__all__ = ["DEFAULT_CUES", "FILLER_TAGS", "NATURAL_TAGS", "SyntheticDiary", "simulate_diary"]
+__all__ = [
+    "DEFAULT_CUES",
+    "FILLER_TAGS",
+    "NATURAL_TAGS",
+    "SyntheticDiary",
+    "simulate_diary",
+    "simulate_diary_from_simulator",
+]
 
-#: Cue classes of the stand-in generator (the trial engine's cue environment names them
-#: in ``reconsolidate.population``; this tuple is the mapping target used until then).
-DEFAULT_CUES: tuple[str, ...] = (
-    "home_after_work",
-    "pub_bar",
-    "social_event",
-    "sound_of_glasses",
-    "sight_of_alcohol",
-    "stress",
-)
+#: Cue classes: the simulator's (``reconsolidate.population.cues.CUE_CLASSES``).
+DEFAULT_CUES: tuple[str, ...] = tuple(CUE_CLASSES)
 _SOCIAL = ("pub_bar", "social_event")
 #: Everyday tags a participant might type for each default cue class (used with
 #: ``vocabulary="natural"``; examples/ema/mapping.toml maps them back).
 NATURAL_TAGS: dict[str, tuple[str, ...]] = {
-    "home_after_work": ("home", "after work", "evening at home"),
+    "home_evening": ("home", "after work", "evening at home"),
     "pub_bar": ("pub", "bar"),
     "social_event": ("party", "friends over", "birthday"),
-    "sound_of_glasses": ("clinking glasses", "sound of glasses"),
-    "sight_of_alcohol": ("beer advert", "saw beer", "supermarket drinks aisle"),
+    "glasses_sound": ("clinking glasses", "sound of glasses", "bottle opening"),
+    "beer_sight": ("beer advert", "saw beer", "supermarket drinks aisle"),
     "stress": ("stressed", "argument", "deadline"),
 }
 #: Filler tags with no planted effect (the example mapping ignores them).
@@ -103,12 +103,17 @@ class SyntheticDiary:
     residual_sd: np.ndarray
     drink_intercept: np.ndarray
     seed: int
+    generator: str = "stand-in"
 
     def truth(self) -> dict[str, Any]:
         """The planted truth as JSON-ready data."""
         return {
-            "generator": "reconsolidate.triggers.synthetic (stand-in generative model; "
-            "not the memory/behaviour simulator)",
+            "generator": (
+                "reconsolidate.triggers.synthetic stand-in generative model (not the simulator)"
+                if self.generator == "stand-in"
+                else "simulator: reconsolidate.behavior.daily.live_day with the population "
+                "memory model, plus the EMA layer of simulate_diary_from_simulator"
+            ),
             "seed": self.seed,
             "cues": list(self.cues),
             "units": {
@@ -166,18 +171,9 @@ def simulate_diary(
         with a mapping file such as examples/ema/mapping.toml. The tag draws use their own
         stream, so both vocabularies give the same cravings and drinks.
     """
-    if n_patients < 1:
-        raise InputError(f"n_patients = {n_patients}; must be >= 1")
-    if not weeks > 0:
-        raise InputError(f"weeks = {weeks}; must be > 0")
-    if not 1 <= prompts_per_day <= len(_PROMPT_HOURS):
-        raise InputError(f"prompts_per_day = {prompts_per_day}; allowed 1-{len(_PROMPT_HOURS)}")
-    if not 0 <= missing_prob <= 0.9:
-        raise InputError(f"missing_prob = {missing_prob}; allowed 0-0.9")
+    _check_args(n_patients, weeks, prompts_per_day, missing_prob, seed)
     if len(cues) < 2 or len(set(cues)) != len(cues):
         raise InputError("cues: need at least 2 distinct cue names")
-    if seed < 0:
-        raise InputError(f"seed = {seed}; must be a non-negative integer")
     if vocabulary not in ("cue", "natural"):
         raise InputError(f"vocabulary = {vocabulary!r}; allowed: 'cue', 'natural'")
     if vocabulary == "natural" and not set(cues) <= set(NATURAL_TAGS):
@@ -206,14 +202,11 @@ def simulate_diary(
     e = PatientStream(seed, "triggers.synthetic.entries", n_prompts * per).uniform(0, n)
     e = e.reshape(n, n_prompts, per)
     day = np.repeat(np.arange(n_days), prompts_per_day)
-    hour = np.tile(np.asarray(_PROMPT_HOURS[:prompts_per_day]), n_days)
     weekday = (day + 2) % 7  # 2025-01-01 is a Wednesday (Mon = 0)
     weekend = weekday >= 4  # Friday, Saturday, Sunday
     social = np.isin(np.asarray(cues), _SOCIAL)
     qq = np.where(weekend[None, :, None] & social[None, None, :], 2 * q[:, None, :], q[:, None, :])
     x = e[:, :, :c] < np.minimum(qq, 0.6)  # (P, T, C)
-    from scipy.special import ndtri
-
     noise = ndtri(e[:, :, c]) * resid_sd[:, None]
     latent = baseline[:, None] + np.einsum("ptc,pc->pt", x, effect) + noise
     craving = np.clip(np.rint(latent), 0.0, 100.0)
@@ -222,17 +215,60 @@ def simulate_diary(
     amount = 1.0 + _poisson_quantile(e[:, :, c + 2], 1.5)
     answered = e[:, :, c + 3] >= missing_prob
     jitter_min = np.rint((e[:, :, c + 4] - 0.5) * 90.0)
+    return _assemble(
+        x, craving, np.where(drank_after, amount, 0.0), answered, jitter_min, n_days,
+        prompts_per_day, tuple(cues), effect, g, strongest, baseline, resid_sd, d0, seed,
+        vocabulary, "stand-in",
+    )
+
+
+def _check_args(
+    n_patients: int, weeks: float, prompts_per_day: int, missing_prob: float, seed: int
+) -> None:
+    if n_patients < 1:
+        raise InputError(f"n_patients = {n_patients}; must be >= 1")
+    if not weeks > 0:
+        raise InputError(f"weeks = {weeks}; must be > 0")
+    if not 1 <= prompts_per_day <= len(_PROMPT_HOURS):
+        raise InputError(f"prompts_per_day = {prompts_per_day}; allowed 1-{len(_PROMPT_HOURS)}")
+    if not 0 <= missing_prob <= 0.9:
+        raise InputError(f"missing_prob = {missing_prob}; allowed 0-0.9")
+    if seed < 0:
+        raise InputError(f"seed = {seed}; must be a non-negative integer")
+
+
+def _assemble(
+    x: np.ndarray,
+    craving: np.ndarray,
+    drink_amt: np.ndarray,
+    answered: np.ndarray,
+    jitter_min: np.ndarray,
+    n_days: int,
+    prompts_per_day: int,
+    cues: tuple[str, ...],
+    effect: np.ndarray,
+    lor: np.ndarray,
+    strongest: np.ndarray,
+    baseline: np.ndarray,
+    resid_sd: np.ndarray,
+    d0: np.ndarray,
+    seed: int,
+    vocabulary: str,
+    generator: str,
+) -> SyntheticDiary:
+    """Diary columns from prompt-level arrays ``(P, T[, C])``: drop unanswered prompts, report
+    drinks at the next answered prompt, write timestamps and tags."""
+    n, n_prompts, c = x.shape
+    day = np.repeat(np.arange(n_days), prompts_per_day)
+    hour = np.tile(np.asarray(_PROMPT_HOURS[:prompts_per_day]), n_days)
     t_s = (_EPOCH_S + day[None, :] * 86400 + hour[None, :] * 3600 + jitter_min * 60).astype(
         np.int64
     )
-
     # drinks reported at an answered prompt = drinking after every prompt since the last
     # answered one (drinking after prompt t is reported at the next answered prompt)
-    drink_amt = np.where(drank_after, amount, 0.0)
     cum = np.cumsum(drink_amt, axis=1)
     prev_cum = np.concatenate([np.zeros((n, 1)), cum[:, :-1]], axis=1)  # drinks before t
     rows_p, rows_t = np.nonzero(answered)
-    # cumulative drinks before this prompt minus cumulative before the previous answered one
     before = prev_cum[rows_p, rows_t]
     first = np.ones(len(rows_p), dtype=bool)
     first[1:] = rows_p[1:] != rows_p[:-1]
@@ -254,19 +290,20 @@ def simulate_diary(
         "timestamp": ts.astype(object),
         "tags": tags,
         "craving": craving[rows_p, rows_t],
-        "drinks": reported,
+        "drinks": np.round(reported, 6),
     }
     return SyntheticDiary(
         columns=columns,
         cues=tuple(cues),
         participant_ids=pids,
         craving_effect=effect,
-        drink_log_odds=g,
+        drink_log_odds=lor,
         strongest=strongest,
         baseline_craving=baseline,
         residual_sd=resid_sd,
         drink_intercept=d0,
         seed=int(seed),
+        generator=generator,
     )
 
 
@@ -305,3 +342,186 @@ def _poisson_quantile(u: np.ndarray, mean: float) -> np.ndarray:
     log_pmf = k * np.log(mean) - mean - np.cumsum(np.log(np.maximum(k, 1)))
     cdf = np.cumsum(np.exp(log_pmf))
     return np.searchsorted(cdf, u, side="left").astype(np.float64)
+
+
+def simulate_diary_from_simulator(
+    n_patients: int,
+    weeks: float,
+    *,
+    seed: int = 0,
+    prompts_per_day: int = 5,
+    missing_prob: float = 0.1,
+    cohort: str = "das2019",
+    vocabulary: str = "cue",
+    learning: bool = False,
+) -> SyntheticDiary:
+    """Simulate an EMA diary with the simulator's own daily life (memory + behaviour modules).
+
+    Each simulated day is one call of :func:`reconsolidate.behavior.daily.live_day` (cue
+    exposures at the cohort's rates, craving as the noisy-or of the population memory model's
+    per-cue responses, the behaviour module's drinking decision and amount, and learning:
+    exposed cues rewarded on drinking days, extinguished otherwise). The EMA layer on top:
+
+    * planted triggers: each person's acquisition strengths are replaced by one planted
+      strongest cue ~ U(0.80, 0.95) and the others ~ U(0.05, 0.40) (ASSUMPTION: a dominant
+      personal trigger, as the issue describes; the memory model's response is steep in the
+      acquisition strength, so weaker values are needed to leave one cue clearly on top);
+    * each cue met on a day is present at one of that day's prompts, drawn uniformly
+      (ASSUMPTION); the craving reported at a prompt is 100 x the noisy-or craving of the cues
+      present at that prompt (``day_craving`` with the memory responses of that morning), plus
+      rating noise ~ N(0, s_p^2), ``s_p`` ~ U(5, 10) points (ASSUMPTION), rounded and clipped;
+    * a drinking day's drinks are drunk after the prompt with the highest craving (ties: the
+      later one), ASSUMPTION: people drink in the situation that pulls most; they are reported
+      at the next answered prompt;
+    * planted truth: the craving effect of cue ``c`` on the reported scale, averaged over the
+      prompts where the person met it (average marginal effect): the expected reported
+      craving with the cue minus without it, the other cues at that prompt as they were
+      (clipped-normal means, exact). Craving is a noisy-or of the cues, so effects are
+      sub-additive and this, not the effect of the cue alone, is what an additive model
+      estimates; a cue never met gets its effect alone,
+      ``E[clip(100 (1 - (1 - b)(1 - CR_c)) + noise)] - E[clip(100 b + noise)]`` (``b`` the
+      background craving), averaged over days. The drinking truth is the log odds ratio of
+      drinking before the next prompt, cue alone vs no cue, under the same placement rule
+      (approximate: the no-cue probability is the day's spread evenly over its prompts),
+      averaged likewise.
+
+    ``learning=False`` (default) lives each day on a copy of the memory state, so the cue
+    memories stay at their planted strengths over the diary: with learning on, the simulator
+    rewards every cue met on a drinking day, and for daily drinkers all cue memories saturate
+    within a few weeks (every cue's response near 1), which erases the planted differences
+    the recovery checks are about. ``cohort`` is a preset of
+    :func:`reconsolidate.population.cohorts.get_cohort` (exposure rates, drinking days,
+    drinks per drinking day).
+    """
+    from reconsolidate.behavior.daily import (
+        DAILY_DRAWS,
+        BehaviorState,
+        calibrate_intercept,
+        day_craving,
+        live_day,
+    )
+    from reconsolidate.behavior.params import BehaviorParams
+    from reconsolidate.memory import population as mem
+    from reconsolidate.memory.params import MemoryParams
+    from reconsolidate.population.cohorts import get_cohort
+    from reconsolidate.population.cues import CUE_CLASSES, CueEnvironment
+    from reconsolidate.population.sample import sample_patients
+
+    _check_args(n_patients, weeks, prompts_per_day, missing_prob, seed)
+    if vocabulary not in ("cue", "natural"):
+        raise InputError(f"vocabulary = {vocabulary!r}; allowed: 'cue', 'natural'")
+    n, c = int(n_patients), len(CUE_CLASSES)
+    n_days = max(round(weeks * 7), 1)
+    k = prompts_per_day
+    bp, mp = BehaviorParams(), MemoryParams()
+    patients = sample_patients(get_cohort(cohort), CueEnvironment(), seed, 0, n)
+    u = PatientStream(seed, "triggers.simulator.planted", 2 + c).uniform(0, n)
+    strongest = np.minimum((u[:, 0] * c).astype(np.int64), c - 1)
+    is_top = np.arange(c)[None, :] == strongest[:, None]
+    acq = np.where(is_top, 0.80 + 0.15 * u[:, 2 : 2 + c], 0.05 + 0.35 * u[:, 2 : 2 + c])
+    patients.acquisition_strength = acq
+    rating_sd = 5.0 + 5.0 * u[:, 1]
+    memory = mem.new_state(acq, mp)
+    alpha, kref = calibrate_intercept(patients, mem.response(memory, mp), bp)
+    z = np.zeros(n)
+    bstate = BehaviorState(alpha, kref, z.copy(), z.copy(), z.copy(), z.copy())
+
+    b = bp.background_craving
+    eff_sum = np.zeros((n, c))
+    ame_sum = np.zeros((n, c))
+    ame_n = np.zeros((n, c))
+    lor_sum = np.zeros((n, c))
+    present = np.zeros((n, n_days, k, c), dtype=bool)
+    craving = np.zeros((n, n_days, k))
+    drink_after = np.zeros((n, n_days, k))
+    answered = np.zeros((n, n_days, k), dtype=bool)
+    jitter_min = np.zeros((n, n_days, k))
+    rows = np.arange(n)
+    for day in range(n_days):
+        weekday = (day + 2) % 7  # day 0 = 2025-01-01, a Wednesday (Mon = 0)
+        cr = mem.response(memory, mp)
+        # effect on the reported (noisy, clipped) 0-100 scale: cue alone vs no cue
+        eff_sum += _clipped_mean(100.0 * (1.0 - (1.0 - b) * (1.0 - cr)), rating_sd[:, None])
+        eff_sum -= _clipped_mean(np.full((n, 1), 100.0 * b), rating_sd[:, None])
+        ud = PatientStream(seed, "triggers.simulator.day", DAILY_DRAWS(c), day).uniform(0, n)
+        rates = patients.rate_weekend_per_day if weekday >= 5 else patients.rate_weekday_per_day
+        exposed = ud[:, :c] < -np.expm1(-rates)
+        # without learning, each day is lived on a copy of the memory (the planted strengths
+        # stay what the diary measures); the behavioural state evolves either way
+        day_memory = memory if learning else memory.copy()
+        drinks = live_day(day_memory, bstate, patients, bp, mp, ud, weekend=weekday >= 5)
+        # EMA layer
+        up = PatientStream(seed, "triggers.simulator.prompts", c + 3 * k, day).uniform(0, n)
+        slot = np.minimum((up[:, :c] * k).astype(np.int64), k - 1)  # prompt of each cue
+        pres = exposed[:, None, :] & (slot[:, None, :] == np.arange(k)[None, :, None])
+        kappa = day_craving(
+            np.repeat(cr, k, axis=0), pres.reshape(n * k, c), b
+        ).reshape(n, k)
+        noise = ndtri(up[:, c : c + k]) * rating_sd[:, None]
+        craving[:, day] = np.clip(np.rint(100.0 * kappa + noise), 0.0, 100.0)
+        # drinks after the prompt with the highest craving (ties: the later one)
+        where = k - 1 - np.argmax(kappa[:, ::-1], axis=1)
+        drink_after[rows, day, where] = drinks
+        present[:, day] = pres
+        # average marginal effect over the prompts where each cue was met: craving with the
+        # cue minus craving without it, other cues at that prompt as they were
+        crk = np.repeat(cr, k, axis=0)
+        for j in range(c):
+            on = pres[:, :, j]
+            if not on.any():
+                continue
+            p_on = pres.copy()
+            p_on[:, :, j] = True
+            p_off = pres.copy()
+            p_off[:, :, j] = False
+            k_on = day_craving(crk, p_on.reshape(n * k, c), b).reshape(n, k)
+            k_off = day_craving(crk, p_off.reshape(n * k, c), b).reshape(n, k)
+            sd = rating_sd[:, None]
+            diff = _clipped_mean(100.0 * k_on, sd) - _clipped_mean(100.0 * k_off, sd)
+            ame_sum[:, j] += np.where(on, diff, 0.0).sum(axis=1)
+            ame_n[:, j] += on.sum(axis=1)
+        answered[:, day] = up[:, c + k : c + 2 * k] >= missing_prob
+        jitter_min[:, day] = np.rint((up[:, c + 2 * k : c + 3 * k] - 0.5) * 90.0)
+        # drinking truth: P(drink after a prompt | cue c alone at it) vs no cue there, with
+        # the day's decision and the placement rule (the rest of the day as it was)
+        base_logit = (bstate.alpha_logit - bstate.motivation_logit)[:, None]
+        p0 = expit(base_logit[:, 0] + bp.craving_weight_logit * b) / k
+        p1 = expit(base_logit + bp.craving_weight_logit * (1 - (1 - b) * (1 - cr)))
+        lor_sum += np.log(p1 / (1 - p1)) - np.log(p0 / (1 - p0))[:, None]
+    alone = eff_sum / n_days
+    effect = np.where(ame_n > 0, ame_sum / np.maximum(ame_n, 1), alone)
+    lor = lor_sum / n_days
+    return _assemble(
+        present.reshape(n, n_days * k, c),
+        craving.reshape(n, n_days * k),
+        drink_after.reshape(n, n_days * k),
+        answered.reshape(n, n_days * k),
+        jitter_min.reshape(n, n_days * k),
+        n_days,
+        k,
+        tuple(CUE_CLASSES),
+        effect,
+        lor,
+        strongest,
+        np.full(n, 100.0 * b),
+        rating_sd,
+        np.full(n, np.nan),
+        seed,
+        vocabulary,
+        "simulator",
+    )
+
+
+def _clipped_mean(mean: np.ndarray, sd: np.ndarray, lo: float = 0.0, hi: float = 100.0):
+    """E[clip(X, lo, hi)] for X ~ N(mean, sd^2) (exact censored-normal mean)."""
+    from scipy.special import ndtr
+
+    a = (lo - mean) / sd
+    bb = (hi - mean) / sd
+    phi = lambda z: np.exp(-0.5 * z * z) / np.sqrt(2 * np.pi)  # noqa: E731
+    return (
+        lo * ndtr(a)
+        + mean * (ndtr(bb) - ndtr(a))
+        + sd * (phi(a) - phi(bb))
+        + hi * (1 - ndtr(bb))
+    )
