@@ -142,7 +142,7 @@ def _read_csv(data: bytes, name: str, problems: Problems) -> Table:
         for rec in reader:
             start = prev_end + 1
             prev_end = reader.line_num
-            if not rec or all(not c.strip() for c in rec):
+            if not rec or not "".join(rec).strip():
                 continue  # blank line: carries no record
             if header is None:
                 header = [c.strip().lower() for c in rec]
@@ -165,7 +165,7 @@ def _read_csv(data: bytes, name: str, problems: Problems) -> Table:
         seen.add(h)
     head.raise_if_any()
     ncol = len(header)
-    cols: dict[str, list] = {h: [] for h in header}
+    good = []
     keep_lines = []
     for rec, ln in zip(rows, lines, strict=True):
         if len(rec) != ncol:
@@ -173,8 +173,10 @@ def _read_csv(data: bytes, name: str, problems: Problems) -> Table:
                          f"expected {ncol} fields ({','.join(header)}), got {len(rec)}")
             continue
         keep_lines.append(ln)
-        for h, v in zip(header, rec, strict=True):
-            cols[h].append(v.strip())
+        good.append(rec)
+    columns = list(zip(*good, strict=True)) if good else [()] * ncol
+    cols: dict[str, list] = {h: [v.strip() for v in c] for h, c in zip(header, columns,
+                                                                         strict=True)}
     return Table(name, cols, np.asarray(keep_lines, dtype=np.int64), "csv")
 
 
@@ -298,6 +300,10 @@ def column_strings(table: Table, col: str) -> np.ndarray:
     if isinstance(v, np.ndarray) and v.dtype == np.float64:
         return np.array(["" if np.isnan(x) else (str(int(x)) if x == int(x) and abs(x) < 1e15
                                                  else repr(float(x))) for x in v], dtype=object)
+    if isinstance(v, list):  # CSV cells are stripped str already
+        out = np.empty(len(v), dtype=object)
+        out[:] = v
+        return out
     return np.array(["" if x is None else str(x).strip() for x in v], dtype=object)
 
 
@@ -386,40 +392,42 @@ def column_days(
             problems.add_many(table.name, table.lines[bad], col, "day is not an integer")
             days[bad] = np.nan
         return days, False
-    strs = column_strings(table, col)
-    nonblank = [s for s in strs.tolist() if not is_missing_token(s)]
+    strs = column_strings(table, col).tolist()
+    uniq = set(strs)
+    missing_u = {s for s in uniq if is_missing_token(s)}
+    nonblank_u = [s for s in uniq if s not in missing_u]
 
     def _is_int(s: str) -> bool:
         t = s[1:] if s[:1] in "+-" else s
         return t.isdigit() and t.isascii() and len(t) <= 7
 
-    counter = allow_counter and bool(nonblank) and all(_is_int(s) for s in nonblank)
-    out = np.full(strs.size, np.nan)
+    counter = allow_counter and bool(nonblank_u) and all(_is_int(s) for s in nonblank_u)
     if counter:
-        for i, s in enumerate(strs.tolist()):
-            if is_missing_token(s):
-                problems.add(table.name, table.lines[i], col, "missing day")
-            else:
-                out[i] = int(s)
-        return out, False
-    fmt = date_format
-    if fmt == "auto":
-        fmt = "iso"
-        if nonblank and not any(parse_date(s, "iso") is not None for s in nonblank[:1000]):
-            fmt = "%m/%d/%Y"
-    cache: dict[str, int | None] = {}
-    for i, s in enumerate(strs.tolist()):
-        if is_missing_token(s):
-            problems.add(table.name, table.lines[i], col, "missing date")
-            continue
-        d = cache[s] if s in cache else cache.setdefault(s, parse_date(s, fmt))
-        if d is None:
-            shown = "YYYY-MM-DD" if fmt == "iso" else fmt
+        lut: dict[str, float] = {s: float(int(s)) for s in nonblank_u}
+        what = "missing day"
+    else:
+        fmt = date_format
+        if fmt == "auto":
+            fmt = "iso"
+            probe = sorted(nonblank_u)[:1000]
+            if probe and not any(parse_date(s, "iso") is not None for s in probe):
+                fmt = "%m/%d/%Y"
+        lut = {}
+        for s in nonblank_u:
+            d = parse_date(s, fmt)
+            lut[s] = np.nan if d is None else float(d)
+        what = "missing date"
+        shown = "YYYY-MM-DD" if fmt == "iso" else fmt
+    out = np.array([lut.get(s, np.nan) for s in strs], dtype=np.float64)
+    bad = np.isnan(out)
+    for i in np.flatnonzero(bad).tolist():
+        s = strs[i]
+        if s in missing_u:
+            problems.add(table.name, table.lines[i], col, what)
+        else:
             problems.add(table.name, table.lines[i], col,
                          f"{_show(s)} is not a date (expected {shown}; set date_format)")
-        else:
-            out[i] = d
-    return out, True
+    return out, not counter
 
 
 def column_codes(table: Table, col: str) -> tuple[np.ndarray, np.ndarray]:
@@ -435,9 +443,10 @@ def column_codes(table: Table, col: str) -> tuple[np.ndarray, np.ndarray]:
         rank[order] = np.arange(order.size)
         codes = np.where(v.codes < 0, -1, rank[np.maximum(v.codes, 0)])
         return codes, labels
-    strs = column_strings(table, col)
-    blank = np.array([is_missing_token(s) for s in strs.tolist()], dtype=bool)
-    labels, inv = np.unique(strs[~blank].astype(str), return_inverse=True)
-    codes = np.full(strs.size, -1, np.int64)
-    codes[~blank] = inv
-    return codes, labels.astype(object)
+    strs = column_strings(table, col).astype(str)
+    uniq, inv = np.unique(strs, return_inverse=True)
+    blank_u = np.array([is_missing_token(s) for s in uniq.tolist()], dtype=bool)
+    keep = np.flatnonzero(~blank_u)
+    remap = np.full(uniq.size, -1, np.int64)
+    remap[keep] = np.arange(keep.size)  # uniq is sorted, so labels stay sorted
+    return remap[inv.reshape(-1)], uniq[keep].astype(object)
