@@ -41,10 +41,10 @@ def test_calibration_matches_monte_carlo_oracle() -> None:
     p, m, st_ = _setup(300)
     cr = mem.response(m, MP)
     target = np.clip(p.drinking_days_per_week / 7, *BP.drinking_probability_bounds)
-    # Monte Carlo over 20,000 simulated days per patient without learning
+    # Monte Carlo over 10,000 simulated days per patient without learning
     rng = np.random.default_rng(0)
     hits = np.zeros(p.n)
-    n_days = 20_000
+    n_days = 10_000
     for d in range(n_days // 100):
         weekend = (d % 7) >= 5
         rates = p.rate_weekend_per_day if weekend else p.rate_weekday_per_day
@@ -139,3 +139,14 @@ def test_therapy_presets_and_overrides() -> None:
     assert t.coping_skill_max == THERAPY_PRESETS["mbrp"].coping_skill_max
     with pytest.raises(InputError, match="valid presets"):
         resolve_therapy("hypnosis")
+
+
+def test_calibration_does_not_depend_on_the_chunk() -> None:
+    p, m, _ = _setup(300)
+    cr = mem.response(m, MP)
+    a, k = calibrate_intercept(p, cr, BP)
+    from reconsolidate.population import sample_patients as sp
+
+    q = sp(get_cohort("das2019"), CueEnvironment(), 5, 100, 137)
+    a2, k2 = calibrate_intercept(q, cr[100:137], BP)
+    assert np.array_equal(a[100:137], a2) and np.array_equal(k[100:137], k2)

@@ -15,6 +15,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -104,7 +105,14 @@ def _results(plan: TrialPlan, tasks: list, workers: int) -> Iterator[ChunkResult
             if len(pending) >= 2 * workers:
                 break
         while pending:
-            res = pending.popleft().result()
+            try:
+                res = pending.popleft().result()
+            except BrokenProcessPool as exc:
+                raise RuntimeError(
+                    "a worker process died. With --workers > 1 (spawned processes), a script "
+                    "that calls run_trial must guard its entry point with "
+                    "`if __name__ == \"__main__\":`; otherwise see the worker's error above"
+                ) from exc
             nxt = next(it, None)
             if nxt is not None:
                 pending.append(pool.submit(_run_task, plan, nxt))
