@@ -34,8 +34,12 @@ def run_triggers(
     min_exposures: int = 5,
     min_own_data_share: float = 0.5,
     residual_variance: str = "per_person",
+    simulate: bool = False,
+    simulate_options: dict[str, Any] | None = None,
+    simulate_out: Path | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
-    """Read, fit and summarise; returns the JSON-ready result and the warnings raised."""
+    """Read, fit and summarise (and optionally simulate targeted vs generic retrieval);
+    returns the JSON-ready result and the warnings raised."""
     from reconsolidate.triggers import TriggerModel, read_ema, read_participant_list
 
     known = read_participant_list(participants_file) if participants_file else None
@@ -52,6 +56,26 @@ def run_triggers(
         )
         profiles = model.fit(d)
         result = profiles.to_dict(participant or None)
+        if simulate:
+            from reconsolidate.triggers.targeting import compare_retrieval, report_markdown
+
+            opts = dict(simulate_options or {})
+            if simulate_out is None:
+                result["simulation"] = compare_retrieval(profiles, d, participant or None, **opts)
+            else:
+                from reconsolidate._io import atomic_dir
+
+                with atomic_dir(simulate_out) as tmp:
+                    sim = compare_retrieval(
+                        profiles, d, participant or None, out_dir=tmp / "runs", **opts
+                    )
+                    result["simulation"] = sim
+                    (tmp / "profiles.json").write_text(
+                        json.dumps({k: v for k, v in result.items() if k != "simulation"},
+                                   indent=2) + "\n"
+                    )
+                    (tmp / "comparison.json").write_text(json.dumps(sim, indent=2) + "\n")
+                    (tmp / "report.md").write_text(report_markdown(sim) + "\n")
     msgs = [str(w.message) for w in caught]
     if d.unmapped_tags:
         top = ", ".join(f"{t!r} ({k})" for t, k in list(d.unmapped_tags.items())[:8])
@@ -61,6 +85,38 @@ def run_triggers(
     result["source"] = str(diary)
     result["mapping"] = None if mapping is None else str(mapping)
     return result, msgs
+
+
+def _print_simulation(sim: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(
+        title="simulated targeted vs generic retrieval + ketamine (difference = targeted - "
+        "generic)",
+        title_justify="left",
+    )
+    cols = ("participant", "targeted cues", "PDA %", "dPDA", "PHDD %", "dPHDD", "d drinks/wk %")
+    for col in cols:
+        table.add_column(col, justify="left" if col in cols[:2] else "right")
+    for pid, r in sim["participants"].items():
+        if "skipped" in r:
+            table.add_row(pid, f"skipped: {r['skipped']}", "", "", "", "", "")
+            continue
+        t, d = r["arms"]["targeted"], r["difference_targeted_minus_generic"]
+        f = lambda v: "-" if v is None else f"{v:+.1f}"  # noqa: E731
+        g = lambda v: "-" if v is None else f"{v:.1f}"  # noqa: E731
+        table.add_row(
+            pid,
+            ", ".join(r["targeted_cues"]),
+            g(t["percent_days_abstinent"]),
+            f(d["percent_days_abstinent"]),
+            g(t["percent_heavy_drinking_days"]),
+            f(d["percent_heavy_drinking_days"]),
+            f(d["drinks_per_week_change_pct"]),
+        )
+    console.print(table)
 
 
 def _print_tables(result: dict[str, Any]) -> None:
@@ -223,8 +279,36 @@ def register(app: typer.Typer) -> None:
                 help="One craving noise level for everyone (default: per person, shrunk).",
             ),
         ] = False,
+        simulate: Annotated[
+            bool,
+            typer.Option(
+                "--simulate",
+                help="Simulate each participant's virtual twins under targeted vs generic "
+                "retrieval + ketamine (trial engine).",
+            ),
+        ] = False,
+        out: Annotated[
+            Path | None,
+            typer.Option(
+                "--out",
+                help="With --simulate: directory for profiles.json, comparison.json, "
+                "report.md and one run directory per participant (written atomically).",
+            ),
+        ] = None,
+        patients_per_arm: Annotated[
+            int, typer.Option("--patients-per-arm", help="Virtual twins per arm (--simulate).")
+        ] = 200,
+        follow_up_days: Annotated[
+            int, typer.Option("--follow-up-days", help="Days after the session (--simulate).")
+        ] = 90,
+        cohort: Annotated[
+            str, typer.Option("--cohort", help="Cohort preset of the twins (--simulate).")
+        ] = "das2019",
+        seed: Annotated[int, typer.Option("--seed", help="Trial seed (--simulate).")] = 0,
     ) -> None:
         """Rank each participant's drinking cues (craving effect, interval, drinking odds)."""
+        if out is not None and not simulate:
+            raise _fail_lines(InputError("--out is only used with --simulate"))
         try:
             result, msgs = run_triggers(
                 diary,
@@ -237,6 +321,14 @@ def register(app: typer.Typer) -> None:
                 min_exposures=min_exposures,
                 min_own_data_share=min_own_share,
                 residual_variance="pooled" if pooled_residual else "per_person",
+                simulate=simulate,
+                simulate_options={
+                    "patients_per_arm": patients_per_arm,
+                    "follow_up_days": follow_up_days,
+                    "cohort": cohort,
+                    "seed": seed,
+                },
+                simulate_out=out,
             )
         except InputError as exc:
             raise _fail_lines(exc) from None
@@ -250,6 +342,8 @@ def register(app: typer.Typer) -> None:
 
             atomic_write_json(json_out, result)
         _print_tables(result)
+        if "simulation" in result:
+            _print_simulation(result["simulation"])
 
     @app.command("simulate-diary")
     def simulate_diary_cmd(
