@@ -224,8 +224,8 @@ def live_day(
         US standard drinks drunk today (0 on abstinent days).
     """
     n_cues = memory.shape[1]
-    rates = patients.rate_weekend_per_day if weekend else patients.rate_weekday_per_day
-    exposed = u[:, :n_cues] < exposure_probability(rates)
+    prob = patients.exposure_prob_weekend if weekend else patients.exposure_prob_weekday
+    exposed = u[:, :n_cues] < prob
     cr = mem.response(memory, memory_params)
     kappa = day_craving(cr, exposed, params.background_craving)
     motivation = state.motivation_logit

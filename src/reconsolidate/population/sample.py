@@ -8,12 +8,13 @@ every arm (common random numbers) and for any chunking of the cohort.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from functools import cached_property
 
 import numpy as np
 
 from reconsolidate._random import PatientStream
 from reconsolidate.population.cohorts import UK_UNITS_PER_US_DRINK, Cohort
-from reconsolidate.population.cues import CUE_CLASSES, CueEnvironment
+from reconsolidate.population.cues import CUE_CLASSES, CueEnvironment, exposure_probability
 
 __all__ = ["MAX_DSM5_CRITERIA", "Patients", "sample_patients", "severity_scale"]
 
@@ -80,6 +81,16 @@ class Patients:
     @property
     def n(self) -> int:
         return int(self.index.shape[0])
+
+    @cached_property
+    def exposure_prob_weekday(self) -> np.ndarray:
+        """(n, n_cues) probability of meeting each cue at least once on a weekday."""
+        return exposure_probability(self.rate_weekday_per_day)
+
+    @cached_property
+    def exposure_prob_weekend(self) -> np.ndarray:
+        """(n, n_cues) probability of meeting each cue at least once on a weekend day."""
+        return exposure_probability(self.rate_weekend_per_day)
 
     @property
     def baseline_drinks_per_week(self) -> np.ndarray:

@@ -107,7 +107,21 @@ def make_plan(
                 regimens=regs,
             )
         )
-    return TrialPlan(spec=spec, arms=arms, memory_params=MemoryParams(**spec.memory))
+    return TrialPlan(spec=spec, arms=arms, memory_params=_memory_params(spec.memory))
+
+
+def _memory_params(overrides: dict[str, float]) -> MemoryParams:
+    """MemoryParams with the spec's overrides (integer-valued fields cast back to int)."""
+    defaults = MemoryParams()
+    kw: dict[str, float | int] = {}
+    for k, v in overrides.items():
+        if isinstance(getattr(defaults, k), int):
+            if float(v) != int(v):
+                raise InputError(f"memory.{k} = {v!r}: must be an integer")
+            kw[k] = int(v)
+        else:
+            kw[k] = float(v)
+    return MemoryParams(**kw)
 
 
 def _load_regimen(regimen: Any, spec_dir: str | Path, cache: dict[str, Any], where: str) -> Any:
