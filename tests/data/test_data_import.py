@@ -147,6 +147,12 @@ def test_biomarker_overrides_self_reported_abstinence() -> None:
     assert d.status[0, 1] == DayStatus.BIOMARKER_OVERRIDE
     assert d.status[0, 2] == DayStatus.REPORTED
     assert d.provenance["n_days_overridden_by_biomarker"] == 1
+    # a positive result on a missing day leaves it missing (no amount is known), counted
+    m = _load(b"id,date,amount\nA1,2024-01-02,0\nA1,2024-01-03,\n",
+              bio=b"id,date,etg_positive\nA1,2024-01-03,1\nA1,2024-01-02,\n")
+    assert np.isnan(m.drinks_per_day[0, 1]) and m.drinks_per_day[0, 0] == 0
+    assert m.provenance["n_positive_biomarker_on_missing_days"] == 1
+    assert m.provenance["n_biomarker_rows_without_result"] == 1
     num = b"id,date,etg_ng_ml\nA1,2024-01-03,800\nA1,2024-01-05,100\n"
     d2 = _load(diary, bio=num, etg_cutoff_ng_ml=500)
     np.testing.assert_array_equal(d2.drinks_per_day[0], [0, 1, 6, 0])

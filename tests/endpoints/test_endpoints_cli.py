@@ -30,7 +30,7 @@ def _simulated(n: int = 40, seed: int = 0):
     p = np.where(days[None, :] < 0, 0.8, np.where(arm == "ketamine", 0.25, 0.5)[:, None])
     true = np.where(rng.random((n, days.size)) < p, rng.poisson(5, (n, days.size)), 0)
     true = true.astype(float)
-    reported = np.round(true * 0.8)  # under-reporting: the analysis must use the report
+    reported = np.floor(true * 0.8)  # under-reporting: the analysis must use the report
     reported[rng.random(reported.shape) < 0.05] = np.nan
     dropout = rng.integers(10, 40, n)
     reported[days[None, :] >= dropout[:, None]] = np.nan
@@ -49,11 +49,16 @@ def _write_run_dir(root: Path, seed: int = 0, replicates: int = 1) -> Path:
                              "replicate": pa.array(np.arange(n) * replicates // n, pa.int32()),
                              "weight_kg": np.full(n, 75.0), "age_years": np.full(n, 45.0)}),
                    run / "patients.parquet")
+    # simulated EtG: tested on study days 7 and 14 only (blank otherwise), positive if drank
+    etg = np.full(reported.shape, np.nan)
+    tested = np.isin(days, [7, 14])
+    etg[:, tested] = (true[:, tested] > 0).astype(float)
     pq.write_table(pa.table({
         "patient_id": np.repeat(ids, days.size),
         "study_day": pa.array(np.tile(days, n), pa.int32()),
         "drinks_true": true.reshape(-1),
         "drinks_reported": reported.reshape(-1),
+        "etg_positive": etg.reshape(-1),
     }), run / "drinking.parquet")
     pq.write_table(pa.table({"patient_id": ids}), run / "outcomes.parquet")
     return run
@@ -102,6 +107,25 @@ def test_run_dir_scored_with_reported_drinks(tmp_path, capsys) -> None:
         assert "median_days_to_first_heavy_day" in s
     assert res["run_metadata"]["seed"] == 1
     assert {c["kind"] for c in res["comparisons"]} >= {"mean_difference", "hazard_ratio"}
+
+
+def test_run_dir_biomarkers_and_study_window(tmp_path, capsys) -> None:
+    run = _write_run_dir(tmp_path)
+    plain = _json(capsys, ["analyze", str(run), "--gee", "none"])
+    res = _json(capsys, ["analyze", str(run), "--gee", "none",
+                         "--biomarkers", str(run / "drinking.parquet")])
+    _, _, _, days, true, reported = _simulated()
+    tested = np.isin(days, [7, 14])
+    # overridden: EtG positive (drank) but reported 0 on a tested day (missing days stay missing)
+    expected = int(((true[:, tested] > 0) & (reported[:, tested] == 0)).sum())
+    assert expected > 0
+    assert res["provenance"]["n_days_overridden_by_biomarker"] == expected
+    assert res["provenance"]["n_biomarker_rows_without_result"] == int((~tested).sum() * 40)
+    pda = [res["arms"][a]["percent_days_abstinent"] for a in ("ketamine", "midazolam")]
+    pda0 = [plain["arms"][a]["percent_days_abstinent"] for a in ("ketamine", "midazolam")]
+    assert sum(pda) < sum(pda0)
+    assert main(["analyze", str(run), "--study-window", "0:30"]) == 2
+    assert "outside the study window" in capsys.readouterr().err
 
 
 def test_run_dir_replicates_are_not_pooled(tmp_path, capsys) -> None:

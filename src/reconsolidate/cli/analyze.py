@@ -102,7 +102,9 @@ def run_analysis(
     if source.is_dir():
         if participants is not None:
             raise InputError(f"{source} is a run directory; --participants is not used with it")
-        data, run_meta = load_run_dir(source, options=opts, salt=salt, replicate=replicate)
+        data, run_meta = load_run_dir(
+            source, options=opts, salt=salt, replicate=replicate, biomarkers=biomarkers
+        )
     else:
         if participants is None:
             raise InputError(
@@ -353,6 +355,13 @@ def analyze(
     date_format: Annotated[
         str, typer.Option("--date-format", help="auto, iso, or strptime.")
     ] = "auto",
+    study_window: Annotated[
+        str | None,
+        typer.Option("--study-window", help="Allowed study days A:B (default -365:1095)."),
+    ] = None,
+    max_problems: Annotated[
+        int, typer.Option("--max-problems", help="Input problems listed before stopping.")
+    ] = 50,
     etg_cutoff: Annotated[
         float | None,
         typer.Option("--etg-cutoff-ng-ml", help="Cutoff for numeric etg_ng_ml biomarkers."),
@@ -396,6 +405,9 @@ def analyze(
     }
     if etg_cutoff is not None:
         opts["etg_cutoff_ng_ml"] = etg_cutoff
+    opts["max_problems"] = max_problems
+    if study_window is not None:
+        opts["study_window_days"] = _parse_range(study_window, "study-window")
     result, tables = run_analysis(
         source,
         participants=participants,

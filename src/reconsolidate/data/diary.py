@@ -13,7 +13,7 @@ Input (CSV, TSV or Parquet, long form):
   ``baseline_drinks_per_week``.
 - **biomarkers** (optional): id, date or study day, and ``etg_positive`` (positive/negative,
   1/0, true/false) or ``etg_ng_ml`` with a user-given cutoff. A positive result on a day
-  self-reported as abstinent (or missing) overrides that day to a drinking day.
+  self-reported as abstinent overrides that day to a drinking day (missing days stay missing).
 
 Every problem (file, line, column, what) is collected and reported together in one
 :class:`~reconsolidate.data.DataValidationError` (an ``InputError``); nothing is dropped
@@ -126,9 +126,9 @@ class DiaryOptions(StrictModel):
         Cutoff for a numeric ``etg_ng_ml`` biomarker column (>= cutoff = positive); required when
         that column is used (no default: laboratories differ).
     biomarker_override_drinks
-        Drinks assigned to a self-reported abstinent or missing day contradicted by a positive
-        biomarker. ASSUMPTION: 1 US standard drink, the least amount that makes it a drinking
-        day (EtG shows that drinking happened, not how much).
+        Drinks assigned to a self-reported abstinent day contradicted by a positive biomarker.
+        ASSUMPTION: 1 US standard drink, the least amount that makes it a drinking day (EtG
+        shows that drinking happened, not how much).
     max_problems
         How many problems to list before stopping the list (all are counted).
     """
@@ -535,7 +535,7 @@ def load_trial_data(
     # biomarkers are validated before raising so that every file's problems are reported at once
     bio = None
     if biomarkers is not None:
-        bio = _parse_biomarkers(biomarkers, part, opts, problems, nb)
+        *bio, n_untested = _parse_biomarkers(biomarkers, part, opts, problems, nb)
     problems.raise_if_any()
 
     n = part.labels.size
@@ -569,15 +569,22 @@ def load_trial_data(
     if bio is not None:
         bp, bd, bpos = bio
         bc = (bd - first).astype(np.int64)
-        hit = bpos & ~(drinks[bp, bc] > 0)
+        # only a self-reported abstinent day is contradicted; a missing day stays missing (the
+        # endpoints' missing-data handling applies), since EtG gives no amount
+        cell = drinks[bp, bc]
+        hit = bpos & (cell == 0)
         drinks[bp[hit], bc[hit]] = opts.biomarker_override_drinks
         status[bp[hit], bc[hit]] = DayStatus.BIOMARKER_OVERRIDE
         prov["files"]["biomarkers"] = nb or str(biomarkers)
         prov["biomarker_rule"] = (
-            f"positive result on a self-reported abstinent or missing day -> "
-            f"{opts.biomarker_override_drinks:g} US standard drink(s)")
+            f"positive result on a self-reported abstinent day -> "
+            f"{opts.biomarker_override_drinks:g} US standard drink(s); missing days stay missing")
         prov["n_biomarker_rows"] = int(bp.size)
+        prov["n_biomarker_rows_without_result"] = int(n_untested)
         prov["n_days_overridden_by_biomarker"] = int(np.unique(bp[hit] * d + bc[hit]).size)
+        on_missing = bpos & np.isnan(cell)
+        prov["n_positive_biomarker_on_missing_days"] = int(
+            np.unique(bp[on_missing] * d + bc[on_missing]).size)
     prov["imputation"] = {"method": opts.imputation}
     if opts.imputation != "none":
         filled, imp = impute_missing_days(drinks, opts.imputation,
@@ -614,7 +621,7 @@ def load_trial_data(
 
 
 def _parse_biomarkers(src, part: _Participants, opts: DiaryOptions, problems: Problems,
-                      name: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                      name: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     t = read_table(src, name=name, problems=problems)
     idc = _need(t, ID_ALIASES, "participant id")
     pidx = _map_ids(t, idc, part, problems, "biomarker row")
@@ -627,11 +634,15 @@ def _parse_biomarkers(src, part: _Participants, opts: DiaryOptions, problems: Pr
             f"{list(BIO_BOOL_ALIASES + BIO_NUM_ALIASES)}, found {list(t.columns)}")])
     pos = np.zeros(t.n_rows, bool)
     valid = np.ones(t.n_rows, bool)
+    n_untested = 0
     if bc is not None:
         for i, s in enumerate(column_strings(t, bc).tolist()):
             low = s.lower()
             if low in _POS:
                 pos[i] = True
+            elif is_missing_token(s):  # no sample that day: not a result (counted)
+                valid[i] = False
+                n_untested += 1
             elif low not in _NEG:
                 valid[i] = False
                 problems.add(t.name, t.lines[i], bc,
@@ -642,11 +653,13 @@ def _parse_biomarkers(src, part: _Participants, opts: DiaryOptions, problems: Pr
                 t.name, 1, nc, "numeric EtG needs etg_cutoff_ng_ml (laboratory cutoff, ng/mL)")])
         v = column_floats(t, nc, problems, what="a concentration in ng/mL")
         valid = ~np.isnan(v)
-        for r in np.flatnonzero(~valid)[: problems.limit].tolist():
-            problems.add(t.name, t.lines[r], nc, "missing EtG value")
+        n_untested = int((~valid).sum())
+        neg = valid & (v < 0)
+        if neg.any():
+            problems.add_many(t.name, t.lines[neg], nc, "negative concentration")
         pos = valid & (v >= opts.etg_cutoff_ng_ml)
     ok = (pidx >= 0) & ~np.isnan(day) & valid
-    return pidx[ok], day[ok], pos[ok]
+    return pidx[ok], day[ok], pos[ok], n_untested
 
 
 def _select_replicate(rd: Path, replicate: int | None
@@ -694,15 +707,17 @@ def _select_replicate(rd: Path, replicate: int | None
 
 
 def load_run_dir(run_dir: str | Path, *, options: DiaryOptions | dict | None = None,
-                 salt: bytes | str | None = None, replicate: int | None = None
-                 ) -> tuple[DrinkingData, dict]:
+                 salt: bytes | str | None = None, replicate: int | None = None,
+                 biomarkers: str | Path | None = None) -> tuple[DrinkingData, dict]:
     """Load a simulated trial run directory (CONTRACTS.md) with the same code as real diaries.
 
     Uses ``patients.parquet`` (patient_id, arm, sex) and ``drinking.parquet`` (patient_id,
     study_day, drinks_reported); ``drinks_true`` is never read. When ``patients.parquet`` has a
     ``replicate`` column with several values, one replicate must be chosen (replicates are
     separate simulated trials and are never pooled). Returns the data and the run's
-    ``metadata.json`` (empty dict if absent).
+    ``metadata.json`` (empty dict if absent). ``biomarkers`` (e.g. the run's own
+    ``drinking.parquet``, whose ``etg_positive`` column is a simulated EtG result; blank = no
+    sample) applies the biomarker override exactly as for real diaries.
     """
     import json
 
@@ -713,11 +728,13 @@ def load_run_dir(run_dir: str | Path, *, options: DiaryOptions | dict | None = N
                              "(expected spec.toml, metadata.json, patients.parquet, "
                              "drinking.parquet)")
     opts = _options(options)
-    # simulated runs may span long follow-ups; widen the window to what the study days hold
-    opts = opts.model_copy(update={"study_window_days": (-100_000, 100_000)})
+    if "study_window_days" not in opts.model_fields_set:
+        # simulated runs may span long follow-ups: unless the user set a window, accept any day
+        opts = opts.model_copy(update={"study_window_days": (-100_000, 100_000)})
     diary, people, rep = _select_replicate(rd, replicate)
-    data = load_trial_data(diary, people, options=opts, salt=salt,
-                           names=(str(rd / "drinking.parquet"), str(rd / "patients.parquet"), ""))
+    data = load_trial_data(diary, people, biomarkers, options=opts, salt=salt,
+                           names=(str(rd / "drinking.parquet"), str(rd / "patients.parquet"),
+                                  str(biomarkers)))
     meta: dict = {}
     mp = rd / "metadata.json"
     if mp.is_file():
