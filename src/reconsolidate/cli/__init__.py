@@ -17,7 +17,9 @@ from reconsolidate.exceptions import InputError
 
 __all__ = ["COMMAND_MODULES", "app", "main"]
 
-COMMAND_MODULES: tuple[str, ...] = ("trial", "analyze", "triggers", "pk", "paradigm")
+COMMAND_MODULES: tuple[str, ...] = (
+    "trial", "analyze", "triggers", "pk", "paradigm", "calibrate", "validate", "report"
+)
 
 app = typer.Typer(
     name="reconsolidate",

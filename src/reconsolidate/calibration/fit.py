@@ -1,0 +1,284 @@
+"""Calibration with optuna (TPE), evaluated locally or on a Dask cluster, reproducibly.
+
+Determinism: the sampler is ``optuna.samplers.TPESampler(seed=seed, multivariate=True)``; trials
+are asked in fixed-size batches (``batch_size``, independent of the number of workers), each
+batch is evaluated (in this process, or through ``dask.distributed.Client.map`` on a cluster)
+and told back in ask order before the next batch is asked. Every evaluation is a pure function
+of its parameters (the scenarios' seeds are fixed: common random numbers), so the trial history
+and the fitted parameters are identical for the same seed, locally or distributed, for any
+number of workers.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import shlex
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from reconsolidate import __version__
+from reconsolidate._io import atomic_dir, atomic_write_json, atomic_write_text
+from reconsolidate.calibration.defaults import render_fitted_toml
+from reconsolidate.calibration.predict import evaluate
+from reconsolidate.calibration.targets import LoadedTargets, load_targets
+from reconsolidate.exceptions import InputError
+
+__all__ = ["CalibrationResult", "calibrate", "write_calibration"]
+
+
+@dataclass
+class CalibrationResult:
+    """Outcome of a calibration.
+
+    Attributes
+    ----------
+    best_params
+        Fitted parameter values (dotted names).
+    best_loss
+        Their loss.
+    best_predicted
+        Their predicted value of each target (target order).
+    history
+        One dict per trial (ask order): ``number``, ``batch``, ``params``, ``loss``, ``predicted``.
+    settings
+        seed, budget, batch size, sampler, targets path and SHA-256, patients per arm.
+    timings
+        ``wall_seconds``.
+    """
+
+    best_params: dict[str, float]
+    best_loss: float
+    best_predicted: list[float]
+    history: list[dict[str, Any]]
+    settings: dict[str, Any]
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _git_commit() -> str | None:
+    import subprocess
+
+    try:
+        r = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent,
+                           capture_output=True, text=True, timeout=5, check=False)
+        return r.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _suggest(trial: Any, lt: LoadedTargets) -> dict[str, float]:
+    return {
+        p.name: float(trial.suggest_float(p.name, p.low, p.high, log=p.log))
+        for p in lt.parameters
+    }
+
+
+def calibrate(
+    targets: str | Path | None = None,
+    *,
+    budget: int = 48,
+    seed: int = 0,
+    batch_size: int = 8,
+    scheduler: str | Any | None = None,
+    patients_per_arm: int | None = None,
+    target_ids: list[str] | None = None,
+    progress: Callable[[int, int, int, float], None] | None = None,
+) -> CalibrationResult:
+    """Fit the free parameters of a targets file.
+
+    Parameters
+    ----------
+    targets
+        Targets file (default: the shipped one).
+    budget
+        Number of parameter sets evaluated (trials), >= 1.
+    seed
+        Seed of the TPE sampler (the simulations use the scenarios' own seeds).
+    batch_size
+        Trials asked and evaluated together (part of the result's definition: the same
+        batch size gives the same result on any number of workers).
+    scheduler
+        None: evaluate in this process. A ``tcp://HOST:PORT`` address or a
+        ``dask.distributed.Client`` / ``LocalCluster``: evaluate each batch on that cluster.
+    patients_per_arm
+        Override the scenario sizes (tests and benchmarks).
+    target_ids
+        Calibrate to these targets only (default: all).
+    progress
+        Called after each batch with (batch index, trials done, budget, best loss so far).
+    """
+    try:
+        import optuna
+    except ImportError:
+        raise InputError(
+            "calibration needs optuna and dask: pip install 'reconsolidate[parallel]'"
+        ) from None
+
+    if budget < 1:
+        raise InputError(f"--budget {budget}: must be >= 1")
+    if batch_size < 1:
+        raise InputError(f"batch size {batch_size}: must be >= 1")
+    if seed < 0:
+        raise InputError(f"--seed {seed}: must be >= 0")
+    lt = load_targets(targets)
+    if not lt.parameters:
+        raise InputError(f"{lt.path}: no [[parameters]] to calibrate")
+    selected = lt.select(target_ids)
+    ids = tuple(t.id for t in selected)
+    tpath = str(lt.path)
+
+    client, own_client = _client(scheduler)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        sampler = optuna.samplers.TPESampler(
+            seed=seed, multivariate=True, n_startup_trials=max(1, min(10, budget // 2))
+        )
+    study = optuna.create_study(direction="minimize", sampler=sampler)
+    history: list[dict[str, Any]] = []
+    t0 = time.perf_counter()
+    try:
+        done = 0
+        batch = 0
+        while done < budget:
+            k = min(batch_size, budget - done)
+            trials = [study.ask() for _ in range(k)]
+            params = [_suggest(tr, lt) for tr in trials]
+            if client is None:
+                results = [evaluate(p, tpath, ids, patients_per_arm) for p in params]
+            else:
+                futs = client.map(evaluate, params, targets_path=tpath, target_ids=ids,
+                                  patients_per_arm=patients_per_arm, pure=False)
+                results = client.gather(futs)
+            for tr, p, r in zip(trials, params, results, strict=True):
+                value = r["loss"] if math.isfinite(r["loss"]) else 1e12
+                study.tell(tr, value)
+                history.append({"number": tr.number, "batch": batch, "params": p,
+                                "loss": value, "predicted": r["predicted"]})
+            done += k
+            best = min(h["loss"] for h in history)
+            if progress is not None:
+                progress(batch, done, budget, best)
+            batch += 1
+    finally:
+        if own_client and client is not None:
+            client.close()
+    best = min(history, key=lambda h: (h["loss"], h["number"]))
+    settings = {
+        "seed": seed,
+        "budget": budget,
+        "batch_size": batch_size,
+        "sampler": f"optuna {optuna.__version__} TPESampler(seed={seed}, multivariate=True, "
+        f"n_startup_trials={sampler._n_startup_trials})",
+        "targets_path": tpath,
+        "targets_sha256": lt.sha256,
+        "target_ids": list(ids),
+        "patients_per_arm": patients_per_arm,
+        "parameters": [p.model_dump() for p in lt.parameters],
+    }
+    return CalibrationResult(
+        best_params=dict(best["params"]),
+        best_loss=float(best["loss"]),
+        best_predicted=list(best["predicted"]),
+        history=history,
+        settings=settings,
+        timings={"wall_seconds": time.perf_counter() - t0},
+    )
+
+
+def _client(scheduler: str | Any | None) -> tuple[Any, bool]:
+    if scheduler is None:
+        return None, False
+    try:
+        from dask.distributed import Client
+    except ImportError:
+        raise InputError(
+            "--scheduler needs dask.distributed: pip install 'reconsolidate[parallel]'"
+        ) from None
+
+    if isinstance(scheduler, str):
+        if not scheduler.startswith(("tcp://", "tls://", "inproc://", "ws://", "wss://")):
+            raise InputError(f"--scheduler {scheduler!r}: give an address like tcp://HOST:PORT")
+        try:
+            return Client(scheduler, timeout="20s"), True
+        except OSError as exc:
+            raise InputError(f"--scheduler {scheduler}: cannot connect ({exc})") from None
+    if isinstance(scheduler, Client):
+        return scheduler, False
+    return Client(scheduler), True  # a cluster object (LocalCluster, ...)
+
+
+def write_calibration(
+    result: CalibrationResult,
+    out_dir: str | Path,
+    *,
+    command: str | None = None,
+) -> Path:
+    """Write the run directory atomically.
+
+    Files: ``fitted.toml`` (the fitted parameters with provenance; copy it to
+    ``src/reconsolidate/calibration/fitted.toml`` to make it the package default),
+    ``history.json`` (every trial), ``history.csv`` (one row per trial), ``targets.toml``
+    (copy of the targets used), ``summary.json`` (best predictions vs targets).
+    """
+    lt = load_targets(result.settings["targets_path"])
+    targets = lt.select(result.settings["target_ids"])
+    cmd = command or "reconsolidate " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    prov = {
+        "command": cmd,
+        "seed": result.settings["seed"],
+        "budget": result.settings["budget"],
+        "batch_size": result.settings["batch_size"],
+        "sampler": result.settings["sampler"],
+        "date_utc": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "version": __version__,
+        "git_commit": _git_commit() or "unknown",
+        "targets_sha256": result.settings["targets_sha256"],
+        "loss": result.best_loss,
+        "n_targets": len(targets),
+        "n_targets_passed": sum(
+            t.passed(p) for t, p in zip(targets, result.best_predicted, strict=True)
+        ),
+        "status": "calibrated",
+    }
+    if result.settings.get("patients_per_arm"):
+        prov["patients_per_arm"] = result.settings["patients_per_arm"]
+    summary = {
+        "best_loss": result.best_loss,
+        "best_params": result.best_params,
+        "targets": [
+            {"id": t.id, "published": t.published, "interval": list(t.interval),
+             "predicted": (p if math.isfinite(p) else None), "passed": t.passed(p)}
+            for t, p in zip(targets, result.best_predicted, strict=True)
+        ],
+        "settings": result.settings,
+        "timings": result.timings,
+    }
+    names = [p["name"] for p in result.settings["parameters"]]
+    rows = ["number,batch,loss," + ",".join(names)]
+    for h in result.history:
+        rows.append(",".join([str(h["number"]), str(h["batch"]), repr(h["loss"])]
+                             + [repr(h["params"][n]) for n in names]))
+    with atomic_dir(out_dir) as tmp:
+        atomic_write_text(tmp / "fitted.toml", render_fitted_toml(prov, result.best_params))
+        atomic_write_json(tmp / "history.json", _jsonable(result.history))
+        atomic_write_text(tmp / "history.csv", "\n".join(rows) + "\n")
+        atomic_write_text(tmp / "targets.toml", lt.path.read_text(encoding="utf-8"))
+        atomic_write_text(tmp / "summary.json", json.dumps(_jsonable(summary), indent=2) + "\n")
+    return Path(out_dir)
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, dict):
+        return {k: _jsonable(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_jsonable(v) for v in x]
+    return x

@@ -1,0 +1,303 @@
+"""Predicting calibration targets from simulated trials, with the endpoints code.
+
+:func:`simulate_scenarios` runs each scenario's arms through the trial engine
+(:func:`reconsolidate.trial.simulate_chunk`, one chunk per arm, the scenario's own seed: common
+random numbers across parameter sets, which makes the loss surface smooth for the optimiser) and
+keeps the reported (TLFB) and true daily drinking. :func:`predict_targets` scores each target on
+its window with :func:`reconsolidate.endpoints.compute_endpoints`, exactly as a real diary would
+be scored. :func:`evaluate` is the picklable unit of work sent to a Dask worker.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from reconsolidate.calibration.defaults import (
+    apply_calibrated_defaults,
+    apply_parameters,
+    calibrated_parameters,
+)
+from reconsolidate.calibration.targets import LoadedTargets, Target, load_targets
+from reconsolidate.endpoints import MissingDataHandling, compute_endpoints, cox_hazard_ratio
+from reconsolidate.exceptions import InputError
+
+__all__ = [
+    "ArmData",
+    "code_default",
+    "evaluate",
+    "loss",
+    "predict_targets",
+    "simulate_scenarios",
+]
+
+# Penalty (in squared loss-scale units) of a target that cannot be computed (NaN prediction).
+_NAN_PENALTY = 100.0
+
+
+@dataclass
+class ArmData:
+    """Daily drinking of one simulated arm.
+
+    Attributes
+    ----------
+    reported, true
+        (N, D) US standard drinks per day (reported: TLFB with NaN = missing); column 0 = study
+        day ``first_day``.
+    is_female
+        (N,) bool.
+    first_day
+        Study day of column 0.
+    baseline_days
+        (first, last) inclusive study days of the baseline used for changes from baseline.
+    spec
+        The resolved trial spec (heavy-day thresholds, missing-day rule).
+    """
+
+    reported: np.ndarray
+    true: np.ndarray
+    is_female: np.ndarray
+    first_day: int
+    baseline_days: tuple[int, int]
+    spec: Any
+
+
+def code_default(name: str) -> float | None:
+    """The value the code (not the fitted file) gives parameter ``name`` (None if unknown)."""
+    from reconsolidate.behavior.params import BehaviorParams
+    from reconsolidate.behavior.therapy import THERAPY_PRESETS
+    from reconsolidate.memory.params import MemoryParams
+
+    parts = name.split(".")
+    if parts[0] == "behavior" and parts[1] in BehaviorParams.model_fields:
+        v = BehaviorParams.model_fields[parts[1]].default
+        return float(v) if isinstance(v, int | float) else None
+    if parts[0] == "memory" and parts[1] in MemoryParams.__dataclass_fields__:
+        return float(MemoryParams.__dataclass_fields__[parts[1]].default)
+    if parts[0] == "therapy" and len(parts) == 3 and parts[1] in THERAPY_PRESETS:
+        v = getattr(THERAPY_PRESETS[parts[1]], parts[2], None)
+        return float(v) if isinstance(v, int | float) else None
+    return None
+
+
+def _resolved_spec(lt: LoadedTargets, scenario: str, params: dict[str, float], base: str) -> Any:
+    from reconsolidate.trial.spec import load_trial_spec
+
+    spec = load_trial_spec(lt.scenario_path(scenario))
+    if base == "calibrated":
+        spec = apply_calibrated_defaults(spec)
+        return apply_parameters(spec, params) if params else spec
+    if base != "code":
+        raise InputError(f"base {base!r}: valid are 'code', 'calibrated'")
+    # Pin every parameter of the shipped fitted file to its code default first, so a calibration
+    # does not depend on the file it will replace (even if the engine applies it by itself).
+    pinned = {k: v for k in calibrated_parameters() if (v := code_default(k)) is not None}
+    full = {**pinned, **params}
+    return apply_parameters(spec, full) if full else spec
+
+
+def simulate_scenarios(
+    lt: LoadedTargets,
+    params: dict[str, float] | None = None,
+    *,
+    scenarios: list[str] | None = None,
+    base: str = "calibrated",
+    patients_per_arm: int | None = None,
+) -> dict[str, dict[str, ArmData]]:
+    """Simulate every arm of each scenario; ``{scenario: {arm: ArmData}}``.
+
+    Parameters
+    ----------
+    lt
+        Loaded targets (scenario files and sizes).
+    params
+        Parameter values (dotted names) set on top of the base.
+    scenarios
+        Names to run (default: every scenario a target uses).
+    base
+        ``"calibrated"``: the package defaults (shipped fitted values where the spec is silent);
+        ``"code"``: the defaults written in the code (used while calibrating).
+    patients_per_arm
+        Override the scenario sizes (tests, quick looks).
+    """
+    from reconsolidate.trial.engine import make_plan, simulate_chunk
+
+    params = dict(params or {})
+    names = scenarios or sorted({t.scenario for t in lt.targets})
+    out: dict[str, dict[str, ArmData]] = {}
+    for name in names:
+        sc = lt.scenarios[name]
+        spec = _resolved_spec(lt, name, params, base)
+        n = patients_per_arm or sc.patients_per_arm
+        plan = make_plan(spec, lt.scenario_path(name).parent, n)
+        bw = spec.analysis.baseline_window_days or (-spec.baseline_days, -1)
+        arms: dict[str, ArmData] = {}
+        for arm in plan.arms:
+            r = simulate_chunk(plan, arm.index, 0, 0, arm.n_patients)
+            arms[arm.name] = ArmData(
+                reported=np.asarray(r.observation.drinks_reported, dtype=np.float64),
+                true=np.asarray(r.drinks_true, dtype=np.float64),
+                is_female=np.asarray(r.patients.is_female, dtype=bool),
+                first_day=spec.first_day,
+                baseline_days=(int(bw[0]), int(bw[1])),
+                spec=spec,
+            )
+        out[name] = arms
+    return out
+
+
+def _columns(d: ArmData, first: int, last: int) -> slice:
+    a, b = first - d.first_day, last - d.first_day + 1
+    if a < 0 or b > d.reported.shape[1]:
+        raise InputError(
+            f"window [{first}, {last}] outside the simulated study days "
+            f"[{d.first_day}, {d.first_day + d.reported.shape[1] - 1}]"
+        )
+    return slice(a, b)
+
+
+def _endpoints(d: ArmData, t: Target) -> Any:
+    x = d.reported if t.data == "reported" else d.true
+    w = x[:, _columns(d, *t.window_days)]
+    an = d.spec.analysis
+    missing = t.missing_days or an.missing_days
+    return compute_endpoints(
+        w,
+        d.is_female,
+        handling=MissingDataHandling("itt", missing),
+        heavy_drinks_men=an.heavy_drinks_men,
+        heavy_drinks_women=an.heavy_drinks_women,
+        abstinent_last_days=w.shape[1],
+    )
+
+
+def _arm_mean(d: ArmData, t: Target) -> float:
+    ep = _endpoints(d, t)
+    if t.endpoint == "drinking_days_per_week":
+        v = 7.0 * ep.percent_drinking_days / 100.0
+    else:
+        v = np.asarray(getattr(ep, t.endpoint), dtype=np.float64)
+        if t.endpoint in ("no_heavy_drinking_days", "abstinent_last_days"):
+            v = 100.0 * v
+    v = v[np.isfinite(v)]
+    return float(v.mean()) if v.size else math.nan
+
+
+def _change_pct(d: ArmData, t: Target) -> float:
+    """100 x (mean drinks/week in the window / mean baseline drinks/week - 1), ratio of means."""
+    x = d.reported if t.data == "reported" else d.true
+    base = x[:, _columns(d, *d.baseline_days)]
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        base_dpw = 7.0 * np.nanmean(base, axis=1)
+    ep = _endpoints(d, t)
+    now = np.asarray(ep.drinks_per_week, dtype=np.float64)
+    b = float(np.nanmean(base_dpw)) if np.isfinite(base_dpw).any() else math.nan
+    n = float(np.nanmean(now)) if np.isfinite(now).any() else math.nan
+    if not (b > 0):
+        return math.nan
+    return 100.0 * (n - b) / b
+
+
+def _odds_abstinent(d: ArmData, t: Target) -> tuple[float, float]:
+    x = d.reported if t.data == "reported" else d.true
+    w = x[:, _columns(d, *t.window_days)]
+    obs = np.isfinite(w)
+    abst = float(np.sum((w == 0.0) & obs))
+    drink = float(np.sum(obs)) - abst
+    return abst, drink
+
+
+def _predict_one(t: Target, arms: dict[str, ArmData]) -> float:
+    for a in (t.arm, t.reference_arm):
+        if a is not None and a not in arms:
+            raise InputError(f"target {t.id!r}: arm {a!r} not in scenario {t.scenario!r}; "
+                             f"arms: {', '.join(arms)}")
+    d = arms[t.arm]
+    if t.statistic == "mean":
+        return _arm_mean(d, t)
+    if t.statistic == "change_pct":
+        return _change_pct(d, t)
+    r = arms[t.reference_arm]  # type: ignore[index]
+    if t.statistic == "difference":
+        f = _arm_mean if t.of == "mean" else _change_pct
+        return f(d, t) - f(r, t)
+    if t.statistic == "odds_ratio":
+        a1, d1 = _odds_abstinent(d, t)
+        a0, d0 = _odds_abstinent(r, t)
+        # Haldane-Anscombe 0.5 correction keeps the ratio finite with an empty cell.
+        return ((a1 + 0.5) / (d1 + 0.5)) / ((a0 + 0.5) / (d0 + 0.5))
+    # hazard_ratio
+    e1, e0 = _endpoints(d, t), _endpoints(r, t)
+    dur = np.concatenate([e1.days_to_first_heavy_day, e0.days_to_first_heavy_day])
+    ev = np.concatenate([e1.first_heavy_day_observed, e0.first_heavy_day_observed])
+    treated = np.concatenate([np.ones(e1.n, bool), np.zeros(e0.n, bool)])
+    inc = np.concatenate([e1.included, e0.included])
+    hr = cox_hazard_ratio(dur[inc], ev[inc], treated[inc])["hazard_ratio"]
+    return math.nan if hr is None else float(hr)
+
+
+def predict_targets(
+    targets: list[Target], sims: dict[str, dict[str, ArmData]]
+) -> list[float]:
+    """Predicted value of each target (NaN where it cannot be computed), in target order."""
+    out = []
+    for t in targets:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            v = _predict_one(t, sims[t.scenario])
+        out.append(float(v) if v is not None and math.isfinite(v) else math.nan)
+    return out
+
+
+def loss(targets: list[Target], predicted: list[float]) -> float:
+    """Weighted sum of squared standardised misses.
+
+    Each target contributes ``w x (distance outside its interval / scale)^2`` plus, for a
+    numeric target, ``0.1 x w x ((predicted - published) / scale)^2`` so that among parameter
+    sets inside every interval the one closest to the published values wins. A NaN prediction
+    costs 100.
+    """
+    total = 0.0
+    for t, p in zip(targets, predicted, strict=True):
+        if not math.isfinite(p):
+            total += t.weight * _NAN_PENALTY
+            continue
+        lo, hi = t.interval
+        s = t.loss_scale
+        miss = max(lo - p, 0.0, p - hi) / s
+        total += t.weight * miss * miss
+        if not isinstance(t.published, str):
+            z = (p - float(t.published)) / s
+            total += 0.1 * t.weight * z * z
+    return float(total)
+
+
+@lru_cache(maxsize=8)
+def _cached_targets(path: str) -> LoadedTargets:
+    return load_targets(path)
+
+
+def evaluate(
+    params: dict[str, float],
+    targets_path: str,
+    target_ids: tuple[str, ...] | None = None,
+    patients_per_arm: int | None = None,
+) -> dict[str, Any]:
+    """Simulate and score one parameter set (the unit of work of a calibration).
+
+    A pure function of its arguments (no global random state), so a Dask worker and this
+    process return bit-identical results. Returns ``{"predicted": [...], "loss": float}``.
+    """
+    lt = _cached_targets(str(targets_path))
+    targets = lt.select(list(target_ids) if target_ids else None)
+    scen = sorted({t.scenario for t in targets})
+    sims = simulate_scenarios(lt, params, scenarios=scen, base="code",
+                              patients_per_arm=patients_per_arm)
+    pred = predict_targets(targets, sims)
+    return {"predicted": pred, "loss": loss(targets, pred)}

@@ -1,0 +1,253 @@
+"""Calibration targets: published numbers with their source, window and uncertainty.
+
+A targets file (TOML, validated by pydantic; the shipped one is ``calibration/targets.toml``) has
+three parts:
+
+- ``[scenarios.NAME]``: a simulated trial design (a trial-spec TOML file, relative to the targets
+  file) and the number of virtual patients per arm used to predict its targets;
+- ``[[targets]]``: one published number each: ``id``, ``source`` (paper, DOI, table or page and
+  confidence tag), ``cohort``, ``scenario``, ``arm`` (and ``reference_arm`` for a contrast),
+  ``endpoint``, ``statistic``, ``window_days`` (inclusive study days), ``published`` (a number, or
+  a text for a directional finding), ``interval`` [lo, hi] (a CI where published, else a stated
+  tolerance) and ``uncertainty`` (which of the two, and why);
+- ``[[parameters]]``: the free parameters (labelled ASSUMPTION in the memory, behaviour and therapy
+  parameters) with their bounds.
+
+>>> from reconsolidate.calibration import load_targets
+>>> t = load_targets()
+>>> sorted({x.scenario for x in t.targets})
+['combine', 'dakwar2020', 'das2019']
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from reconsolidate._config import StrictModel, load_toml_model
+from reconsolidate.exceptions import InputError
+
+__all__ = [
+    "DEFAULT_TARGETS_PATH",
+    "ENDPOINTS",
+    "STATISTICS",
+    "FreeParameter",
+    "Scenario",
+    "Target",
+    "TargetSet",
+    "load_targets",
+]
+
+DEFAULT_TARGETS_PATH = Path(__file__).with_name("targets.toml")
+
+STATISTICS = ("mean", "change_pct", "difference", "odds_ratio", "hazard_ratio")
+# Per-patient endpoints a target may name: fields of reconsolidate.endpoints.ParticipantEndpoints,
+# plus two derived ones (drinking_days_per_week = 7 x percent_drinking_days / 100; abstinent_day =
+# the pooled daily abstinence used by odds_ratio).
+ENDPOINTS = (
+    "percent_days_abstinent",
+    "percent_drinking_days",
+    "percent_heavy_drinking_days",
+    "drinks_per_drinking_day",
+    "drinks_per_week",
+    "drinking_days_per_week",
+    "no_heavy_drinking_days",
+    "abstinent_last_days",
+    "abstinent_day",
+    "days_to_first_heavy_day",
+)
+PARAMETER_GROUPS = ("behavior", "memory", "therapy", "cohort")
+
+
+class Scenario(StrictModel):
+    """A simulated trial design used to predict targets."""
+
+    spec: str = Field(description="trial spec TOML, relative to the targets file")
+    patients_per_arm: int = Field(300, ge=2, le=1_000_000)
+
+
+class Target(StrictModel):
+    """One published number and how to predict it from a simulated trial."""
+
+    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_\-.]+$")
+    source: str = Field(min_length=1)
+    cohort: str = Field(min_length=1)
+    scenario: str
+    arm: str
+    reference_arm: str | None = None
+    endpoint: Literal[
+        "percent_days_abstinent",
+        "percent_drinking_days",
+        "percent_heavy_drinking_days",
+        "drinks_per_drinking_day",
+        "drinks_per_week",
+        "drinking_days_per_week",
+        "no_heavy_drinking_days",
+        "abstinent_last_days",
+        "abstinent_day",
+        "days_to_first_heavy_day",
+    ]
+    statistic: Literal["mean", "change_pct", "difference", "odds_ratio", "hazard_ratio"]
+    of: Literal["mean", "change_pct"] | None = Field(
+        None, description="for statistic 'difference': the per-arm statistic differenced"
+    )
+    window_days: tuple[int, int]
+    missing_days: Literal["heavy", "abstinent", "exclude"] | None = Field(
+        None, description="missing-day rule for this target (default: the scenario's analysis)"
+    )
+    data: Literal["reported", "true"] = Field(
+        "reported", description="TLFB-reported drinking (as a trial sees it) or the true drinking"
+    )
+    published: float | str
+    interval: tuple[float, float]
+    scale: float | None = Field(
+        None, gt=0, description="loss scale for a directional target (published is a text)"
+    )
+    uncertainty: str = Field(min_length=1)
+    weight: float = Field(1.0, ge=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> Target:
+        lo, hi = self.interval
+        if not (math.isfinite(lo) and math.isfinite(hi) and lo <= hi):
+            raise ValueError(f"interval {list(self.interval)}: need finite lo <= hi")
+        a, b = self.window_days
+        if a > b:
+            raise ValueError(f"window_days {list(self.window_days)}: first > last")
+        contrast = self.statistic in ("difference", "odds_ratio", "hazard_ratio")
+        if contrast and not self.reference_arm:
+            raise ValueError(f"statistic {self.statistic!r} needs reference_arm")
+        if self.statistic == "difference" and self.of is None:
+            raise ValueError("statistic 'difference' needs of = 'mean' or 'change_pct'")
+        if (self.statistic == "change_pct" or self.of == "change_pct") and (
+            self.endpoint != "drinks_per_week"
+        ):
+            raise ValueError("change_pct is defined for endpoint 'drinks_per_week' only")
+        if self.statistic == "odds_ratio" and self.endpoint != "abstinent_day":
+            raise ValueError("odds_ratio is defined for endpoint 'abstinent_day' only")
+        if self.statistic == "hazard_ratio" and self.endpoint != "days_to_first_heavy_day":
+            raise ValueError("hazard_ratio is defined for endpoint 'days_to_first_heavy_day'")
+        if isinstance(self.published, str):
+            if self.scale is None:
+                raise ValueError("a directional target (published is a text) needs 'scale'")
+        elif not lo <= self.published <= hi:
+            raise ValueError(f"published {self.published} lies outside interval {[lo, hi]}")
+        return self
+
+    @property
+    def loss_scale(self) -> float:
+        """Scale of the target's loss: half the interval for a number, else ``scale``."""
+        if self.scale is not None:
+            return float(self.scale)
+        lo, hi = self.interval
+        return max((hi - lo) / 2.0, 1e-9)
+
+    def passed(self, predicted: float | None) -> bool:
+        """True when ``predicted`` lies inside the closed interval."""
+        if predicted is None or not math.isfinite(predicted):
+            return False
+        lo, hi = self.interval
+        return lo <= predicted <= hi
+
+
+class FreeParameter(StrictModel):
+    """A free (ASSUMPTION-labelled) parameter: dotted name and bounds."""
+
+    name: str = Field(
+        pattern=r"^(behavior|memory|cohort)\.[a-z0-9_]+$|^therapy\.[a-z0-9_]+\.[a-z0-9_]+$",
+        description="behavior.X, memory.X, cohort.X or therapy.PRESET.X",
+    )
+    low: float
+    high: float
+    log: bool = False
+    why: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> FreeParameter:
+        if not self.low < self.high:
+            raise ValueError(f"{self.name}: need low < high, got [{self.low}, {self.high}]")
+        if self.log and self.low <= 0:
+            raise ValueError(f"{self.name}: a log-scale parameter needs low > 0")
+        return self
+
+
+class TargetSet(StrictModel):
+    """A whole targets file."""
+
+    version: int = 1
+    description: str = ""
+    scenarios: dict[str, Scenario] = Field(min_length=1)
+    targets: list[Target] = Field(min_length=1)
+    parameters: list[FreeParameter] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check(self) -> TargetSet:
+        ids = [t.id for t in self.targets]
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        if dup:
+            raise ValueError(f"duplicate target ids: {dup}")
+        for t in self.targets:
+            if t.scenario not in self.scenarios:
+                raise ValueError(
+                    f"target {t.id!r}: unknown scenario {t.scenario!r}; valid: "
+                    f"{', '.join(self.scenarios)}"
+                )
+        names = [p.name for p in self.parameters]
+        if len(set(names)) != len(names):
+            raise ValueError(f"duplicate parameter names: {names}")
+        return self
+
+
+class LoadedTargets:
+    """A validated :class:`TargetSet` with the folder its scenario paths are relative to."""
+
+    def __init__(self, model: TargetSet, path: Path) -> None:
+        self.model = model
+        self.path = path
+        self.base = path.parent
+        self.sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+
+    @property
+    def targets(self) -> list[Target]:
+        return self.model.targets
+
+    @property
+    def parameters(self) -> list[FreeParameter]:
+        return self.model.parameters
+
+    @property
+    def scenarios(self) -> dict[str, Scenario]:
+        return self.model.scenarios
+
+    def scenario_path(self, name: str) -> Path:
+        return (self.base / self.scenarios[name].spec).resolve()
+
+    def select(self, ids: list[str] | None) -> list[Target]:
+        """The targets with the given ids (all when None); unknown id -> InputError."""
+        if not ids:
+            return list(self.targets)
+        known = {t.id: t for t in self.targets}
+        bad = [i for i in ids if i not in known]
+        if bad:
+            raise InputError(f"unknown target id(s) {bad}; valid: {', '.join(known)}")
+        return [known[i] for i in ids]
+
+
+def load_targets(path: str | Path | None = None) -> LoadedTargets:
+    """Read and validate a targets file (default: the shipped ``calibration/targets.toml``).
+
+    Errors (missing file, bad field, unknown scenario) raise InputError naming the field.
+    """
+    p = Path(path) if path is not None else DEFAULT_TARGETS_PATH
+    model = load_toml_model(p, TargetSet)
+    lt = LoadedTargets(model, p.resolve())
+    for name in model.scenarios:
+        sp = lt.scenario_path(name)
+        if not sp.is_file():
+            raise InputError(f"{p}: scenarios.{name}.spec = {model.scenarios[name].spec!r}: "
+                             f"file not found (relative to {lt.base})")
+    return lt

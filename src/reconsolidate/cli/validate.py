@@ -1,0 +1,71 @@
+"""``reconsolidate validate``: every calibration target with the default parameters."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+from reconsolidate.exceptions import InputError
+
+__all__ = ["register"]
+
+
+def _fmt(v: object) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.3g}" if abs(v) < 10 else f"{v:.1f}"
+    return str(v)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``validate`` command to the root app."""
+
+    @app.command("validate")
+    def validate_cmd(
+        targets: Path | None = typer.Argument(  # noqa: B008
+            None, help="targets TOML (default: the shipped calibration/targets.toml)"
+        ),
+        json_out: str | None = typer.Option(
+            None, "--json", help="'-' prints {\"targets\": [...]} as one JSON object on stdout"
+        ),
+        target: list[str] = typer.Option(  # noqa: B008
+            [], "--target", help="only this target id (repeatable)"
+        ),
+        patients_per_arm: int | None = typer.Option(
+            None, "--patients-per-arm", help="override the scenario sizes"
+        ),
+    ) -> None:
+        """Predict every published target with the default parameters: pass/fail."""
+        from reconsolidate.calibration.validate import validate
+
+        if json_out not in (None, "-"):
+            raise InputError(f"--json {json_out!r}: only '-' (stdout) is supported")
+        if patients_per_arm is not None and patients_per_arm < 2:
+            raise InputError(f"--patients-per-arm {patients_per_arm}: must be >= 2")
+        res = validate(targets, target_ids=list(target) or None,
+                       patients_per_arm=patients_per_arm)
+        if json_out == "-":
+            sys.stdout.write(json.dumps(res) + "\n")
+            return
+        from rich.console import Console
+        from rich.table import Table
+
+        prov = res["calibration"]
+        title = (f"calibration targets: {res['n_passed']}/{res['n_targets']} pass "
+                 f"(parameters: {prov.get('status', 'calibrated')}"
+                 + (f", {prov.get('date_utc')}" if prov.get("date_utc") else "") + ")")
+        table = Table(title=title)
+        for col in ("target", "arm", "window", "published", "interval", "predicted", ""):
+            table.add_column(col, justify="right" if col in ("predicted",) else "left")
+        for r in res["targets"]:
+            lo, hi = r["interval"]
+            table.add_row(
+                r["id"], r["arm"], f"{r['window_days'][0]}..{r['window_days'][1]}",
+                _fmt(r["published"]), f"[{_fmt(lo)}, {_fmt(hi)}]", _fmt(r["predicted"]),
+                "[green]pass[/green]" if r["passed"] else "[red]FAIL[/red]",
+            )
+        Console(width=None if sys.stdout.isatty() else 200).print(table)

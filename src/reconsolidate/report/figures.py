@@ -1,0 +1,138 @@
+"""Figures of the run report, rendered with matplotlib (Agg) to inline base64 PNG.
+
+Each function takes plain arrays and returns a ``data:image/png;base64,...`` URI, so the HTML
+needs no network and no external file.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "km_figure",
+    "memory_figure",
+    "pk_figure",
+    "png_data_uri",
+    "weekly_drinking_figure",
+]
+
+_COLORS = ("#1b6ca8", "#d1495b", "#2e933c", "#edae49", "#7b4b94", "#00798c", "#6c757d")
+
+
+def _plt() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def png_data_uri(fig: Any) -> str:
+    """Render a matplotlib figure to a PNG data URI and close it."""
+    plt = _plt()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def pk_figure(
+    time_min: np.ndarray,
+    plasma_ng_ml: np.ndarray,
+    occupancy: np.ndarray,
+    *,
+    retrieval_end_min: float,
+    window_stop_min: float,
+    lability_tau_min: float,
+    title: str,
+) -> str:
+    """Plasma ketamine and NMDA occupancy of a typical patient, reconsolidation window shaded.
+
+    Times are minutes from the start of the infusion; the window runs from the end of the
+    retrieval to ``window_stop_min``; the darker band is the first lability time constant (where
+    most of the restabilisation weight lies).
+    """
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7.2, 3.6))
+    ax.axvspan(retrieval_end_min, window_stop_min, color="#f4d35e", alpha=0.25,
+               label="reconsolidation window (6 h after retrieval)")
+    ax.axvspan(retrieval_end_min, retrieval_end_min + lability_tau_min, color="#ee964b",
+               alpha=0.3, label=f"first lability time constant ({lability_tau_min:g} min)")
+    ax.plot(time_min, plasma_ng_ml, color=_COLORS[0], lw=2, label="plasma ketamine")
+    ax.set_xlabel("time from start of infusion (min)")
+    ax.set_ylabel("plasma ketamine (ng/mL)", color=_COLORS[0])
+    ax2 = ax.twinx()
+    ax2.plot(time_min, occupancy, color=_COLORS[1], lw=2, ls="--", label="NMDA occupancy")
+    ax2.set_ylabel("NMDA receptor occupancy (0-1)", color=_COLORS[1])
+    ax2.set_ylim(0, max(0.05, float(np.nanmax(occupancy)) * 1.15))
+    ax.axvline(retrieval_end_min, color="k", lw=1, ls=":")
+    ax.set_title(title, fontsize=10)
+    h1, l1 = ax.get_legend_handles_labels()
+    h2, l2 = ax2.get_legend_handles_labels()
+    ax.legend(h1 + h2, l1 + l2, fontsize=7, loc="upper right")
+    return png_data_uri(fig)
+
+
+def weekly_drinking_figure(
+    weeks: np.ndarray, series: dict[str, dict[str, np.ndarray]], *, ylabel: str
+) -> str:
+    """Mean weekly drinking by arm with 95% CI (dark band) and interquartile range (light band).
+
+    ``series[arm]`` has arrays ``mean``, ``ci_low``, ``ci_high``, ``q25``, ``q75`` over ``weeks``
+    (study weeks; week 0 starts on day 0).
+    """
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7.2, 3.6))
+    for k, (arm, s) in enumerate(series.items()):
+        c = _COLORS[k % len(_COLORS)]
+        ax.fill_between(weeks, s["q25"], s["q75"], color=c, alpha=0.08, lw=0)
+        ax.fill_between(weeks, s["ci_low"], s["ci_high"], color=c, alpha=0.3, lw=0)
+        ax.plot(weeks, s["mean"], color=c, lw=2, label=arm)
+    ax.axvline(0, color="k", lw=1, ls=":")
+    ax.set_xlabel("study week (week 0 starts at the first treatment session)")
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=8)
+    ax.set_title("mean (line), 95% CI of the mean (dark band), interquartile range (light band)",
+                 fontsize=9)
+    return png_data_uri(fig)
+
+
+def km_figure(curves: dict[str, tuple[np.ndarray, np.ndarray]], *, xlabel: str) -> str:
+    """Kaplan-Meier step curves: ``curves[arm] = (time_days, survival)``."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7.2, 3.6))
+    for k, (arm, (t, s)) in enumerate(curves.items()):
+        tt = np.concatenate([[0.0], np.asarray(t, float)])
+        ss = np.concatenate([[1.0], np.asarray(s, float)])
+        ax.step(tt, ss, where="post", color=_COLORS[k % len(_COLORS)], lw=2, label=arm)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("free of heavy drinking (Kaplan-Meier)")
+    ax.legend(fontsize=8)
+    return png_data_uri(fig)
+
+
+def memory_figure(
+    days: dict[str, np.ndarray], values: dict[str, np.ndarray], *, ylabel: str,
+    bands: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+) -> str:
+    """A per-arm time course (memory strength or its lab-rating proxy)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7.2, 3.4))
+    for k, arm in enumerate(values):
+        c = _COLORS[k % len(_COLORS)]
+        if bands and arm in bands:
+            ax.fill_between(days[arm], bands[arm][0], bands[arm][1], color=c, alpha=0.2, lw=0)
+        ax.plot(days[arm], values[arm], color=c, lw=2, marker="o" if len(days[arm]) < 6 else None,
+                label=arm)
+    ax.axvline(0, color="k", lw=1, ls=":")
+    ax.set_xlabel("study day")
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=8)
+    return png_data_uri(fig)

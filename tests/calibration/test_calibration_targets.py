@@ -1,0 +1,210 @@
+"""Targets file, target arithmetic (oracles), loss and parameter overlay."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from reconsolidate.calibration import (
+    ArmData,
+    apply_parameters,
+    load_targets,
+    loss,
+    predict_targets,
+)
+from reconsolidate.calibration.targets import Target
+from reconsolidate.exceptions import InputError
+
+
+def test_calibration_shipped_targets_have_sources_and_uncertainty() -> None:
+    lt = load_targets()
+    ids = {t.id for t in lt.targets}
+    # the three required sources are all there
+    assert any(i.startswith("das2019_") for i in ids)
+    assert any(i.startswith("dakwar2020_") for i in ids)
+    assert {"combine_placebo_pda_16w", "combine_placebo_abstinent_last4w",
+            "combine_placebo_no_heavy_days_last4w"} <= ids
+    for t in lt.targets:
+        assert re.search(r"doi:|PMID|PMC\d", t.source), t.id
+        lo, hi = t.interval
+        assert lo <= hi
+        if not isinstance(t.published, str):
+            assert lo <= t.published <= hi
+        assert t.uncertainty
+        # held out: nothing from the KARE trial (Grabski 2022) may be a target
+        assert "grabski" not in t.source.lower() and "kare" not in t.id.lower()
+    # published numbers as in clinical-evidence.md
+    by = {t.id: t for t in lt.targets}
+    assert by["combine_placebo_pda_16w"].published == 75.1
+    assert by["combine_placebo_abstinent_last4w"].published == 28.1
+    assert by["combine_placebo_no_heavy_days_last4w"].published == 44.0
+    assert by["dakwar2020_ketamine_pda_21d"].published == 82.0
+    assert by["dakwar2020_midazolam_pda_21d"].published == 65.0
+    assert "ambiguous" in by["dakwar2020_ketamine_pda_21d"].uncertainty
+
+
+def test_calibration_wilson_intervals_match_the_counts() -> None:
+    """The intervals labelled 'Wilson 95% CI of k/n' are recomputed here."""
+    from reconsolidate.endpoints.stats import _wilson
+
+    lt = load_targets()
+    checked = 0
+    for t in lt.targets:
+        m = re.search(r"Wilson 95% CI of (\d+)/(\d+)", t.uncertainty)
+        if not m:
+            continue
+        lo, hi = _wilson(int(m.group(1)), int(m.group(2)))
+        assert t.interval[0] == pytest.approx(100 * lo, abs=0.051)
+        assert t.interval[1] == pytest.approx(100 * hi, abs=0.051)
+        checked += 1
+    assert checked == 4
+
+
+def test_calibration_bad_targets_file_names_the_field(tmp_path: Path) -> None:
+    text = (Path(load_targets().path)).read_text(encoding="utf-8")
+    bad = tmp_path / "t.toml"
+    bad.write_text(text.replace('published = 75.1', 'published = 95.1'), encoding="utf-8")
+    (tmp_path / "scenarios").symlink_to(load_targets().base / "scenarios")
+    with pytest.raises(InputError, match="outside interval"):
+        load_targets(bad)
+    bad.write_text(text.replace('scenario = "combine"', 'scenario = "nope"', 1), encoding="utf-8")
+    with pytest.raises(InputError, match="unknown scenario 'nope'"):
+        load_targets(bad)
+    with pytest.raises(InputError, match="unknown target id"):
+        load_targets().select(["no_such_target"])
+
+
+class _Spec:
+    """The two fields of a trial spec the predictors read."""
+
+    class analysis:
+        missing_days = "exclude"
+        heavy_drinks_men = 5.0
+        heavy_drinks_women = 4.0
+
+
+def _arm(reported: np.ndarray, female: np.ndarray | None = None) -> ArmData:
+    n = reported.shape[0]
+    return ArmData(reported=reported, true=np.nan_to_num(reported), is_female=(
+        np.zeros(n, bool) if female is None else female), first_day=-7, baseline_days=(-7, -1),
+        spec=_Spec)
+
+
+def _target(**kw: object) -> Target:
+    base = dict(id="t", source="x doi:1", cohort="c", scenario="s", arm="A",
+                window_days=(0, 6), published=1.0, interval=(0.0, 100.0), uncertainty="u")
+    base.update(kw)
+    return Target.model_validate(base)
+
+
+def test_calibration_predictions_match_hand_arithmetic() -> None:
+    # 2 patients, 7 baseline days (-7..-1) then 7 days (0..6)
+    a = np.array([
+        [2, 2, 2, 2, 2, 2, 2, 0, 0, 6, 0, 0, 0, 1],  # baseline 14/wk; window: 2 drinking days, 7/wk
+        [4, 4, 4, 4, 4, 4, 4, 0, 0, 0, np.nan, 0, 0, 0],  # baseline 28/wk; window abstinent
+    ], dtype=float)
+    r = np.array([
+        [2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2],
+        [2, 2, 2, 2, 2, 2, 2, 0, 0, 0, 0, 0, 0, 0],
+    ], dtype=float)
+    sims = {"s": {"A": _arm(a), "B": _arm(r)}}
+    targets = [
+        _target(endpoint="drinking_days_per_week", statistic="mean"),
+        _target(endpoint="percent_days_abstinent", statistic="mean"),
+        _target(endpoint="drinks_per_week", statistic="change_pct", interval=(-100, 100),
+                published=0.0),
+        _target(endpoint="percent_days_abstinent", statistic="difference", of="mean",
+                reference_arm="B", interval=(-100, 100), published=0.0),
+        _target(endpoint="abstinent_day", statistic="odds_ratio", reference_arm="B",
+                interval=(0, 100)),
+        _target(endpoint="no_heavy_drinking_days", statistic="mean"),
+    ]
+    p = predict_targets(targets, sims)
+    # patient 1: 2 of 7 days drinking; patient 2: 0 of 6 observed days
+    assert p[0] == pytest.approx(7 * (2 / 7 + 0 / 6) / 2)
+    assert p[1] == pytest.approx(100 * (5 / 7 + 6 / 6) / 2)
+    # change: window mean drinks/week (7 and 0) vs baseline mean (14 and 28): ratio of means
+    assert p[2] == pytest.approx(100 * ((7 + 0) / 2 - (14 + 28) / 2) / ((14 + 28) / 2))
+    # B: patient 1 never abstinent, patient 2 always -> PDA 50
+    assert p[3] == pytest.approx(100 * (5 / 7 + 1) / 2 - 50.0)
+    # pooled odds with the 0.5 correction: A 11 abstinent / 2 drinking; B 7 / 7
+    assert p[4] == pytest.approx((11.5 / 2.5) / (7.5 / 7.5))
+    # heavy day (>= 5 for men): patient 1 has a 6 -> not responder; patient 2 is
+    assert p[5] == pytest.approx(50.0)
+
+
+def test_calibration_window_outside_simulation_is_an_input_error() -> None:
+    sims = {"s": {"A": _arm(np.zeros((2, 14)))}}
+    with pytest.raises(InputError, match="outside the simulated study days"):
+        predict_targets([_target(endpoint="percent_days_abstinent", statistic="mean",
+                                 window_days=(0, 30))], sims)
+
+
+def test_calibration_loss_zero_at_published_and_grows_outside() -> None:
+    t = _target(endpoint="percent_days_abstinent", statistic="mean", published=50.0,
+                interval=(40.0, 60.0))
+    d = _target(endpoint="percent_days_abstinent", statistic="difference", of="mean",
+                reference_arm="B", published="< 0", interval=(-100.0, 0.0), scale=2.0)
+    assert loss([t], [50.0]) == 0.0
+    assert loss([t], [55.0]) == pytest.approx(0.1 * 0.5**2)
+    assert loss([t], [70.0]) == pytest.approx(1.0**2 + 0.1 * 2.0**2)
+    assert loss([d], [-3.0]) == 0.0
+    assert loss([d], [4.0]) == pytest.approx((4.0 / 2.0) ** 2)
+    assert loss([t], [math.nan]) == 100.0
+    assert not t.passed(math.nan) and t.passed(40.0) and not t.passed(39.99)
+
+
+def test_calibration_apply_parameters_sets_and_respects_explicit_values() -> None:
+    from reconsolidate.trial import load_trial_spec
+
+    lt = load_targets()
+    spec = load_trial_spec(lt.scenario_path("dakwar2020"))
+    out = apply_parameters(spec, {"behavior.craving_weight_logit": 2.5,
+                                  "memory.cr_threshold": 0.33,
+                                  "therapy.met.motivation_logit_per_session": 0.9})
+    assert out.behavior.craving_weight_logit == 2.5
+    assert out.memory["cr_threshold"] == 0.33
+    assert out.therapies["met"].motivation_logit_per_session == 0.9
+    assert spec.behavior.craving_weight_logit != 2.5  # the original is untouched
+    # only_unset keeps what a spec sets explicitly
+    explicit = spec.model_validate({**spec.model_dump(), "behavior": {"craving_weight_logit": 7.0},
+                                    "memory": {"cr_threshold": 0.5}})
+    kept = apply_parameters(explicit, {"behavior.craving_weight_logit": 2.5,
+                                       "behavior.amount_cv": 0.9,
+                                       "memory.cr_threshold": 0.33}, only_unset=True)
+    assert kept.behavior.craving_weight_logit == 7.0
+    assert kept.behavior.amount_cv == 0.9
+    assert kept.memory["cr_threshold"] == 0.5
+    with pytest.raises(InputError, match="unknown behavior parameter"):
+        apply_parameters(spec, {"behavior.nope": 1.0})
+    with pytest.raises(InputError, match=r"use behavior\.X"):
+        apply_parameters(spec, {"pk.cl": 1.0})
+
+
+def test_calibration_free_parameters_are_assumptions_in_the_code() -> None:
+    """Every calibrated parameter is labelled ASSUMPTION where it is defined."""
+    import inspect
+
+    from reconsolidate.behavior import params as bparams
+    from reconsolidate.behavior import therapy as therapy_mod
+    from reconsolidate.calibration import code_default
+    from reconsolidate.memory import params as mparams
+
+    btext, mtext = inspect.getsource(bparams), inspect.getsource(mparams)
+    ttext = inspect.getsource(therapy_mod)
+    for p in load_targets().parameters:
+        group, *rest = p.name.split(".")
+        field = rest[-1]
+        assert code_default(p.name) is not None, p.name
+        if group == "behavior":
+            block = btext.split(f"    {field}:")[1].split("\n    )")[0]
+            assert "ASSUMPTION" in block, p.name
+        elif group == "memory":
+            block = mtext.split(f"    {field}\n")[1][:900]
+            assert "ASSUMPTION" in block.split("\n    " + "\n")[0] or "ASSUMPTION" in block
+        elif group == "therapy":
+            assert f"{field}=" in ttext and "# ASSUMPTION" in ttext

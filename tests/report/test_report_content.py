@@ -1,0 +1,112 @@
+"""Report content: sections, inline figures, no external resource, calibration status, CLI."""
+
+from __future__ import annotations
+
+import base64
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from report_run_fixture import make_run
+
+from reconsolidate.cli import main
+from reconsolidate.report import build_report, write_report
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_run(tmp_path_factory.mktemp("content"), patients_per_arm=20)
+
+
+def _imgs(text: str) -> list[str]:
+    return re.findall(r'<img alt="[^"]*" src="([^"]+)"', text)
+
+
+def test_report_is_self_contained_with_every_section(run_dir: Path) -> None:
+    text = build_report(run_dir)
+    for h in ("Protocol and cohort", "Pharmacokinetics and NMDA occupancy",
+              "Memory strength over time by arm", "Weekly drinking by arm",
+              "Time to first heavy drinking day", "Endpoints", "Between-arm effects",
+              "Calibration status of the parameters used"):
+        assert h in text, h
+    srcs = _imgs(text)
+    assert len(srcs) == 4  # PK (one ketamine regimen), memory proxy, weekly, KM
+    for s in srcs:
+        assert s.startswith("data:image/png;base64,")
+        png = base64.b64decode(s.split(",", 1)[1])
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
+    # nothing is fetched: no src/href to http(s), no script, no external stylesheet
+    assert not re.search(r'(src|href)="(https?:)?//', text)
+    assert "<script" not in text and "<link" not in text
+    for arm in ("RET+KET", "NoRET+KET", "RET+PBO"):
+        assert arm in text
+    assert "reference arm: RET+PBO" in text
+    assert "hazard ratio" in text
+    # the memory time course is not in the run directory: the proxy is said plainly
+    assert "no memory.parquet" in text
+
+
+def test_report_uses_memory_parquet_when_present(run_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    rd = tmp_path / "run"
+    shutil.copytree(run_dir, rd)
+    days = np.arange(-7, 14, dtype=np.int32)
+    rows = {"arm": [], "study_day": [], "craving_mean": [], "craving_q25": [], "craving_q75": []}
+    for k, arm in enumerate(("RET+KET", "NoRET+KET", "RET+PBO")):
+        v = 0.6 - 0.1 * k * (days >= 0)
+        rows["arm"] += [arm] * len(days)
+        rows["study_day"] += days.tolist()
+        rows["craving_mean"] += v.tolist()
+        rows["craving_q25"] += (v - 0.1).tolist()
+        rows["craving_q75"] += (v + 0.1).tolist()
+    pq.write_table(pa.table(rows), rd / "memory.parquet")
+    text = build_report(rd)
+    assert "no memory.parquet" not in text
+    assert "cue-elicited craving (mean response, 0-1) by arm from memory.parquet" in text
+    assert len(_imgs(text)) == 4
+
+
+def test_report_calibration_status_follows_the_fitted_file(
+    run_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reconsolidate.calibration import defaults
+
+    fitted = tmp_path / "fitted.toml"
+    fitted.write_text(defaults.render_fitted_toml(
+        {"command": "reconsolidate calibrate --out X --seed 5", "seed": 5, "budget": 9,
+         "status": "calibrated", "date_utc": "2026-01-01T00:00:00Z", "version": "t",
+         "git_commit": "abc", "n_targets": 3, "n_targets_passed": 2},
+        {"behavior.craving_weight_logit": 123.0}), encoding="utf-8")
+    monkeypatch.setattr(defaults, "FITTED_PATH", fitted)
+    defaults._shipped.cache_clear()
+    try:
+        text = build_report(run_dir)
+    finally:
+        defaults._shipped.cache_clear()
+    assert "reconsolidate calibrate --out X --seed 5" in text
+    row = text.split("<code>behavior.craving_weight_logit</code>")[1].split("</tr>")[0]
+    assert "123.0000" in row  # the calibrated value
+    assert "code default (not calibrated)" in row  # ... which this run did not use
+
+
+def test_report_cli_writes_file_and_rejects_bad_dirs(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    assert main(["report", str(run_dir)]) == 0
+    assert (run_dir / "report.html").is_file()
+    assert "report written to" in capsys.readouterr().out
+    assert main(["report", str(tmp_path / "missing")]) == 2
+    assert "not found" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main(["report", str(tmp_path / "empty")]) == 2
+    assert "no metadata.json" in capsys.readouterr().err
+    r = subprocess.run([sys.executable, "-m", "reconsolidate", "report", str(run_dir)],
+                       capture_output=True, text=True, timeout=600, check=False)
+    assert r.returncode == 0, r.stderr
+    assert write_report(run_dir).read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
