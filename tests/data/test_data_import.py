@@ -259,3 +259,21 @@ def test_row_order_does_not_matter(seed) -> None:
     b = _load(("id,day,drinks\n" + "\n".join(rows[i] for i in perm)).encode())
     np.testing.assert_array_equal(a.drinks_per_day, b.drinks_per_day)
     np.testing.assert_array_equal(a.status, b.status)
+
+
+def test_parquet_calendar_date_columns(tmp_path) -> None:
+    import datetime as dt
+
+    pq.write_table(pa.table({
+        "id": ["A1", "A1", "B2"],
+        "date": pa.array([dt.date(2024, 1, 1), dt.date(2024, 1, 2), dt.date(2024, 1, 3)],
+                         pa.date32()),
+        "amount": [6.0, 0.0, 4.0]}), tmp_path / "d.parquet")
+    pq.write_table(pa.table({
+        "id": ["A1", "B2"], "sex": ["M", "F"], "arm": ["k", "m"],
+        "randomization_date": pa.array([dt.datetime(2024, 1, 2, 9, 30), dt.datetime(2024, 1, 2)],
+                                       pa.timestamp("s"))}), tmp_path / "p.parquet")
+    a = load_trial_data(tmp_path / "d.parquet", tmp_path / "p.parquet", salt=SALT)
+    csv = _load(b"id,date,amount\nA1,2024-01-01,6\nA1,2024-01-02,0\nB2,2024-01-03,4\n")
+    np.testing.assert_array_equal(a.drinks_per_day, csv.drinks_per_day)
+    assert a.first_study_day == csv.first_study_day == -1
