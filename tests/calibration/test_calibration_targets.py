@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reconsolidate.calibration import (
     ArmData,
@@ -208,3 +210,25 @@ def test_calibration_free_parameters_are_assumptions_in_the_code() -> None:
             assert "ASSUMPTION" in block.split("\n    " + "\n")[0] or "ASSUMPTION" in block
         elif group == "therapy":
             assert f"{field}=" in ttext and "# ASSUMPTION" in ttext
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    lo=st.floats(-100, 100), width=st.floats(0.01, 50), frac=st.floats(0, 1),
+    pred=st.floats(-500, 500),
+)
+def test_calibration_loss_invariants(lo: float, width: float, frac: float, pred: float) -> None:
+    hi = lo + width
+    pub = lo + frac * width
+    t = _target(endpoint="percent_days_abstinent", statistic="mean", published=pub,
+                interval=(lo, hi))
+    v = loss([t], [pred])
+    assert v >= 0.0
+    # outside the interval costs at least the squared standardised distance
+    miss = max(lo - pred, 0.0, pred - hi) / (width / 2)
+    assert v >= miss * miss - 1e-9
+    assert t.passed(pred) == (lo <= pred <= hi)
+    # moving further away from the interval never lowers the loss
+    step = 1.0 if pred >= hi else -1.0 if pred <= lo else 0.0
+    if step:
+        assert loss([t], [pred + step]) >= v
