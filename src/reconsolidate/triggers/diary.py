@@ -484,7 +484,7 @@ def build_diary(
              for v in tags_raw],
             dtype=object,
         )
-        uniq, inv = np.unique(strs, return_inverse=True)
+        inv, uniq = pd.factorize(strs)  # hashing: linear time on object arrays
         uniq_sets = [
             frozenset(t for t in (_norm_tag(x) for x in str(u).split(";")) if t) for u in uniq
         ]
@@ -511,9 +511,11 @@ def build_diary(
 
     # order of entries within participants (only among parseable rows)
     ok_rows = ~empty_pid & ~bad_t
+    # participant codes in order of first appearance (hashing, linear time)
+    pidx, upid = pd.factorize(pid)
+    pidx = pidx.astype(np.int64)
     if ok_rows.any():
-        upid, first_idx, pidx = np.unique(pid, return_index=True, return_inverse=True)
-        order = np.lexsort((np.arange(n), pidx))  # group by participant, keep file order
+        order = np.argsort(pidx, kind="stable")  # group by participant, keep file order
         order = order[ok_rows[order]]
         same = pidx[order][1:] == pidx[order][:-1]
         t_sorted = time_s[order]
@@ -559,14 +561,10 @@ def build_diary(
             exposure[:, cue_pos[c]] |= mask
 
     # participants in order of first appearance; rows sorted by participant then time
-    upid, first_idx, pidx = np.unique(pid, return_index=True, return_inverse=True)
-    appear = np.argsort(first_idx, kind="stable")
-    rank = np.empty_like(appear)
-    rank[appear] = np.arange(len(appear))
-    pindex = rank[pidx].astype(np.int64)
+    pindex = pidx
     order = np.lexsort((time_s, pindex))
     return EMADiary(
-        participant_ids=np.asarray([str(x) for x in upid[appear]], dtype=object),
+        participant_ids=np.asarray([str(x) for x in upid], dtype=object),
         participant_index=pindex[order],
         time_s=time_s[order],
         cues=cues,
