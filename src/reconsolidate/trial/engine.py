@@ -190,7 +190,7 @@ def _lab_ratings(
 
 def _exposure(
     regimen: Any,
-    weight_kg: np.ndarray,
+    patients: Patients,
     s: SessionSpec,
     pk_seed: int,
     start: int,
@@ -208,8 +208,11 @@ def _exposure(
     from reconsolidate.exceptions import ExtrapolationWarning
     from reconsolidate.pharmacology import nmda_exposure
 
-    n = weight_kg.shape[0]
-    w = np.append(weight_kg, weight_kg[-1:]) if n == 1 else weight_kg
+    n = patients.n
+    idx = np.array([0, 0]) if n == 1 else np.arange(n)
+    w = patients.weight_kg[idx]
+    sex = np.where(patients.is_female[idx], "F", "M")
+    age = patients.age_years[idx]
     with warnings.catch_warnings():
         # Cohort weights are truncated to the PK models' adult range; extrapolation warnings
         # from PK variability draws are not actionable per chunk.
@@ -223,6 +226,8 @@ def _exposure(
             variability=s.pk_variability,
             seed=pk_seed,
             patient_offset=start,
+            sex=sex,
+            age_years=age,
         )
     return {
         name: np.asarray(getattr(e, name), dtype=np.float64)[:n]
@@ -252,7 +257,7 @@ def _session(
         # The infusion started before (or during) retrieval: NMDA occupancy during retrieval
         # blocks destabilisation. Retrieval ends at regimen time -delay_min.
         e = _exposure(
-            regimen, patients.weight_kg, s, pk_seed, start,
+            regimen, patients, s, pk_seed, start,
             -s.delay_min - s.retrieval_duration_min, -s.delay_min,
         )
         occ_retrieval = np.clip(e["mean_occupancy"], 0.0, 1.0)
@@ -273,7 +278,7 @@ def _session(
         # experience.
         return zeros, zeros
     e = _exposure(
-        regimen, patients.weight_kg, s, pk_seed, start,
+        regimen, patients, s, pk_seed, start,
         -s.delay_min, -s.delay_min + RESTABILISATION_WINDOW_MIN,
     )
     integral = e["occupancy_integral_min"]
