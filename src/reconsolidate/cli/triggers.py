@@ -15,6 +15,23 @@ from reconsolidate.exceptions import InputError
 __all__ = ["register", "run_triggers", "write_synthetic_diary"]
 
 
+def _jsonable(obj: Any) -> Any:
+    """Plain JSON values: numpy scalars to Python, NaN/inf to None."""
+    import math
+
+    import numpy as np
+
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
 def _fail_lines(exc: InputError) -> typer.Exit:
     """One ``error:`` line per problem on stderr, exit code 2."""
     for line in str(exc).splitlines() or [""]:
@@ -70,11 +87,14 @@ def run_triggers(
                         profiles, d, participant or None, out_dir=tmp / "runs", **opts
                     )
                     result["simulation"] = sim
+                    clean = _jsonable(result)
                     (tmp / "profiles.json").write_text(
-                        json.dumps({k: v for k, v in result.items() if k != "simulation"},
+                        json.dumps({k: v for k, v in clean.items() if k != "simulation"},
                                    indent=2) + "\n"
                     )
-                    (tmp / "comparison.json").write_text(json.dumps(sim, indent=2) + "\n")
+                    (tmp / "comparison.json").write_text(
+                        json.dumps(clean["simulation"], indent=2) + "\n"
+                    )
                     (tmp / "report.md").write_text(report_markdown(sim) + "\n")
     msgs = [str(w.message) for w in caught]
     if d.unmapped_tags:
@@ -84,7 +104,7 @@ def run_triggers(
         )
     result["source"] = str(diary)
     result["mapping"] = None if mapping is None else str(mapping)
-    return result, msgs
+    return _jsonable(result), msgs
 
 
 def _print_simulation(sim: dict[str, Any]) -> None:
