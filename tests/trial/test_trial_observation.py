@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 from reconsolidate.trial.observation import NEVER, ObservationModel, observe
 
@@ -95,3 +98,22 @@ def test_observation_is_keyed_by_patient_index() -> None:
                    visit_days=[14, 28, 42], heavy_drinks_men=5, heavy_drinks_women=4,
                    seed=1, patient_start=10)
     assert np.array_equal(whole.drinks_reported[10:], part.drinks_reported, equal_nan=True)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    drinks=arrays(np.float64, (6, 30), elements=st.sampled_from([0.0, 1.0, 2.5, 6.0, 14.0])),
+    miss=st.floats(0, 1),
+    hazard=st.floats(0, 0.2),
+    visits=st.lists(st.integers(1, 21), min_size=0, max_size=5, unique=True),
+)
+def test_reports_are_missing_or_whole_nonnegative_and_zero_when_abstinent(
+    drinks, miss, hazard, visits
+) -> None:
+    m = ObservationModel(missed_visit_prob=miss, dropout_hazard_per_day=hazard)
+    o = _obs(m, drinks, sorted(visits))
+    r = o.drinks_reported
+    seen = ~np.isnan(r)
+    assert np.all(r[seen] >= 0) and np.all(r[seen] == np.rint(r[seen]))
+    assert np.all(r[seen & (drinks == 0)] == 0)  # abstinent days are never reported as drinking
+    assert seen[:, :10].all()  # the baseline interview is always completed
