@@ -58,6 +58,12 @@ def main() -> None:
     t0 = time.perf_counter()
     pop.response(state, p)
     t_resp = time.perf_counter() - t0
+    # machine-load indicator: numpy's vectorised exp over the same number of elements
+    # (about 1-2 ns per element on an idle modern core)
+    x = rng.random(n * c)
+    t0 = time.perf_counter()
+    np.exp(x, out=x)
+    t_exp = time.perf_counter() - t0
     print(f"patients x cues: {n:,} x {c} = {n * c:,} (float64 struct-of-arrays, 1 thread)")
     print(f"full exposure pass: {done:,} updates in {best_full * 1e3:.1f} ms -> "
           f"{done / best_full / 1e6:.1f} million cue-exposure updates per second")
@@ -65,6 +71,8 @@ def main() -> None:
           f"{n_sparse / best_sparse / 1e6:.1f} million updates per second "
           f"(scan of all {n * c:,} pairs included)")
     print(f"response read-out: {n * c / t_resp / 1e6:.1f} million (patient, cue) per second")
+    print(f"load indicator: numpy exp {t_exp / (n * c) * 1e9:.1f} ns per element "
+          f"(about 1-2 ns on an idle core; larger values mean a contended machine)")
 
 
 if __name__ == "__main__":

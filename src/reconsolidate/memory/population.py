@@ -268,11 +268,12 @@ def _expose_kernel(mask, reward, occ, ctx_arr, time_h,
             # EM: E-step reweights by the US likelihood, M-step moves each cause's prediction
             p0, p1, pn = q0, q1, qn
             for _ in range(n_iter):
-                e0 = q0 * math.exp(-hsr * (r - a0) * (r - a0)) if q0 > 0.0 else 0.0
-                e1 = q1 * math.exp(-hsr * (r - a1) * (r - a1)) if q1 > 0.0 else 0.0
-                en = qn * math.exp(-hsr * (r - an) * (r - an)) if r != an else qn
-                s = e0 + e1 + en
-                p0, p1, pn = e0 / s, e1 / s, en / s
+                # E-step in ratio form relative to the new cause (one exp per existing cause)
+                dn = (r - an) * (r - an)
+                e0 = q0 * math.exp(hsr * (dn - (r - a0) * (r - a0))) if q0 > 0.0 else 0.0
+                e1 = q1 * math.exp(hsr * (dn - (r - a1) * (r - a1))) if q1 > 0.0 else 0.0
+                s = e0 + e1 + qn
+                p0, p1, pn = e0 / s, e1 / s, qn / s
                 a0 += eta * p0 * (r - a0)
                 a1 += eta * p1 * (r - a1)
                 an += eta * pn * (r - an)
