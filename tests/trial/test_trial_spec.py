@@ -54,6 +54,7 @@ def test_visit_schedule_defaults_to_every_14_days_ending_at_follow_up() -> None:
     ("patch", "msg"),
     [
         ({"arms": []}, "at least one arm"),
+        ({"cohort": None, "arms": [{"name": "a", "protocol": "sal3"}]}, "has no cohort"),
         ({"arms": [{"name": "a", "protocol": "nope"}]}, "unknown protocol"),
         ({"arms": [{"name": "a", "protocol": "sal3"}, {"name": "a", "protocol": "sal3"}]},
          "unique"),
@@ -80,3 +81,15 @@ def test_load_reports_field_path(tmp_path: Path) -> None:
                  '[[arms]]\nname = "a"\nprotocol = "p"\n')
     with pytest.raises(InputError, match=r"protocols\.p\.sessions\[0\]\.retrieval"):
         load_trial_spec(f)
+
+
+def test_per_arm_cohorts_without_a_trial_cohort() -> None:
+    data = {k: v for k, v in BASE.items() if k != "cohort"}
+    spec = TrialSpec.model_validate({**data, "arms": [
+        {"name": "young", "protocol": "sal3", "cohort": {"preset": "das2019"}},
+        {"name": "old", "protocol": "sal3", "cohort": {"preset": "dakwar2020"}},
+    ]})
+    from reconsolidate.trial import make_plan
+
+    plan = make_plan(spec, ".", 10)
+    assert plan.arms[0].cohort.age_years != plan.arms[1].cohort.age_years

@@ -88,7 +88,9 @@ def make_plan(
     arms: list[ArmPlan] = []
     regimen_cache: dict[str, Any] = {}
     for k, a in enumerate(spec.all_arms()):
-        cohort = resolve_cohort(a.cohort or spec.cohort, where=f"arm {a.name!r} cohort")
+        cspec = a.cohort if a.cohort is not None else spec.cohort
+        assert cspec is not None  # validated by TrialSpec
+        cohort = resolve_cohort(cspec, where=f"arm {a.name!r} cohort")
         therapy = resolve_therapy(spec.therapies.get(a.therapy, a.therapy), a.therapy)
         protocol = spec.protocols[a.protocol]
         regs: dict[int, Any] = {}

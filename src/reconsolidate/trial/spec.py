@@ -175,7 +175,9 @@ class TrialSpec(StrictModel):
         le=60,
         description="abstinent-at-entry patients cannot drink on the detox_days before quit_day",
     )
-    cohort: CohortSpec
+    cohort: CohortSpec | None = Field(
+        None, description="the trial's cohort (required unless every arm has its own)"
+    )
     cues: CueEnvironment = Field(default_factory=CueEnvironment)
     behavior: BehaviorParams = Field(default_factory=BehaviorParams)
     memory: dict[str, float] = Field(
@@ -199,6 +201,10 @@ class TrialSpec(StrictModel):
             raise ValueError(f"arm names must be unique, got {names}")
         valid_therapies = sorted(set(THERAPY_PRESETS) | set(self.therapies))
         for a in arms:
+            if a.cohort is None and self.cohort is None:
+                raise ValueError(
+                    f"arm {a.name!r} has no cohort: give a top-level [cohort] or the arm's own"
+                )
             if a.protocol not in self.protocols:
                 raise ValueError(
                     f"arm {a.name!r}: unknown protocol {a.protocol!r}; valid: "
