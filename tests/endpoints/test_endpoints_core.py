@@ -219,6 +219,19 @@ def test_participant_order_does_not_matter(data, handling, seed) -> None:
         np.testing.assert_array_equal(v[perm], b.arrays()[name], err_msg=name)
 
 
+@pytest.mark.parametrize("n", [1, 63, 200])
+def test_parallel_kernel_equals_serial(n: int) -> None:
+    rng = np.random.default_rng(n)
+    x = np.where(rng.random((n, 40)) < 0.4, rng.poisson(4.0, (n, 40)), 0).astype(float)
+    x[rng.random(x.shape) < 0.1] = np.nan
+    fem = rng.random(n) < 0.5
+    for h in (MissingDataHandling("itt", "heavy"), MissingDataHandling("itt", "exclude")):
+        a = compute_endpoints(x, fem, handling=h, grace_days=5, parallel=True)
+        b = compute_endpoints(x, fem, handling=h, grace_days=5, parallel=False)
+        for name, v in a.arrays().items():
+            np.testing.assert_array_equal(v, b.arrays()[name], err_msg=name)
+
+
 def test_wrappers_equal_fused_result() -> None:
     h = MissingDataHandling("itt", "exclude")
     np.testing.assert_array_equal(percent_days_abstinent(DRINKS, FEMALE, handling=h),

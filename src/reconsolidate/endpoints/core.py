@@ -207,7 +207,13 @@ def heavy_threshold_drinks(
     return np.where(fem, float(heavy_drinks_women), float(heavy_drinks_men))
 
 
-@numba.njit(parallel=True, cache=True, nogil=True)
+#: Matrices with at least this many cells use the parallel kernel by default. Smaller ones (e.g.
+#: the trial engine's per-worker chunks) use the serial kernel: GNU OpenMP, numba's usual
+#: threading layer, is not fork-safe, and threads do not pay off on small inputs.
+PARALLEL_MIN_CELLS = 2_000_000
+
+
+@numba.njit(cache=True, nogil=True)
 def _row_counts_kernel(x, thr, mode, fill_value, grace_days, last_k):  # pragma: no cover (jit)
     n, d = x.shape
     counted = np.zeros(n, np.int64)
@@ -224,7 +230,7 @@ def _row_counts_kernel(x, thr, mode, fill_value, grace_days, last_k):  # pragma:
     counted_last = np.zeros(n, np.int64)
     invalid = np.zeros(n, np.int64)
     start_last = d - last_k
-    for i in numba.prange(n):
+    for i in range(n):
         t = thr[i]
         c = 0
         m = 0
@@ -283,6 +289,37 @@ def _row_counts_kernel(x, thr, mode, fill_value, grace_days, last_k):  # pragma:
         invalid[i] = bad
     return (counted, missing, drinking, heavy, total, first_drink, first_heavy, last_counted,
             heavy_after_grace, counted_after_grace, drank_last, counted_last, invalid)
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _row_counts_parallel(x, thr, mode, fill_value, grace_days, last_k):  # pragma: no cover (jit)
+    """Row blocks of :func:`_row_counts_kernel` in parallel (same results, any block split)."""
+    n = x.shape[0]
+    n_blocks = 64
+    step = (n + n_blocks - 1) // n_blocks
+    ints = np.zeros((12, n), np.int64)
+    total = np.zeros(n, np.float64)
+    for b in numba.prange(n_blocks):
+        lo = b * step
+        hi = min(n, lo + step)
+        if lo >= hi:
+            continue
+        r = _row_counts_kernel(x[lo:hi], thr[lo:hi], mode, fill_value, grace_days, last_k)
+        ints[0, lo:hi] = r[0]
+        ints[1, lo:hi] = r[1]
+        ints[2, lo:hi] = r[2]
+        ints[3, lo:hi] = r[3]
+        total[lo:hi] = r[4]
+        ints[4, lo:hi] = r[5]
+        ints[5, lo:hi] = r[6]
+        ints[6, lo:hi] = r[7]
+        ints[7, lo:hi] = r[8]
+        ints[8, lo:hi] = r[9]
+        ints[9, lo:hi] = r[10]
+        ints[10, lo:hi] = r[11]
+        ints[11, lo:hi] = r[12]
+    return (ints[0], ints[1], ints[2], ints[3], total, ints[4], ints[5], ints[6], ints[7],
+            ints[8], ints[9], ints[10], ints[11])
 
 
 def _row_counts_numpy(x, thr, mode, fill_value, grace_days, last_k):
@@ -356,6 +393,7 @@ def compute_endpoints(
     grams_per_drink: float = GRAMS_ETHANOL_PER_US_STANDARD_DRINK,
     sex_known: ArrayLike | None = None,
     backend: Literal["numba", "numpy"] = "numba",
+    parallel: bool | None = None,
 ) -> ParticipantEndpoints:
     """Every per-participant endpoint over one analysis window in one pass.
 
@@ -388,7 +426,10 @@ def compute_endpoints(
         Shape ``(N,)`` bool or None (all known). Participants with unknown sex get ``NaN`` WHO
         levels; they are allowed only when the two heavy thresholds are equal.
     backend
-        ``"numba"`` (fused parallel kernel) or ``"numpy"`` (reference implementation).
+        ``"numba"`` (fused kernel) or ``"numpy"`` (reference implementation).
+    parallel
+        numba backend only: run row blocks on several threads. Default: only for matrices of at
+        least :data:`PARALLEL_MIN_CELLS` cells (keeps worker processes single-threaded).
 
     Returns
     -------
@@ -431,7 +472,9 @@ def compute_endpoints(
     if backend == "numba":
         if not x.flags.c_contiguous:
             x = np.ascontiguousarray(x)
-        res = _row_counts_kernel(x, thr, mode, fill, int(grace_days), k)
+        use_par = (x.size >= PARALLEL_MIN_CELLS) if parallel is None else bool(parallel)
+        kernel = _row_counts_parallel if use_par else _row_counts_kernel
+        res = kernel(x, thr, mode, fill, int(grace_days), k)
     elif backend == "numpy":
         res = _row_counts_numpy(x, thr, mode, fill, int(grace_days), k)
     else:
