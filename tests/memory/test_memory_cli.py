@@ -92,3 +92,13 @@ def test_subprocess_json():
     d = json.loads(out.stdout)
     c = d["conditions"]
     assert c["RET+KET"]["tests"]["cs_n"] > 0.9 * c["RET+PBO"]["tests"]["cs_n"]
+
+
+def test_regimen_file_relative_to_paradigm(tmp_path, capsys):
+    (tmp_path / "regs").mkdir()
+    src = BUILTIN_DIR / "regimens" / "zarate-0.5mgkg-40min.toml"
+    (tmp_path / "regs" / "my-regimen.toml").write_text(src.read_text())
+    path = _bad(tmp_path, 'regimen = "zarate-0.5mgkg-40min"', 'regimen = "regs/my-regimen.toml"')
+    assert main(["paradigm", str(path), "--model", "population", "--json", "-"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert all(c["passed"] for c in d["checks"])
