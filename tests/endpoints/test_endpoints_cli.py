@@ -163,6 +163,25 @@ def test_example_diary_table_and_json(capsys) -> None:
     assert res["missing_data"].startswith("responders_only")
 
 
+def test_kaplan_meier_curves_equal_lifelines(tmp_path, capsys) -> None:
+    from lifelines import KaplanMeierFitter
+
+    run = _write_run_dir(tmp_path)
+    res = _json(capsys, ["analyze", str(run), "--gee", "none"])
+    _, arm, sex, days, _, reported = _simulated()
+    ep = compute_endpoints(reported[:, days >= 0], sex == "F")
+    for a in ("ketamine", "midazolam"):
+        m = arm == a
+        ref = KaplanMeierFitter().fit(ep.days_to_first_heavy_day[m],
+                                      ep.first_heavy_day_observed[m])
+        sf = ref.survival_function_.iloc[:, 0]
+        sf = sf[sf.index > 0]
+        c = res["kaplan_meier"]["time_to_first_heavy_day"][a]
+        ev_times = ref.event_table.index[ref.event_table["observed"] > 0].values
+        np.testing.assert_allclose(c["time_days"], ev_times)
+        np.testing.assert_allclose(c["survival"], sf.loc[ev_times].values)
+
+
 def test_out_dir_is_pseudonymised(tmp_path, capsys) -> None:
     out = tmp_path / "results"
     code = main(["analyze", str(EXAMPLE_DIARY), "--participants", str(EXAMPLE_PEOPLE),
@@ -171,7 +190,7 @@ def test_out_dir_is_pseudonymised(tmp_path, capsys) -> None:
     assert code == 0
     names = {p.name for p in out.iterdir()}
     assert {"analysis.json", "participants_endpoints.parquet", "participants_endpoints.csv",
-            "diary_days.parquet", "arm_summary.parquet"} <= names
+            "diary_days.parquet", "arm_summary.parquet", "kaplan_meier.parquet"} <= names
     ids = [line.split(",")[0] for line in EXAMPLE_PEOPLE.read_text().splitlines()[1:]]
     blob = b"".join(p.read_bytes() for p in out.iterdir())
     for pid in ids:

@@ -158,6 +158,7 @@ def run_analysis(
     result = {
         "arms": arms,
         "comparisons": comps,
+        "kaplan_meier": _km_curves(ep, data.arm),
         "reference_arm": ref,
         "window": {
             "first_study_day": w0,
@@ -185,13 +186,46 @@ def run_analysis(
     }
     for k, v in ep.arrays().items():
         per[k] = v
+    km_rows: dict[str, list] = {k: [] for k in ("endpoint", "arm", "time_days", "survival",
+                                                "n_at_risk", "n_events")}
+    for endpoint, arms_km in result["kaplan_meier"].items():
+        for arm_name, c in arms_km.items():
+            for i in range(len(c["time_days"])):
+                km_rows["endpoint"].append(endpoint)
+                km_rows["arm"].append(arm_name)
+                for key in ("time_days", "survival", "n_at_risk", "n_events"):
+                    km_rows[key].append(c[key][i])
     tables = {
+        "kaplan_meier": {k: np.asarray(v) for k, v in km_rows.items()},
         "participants_endpoints": per,
         "diary_days": data.to_long_table(
             pseudonymise=pseudonymise, shift_dates_days=shift_dates_days
         ),
     }
     return _jsonable(result), tables
+
+
+def _km_curves(ep: Any, arm: np.ndarray) -> dict:
+    """Kaplan-Meier step curves per arm for time to first heavy day and to first drink."""
+    from reconsolidate.endpoints import kaplan_meier
+
+    out: dict = {}
+    for endpoint, t, e in (
+        ("time_to_first_heavy_day", ep.days_to_first_heavy_day, ep.first_heavy_day_observed),
+        ("time_to_first_drink", ep.days_to_first_drink, ep.first_drink_observed),
+    ):
+        out[endpoint] = {}
+        for a in sorted(np.unique(arm).tolist()):
+            m = arm == a
+            km = kaplan_meier(t[m], e[m])
+            out[endpoint][a] = {
+                "time_days": km.time_days.tolist(),
+                "survival": km.survival.tolist(),
+                "n_at_risk": km.n_at_risk.tolist(),
+                "n_events": km.n_events.tolist(),
+                "median_days": km.median_days,
+            }
+    return out
 
 
 def _write_tables(out: Path, result: dict, tables: dict) -> None:
