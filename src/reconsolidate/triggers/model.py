@@ -524,6 +524,11 @@ def fit_drinking_mixed(
 
     cell_ptr = np.zeros(p + 1, dtype=np.int64)
     np.cumsum(np.bincount(cells.cell_person, minlength=p), out=cell_ptr[1:])
+    nz_count = (design != 0).sum(axis=1).astype(np.int64)
+    nz_index = np.zeros(design.shape, dtype=np.int64)
+    for g_row, row in enumerate(design != 0):
+        cols = np.flatnonzero(row)
+        nz_index[g_row, : len(cols)] = cols
 
     def modes(mu: np.ndarray, t_inv: np.ndarray, beta: np.ndarray, max_newton: int):
         """Posterior modes by Newton-Raphson, and inverse Hessians (numba kernel, or the
@@ -531,8 +536,8 @@ def fit_drinking_mixed(
         if engine == "numba":
             beta = np.ascontiguousarray(beta, dtype=np.float64).copy()
             post_cov = _newton_kernel(
-                cell_ptr, cells.cell_pattern, design, nd, kd, mu, t_inv, beta, max_newton,
-                max_step, 1e-9,
+                cell_ptr, cells.cell_pattern, nz_index, nz_count, nd, kd, mu, t_inv, beta,
+                max_newton, max_step, 1e-9,
             )
             return beta, post_cov
         for _ in range(max_newton):
@@ -581,7 +586,8 @@ def fit_drinking_mixed(
 def _newton_kernel(
     cell_ptr: np.ndarray,
     cell_pattern: np.ndarray,
-    design: np.ndarray,
+    nz_index: np.ndarray,
+    nz_count: np.ndarray,
     n_trials: np.ndarray,
     n_events: np.ndarray,
     mu: np.ndarray,
@@ -592,6 +598,8 @@ def _newton_kernel(
     tol: float,
 ) -> np.ndarray:  # pragma: no cover - compiled; tested against the numpy path
     """Per-person posterior modes (updated in ``beta``) and inverse Hessians, (P, K, K).
+
+    ``nz_index[g, :nz_count[g]]`` are the columns where design row ``g`` is 1 (rows are 0/1).
 
     For person ``p`` (cells ``cell_ptr[p]:cell_ptr[p+1]``) maximise
     ``sum_m [k_m eta_m - n_m log(1 + e^eta_m)] - (b - mu)' T^-1 (b - mu) / 2`` by Newton
@@ -616,18 +624,20 @@ def _newton_kernel(
                     acc += t_inv[i, j] * d[j]
                 grad[i] = -acc
             for m in range(cell_ptr[p], cell_ptr[p + 1]):
-                z = design[cell_pattern[m]]
+                # design rows are 0/1: visit only the intercept and the cues present
+                g = cell_pattern[m]
+                cnt = nz_count[g]
                 eta = 0.0
-                for i in range(k):
-                    eta += z[i] * b[i]
+                for a in range(cnt):
+                    eta += b[nz_index[g, a]]
                 pi = 1.0 / (1.0 + np.exp(-eta))
                 w = n_trials[m] * pi * (1.0 - pi)
                 r = n_events[m] - n_trials[m] * pi
-                for i in range(k):
-                    if z[i] != 0.0:
-                        grad[i] += r * z[i]
-                        for j in range(k):
-                            hess[i, j] += w * z[i] * z[j]
+                for a in range(cnt):
+                    i = nz_index[g, a]
+                    grad[i] += r
+                    for c2 in range(cnt):
+                        hess[i, nz_index[g, c2]] += w
             if done or it == max_newton:
                 break
             _cholesky(hess, chol)
