@@ -22,6 +22,7 @@ struct-of-arrays, updated in place by numba kernels (one pass, no temporaries).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, fields
 
@@ -170,8 +171,42 @@ def _prior(n: float, tmean: float, tlast: float, t: float, off: float, g: float)
     return rest * _kernel(t - tmean, off, g) + first * _kernel(t - tlast, off, g)
 
 
+_EXP_TABLE_INTERVALS = 4096
+
+
+def _exp_table(p: MemoryParams) -> tuple[NDArray[np.float64], float, float]:
+    return _exp_table_cached(p.us_variance, p.feature_variance)
+
+
+@functools.lru_cache(maxsize=32)
+def _exp_table_cached(us_variance: float, feature_variance: float
+                      ) -> tuple[NDArray[np.float64], float, float]:
+    """exp on [-A, A] for linear interpolation in the kernels (relative error < 2e-7).
+
+    The bounded exponentials of the hot path (E-step reward likelihood ratios, within
+    [-0.5/sr, 0.5/sr] because predictions and rewards lie in [0, 1]; feature likelihoods, within
+    [-1/sx, 0]) are read from this table instead of calling libm ``exp``, several times faster.
+    """
+    a = 1.0001 * max(0.5 / us_variance, 1.0 / feature_variance)
+    grid = np.linspace(-a, a, _EXP_TABLE_INTERVALS + 1)
+    return np.exp(grid), -a, _EXP_TABLE_INTERVALS / (2.0 * a)
+
+
 @numba.njit(cache=True, inline="always", fastmath=True)
-def _lik(n: float, ctxk: float, ctx: float, sx: float, half_d: float) -> float:
+def _texp(x: float, tab: np.ndarray, lo: float, inv: float) -> float:
+    u = (x - lo) * inv
+    nmax = tab.size - 1
+    if u <= 0.0:
+        return tab[0]
+    if u >= nmax:
+        return tab[nmax]
+    j = int(u)
+    return tab[j] + (tab[j + 1] - tab[j]) * (u - j)
+
+
+@numba.njit(cache=True, inline="always", fastmath=True)
+def _lik(n: float, ctxk: float, ctx: float, sx: float, half_d: float, tab: np.ndarray,
+         lo: float, inv: float) -> float:
     """Predictive density of (cue = 1, one-hot context) under a cause with n trials.
 
     The constant (2 pi)^(-D/2) is dropped (it cancels in every posterior); D = 1 + contexts.
@@ -189,7 +224,7 @@ def _lik(n: float, ctxk: float, ctx: float, sx: float, half_d: float) -> float:
         scale = 1.0 / (v * math.sqrt(v))
     else:
         scale = v ** (-half_d)
-    return math.exp(-0.5 * q / v) * scale
+    return _texp(-0.5 * q / v, tab, lo, inv) * scale
 
 
 @numba.njit(cache=True, inline="always", fastmath=True)
@@ -201,14 +236,14 @@ def _lik_new(sx: float, half_d: float) -> float:
 
 @numba.njit(cache=True, inline="always", fastmath=True)
 def _posterior_prior(n0, tm0, tl0, c0, n1, tm1, tl1, c1, t, ctx, alpha, off, g, sx, half_d,
-                     b0, b1):
+                     b0, b1, tab, lo, inv):
     """Prior x feature likelihood for (acq, ext, new), normalised; b0/b1 = lability boosts."""
     a0 = 0.0
     a1 = 0.0
     if n0 > 0.0:
-        a0 = (_prior(n0, tm0, tl0, t, off, g) + b0) * _lik(n0, c0, ctx, sx, half_d)
+        a0 = (_prior(n0, tm0, tl0, t, off, g) + b0) * _lik(n0, c0, ctx, sx, half_d, tab, lo, inv)
     if n1 > 0.0:
-        a1 = (_prior(n1, tm1, tl1, t, off, g) + b1) * _lik(n1, c1, ctx, sx, half_d)
+        a1 = (_prior(n1, tm1, tl1, t, off, g) + b1) * _lik(n1, c1, ctx, sx, half_d, tab, lo, inv)
     an = alpha * _lik_new(sx, half_d)
     s = a0 + a1 + an
     return a0 / s, a1 / s, an / s
@@ -216,7 +251,7 @@ def _posterior_prior(n0, tm0, tl0, c0, n1, tm1, tl1, c1, t, ctx, alpha, off, g, 
 
 @numba.njit(cache=True, fastmath=True)
 def _response_kernel(time_h, ctx_arr, w0, n0, tm0, tl0, c0, lab0, w1, n1, tm1, tl1, c1, lab1,
-                     labt, alpha, off, g, sx, half_d, theta, lam, beta, tau_h, out):
+                     labt, alpha, off, g, sx, half_d, theta, lam, beta, tau_h, tab, lo, inv, out):
     nn, cc = w0.shape
     for i in range(nn):
         t = time_h[i]
@@ -226,7 +261,7 @@ def _response_kernel(time_h, ctx_arr, w0, n0, tm0, tl0, c0, lab0, w1, n1, tm1, t
             q0, q1, _ = _posterior_prior(n0[i, c], tm0[i, c], tl0[i, c], c0[i, c],
                                          n1[i, c], tm1[i, c], tl1[i, c], c1[i, c],
                                          t, ctx, alpha, off, g, sx, half_d,
-                                         lab0[i, c] * dec, 0.0)
+                                         lab0[i, c] * dec, 0.0, tab, lo, inv)
             # read-out from the memories that exist (the empty new cause is not a memory)
             qs = q0 + q1
             v = (q0 * w0[i, c] + q1 * w1[i, c]) / qs if qs > 0.0 else 0.0
@@ -236,7 +271,8 @@ def _response_kernel(time_h, ctx_arr, w0, n0, tm0, tl0, c0, lab0, w1, n1, tm1, t
 @numba.njit(cache=True, fastmath=True)
 def _expose_kernel(mask, reward, occ, ctx_arr, time_h,
                    w0, n0, tm0, tl0, c0, lab0, w1, n1, tm1, tl1, c1, lab1, labt,
-                   alpha, off, g, sx, half_d, eta, sr, n_iter, pe_thr, occ50, hill, tau_h, beta):
+                   alpha, off, g, sx, half_d, eta, sr, n_iter, pe_thr, occ50, hill, tau_h, beta,
+                   tab, lo, inv):
     nn, cc = w0.shape
     count = 0
     hsr = 0.5 / sr
@@ -258,7 +294,7 @@ def _expose_kernel(mask, reward, occ, ctx_arr, time_h,
             q0, q1, qn = _posterior_prior(n0[i, c], tm0[i, c], tl0[i, c], c0[i, c],
                                           n1[i, c], tm1[i, c], tl1[i, c], c1[i, c],
                                           t, ctx, alpha, off, g, sx, half_d,
-                                          lab0[i, c] * dec, 0.0)
+                                          lab0[i, c] * dec, 0.0, tab, lo, inv)
             a0 = w0[i, c]
             a1 = w1[i, c]
             an = 0.0
@@ -270,8 +306,8 @@ def _expose_kernel(mask, reward, occ, ctx_arr, time_h,
             for _ in range(n_iter):
                 # E-step in ratio form relative to the new cause (one exp per existing cause)
                 dn = (r - an) * (r - an)
-                e0 = q0 * math.exp(hsr * (dn - (r - a0) * (r - a0))) if q0 > 0.0 else 0.0
-                e1 = q1 * math.exp(hsr * (dn - (r - a1) * (r - a1))) if q1 > 0.0 else 0.0
+                e0 = q0 * _texp(hsr * (dn - (r - a0) * (r - a0)), tab, lo, inv) if q0 > 0.0 else 0.0
+                e1 = q1 * _texp(hsr * (dn - (r - a1) * (r - a1)), tab, lo, inv) if q1 > 0.0 else 0.0
                 s = e0 + e1 + qn
                 p0, p1, pn = e0 / s, e1 / s, qn / s
                 a0 += eta * p0 * (r - a0)
@@ -366,7 +402,7 @@ def response(
                      p.new_cause_concentration_per_h, p.kernel_offset_h, p.kernel_exponent,
                      p.feature_variance, 0.5 * (1.0 + p.n_context_features), p.cr_threshold,
                      p.cr_noise,
-                     p.lability_prior_boost_per_h, p.lability_tau_min / 60.0, out)
+                     p.lability_prior_boost_per_h, p.lability_tau_min / 60.0, *_exp_table(p), out)
     return out
 
 
@@ -446,7 +482,8 @@ def expose(
         p.new_cause_concentration_per_h, p.kernel_offset_h, p.kernel_exponent,
         p.feature_variance, 0.5 * (1.0 + p.n_context_features), p.learning_rate, p.us_variance,
         iters, p.destabilization_pe_threshold, p.destabilization_block_occupancy50,
-        p.destabilization_block_hill, p.lability_tau_min / 60.0, p.lability_prior_boost_per_h))
+        p.destabilization_block_hill, p.lability_tau_min / 60.0, p.lability_prior_boost_per_h,
+        *_exp_table(p)))
 
 
 def retrieve(
