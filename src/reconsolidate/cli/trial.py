@@ -43,6 +43,7 @@ def _run(
     json_out: str | None,
     schema: bool,
     no_drinking_table: bool,
+    no_report: bool = False,
 ) -> None:
     from reconsolidate.trial.spec import TrialSpec, load_trial_spec
 
@@ -95,6 +96,7 @@ def _run(
             chunk_size=chunk_size,
             progress=lambda done, _t: progress.update(task, completed=done),
             write_drinking=not no_drinking_table,
+            report=not no_report,
         )
 
     if json_out == "-":
@@ -154,7 +156,8 @@ def register(app: typer.Typer) -> None:
         no_drinking_table: bool = typer.Option(
             False, "--no-drinking-table", help="skip drinking.parquet (large for big runs)"
         ),
+        no_report: bool = typer.Option(False, "--no-report", help="do not write report.html"),
     ) -> None:
         """Run a virtual randomized trial of a ketamine-reconsolidation protocol."""
         _run(spec, out, patients_per_arm, seed, workers, chunk_size, json_out, schema,
-             no_drinking_table)
+             no_drinking_table, no_report)

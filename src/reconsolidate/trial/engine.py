@@ -83,7 +83,14 @@ class TrialPlan:
 def make_plan(
     spec: TrialSpec, spec_dir: str | Path = ".", patients_per_arm: int | None = None
 ) -> TrialPlan:
-    """Resolve a spec: cohorts, therapies, regimens (loaded from files), arm sizes."""
+    """Resolve a spec: cohorts, therapies, regimens (loaded from files), arm sizes.
+
+    The package's calibrated default parameters (``reconsolidate.calibration``, if a fitted file
+    is shipped) fill every parameter the spec does not set itself; explicit values win.
+    """
+    from reconsolidate.calibration.defaults import apply_calibrated_defaults
+
+    spec = apply_calibrated_defaults(spec)
     n_base = spec.patients_per_arm if patients_per_arm is None else int(patients_per_arm)
     arms: list[ArmPlan] = []
     regimen_cache: dict[str, Any] = {}

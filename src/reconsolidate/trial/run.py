@@ -223,6 +223,23 @@ def summarize(
     return out
 
 
+def _calibration_provenance() -> dict[str, Any]:
+    from reconsolidate.calibration.defaults import calibration_provenance
+
+    return calibration_provenance()
+
+
+def _write_report(run_dir: Path) -> None:
+    import warnings
+
+    try:
+        from reconsolidate.report.build import write_report
+
+        write_report(run_dir)
+    except Exception as exc:  # the report must never cost the user the simulated trial
+        warnings.warn(f"report.html not written: {exc}", RuntimeWarning, stacklevel=2)
+
+
 def _git_commit() -> str | None:
     try:
         r = subprocess.run(
@@ -247,6 +264,7 @@ def run_trial(
     chunk_size: int = 5000,
     progress: Callable[[int, int], None] | None = None,
     write_drinking: bool = True,
+    report: bool = False,
 ) -> TrialResult:
     """Simulate every arm and write the run directory (atomically) if ``out_dir`` is given.
 
@@ -266,6 +284,9 @@ def run_trial(
         Called with (patients done, patients total) after each chunk.
     write_drinking
         Write ``drinking.parquet`` (the long daily table; by far the largest file).
+    report
+        Also write ``report.html`` (``reconsolidate.report``) into the run directory before it
+        appears; a report failure is warned about and does not lose the simulated trial.
     """
     if chunk_size < 1 or workers < 1:
         raise ValueError("chunk_size and workers must be >= 1")
@@ -347,9 +368,12 @@ def run_trial(
                         "study_day": "days; 0 = first treatment session; < 0 baseline",
                         "lab ratings": "0-100 visual analogue",
                     },
+                    "calibration": _calibration_provenance(),
                     "summary": summary,
                     "timings": timings_out,
                 },
             )
+            if report:
+                _write_report(tmp)
     timings["patient_days"] = float(patient_days)
     return TrialResult(summary=summary, timings=timings, out_dir=Path(out_dir) if out_dir else None)
