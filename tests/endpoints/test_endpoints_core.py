@@ -150,6 +150,8 @@ def test_invalid_values_and_shapes() -> None:
         compute_endpoints(DRINKS, [True])
     with pytest.raises(InputError, match="missing_days"):
         MissingDataHandling("itt", "sometimes")
+    with pytest.raises(InputError, match="missing_days"):
+        MissingDataHandling("itt", True)
     with pytest.raises(InputError, match="no sex"):
         compute_endpoints(DRINKS, FEMALE, sex_known=[True, False, True, True])
 

@@ -173,3 +173,11 @@ def test_summary_and_comparisons_on_simulated_arms() -> None:
     assert by["daily_abstinence"]["odds_ratio"] > 1
     with pytest.raises(Exception, match="not found"):
         compare_arms(ep, arm, reference="placebo")
+    # an arm with nobody scored (responders-only, all incomplete): median not estimable
+    drinks[arm == "ketamine", 0] = np.nan
+    ro = compute_endpoints(drinks, fem, handling=MissingDataHandling("responders_only"))
+    s_ro = summarize_arms(ro, arm)
+    assert s_ro["ketamine"]["n_scored"] == 0
+    assert s_ro["ketamine"]["median_days_to_first_heavy_day"] is None
+    assert s_ro["ketamine"]["median_days_to_first_heavy_day_reached"] is None
+    assert s_ro["midazolam"]["median_days_to_first_heavy_day_reached"] in (True, False)

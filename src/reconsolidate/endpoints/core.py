@@ -104,7 +104,8 @@ class MissingDataHandling:
                     f"missing_days = {m!r}: allowed 'heavy', 'abstinent', 'exclude' or a number "
                     "of standard drinks >= 0"
                 )
-        elif not (isinstance(m, int | float) and np.isfinite(m) and m >= 0):
+        elif isinstance(m, bool) or not (isinstance(m, int | float) and np.isfinite(m)
+                                         and m >= 0):
             raise InputError(f"missing_days = {m!r}: a number of drinks must be finite and >= 0")
 
     @property

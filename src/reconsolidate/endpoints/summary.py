@@ -93,7 +93,10 @@ def summarize_arms(endpoints: ParticipantEndpoints, arm: ArrayLike) -> dict[str,
             e = ep.first_heavy_day_observed if what == "heavy_day" else ep.first_drink_observed
             km = kaplan_meier(t, e)
             s[f"median_days_to_first_{what}"] = _num(km.median_days)
-            s[f"median_days_to_first_{what}_reached"] = bool(np.isfinite(km.median_days))
+            # None: nothing to estimate (no scored participant); False: median not reached
+            s[f"median_days_to_first_{what}_reached"] = (
+                bool(np.isfinite(km.median_days)) if km.time_days.size or e[ep.included].size
+                else None)
             s[f"n_first_{what}_events"] = int(e[ep.included].sum())
         km = kaplan_meier(ep.days_to_first_heavy_day, ep.first_heavy_day_observed)
         s["percent_any_heavy_day_km"] = (
