@@ -121,22 +121,22 @@ def test_json_to_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert "participants" in json.loads(dest.read_text())
 
 
-def test_subprocess_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_natural_vocabulary_round_trip_and_subprocess_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     diary = tmp_path / "d.csv"
-    run = [sys.executable, "-m", "reconsolidate"]
-    r = subprocess.run(
-        [*run, "simulate-diary", "--patients", "15", "--weeks", "4", "--out", str(diary),
-         "--vocabulary", "natural", "--seed", "2", "--generator", "stand-in"],
-        capture_output=True, text=True, check=False,
-    )
-    assert r.returncode == 0, r.stderr
+    assert main(["simulate-diary", "--patients", "15", "--weeks", "4", "--out", str(diary),
+                 "--vocabulary", "natural", "--seed", "2", "--generator", "stand-in"]) == 0
+    capsys.readouterr()
     out = _json(
         capsys,
         ["triggers", str(diary), "--mapping", str(EXAMPLES / "mapping.toml"), "--json", "-"],
     )
     assert len(out["participants"]) == 15 and out["unmapped_tags"] == {}
+    # once through a real process: exit code 2, one clean line, no traceback
     bad = tmp_path / "bad.csv"
     bad.write_text("participant_id,timestamp,tags,craving,drinks\na,never,pub,1,0\n")
+    run = [sys.executable, "-m", "reconsolidate"]
     r = subprocess.run([*run, "triggers", str(bad)], capture_output=True, text=True, check=False)
     assert r.returncode == 2
     assert r.stderr.strip() == (

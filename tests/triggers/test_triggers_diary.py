@@ -248,7 +248,7 @@ def test_fuzz_every_malformed_file_ends_in_input_error_or_a_valid_diary(tmp_path
     mapping = CueMapping(cues={"pub_bar": ["pub"], "home": ["home"]}, ignore=["tired"])
     outcomes = {"error": 0, "valid": 0}
     path = tmp_path / "f.csv"
-    for i in range(3000):
+    for i in range(2000):
         path.write_bytes(_fuzz_one(rng, base))
         try:
             d = read_ema(path, mapping=mapping if i % 2 else None, participants=["a", "b"])
@@ -263,4 +263,4 @@ def test_fuzz_every_malformed_file_ends_in_input_error_or_a_valid_diary(tmp_path
         assert not np.any(d.drinks_std < 0)
         same = d.participant_index[1:] == d.participant_index[:-1]
         assert np.all(np.diff(d.time_s)[same] > 0)
-    assert outcomes["error"] > 500 and outcomes["valid"] > 100, outcomes
+    assert outcomes["error"] > 400 and outcomes["valid"] > 100, outcomes
