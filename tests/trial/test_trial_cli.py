@@ -50,7 +50,7 @@ def small_spec(tmp_path: Path) -> Path:
 
 def test_json_summary_and_run_directory(small_spec: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "run"
-    code = main(["trial", str(small_spec), "--out", str(out), "--json", "-"])
+    code = main(["trial", str(small_spec), "--out", str(out), "--json", "-", "--uncalibrated"])
     assert code == 0
     data = json.loads(capsys.readouterr().out)
     # a 2 x 2 factorial design gives four arms
@@ -64,18 +64,20 @@ def test_json_summary_and_run_directory(small_spec: Path, tmp_path: Path, capsys
     assert (out / "spec.toml").read_text() == small_spec.read_text()
     meta = json.loads((out / "metadata.json").read_text())
     assert meta["timings"]["patient_days"] == 4 * 30 * (5 + 14 + 30)
+    assert meta["calibration"]["status"].startswith("not applied")
+    assert (out / "report.html").is_file()
 
 
 def test_overrides_patients_and_seed(small_spec: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "r2"
     assert main(["trial", str(small_spec), "--out", str(out), "--patients-per-arm", "7",
-                 "--seed", "9", "--json", "-"]) == 0
+                 "--seed", "9", "--json", "-", "--no-report"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["seed"] == 9 and all(a["n"] == 7 for a in data["arms"].values())
 
 
 def test_table_output(small_spec: Path, tmp_path: Path, capsys) -> None:
-    assert main(["trial", str(small_spec), "--out", str(tmp_path / "t")]) == 0
+    assert main(["trial", str(small_spec), "--out", str(tmp_path / "t"), "--no-report"]) == 0
     text = capsys.readouterr().out
     assert "PDA %" in text and "ret_pbo+mbrp" in text and "patient-days" in text
 
@@ -116,7 +118,8 @@ def test_missing_regimen_file_is_named(small_spec: Path, capsys) -> None:
 
 def test_subprocess_default_out_dir(small_spec: Path, tmp_path: Path) -> None:
     r = subprocess.run(
-        [sys.executable, "-m", "reconsolidate", "trial", str(small_spec), "--json", "-"],
+        [sys.executable, "-m", "reconsolidate", "trial", str(small_spec), "--json", "-",
+         "--no-report"],
         cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,
     )
     assert r.returncode == 0, r.stderr

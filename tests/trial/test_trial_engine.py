@@ -18,7 +18,7 @@ def _plan(name: str, n: int, **update):
     spec = load_trial_spec(EXAMPLES / f"{name}.toml")
     if update:
         spec = TrialSpec.model_validate({**spec.model_dump(), **update})
-    return make_plan(spec, EXAMPLES, n)
+    return make_plan(spec, EXAMPLES, n, calibrated=False)
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +86,7 @@ def test_removing_an_arm_leaves_the_others_unchanged() -> None:
         TrialSpec.model_validate({**spec.model_dump(), "arms": [a.model_dump() for a in arms]}),
         EXAMPLES,
         30,
+        calibrated=False,
     )
     full = {a.name: simulate_chunk(plan, a.index, 0, 0, 30) for a in plan.arms}
     for a in reduced.arms:

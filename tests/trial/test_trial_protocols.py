@@ -35,7 +35,7 @@ def urge() -> dict[str, float]:
         "no_pe": _session(retrieval="alcohol_as_expected", delay_min=0),
         "saline": {"day": 0, "drug": "saline", "retrieval": "alcohol_prediction_error"},
     })
-    plan = make_plan(spec, ".", 300)
+    plan = make_plan(spec, ".", 300, calibrated=False)
     out = {}
     for a in plan.arms:
         r = simulate_chunk(plan, a.index, 0, 0, 300)
@@ -64,7 +64,7 @@ def test_no_prediction_error_no_weakening(urge) -> None:
 
 def test_replicates_are_independent_cohorts() -> None:
     spec = _spec({"s": {"day": 0, "drug": "saline", "retrieval": "none"}}, replicates=2)
-    plan = make_plan(spec, ".", 20)
+    plan = make_plan(spec, ".", 20, calibrated=False)
     r0 = simulate_chunk(plan, 0, 0, 0, 20)
     r1 = simulate_chunk(plan, 0, 1, 0, 20)
     assert not np.array_equal(r0.patients.age_years, r1.patients.age_years)

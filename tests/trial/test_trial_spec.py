@@ -91,5 +91,21 @@ def test_per_arm_cohorts_without_a_trial_cohort() -> None:
     ]})
     from reconsolidate.trial import make_plan
 
-    plan = make_plan(spec, ".", 10)
+    plan = make_plan(spec, ".", 10, calibrated=False)
     assert plan.arms[0].cohort.age_years != plan.arms[1].cohort.age_years
+
+
+def test_make_plan_applies_calibrated_defaults_unless_disabled(monkeypatch) -> None:
+    import reconsolidate.calibration.defaults as cal
+    from reconsolidate.trial import make_plan
+
+    fitted = {"behavior.craving_weight_logit": 5.5}
+    monkeypatch.setattr(cal, "calibrated_parameters", lambda: fitted)
+    spec = TrialSpec.model_validate({**BASE, "arms": [{"name": "a", "protocol": "sal3"}]})
+    assert make_plan(spec, ".", 5).spec.behavior.craving_weight_logit == 5.5
+    assert make_plan(spec, ".", 5, calibrated=False).spec.behavior.craving_weight_logit == 4.0
+    explicit = TrialSpec.model_validate(
+        {**BASE, "arms": [{"name": "a", "protocol": "sal3"}],
+         "behavior": {"craving_weight_logit": 3.0}}
+    )
+    assert make_plan(explicit, ".", 5).spec.behavior.craving_weight_logit == 3.0

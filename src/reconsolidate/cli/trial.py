@@ -44,6 +44,7 @@ def _run(
     schema: bool,
     no_drinking_table: bool,
     no_report: bool = False,
+    uncalibrated: bool = False,
 ) -> None:
     from reconsolidate.trial.spec import TrialSpec, load_trial_spec
 
@@ -69,7 +70,7 @@ def _run(
     from reconsolidate.trial.engine import make_plan
     from reconsolidate.trial.run import run_trial
 
-    plan = make_plan(spec, spec_path.parent, patients_per_arm)
+    plan = make_plan(spec, spec_path.parent, patients_per_arm, calibrated=not uncalibrated)
     out_dir = out if out is not None else Path("runs") / f"{spec.name}-{spec.seed}"
     spec_text = spec_path.read_text(encoding="utf-8")
 
@@ -157,7 +158,12 @@ def register(app: typer.Typer) -> None:
             False, "--no-drinking-table", help="skip drinking.parquet (large for big runs)"
         ),
         no_report: bool = typer.Option(False, "--no-report", help="do not write report.html"),
+        uncalibrated: bool = typer.Option(
+            False,
+            "--uncalibrated",
+            help="use the code's documented defaults, not the shipped calibrated parameters",
+        ),
     ) -> None:
         """Run a virtual randomized trial of a ketamine-reconsolidation protocol."""
         _run(spec, out, patients_per_arm, seed, workers, chunk_size, json_out, schema,
-             no_drinking_table, no_report)
+             no_drinking_table, no_report, uncalibrated)

@@ -70,6 +70,7 @@ class TrialPlan:
     spec: TrialSpec
     arms: list[ArmPlan]
     memory_params: MemoryParams
+    calibrated: bool = True  # whether the shipped calibrated defaults were applied
 
     @property
     def sim_first_day(self) -> int:
@@ -81,16 +82,23 @@ class TrialPlan:
 
 
 def make_plan(
-    spec: TrialSpec, spec_dir: str | Path = ".", patients_per_arm: int | None = None
+    spec: TrialSpec,
+    spec_dir: str | Path = ".",
+    patients_per_arm: int | None = None,
+    *,
+    calibrated: bool = True,
 ) -> TrialPlan:
     """Resolve a spec: cohorts, therapies, regimens (loaded from files), arm sizes.
 
-    The package's calibrated default parameters (``reconsolidate.calibration``, if a fitted file
-    is shipped) fill every parameter the spec does not set itself; explicit values win.
+    With ``calibrated`` (default), the package's calibrated default parameters
+    (``reconsolidate.calibration``, when a fitted file is shipped) fill every parameter the spec
+    does not set itself; explicit values win. ``calibrated=False`` uses the documented
+    (source-or-ASSUMPTION) defaults of the code.
     """
-    from reconsolidate.calibration.defaults import apply_calibrated_defaults
+    if calibrated:
+        from reconsolidate.calibration.defaults import apply_calibrated_defaults
 
-    spec = apply_calibrated_defaults(spec)
+        spec = apply_calibrated_defaults(spec)
     n_base = spec.patients_per_arm if patients_per_arm is None else int(patients_per_arm)
     arms: list[ArmPlan] = []
     regimen_cache: dict[str, Any] = {}
@@ -116,7 +124,9 @@ def make_plan(
                 regimens=regs,
             )
         )
-    return TrialPlan(spec=spec, arms=arms, memory_params=_memory_params(spec.memory))
+    return TrialPlan(
+        spec=spec, arms=arms, memory_params=_memory_params(spec.memory), calibrated=calibrated
+    )
 
 
 def _memory_params(overrides: dict[str, float]) -> MemoryParams:

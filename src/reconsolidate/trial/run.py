@@ -368,7 +368,11 @@ def run_trial(
                         "study_day": "days; 0 = first treatment session; < 0 baseline",
                         "lab ratings": "0-100 visual analogue",
                     },
-                    "calibration": _calibration_provenance(),
+                    "calibration": (
+                        _calibration_provenance()
+                        if plan.calibrated
+                        else {"status": "not applied (uncalibrated documented defaults)"}
+                    ),
                     "summary": summary,
                     "timings": timings_out,
                 },
