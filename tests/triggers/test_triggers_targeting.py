@@ -78,6 +78,10 @@ def test_identical_arms_give_identical_outcomes_and_targeting_is_reported(fitted
     assert r["targeted_cues"] == list(targeted)
     assert r["generic_cues"] == ["glasses_sound", "beer_sight"]
     assert r["arms"]["targeted"]["n"] == r["arms"]["generic"]["n"] == 20
+    coh = diff["cohort_difference_targeted_minus_generic"]
+    assert coh["n_participants"] == 1
+    d_pda = r["difference_targeted_minus_generic"]["percent_days_abstinent"]
+    assert coh["percent_days_abstinent"]["mean"] == pytest.approx(d_pda)
     with pytest.raises(InputError, match="generic cue 'beer'"):
         compare_retrieval(prof, d, [pid], generic_cues=("beer",))
 

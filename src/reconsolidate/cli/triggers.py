@@ -137,6 +137,21 @@ def _print_simulation(sim: dict[str, Any]) -> None:
             f(d["drinks_per_week_change_pct"]),
         )
     console.print(table)
+    coh = sim.get("cohort_difference_targeted_minus_generic", {})
+    if coh.get("n_participants"):
+        parts = [
+            f"{label} {coh[k]['mean']:+.2f}"
+            for k, label in (
+                ("percent_days_abstinent", "dPDA"),
+                ("percent_heavy_drinking_days", "dPHDD"),
+                ("drinks_per_week_change_pct", "d drinks/wk %"),
+            )
+            if coh.get(k)
+        ]
+        console.print(
+            f"cohort ({coh['n_participants']} participants, mean of targeted - generic): "
+            + ", ".join(parts)
+        )
 
 
 def _print_tables(result: dict[str, Any]) -> None:

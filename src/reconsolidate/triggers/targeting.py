@@ -138,8 +138,10 @@ def compare_retrieval(
     -------
     dict
         ``{"participants": {ID: {"targeted_cues", "generic_cues", "environment", "arms":
-        {"targeted": summary, "generic": summary}, "difference": {...}}}, "settings": {...}}``;
-        a participant without recommended cues gets ``"skipped"`` with the reason.
+        {"targeted": summary, "generic": summary}, "difference_targeted_minus_generic":
+        {...}}}, "cohort_difference_targeted_minus_generic": {endpoint: {"mean", "min",
+        "max"}}, "settings": {...}}`` (the cohort summary weighs participants equally); a
+        participant without recommended cues gets ``"skipped"`` with the reason.
     """
     from reconsolidate.population.cues import ALCOHOL_LAB_CUES, CUE_CLASSES
     from reconsolidate.trial import make_plan, run_trial
@@ -214,8 +216,24 @@ def compare_retrieval(
             "arms": {"targeted": t, "generic": g},
             "difference_targeted_minus_generic": diff,
         }
+    simulated = [r for r in results.values() if "skipped" not in r]
+    cohort_summary: dict[str, Any] = {"n_participants": len(simulated)}
+    if simulated:
+        for key in simulated[0]["difference_targeted_minus_generic"]:
+            vals = [
+                r["difference_targeted_minus_generic"][key]
+                for r in simulated
+                if r["difference_targeted_minus_generic"][key] is not None
+            ]
+            cohort_summary[key] = (
+                {"mean": float(np.mean(vals)), "min": float(np.min(vals)),
+                 "max": float(np.max(vals))}
+                if vals
+                else None
+            )
     return {
         "participants": results,
+        "cohort_difference_targeted_minus_generic": cohort_summary,
         "settings": {
             "patients_per_arm": patients_per_arm,
             "follow_up_days": follow_up_days,
@@ -251,6 +269,19 @@ def report_markdown(comparison: dict[str, Any]) -> str:
         ("percent_heavy_drinking_days", "% heavy drinking days"),
         ("drinks_per_week_change_pct", "drinks/week change from baseline, %"),
     ]
+    coh = comparison.get("cohort_difference_targeted_minus_generic", {})
+    if coh.get("n_participants"):
+        lines += [
+            f"## Cohort ({coh['n_participants']} participants, equally weighted)",
+            "",
+            "| endpoint | mean difference (targeted - generic) | min | max |",
+            "|---|---|---|---|",
+        ]
+        for k, label in keys:
+            v = coh.get(k)
+            if v:
+                lines.append(f"| {label} | {v['mean']:.2f} | {v['min']:.2f} | {v['max']:.2f} |")
+        lines.append("")
     for pid, r in comparison["participants"].items():
         lines.append(f"## {pid}")
         if "skipped" in r:
