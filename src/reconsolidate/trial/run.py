@@ -172,6 +172,7 @@ def _outcomes_table(r: ChunkResult) -> pa.Table:
 def summarize(
     arms: list[str],
     outcomes: dict[str, list[dict[str, np.ndarray]]],
+    n_days_window: int = 0,
 ) -> dict[str, dict[str, Any]]:
     """Per-arm summary (the CLI table and ``--json``) from per-patient outcome arrays."""
     out: dict[str, dict[str, Any]] = {}
@@ -181,7 +182,7 @@ def summarize(
         cat = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
         n = len(cat["included"])
         ep = ParticipantEndpoints(
-            n_days_window=0, **{k: cat[k] for k in ep_fields}
+            n_days_window=n_days_window, **{k: cat[k] for k in ep_fields}
         )
         s = summarize_arms(ep, np.full(n, arm))[arm]
         base = np.nanmean(cat["baseline_drinks_per_week"])
@@ -330,11 +331,11 @@ def run_trial(
 
     if out_dir is None:
         _consume(None)
-        summary = summarize(arm_names, outcomes)
+        summary = summarize(arm_names, outcomes, spec.follow_up_days)
     else:
         with atomic_dir(out_dir) as tmp:
             _consume(tmp)
-            summary = summarize(arm_names, outcomes)
+            summary = summarize(arm_names, outcomes, spec.follow_up_days)
             atomic_write_text(tmp / "spec.toml", spec_text or "")
             timings_out = {
                 **timings,
