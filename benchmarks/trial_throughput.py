@@ -56,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     run_trial(make_plan(spec, Path(args.spec).parent, 8), out_dir=None)
 
     t0 = time.perf_counter()
+    c0 = time.process_time()
     with tempfile.TemporaryDirectory() as tmp:
         res = run_trial(
             plan,
@@ -64,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
             chunk_size=args.chunk_size,
         )
     wall = time.perf_counter() - t0
+    cpu = time.process_time() - c0
     pd = res.timings["patient_days"]
     sim = res.timings["simulate_seconds"]
     own, kids = _peak_rss_mb()
@@ -75,6 +77,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"patient-days: {pd:,.0f}")
     print(f"simulate: {sim:.2f} s -> {pd / sim:,.0f} patient-days per second")
     print(f"write: {res.timings['write_seconds']:.2f} s; wall total {wall:.2f} s")
+    if args.workers == 1:
+        # CPU time of this process (simulation + writing): less sensitive to other load on the
+        # machine than wall time.
+        print(f"CPU time: {cpu:.2f} s -> {pd / cpu:,.0f} patient-days per CPU-second "
+              "(including writing)")
     peak = f"peak RSS: {own:,.0f} MB (this process)"
     if args.workers > 1:
         peak += f", {kids:,.0f} MB (largest worker)"
