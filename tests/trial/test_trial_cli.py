@@ -61,6 +61,7 @@ def test_json_summary_and_run_directory(small_spec: Path, tmp_path: Path, capsys
                 "median_days_to_first_heavy_day", "urge_change", "liking_change"):
         assert key in row
     assert row["n"] == 30
+    assert row["uk_units_per_week"] == pytest.approx(1.75 * row["drinks_per_week"])
     assert (out / "spec.toml").read_text() == small_spec.read_text()
     meta = json.loads((out / "metadata.json").read_text())
     assert meta["timings"]["patient_days"] == 4 * 30 * (5 + 14 + 30)

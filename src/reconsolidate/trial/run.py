@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 from reconsolidate import __version__
 from reconsolidate._io import atomic_dir, atomic_write_json, atomic_write_text
 from reconsolidate.endpoints import ParticipantEndpoints, summarize_arms
+from reconsolidate.population.cohorts import UK_UNITS_PER_US_DRINK
 from reconsolidate.trial.engine import ChunkResult, TrialPlan, simulate_chunk
 
 __all__ = ["ROW_GROUP_ROWS", "TrialResult", "run_trial", "summarize"]
@@ -199,6 +200,8 @@ def summarize(
             "percent_heavy_drinking_days": s["percent_heavy_drinking_days"],
             "drinks_per_week_baseline": _f(base),
             "drinks_per_week": _f(now),
+            "uk_units_per_week_baseline": _f(base * UK_UNITS_PER_US_DRINK),
+            "uk_units_per_week": _f(now * UK_UNITS_PER_US_DRINK),
             "drinks_per_week_change_pct": _f(100.0 * (now - base) / base) if base > 0 else None,
             "abstinent_last_14_days_pct": s["percent_abstinent_last_days"],
             "median_days_to_first_heavy_day": s["median_days_to_first_heavy_day"],
