@@ -78,6 +78,12 @@ def test_identical_arms_give_identical_outcomes_and_targeting_is_reported(fitted
     assert r["targeted_cues"] == list(targeted)
     assert r["generic_cues"] == ["glasses_sound", "beer_sight"]
     assert r["arms"]["targeted"]["n"] == r["arms"]["generic"]["n"] == 20
+    if set(targeted) | {"glasses_sound", "beer_sight"} not in (set(targeted),
+                                                              {"glasses_sound", "beer_sight"}):
+        assert set(r["combined_cues"]) == set(targeted) | {"glasses_sound", "beer_sight"}
+        assert r["arms"]["combined"]["n"] == 20
+    else:
+        assert "combined" not in r["arms"]
     coh = diff["cohort_difference_targeted_minus_generic"]
     assert coh["n_participants"] == 1
     d_pda = r["difference_targeted_minus_generic"]["percent_days_abstinent"]

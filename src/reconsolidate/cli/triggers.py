@@ -113,16 +113,19 @@ def _print_simulation(sim: dict[str, Any]) -> None:
 
     console = Console()
     table = Table(
-        title="simulated targeted vs generic retrieval + ketamine (difference = targeted - "
-        "generic)",
+        title="simulated targeted vs generic retrieval + ketamine (d = targeted - generic; "
+        "combined = triggers + generic cues)",
         title_justify="left",
     )
-    cols = ("participant", "targeted cues", "PDA %", "dPDA", "PHDD %", "dPHDD", "d drinks/wk %")
+    cols = (
+        "participant", "targeted cues", "PDA %", "dPDA", "PHDD %", "dPHDD", "d drinks/wk %",
+        "combined dPDA",
+    )
     for col in cols:
         table.add_column(col, justify="left" if col in cols[:2] else "right")
     for pid, r in sim["participants"].items():
         if "skipped" in r:
-            table.add_row(pid, f"skipped: {r['skipped']}", "", "", "", "", "")
+            table.add_row(pid, f"skipped: {r['skipped']}", "", "", "", "", "", "")
             continue
         t, d = r["arms"]["targeted"], r["difference_targeted_minus_generic"]
         f = lambda v: "-" if v is None else f"{v:+.1f}"  # noqa: E731
@@ -135,6 +138,7 @@ def _print_simulation(sim: dict[str, Any]) -> None:
             g(t["percent_heavy_drinking_days"]),
             f(d["percent_heavy_drinking_days"]),
             f(d["drinks_per_week_change_pct"]),
+            f(r.get("difference_combined_minus_generic", {}).get("percent_days_abstinent")),
         )
     console.print(table)
     coh = sim.get("cohort_difference_targeted_minus_generic", {})

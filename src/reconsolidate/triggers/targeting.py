@@ -18,7 +18,9 @@ around the person's environment) is then run through :func:`reconsolidate.trial.
 in two arms with common random numbers, identical except for the cues the retrieval
 reactivates: **targeted** (the profile's recommended retrieval cues) and **generic**
 (default: the cue classes a glass of beer in the lab presents,
-``population.cues.ALCOHOL_LAB_CUES``), each followed by ketamine.
+``population.cues.ALCOHOL_LAB_CUES``), each followed by ketamine; and, unless it equals the
+targeted or the generic set, a third arm **combined** (personal triggers plus the generic
+cues).
 """
 
 from __future__ import annotations
@@ -112,6 +114,7 @@ def compare_retrieval(
     generic_cues: tuple[str, ...] | None = None,
     seed: int = 0,
     out_dir: str | Path | None = None,
+    include_combined: bool = True,
 ) -> dict[str, Any]:
     """Simulate targeted vs generic retrieval + ketamine for each participant's twins.
 
@@ -133,6 +136,10 @@ def compare_retrieval(
         Trial seed (the same twins in both arms: common random numbers).
     out_dir
         If given, each participant's run directory is written to ``out_dir/<id>``.
+    include_combined
+        Also run a third arm retrieving the personal triggers *and* the generic cues
+        (``"combined"``, with ``"difference_combined_minus_generic"``), unless that set equals
+        the targeted or the generic one.
 
     Returns
     -------
@@ -160,6 +167,8 @@ def compare_retrieval(
         targeted = [profiles.cues[j] for j in profiles.rank[i] if profiles.recommended[i, j]]
         targeted = [c for c in targeted if c in CUE_CLASSES]
         env = profile_environment(profiles, diary, pid)
+        combined = targeted + [c for c in generic if c not in targeted]
+        with_combined = include_combined and set(combined) not in (set(targeted), set(generic))
         if not targeted:
             results[pid] = {
                 "skipped": "no recommended personal trigger among the simulator's cue classes",
@@ -189,33 +198,30 @@ def compare_retrieval(
                 "protocols": {
                     "TARGETED": {"sessions": [session(targeted)]},
                     "GENERIC": {"sessions": [session(list(generic))]},
+                    **({"COMBINED": {"sessions": [session(combined)]}} if with_combined else {}),
                 },
                 "arms": [
                     {"name": "targeted", "protocol": "TARGETED"},
                     {"name": "generic", "protocol": "GENERIC"},
+                    *([{"name": "combined", "protocol": "COMBINED"}] if with_combined else []),
                 ],
             }
         )
         run_dir = None if out_dir is None else Path(out_dir) / _safe(pid)
         res = run_trial(make_plan(spec), out_dir=run_dir, write_drinking=run_dir is not None)
         t, g = res.summary["targeted"], res.summary["generic"]
-        diff = {
-            k: (None if t.get(k) is None or g.get(k) is None else float(t[k] - g[k]))
-            for k in (
-                "percent_days_abstinent",
-                "percent_heavy_drinking_days",
-                "drinks_per_week_change_pct",
-                "true_percent_days_abstinent",
-                "true_drinks_per_week_change_pct",
-            )
-        }
         results[pid] = {
             "targeted_cues": targeted,
             "generic_cues": list(generic),
             "environment": env,
             "arms": {"targeted": t, "generic": g},
-            "difference_targeted_minus_generic": diff,
+            "difference_targeted_minus_generic": _difference(t, g),
         }
+        if with_combined:
+            cmb = res.summary["combined"]
+            results[pid]["combined_cues"] = combined
+            results[pid]["arms"]["combined"] = cmb
+            results[pid]["difference_combined_minus_generic"] = _difference(cmb, g)
     simulated = [r for r in results.values() if "skipped" not in r]
     cohort_summary: dict[str, Any] = {"n_participants": len(simulated)}
     if simulated:
@@ -241,6 +247,19 @@ def compare_retrieval(
             "seed": seed,
             "retrieval": "alcohol_prediction_error then ketamine (Das 2019 regimen, assumed)",
         },
+    }
+
+
+def _difference(a: dict[str, Any], b: dict[str, Any]) -> dict[str, float | None]:
+    return {
+        k: (None if a.get(k) is None or b.get(k) is None else float(a[k] - b[k]))
+        for k in (
+            "percent_days_abstinent",
+            "percent_heavy_drinking_days",
+            "drinks_per_week_change_pct",
+            "true_percent_days_abstinent",
+            "true_drinks_per_week_change_pct",
+        )
     }
 
 
@@ -291,13 +310,16 @@ def report_markdown(comparison: dict[str, Any]) -> str:
             f"Targeted cues: {', '.join(r['targeted_cues'])}; generic cues: "
             f"{', '.join(r['generic_cues'])}.",
             "",
-            "| endpoint | targeted | generic | difference |",
-            "|---|---|---|---|",
+            "| endpoint | targeted | generic | targeted - generic | combined - generic |",
+            "|---|---|---|---|---|",
         ]
+        fmt = lambda v: "n/a" if v is None else f"{v:.1f}"  # noqa: E731
         for k, label in keys:
             t, g = r["arms"]["targeted"].get(k), r["arms"]["generic"].get(k)
             d = r["difference_targeted_minus_generic"].get(k)
-            fmt = lambda v: "n/a" if v is None else f"{v:.1f}"  # noqa: E731
-            lines.append(f"| {label} | {fmt(t)} | {fmt(g)} | {fmt(d)} |")
+            dc = r.get("difference_combined_minus_generic", {}).get(k)
+            lines.append(f"| {label} | {fmt(t)} | {fmt(g)} | {fmt(d)} | {fmt(dc)} |")
+        if "combined_cues" in r:
+            lines.append(f"\nCombined cues: {', '.join(r['combined_cues'])}.")
         lines.append("")
     return "\n".join(lines)
