@@ -122,7 +122,7 @@ def calibrate_intercept(
     cr: np.ndarray,
     params: BehaviorParams,
     *,
-    iterations: int = 15,
+    iterations: int = 10,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-patient intercept so that expected drinking days per week match the covariate.
 
@@ -160,7 +160,10 @@ def calibrate_intercept(
 
     keep = np.exp(_pattern_sum(np.log(np.maximum(1.0 - cr, tiny)), patterns))
     kappa1 = 1.0 - (1.0 - params.background_craving) * keep
-    kappas, weights = [], []
+    # The craving of a pattern is the same on any day; only its probability differs between
+    # weekdays and weekend days, so the two weightings add up over the same P patterns.
+    kappa = kappa1
+    w = np.zeros_like(kappa1)
     for rates, share in (
         (patients.rate_weekday_per_day, WEEKDAYS_PER_WEEK / 7.0),
         (patients.rate_weekend_per_day, WEEKEND_DAYS_PER_WEEK / 7.0),
@@ -170,10 +173,7 @@ def calibrate_intercept(
         logp = _pattern_sum(np.log(np.maximum(q, tiny)), patterns) + _pattern_sum(
             np.log1p(-q), 1.0 - patterns
         )
-        kappas.append(kappa1)
-        weights.append(share * np.exp(logp))
-    kappa = np.concatenate(kappas, axis=1)  # (n, 2P)
-    w = np.concatenate(weights, axis=1)
+        w += share * np.exp(logp)
     beta = params.craving_weight_logit
     alpha = logit(target) - beta * (w * kappa).sum(axis=1)
     for _ in range(iterations):
