@@ -60,11 +60,16 @@ def propagate_ode(
             r = float(schedule.rates_mg_per_min[seg, p]) if 0 <= seg < k else 0.0
             inside = pos[(pos >= t0) & (pos < t1)]
             t_eval = np.unique(np.append(inside, t1))
-            sol = solve_ivp(
-                lambda _t, y, ap=ap, r=r: ap @ y + b * r,
-                (t0, t1), x, method=method, t_eval=t_eval, rtol=rtol, atol=atol,
-                jac=lambda _t, _y, ap=ap: ap,
-            )
+            for meth in (method, "Radau"):
+                # LSODA occasionally refuses very short segments ("Unexpected istate");
+                # Radau (implicit, order 5) is then used for that segment.
+                sol = solve_ivp(
+                    lambda _t, y, ap=ap, r=r: ap @ y + b * r,
+                    (t0, t1), x, method=meth, t_eval=t_eval, rtol=rtol, atol=atol,
+                    jac=lambda _t, _y, ap=ap: ap,
+                )
+                if sol.success:
+                    break
             if not sol.success:  # pragma: no cover - numerical failure is reported, not hidden
                 raise RuntimeError(f"solve_ivp failed: {sol.message}")
             for ti, yi in zip(sol.t, sol.y.T, strict=True):

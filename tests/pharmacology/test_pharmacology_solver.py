@@ -1,0 +1,131 @@
+"""Exact solver vs the solve_ivp oracle (hypothesis), and solver edge cases."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from reconsolidate.exceptions import ExtrapolationWarning
+from reconsolidate.pharmacology import Regimen, get_model, list_models, simulate
+from reconsolidate.pharmacology.dosing import build_schedule
+from reconsolidate.pharmacology.oracle import propagate_ode
+from reconsolidate.pharmacology.simulate import draw_eta
+from reconsolidate.pharmacology.solver import Schedule, propagate, system_matrices
+
+
+@st.composite
+def regimens(draw: st.DrawFn) -> Regimen:
+    n_inf = draw(st.integers(0, 3))
+    t = 0.0
+    infusions = []
+    for i in range(n_inf):
+        gap = 0.0 if i == 0 else draw(st.floats(0.0, 30.0))
+        dur = draw(st.floats(0.5, 60.0))
+        rate = draw(st.floats(0.001, 0.7))
+        infusions.append({"start_min": t + gap, "duration_min": dur,
+                          "rate_mg_per_kg_per_min": rate})
+        t += gap + dur
+    boluses = [{"time_min": draw(st.floats(0.0, 120.0)), "dose_mg_per_kg": draw(st.floats(0.01, 1))}
+               for _ in range(draw(st.integers(0 if n_inf else 1, 2)))]
+    if not infusions:
+        boluses[0]["time_min"] = 0.0
+    elif boluses and not any(b["time_min"] == 0 for b in boluses):
+        pass
+    return Regimen(infusion=infusions, bolus=boluses)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    regimen=regimens(),
+    model=st.sampled_from(list_models()),
+    ke0=st.floats(0.05, 5.0),
+    seed=st.integers(0, 1000),
+    times=st.lists(st.floats(0.0, 400.0), min_size=1, max_size=12),
+)
+def test_exact_solver_matches_ode_oracle(regimen: Regimen, model: str, ke0: float, seed: int,
+                                         times: list[float]) -> None:
+    m = get_model(model)
+    w = np.array([55.0, 70.0, 95.0])
+    params = m.individual_parameters(w, female=np.array([True, False, True]),
+                                     eta=draw_eta(m, seed, 0, 3))
+    a, b, obs = system_matrices(m, params, np.full(3, ke0))
+    sched = build_schedule(regimen, m, w, ke0)
+    t = np.array(times)
+    fast = propagate(a, b, obs, sched, t)
+    slow = propagate_ode(a, b, obs, sched, t, method="LSODA", rtol=1e-10, atol=1e-14)
+    scale = np.abs(slow).max(axis=2, keepdims=True)  # per patient and output
+    # 1e-6 relative to the value, with a floor of 1e-9 of the curve's scale where it is ~0
+    err = np.abs(fast - slow) / np.maximum(np.abs(slow), 1e-3 * scale + 1e-300)
+    assert np.all(err < 1e-6), float(err.max())
+
+
+def test_radau_oracle_agrees_on_dakwar() -> None:
+    m = get_model("domino")
+    r = Regimen(infusion=[{"start_min": 0, "duration_min": 2, "dose_mg_per_kg": 0.11},
+                          {"start_min": 2, "duration_min": 50, "dose_mg_per_kg": 0.60}])
+    w = np.array([70.0])
+    a, b, obs = system_matrices(m, m.individual_parameters(w), np.array([0.652]))
+    s = build_schedule(r, m, w, 0.652)
+    t = np.arange(0.0, 361.0, 7.0)
+    fast = propagate(a, b, obs, s, t)
+    slow = propagate_ode(a, b, obs, s, t, method="Radau", rtol=1e-10, atol=1e-16)
+    np.testing.assert_allclose(fast[:, :, 1:], slow[:, :, 1:], rtol=1e-6)
+
+
+def test_times_before_zero_unsorted_and_duplicated() -> None:
+    r = Regimen(bolus=[{"time_min": 0, "dose_mg": 20}])
+    t = np.array([30.0, -5.0, 0.0, 30.0, 10.0])
+    res = simulate("domino", r, 70.0, t)
+    cp = res.plasma_ng_ml[0]
+    assert cp[1] == 0.0
+    assert cp[0] == cp[3]
+    # bolus at time 0 counts at t = 0 (right-continuous): Cp(0) = dose / V1
+    assert cp[2] == np.float64(20.0 / 4.41 * 1000.0) or abs(cp[2] / (20 / 4.41 * 1000) - 1) < 1e-12
+    assert cp[4] > cp[0] > 0
+
+
+def test_ke0_equal_to_an_exponent_is_not_singular() -> None:
+    m = get_model("domino")
+    mc = m.micro_constants(70.0)
+    from reconsolidate.pharmacology import macro_constants
+
+    lam = macro_constants(**mc)["lambda_per_min"]
+    r = Regimen(infusion=[{"start_min": 0, "duration_min": 10, "dose_mg_per_kg": 0.5}])
+    res = simulate("domino", r, 70.0, np.array([5.0, 10.0, 30.0]), ke0_per_min=float(lam[1]))
+    near = simulate("domino", r, 70.0, np.array([5.0, 10.0, 30.0]),
+                    ke0_per_min=float(lam[1]) * (1 + 1e-7))
+    assert np.all(np.isfinite(res.effect_site_ng_ml))
+    np.testing.assert_allclose(res.effect_site_ng_ml, near.effect_site_ng_ml, rtol=1e-5)
+
+
+def test_schedule_with_gap_and_mixed_absolute_doses() -> None:
+    r = Regimen(
+        infusion=[{"start_min": 0, "duration_min": 10, "dose_mg": 20.0},
+                  {"start_min": 30, "duration_min": 10, "rate_mg_per_kg_per_h": 6.0}],
+        bolus=[{"time_min": 20, "dose_mg_per_kg": 0.1}],
+    )
+    w = np.array([50.0, 100.0])
+    s = build_schedule(r, get_model("domino"), w, 0.652)
+    np.testing.assert_allclose(s.total_dose_mg(), [20 + 5 + 10, 20 + 10 + 20])
+    assert isinstance(s, Schedule)
+    res = simulate("domino", r, w, np.array([25.0]))
+    # the 100-kg patient got more drug in mg/kg for the bolus but the same absolute first dose
+    assert res.plasma_ng_ml.shape == (2, 1)
+
+
+def test_metabolite_model_produces_norketamine() -> None:
+    r = Regimen(infusion=[{"start_min": 0, "duration_min": 60, "rate_mg_per_kg_per_h": 1.0}])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExtrapolationWarning)
+        res = simulate("flint", r, 20.0, np.array([0.0, 30.0, 60.0, 120.0]))
+    assert res.norketamine_plasma_ng_ml is not None
+    assert res.norketamine_plasma_ng_ml[0, 0] == 0.0
+    assert np.all(res.norketamine_plasma_ng_ml[0, 1:] > 0)
+    # occupancy includes the metabolite: higher than from the parent alone
+    from reconsolidate.pharmacology import nmda_occupancy
+
+    parent_only = nmda_occupancy(res.effect_site_ng_ml, analyte="S-ketamine")
+    assert np.all(res.nmda_occupancy[0, 1:] > parent_only[0, 1:])
