@@ -1,0 +1,118 @@
+"""Command line ``reconsolidate pk``: JSON, table, plot, and one-line errors with exit 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from reconsolidate.cli import main
+
+DAK = "examples/regimens/dakwar2020.toml"
+
+
+def test_json_exact_golden_values(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["pk", "--model", "domino", "--weight-kg", "70", "--regimen", DAK,
+                 "--at", "2,10,30,52,60,120", "--json", "-"])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["time_min"] == [2, 10, 30, 52, 60, 120]
+    for got, want in zip(out["plasma_ng_ml"], [559, 205, 228, 253, 96, 52], strict=True):
+        assert abs(got / want - 1) < 0.01
+    assert len(out["effect_site_ng_ml"]) == 6 and len(out["nmda_occupancy"]) == 6
+    assert all(0 <= v <= 1 for v in out["nmda_occupancy"])
+
+
+def test_readme_command_table_and_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    png = tmp_path / "pk.png"
+    code = main(["pk", "--model", "domino", "--weight-kg", "70", "--regimen", DAK,
+                 "--plot", str(png)])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "Peak plasma 558.6 ng/mL at 2 min" in text
+    assert "occupancy" in text.lower()
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_list_models(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["pk", "--list-models", "--json", "-"]) == 0
+    names = [m["name"] for m in json.loads(capsys.readouterr().out)["models"]]
+    assert {"domino", "clements250", "hijazi", "herd", "kamp"} <= set(names)
+
+
+def _write(tmp_path: Path, text: str) -> str:
+    p = tmp_path / "r.toml"
+    p.write_text(text)
+    return str(p)
+
+
+@pytest.mark.parametrize(
+    ("args", "expect"),
+    [
+        (["--weight-kg", "-70"], "--weight-kg"),
+        (["--weight-kg", "abc"], "--weight-kg"),
+        (["--model", "propofol"], "allowed: clements250"),
+        (["--at", "2,x"], "--at"),
+        (["--at", "-5"], "--at"),
+        (["--sex", "X"], "--sex"),
+        (["--plot", "out.txt"], "--plot"),
+        (["--regimen", "missing.toml"], "file not found"),
+    ],
+)
+def test_bad_arguments_exit_2_one_line(args: list[str], expect: str,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    base = {"--model": "domino", "--weight-kg": "70", "--regimen": DAK}
+    for k, v in zip(args[::2], args[1::2], strict=True):
+        base[k] = v
+    argv = ["pk", *[x for kv in base.items() for x in kv]]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "\n" not in err and expect in err
+
+
+def test_missing_weight(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["pk", "--model", "domino", "--regimen", DAK]) == 2
+    assert "--weight-kg is required" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("toml", "expect"),
+    [
+        ("[[infusion]]\nstart_min = 0\nduration_min = 10\ndose = 0.5\n", "unknown key 'dose'"),
+        ("[[infusion]]\nstart_min = 0\nduration_min = 10\ndose_mg_per_kg = 0.5\n"
+         "[[infusion]]\nstart_min = 5\nduration_min = 10\ndose_mg_per_kg = 0.5\n", "overlap"),
+        ("[[infusion]]\nstart_min = -1\nduration_min = 10\ndose_mg_per_kg = 0.5\n",
+         "start_min"),
+        ("[[infusion]]\nstart_min = 0\nduration_min = 1\nrate_mg_per_kg_per_min = 2\n",
+         "pump maximum"),
+        ("[[infusion]]\nstart_min = 0\nduration_min = 1\nrate_mg_per_min = 100\n",
+         "pump maximum"),
+        ("colour = 'red'\n[[bolus]]\ntime_min = 0\ndose_mg = 5\n", "unknown key 'colour'"),
+        ("[[bolus]]\ntime_min = 3\ndose_mg = 5\n", "must start at 0"),
+    ],
+)
+def test_bad_regimen_files_exit_2(tmp_path: Path, toml: str, expect: str,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    path = _write(tmp_path, toml)
+    assert main(["pk", "--model", "domino", "--weight-kg", "70", "--regimen", path]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "\n" not in err and expect in err, err
+
+
+def test_subprocess_json() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "reconsolidate", "pk", "--model", "kamp", "--weight-kg", "80",
+         "--regimen", "examples/regimens/tci-plasma-350.toml", "--at", "5,20", "--json", "-"],
+        capture_output=True, text=True, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert all(abs(v / 350 - 1) < 0.02 for v in out["plasma_ng_ml"])
+    bad = subprocess.run(
+        [sys.executable, "-m", "reconsolidate", "pk", "--model", "nope", "--weight-kg", "80",
+         "--regimen", DAK], capture_output=True, text=True, check=False,
+    )
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
