@@ -109,7 +109,8 @@ def test_schedule_with_gap_and_mixed_absolute_doses() -> None:
     )
     w = np.array([50.0, 100.0])
     s = build_schedule(r, get_model("domino"), w, 0.652)
-    np.testing.assert_allclose(s.total_dose_mg(), [20 + 5 + 10, 20 + 10 + 20])
+    # 20 mg + 0.1 mg/kg bolus + 6 mg/kg/h for 10 min (1 mg/kg)
+    np.testing.assert_allclose(s.total_dose_mg(), [20 + 5 + 50, 20 + 10 + 100])
     assert isinstance(s, Schedule)
     res = simulate("domino", r, w, np.array([25.0]))
     # the 100-kg patient got more drug in mg/kg for the bolus but the same absolute first dose
