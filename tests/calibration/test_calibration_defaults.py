@@ -1,0 +1,87 @@
+"""The shipped calibrated defaults: provenance, bounds, and how they overlay a spec."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from reconsolidate.calibration import (
+    FITTED_PATH,
+    apply_calibrated_defaults,
+    calibrated_parameters,
+    calibration_provenance,
+    load_fitted,
+    load_targets,
+    render_fitted_toml,
+)
+from reconsolidate.calibration import defaults as defaults_mod
+from reconsolidate.exceptions import InputError
+
+
+def test_calibration_shipped_fitted_file_has_provenance_and_is_in_bounds() -> None:
+    assert FITTED_PATH.is_file(), "the package ships calibration/fitted.toml"
+    prov = calibration_provenance()
+    for key in ("command", "seed", "budget", "date_utc", "version", "git_commit",
+                "targets_sha256", "loss", "n_targets", "n_targets_passed"):
+        assert key in prov, key
+    assert prov["command"].startswith("reconsolidate calibrate")
+    assert f"--seed {prov['seed']}" in prov["command"]
+    assert f"--budget {prov['budget']}" in prov["command"]
+    params = calibrated_parameters()
+    free = {p.name: p for p in load_targets().parameters}
+    assert set(params) == set(free)
+    for name, v in params.items():
+        assert free[name].low <= v <= free[name].high, name
+
+
+def test_calibration_defaults_overlay_only_unset_fields() -> None:
+    from reconsolidate.trial import load_trial_spec
+
+    params = calibrated_parameters()
+    spec = load_trial_spec(load_targets().scenario_path("dakwar2020"))
+    out = apply_calibrated_defaults(spec)
+    for name, v in params.items():
+        group, *rest = name.split(".")
+        if group == "behavior":
+            assert getattr(out.behavior, rest[0]) == pytest.approx(v)
+        elif group == "memory":
+            assert out.memory[rest[0]] == pytest.approx(v)
+        elif group == "therapy":
+            assert getattr(out.therapies[rest[0]], rest[1]) == pytest.approx(v)
+    name = next(n for n in params if n.startswith("behavior."))
+    field = name.split(".")[1]
+    explicit = spec.model_validate({**spec.model_dump(), "behavior": {field: 0.5}})
+    assert getattr(apply_calibrated_defaults(explicit).behavior, field) == 0.5
+
+
+def test_calibration_fitted_file_roundtrip_and_errors(tmp_path: Path) -> None:
+    text = render_fitted_toml({"command": 'reconsolidate calibrate --out "a b"', "seed": 1},
+                              {"memory.cr_threshold": 0.123456789012345})
+    p = tmp_path / "f.toml"
+    p.write_text(text, encoding="utf-8")
+    d = load_fitted(p)
+    assert d["parameters"] == {"memory.cr_threshold": 0.123456789012345}  # full precision
+    assert d["provenance"]["command"] == 'reconsolidate calibrate --out "a b"'
+    assert tomllib.loads(text)["provenance"]["seed"] == 1
+    p.write_text('[parameters]\n"memory.cr_threshold" = "x"\n', encoding="utf-8")
+    with pytest.raises(InputError, match="must be a finite number"):
+        load_fitted(p)
+    with pytest.raises(InputError, match="not found"):
+        load_fitted(tmp_path / "missing.toml")
+
+
+def test_calibration_uncalibrated_package_changes_nothing(monkeypatch: pytest.MonkeyPatch,
+                                                          tmp_path: Path) -> None:
+    from reconsolidate.trial import load_trial_spec
+
+    monkeypatch.setattr(defaults_mod, "FITTED_PATH", tmp_path / "none.toml")
+    defaults_mod._shipped.cache_clear()
+    try:
+        assert calibrated_parameters() == {}
+        assert calibration_provenance() == {"status": "uncalibrated"}
+        spec = load_trial_spec(load_targets().scenario_path("dakwar2020"))
+        assert apply_calibrated_defaults(spec) is spec
+    finally:
+        defaults_mod._shipped.cache_clear()
