@@ -6,6 +6,9 @@ by 1 h between repetitions; an "update" is one (patient, cue) exposure processed
 :func:`reconsolidate.memory.population.expose`. A sparse pass (10% of pairs exposed, as in
 daily life) is also timed, counting only the exposures made.
 
+The original (pre-optimisation) kernel, kept in the module as the fast kernel's oracle, is timed
+on the same data interleaved with the current ``expose`` (same machine load) for an A/B ratio.
+
 Run: ``python benchmarks/memory_population.py`` (add ``--patients N`` to change the size).
 Timings on a shared machine are noisy; the best of the repetitions is reported.
 """
@@ -22,6 +25,11 @@ import numpy as np
 
 from reconsolidate.memory import population as pop
 from reconsolidate.memory.params import MemoryParams
+
+
+def _fields(s: pop.PopulationState) -> tuple:
+    return (s.time_h, s.w0, s.n0, s.tmean0_h, s.tlast0_h, s.ctx0, s.lab0, s.w1, s.n1,
+            s.tmean1_h, s.tlast1_h, s.ctx1, s.lab1, s.lab_time_h)
 
 
 def main() -> None:
@@ -55,6 +63,30 @@ def main() -> None:
         t0 = time.perf_counter()
         n_sparse = pop.expose(state, sparse, rewarded, p)
         best_sparse = min(best_sparse, time.perf_counter() - t0)
+    # the original (pre-optimisation) kernel on the same data, timed interleaved with the
+    # current one so that both see the same machine load (not part of the public API)
+    best_fast = best_orig = np.inf
+    kargs = (p.new_cause_concentration_per_h, p.kernel_offset_h, p.kernel_exponent,
+            p.feature_variance, 0.5 * (1.0 + p.n_context_features), p.learning_rate,
+            p.us_variance, p.max_em_iterations, p.destabilization_pe_threshold,
+            p.destabilization_block_occupancy50, p.destabilization_block_hill,
+            p.lability_tau_min / 60.0, p.lability_prior_boost_per_h, *pop._exp_table(p))
+    zeros = np.zeros(n)
+    orig_state = state.copy()
+    s_small = small.copy()
+    pop._expose_kernel_reference(full[: small.shape[0]], rewarded[: small.shape[0]] * 1.0,
+                                 zeros[: small.shape[0]], zeros[: small.shape[0]],
+                                 *_fields(s_small), *kargs)  # compile
+    for _ in range(args.repeats):
+        pop.advance(state, 1.0)
+        t0 = time.perf_counter()
+        pop.expose(state, full, rewarded, p)
+        best_fast = min(best_fast, time.perf_counter() - t0)
+        pop.advance(orig_state, 1.0)
+        t0 = time.perf_counter()
+        pop._expose_kernel_reference(full, np.asarray(rewarded, dtype=np.float64), zeros, zeros,
+                                     *_fields(orig_state), *kargs)
+        best_orig = min(best_orig, time.perf_counter() - t0)
     t0 = time.perf_counter()
     pop.response(state, p)
     t_resp = time.perf_counter() - t0
@@ -70,6 +102,9 @@ def main() -> None:
     print(f"sparse pass (10% exposed): {n_sparse:,} updates in {best_sparse * 1e3:.1f} ms -> "
           f"{n_sparse / best_sparse / 1e6:.1f} million updates per second "
           f"(scan of all {n * c:,} pairs included)")
+    print(f"interleaved A/B, full pass: current expose {n * c / best_fast / 1e6:.1f} M/s, "
+          f"original kernel {n * c / best_orig / 1e6:.1f} M/s "
+          f"(x{best_orig / best_fast:.2f})")
     print(f"response read-out: {n * c / t_resp / 1e6:.1f} million (patient, cue) per second")
     print(f"load indicator: numpy exp {t_exp / (n * c) * 1e9:.1f} ns per element "
           f"(about 1-2 ns on an idle core; larger values mean a contended machine)")
