@@ -37,13 +37,13 @@ def regimens(draw: st.DrawFn) -> Regimen:
     return Regimen(infusion=infusions, bolus=boluses)
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     regimen=regimens(),
     model=st.sampled_from(list_models()),
     ke0=st.floats(0.05, 5.0),
     seed=st.integers(0, 1000),
-    times=st.lists(st.floats(0.0, 400.0), min_size=1, max_size=12),
+    times=st.lists(st.floats(0.0, 240.0), min_size=1, max_size=8),
 )
 def test_exact_solver_matches_ode_oracle(regimen: Regimen, model: str, ke0: float, seed: int,
                                          times: list[float]) -> None:
@@ -55,7 +55,7 @@ def test_exact_solver_matches_ode_oracle(regimen: Regimen, model: str, ke0: floa
     sched = build_schedule(regimen, m, w, ke0)
     t = np.array(times)
     fast = propagate(a, b, obs, sched, t)
-    slow = propagate_ode(a, b, obs, sched, t, method="LSODA", rtol=1e-10, atol=1e-14)
+    slow = propagate_ode(a, b, obs, sched, t, method="LSODA", rtol=1e-10, atol=1e-12)
     scale = np.abs(slow).max(axis=2, keepdims=True)  # per patient and output
     # 1e-6 relative to the value, with a floor of 1e-9 of the curve's scale where it is ~0
     err = np.abs(fast - slow) / np.maximum(np.abs(slow), 1e-3 * scale + 1e-300)
