@@ -99,3 +99,11 @@ def test_cli_version_and_unknown_command(capsys: pytest.CaptureFixture[str]) -> 
     assert main(["--version"]) == 0
     assert __version__ in capsys.readouterr().out
     assert main(["no-such-command"]) == 2
+
+
+def test_to_jsonable_turns_numpy_and_nan_into_plain_json() -> None:
+    from reconsolidate._io import to_jsonable
+
+    out = to_jsonable({"a": np.float64("nan"), 2: [np.int64(3), (np.float32(1.5), float("inf"))]})
+    assert out == {"a": None, "2": [3, [1.5, None]]}
+    assert json.loads(json.dumps(out)) == out

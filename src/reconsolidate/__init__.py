@@ -1,4 +1,4 @@
-"""reconsolidate: ketamine-assisted memory-reconsolidation therapy for alcohol use disorder, in silico.
+"""reconsolidate: ketamine-assisted memory-reconsolidation therapy for AUD, in silico.
 
 The package follows one dose along the mechanistic chain:
 

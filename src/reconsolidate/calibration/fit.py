@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from reconsolidate import __version__
-from reconsolidate._io import atomic_dir, atomic_write_json, atomic_write_text
+from reconsolidate._io import atomic_dir, atomic_write_json, atomic_write_text, to_jsonable
 from reconsolidate.calibration.defaults import render_fitted_toml
 from reconsolidate.calibration.predict import evaluate
 from reconsolidate.calibration.targets import LoadedTargets, load_targets
@@ -267,18 +267,8 @@ def write_calibration(
                              + [repr(h["params"][n]) for n in names]))
     with atomic_dir(out_dir) as tmp:
         atomic_write_text(tmp / "fitted.toml", render_fitted_toml(prov, result.best_params))
-        atomic_write_json(tmp / "history.json", _jsonable(result.history))
+        atomic_write_json(tmp / "history.json", to_jsonable(result.history))
         atomic_write_text(tmp / "history.csv", "\n".join(rows) + "\n")
         atomic_write_text(tmp / "targets.toml", lt.path.read_text(encoding="utf-8"))
-        atomic_write_text(tmp / "summary.json", json.dumps(_jsonable(summary), indent=2) + "\n")
+        atomic_write_text(tmp / "summary.json", json.dumps(to_jsonable(summary), indent=2) + "\n")
     return Path(out_dir)
-
-
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, float):
-        return x if math.isfinite(x) else None
-    if isinstance(x, dict):
-        return {k: _jsonable(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_jsonable(v) for v in x]
-    return x

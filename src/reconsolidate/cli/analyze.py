@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import io
 import json
-import math
 from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
 import typer
 
+from reconsolidate._io import to_jsonable
 from reconsolidate.exceptions import InputError
 
 __all__ = ["analyze", "register", "run_analysis"]
@@ -39,18 +39,6 @@ def _parse_missing(text: str) -> str | float:
             f"--missing {text!r}: allowed heavy, abstinent, exclude or a number "
             "of US standard drinks"
         ) from None
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
 
 
 def run_analysis(
@@ -202,7 +190,7 @@ def run_analysis(
             pseudonymise=pseudonymise, shift_dates_days=shift_dates_days
         ),
     }
-    return _jsonable(result), tables
+    return to_jsonable(result), tables
 
 
 def _km_curves(ep: Any, arm: np.ndarray) -> dict:

@@ -17,21 +17,10 @@ from typing import Any
 
 import typer
 
+from reconsolidate._io import to_jsonable
 from reconsolidate.exceptions import InputError
 
 __all__ = ["paradigm", "register"]
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    if hasattr(obj, "item") and not isinstance(obj, str | bytes):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
 
 
 def _table_text(result: dict[str, Any]) -> str:
@@ -123,7 +112,7 @@ def paradigm(
         raise InputError(f"--model {model!r}: allowed reference, population")
     if plot is not None and not plot.lower().endswith(".png"):
         raise InputError(f"--plot {plot!r}: the file name must end in .png")
-    result = _jsonable(run_paradigm(name_or_file, model).to_dict())
+    result = to_jsonable(run_paradigm(name_or_file, model).to_dict())
     if plot is not None:
         _plot(result, plot)
     if json_out == "-":

@@ -10,26 +10,10 @@ from typing import Annotated, Any
 
 import typer
 
+from reconsolidate._io import to_jsonable
 from reconsolidate.exceptions import InputError
 
 __all__ = ["register", "run_triggers", "write_synthetic_diary"]
-
-
-def _jsonable(obj: Any) -> Any:
-    """Plain JSON values: numpy scalars to Python, NaN/inf to None."""
-    import math
-
-    import numpy as np
-
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
 
 
 def _fail_lines(exc: InputError) -> typer.Exit:
@@ -87,7 +71,7 @@ def run_triggers(
                         profiles, d, participant or None, out_dir=tmp / "runs", **opts
                     )
                     result["simulation"] = sim
-                    clean = _jsonable(result)
+                    clean = to_jsonable(result)
                     (tmp / "profiles.json").write_text(
                         json.dumps({k: v for k, v in clean.items() if k != "simulation"},
                                    indent=2) + "\n"
@@ -104,7 +88,7 @@ def run_triggers(
         )
     result["source"] = str(diary)
     result["mapping"] = None if mapping is None else str(mapping)
-    return _jsonable(result), msgs
+    return to_jsonable(result), msgs
 
 
 def _print_simulation(sim: dict[str, Any]) -> None:
