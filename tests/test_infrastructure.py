@@ -106,4 +106,4 @@ def test_to_jsonable_turns_numpy_and_nan_into_plain_json() -> None:
 
     out = to_jsonable({"a": np.float64("nan"), 2: [np.int64(3), (np.float32(1.5), float("inf"))]})
     assert out == {"a": None, "2": [3, [1.5, None]]}
-    assert json.loads(json.dumps(out)) == out
+    assert json.loads(json.dumps(out, allow_nan=False)) == out

@@ -150,3 +150,32 @@ def test_calibration_does_not_depend_on_the_chunk() -> None:
     q = sp(get_cohort("das2019"), CueEnvironment(), 5, 100, 137)
     a2, k2 = calibrate_intercept(q, cr[100:137], BP)
     assert np.array_equal(a[100:137], a2) and np.array_equal(k[100:137], k2)
+
+
+def test_calibration_converges_when_drinking_probability_saturates() -> None:
+    """Regression: cue responses all near 1 and a target near the upper bound once sent a plain
+    Newton step to alpha = -2e10 (craving_ref 0/0) under the shipped calibrated craving weight.
+    The bracketed iteration must hit the target."""
+    bp = BehaviorParams(craving_weight_logit=9.271484602402213)  # calibration/fitted.toml
+    p, _, _ = _setup(8)
+    cr = np.tile([0.96580228, 0.87262936, 0.85599481, 0.99808788, 0.99243124, 0.86179636], (8, 1))
+    cr[1:] = np.linspace(0.0, 0.999, 7)[:, None]
+    p.drinking_days_per_week[:] = 6.92988735
+    p.rate_weekday_per_day[0] = [0.57082294, 0.19678864, 0.08268667, 0.30152018, 0.46976863,
+                                 0.63840099]
+    p.rate_weekend_per_day[0] = [0.28541147, 0.47229275, 0.41343335, 0.60304036, 0.5480634,
+                                 0.3192005]
+    with np.errstate(all="raise"):
+        a, k = calibrate_intercept(p, cr, bp)
+    assert np.all(np.isfinite(a)) and np.all(np.isfinite(k))
+    # the expected drinking probability equals the (clipped) target for every patient
+    target = np.clip(p.drinking_days_per_week / 7, *bp.drinking_probability_bounds)
+    rng = np.random.default_rng(1)
+    hits = np.zeros(p.n)
+    n_days = 7 * 3000
+    for d in range(n_days):
+        rates = p.rate_weekend_per_day if (d % 7) >= 5 else p.rate_weekday_per_day
+        exposed = rng.random(cr.shape) < -np.expm1(-rates)
+        kappa = day_craving(cr, exposed, bp.background_craving)
+        hits += rng.random(p.n) < 1 / (1 + np.exp(-(a + bp.craving_weight_logit * kappa)))
+    assert np.abs(hits / n_days - target).max() < 0.01

@@ -143,13 +143,3 @@ def test_natural_vocabulary_round_trip_and_subprocess_error(
         f"error: {bad}:2: unparseable timestamp 'never' (expected ISO 8601, e.g. 2025-03-01T18:30)"
     )
     assert "Traceback" not in r.stderr
-
-
-def test_json_values_are_plain_and_finite() -> None:
-    import numpy as np
-
-    from reconsolidate.cli.triggers import _jsonable
-
-    got = _jsonable({"a": float("nan"), "b": np.float64(1.5), "c": [np.int64(2), float("inf")]})
-    assert got == {"a": None, "b": 1.5, "c": [2, None]}
-    json.dumps(got, allow_nan=False)

@@ -122,13 +122,14 @@ def calibrate_intercept(
     cr: np.ndarray,
     params: BehaviorParams,
     *,
-    iterations: int = 10,
+    iterations: int = 40,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-patient intercept so that expected drinking days per week match the covariate.
 
     The expectation is exact over every exposure pattern (2^C of them) on weekdays and weekend
-    days, with the memory responses ``cr`` held fixed and no motivation lift. Newton iterations
-    on the (monotone) expected probability.
+    days, with the memory responses ``cr`` held fixed and no motivation lift. Safeguarded Newton
+    iterations (bisection inside a bracket where a step would leave it) on the monotone expected
+    probability.
 
     Parameters
     ----------
@@ -176,13 +177,24 @@ def calibrate_intercept(
         w += share * np.exp(logp)
     beta = params.craving_weight_logit
     alpha = logit(target) - beta * (w * kappa).sum(axis=1)
+    # E_w[expit(alpha + beta * kappa)] rises monotonically in alpha and lies between
+    # expit(alpha + beta * min kappa) and expit(alpha + beta * max kappa), so the root is bracketed:
+    bound_a = logit(target) - beta * kappa.max(axis=1)
+    bound_b = logit(target) - beta * kappa.min(axis=1)
+    lo, hi = np.minimum(bound_a, bound_b), np.maximum(bound_a, bound_b)
     for _ in range(iterations):
         p = expit(alpha[:, None] + beta * kappa)
         f = (w * p).sum(axis=1) - target
         df = (w * p * (1.0 - p)).sum(axis=1)
-        # a fixed number of iterations, never a chunk-wide stopping rule: each patient's result
-        # must not depend on which other patients share the chunk
-        alpha -= f / np.maximum(df, 1e-12)
+        hi = np.where(f > 0, alpha, hi)
+        lo = np.where(f > 0, lo, alpha)
+        # Safeguarded Newton: where the probability saturates (df ~ 0) a plain Newton step can
+        # leave the bracket by orders of magnitude; bisect instead. A fixed number of
+        # iterations, never a chunk-wide stopping rule: each patient's result must not depend
+        # on which other patients share the chunk.
+        step = alpha - f / np.maximum(df, 1e-300)
+        inside = (step >= lo) & (step <= hi)
+        alpha = np.where(inside, step, 0.5 * (lo + hi))
     p = expit(alpha[:, None] + beta * kappa)
     craving_ref = (w * p * kappa).sum(axis=1) / (w * p).sum(axis=1)
     return alpha, craving_ref
