@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import math
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field, model_validator
 
@@ -44,11 +44,12 @@ __all__ = [
 
 DEFAULT_TARGETS_PATH = Path(__file__).with_name("targets.toml")
 
-STATISTICS = ("mean", "change_pct", "difference", "odds_ratio", "hazard_ratio")
+Statistic = Literal["mean", "change_pct", "difference", "odds_ratio", "hazard_ratio"]
+STATISTICS: tuple[str, ...] = get_args(Statistic)
 # Per-patient endpoints a target may name: fields of reconsolidate.endpoints.ParticipantEndpoints,
 # plus two derived ones (drinking_days_per_week = 7 x percent_drinking_days / 100; abstinent_day =
 # the pooled daily abstinence used by odds_ratio).
-ENDPOINTS = (
+Endpoint = Literal[
     "percent_days_abstinent",
     "percent_drinking_days",
     "percent_heavy_drinking_days",
@@ -59,7 +60,8 @@ ENDPOINTS = (
     "abstinent_last_days",
     "abstinent_day",
     "days_to_first_heavy_day",
-)
+]
+ENDPOINTS: tuple[str, ...] = get_args(Endpoint)
 PARAMETER_GROUPS = ("behavior", "memory", "therapy", "cohort")
 
 
@@ -79,19 +81,8 @@ class Target(StrictModel):
     scenario: str
     arm: str
     reference_arm: str | None = None
-    endpoint: Literal[
-        "percent_days_abstinent",
-        "percent_drinking_days",
-        "percent_heavy_drinking_days",
-        "drinks_per_drinking_day",
-        "drinks_per_week",
-        "drinking_days_per_week",
-        "no_heavy_drinking_days",
-        "abstinent_last_days",
-        "abstinent_day",
-        "days_to_first_heavy_day",
-    ]
-    statistic: Literal["mean", "change_pct", "difference", "odds_ratio", "hazard_ratio"]
+    endpoint: Endpoint
+    statistic: Statistic
     of: Literal["mean", "change_pct"] | None = Field(
         None, description="for statistic 'difference': the per-arm statistic differenced"
     )
