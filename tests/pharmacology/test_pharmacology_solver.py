@@ -134,3 +134,25 @@ def test_metabolite_model_produces_norketamine() -> None:
 
     parent_only = nmda_occupancy(res.effect_site_ng_ml, analyte="S-ketamine")
     assert np.all(res.nmda_occupancy[0, 1:] > parent_only[0, 1:])
+
+
+def test_oracle_and_solver_agree_on_subnormal_gap_between_boluses() -> None:
+    """Regression (found by hypothesis): a bolus 5e-324 min after another once made the Radau
+    oracle return NaN; both paths must treat the pair as back-to-back doses."""
+    m = get_model("clements250")
+    w = np.array([55.0, 70.0, 95.0])
+    params = m.individual_parameters(w, female=np.array([True, False, True]),
+                                     eta=draw_eta(m, 0, 0, 3))
+    a, b, obs = system_matrices(m, params, np.full(3, 1.0))
+    r = Regimen(bolus=[{"time_min": 0.0, "dose_mg_per_kg": 1.0},
+                       {"time_min": 5e-324, "dose_mg_per_kg": 1.0}])
+    sched = build_schedule(r, m, w, 1.0)
+    t = np.linspace(0.0, 240.0, 97)
+    fast = propagate(a, b, obs, sched, t)
+    slow = propagate_ode(a, b, obs, sched, t, method="Radau", rtol=1e-10, atol=1e-12)
+    assert np.all(np.isfinite(slow))
+    np.testing.assert_allclose(fast[:, :, 1:], slow[:, :, 1:], rtol=1e-6)
+    # both doses are in: twice the single-bolus curve after t = 0
+    single = propagate(a, b, obs, build_schedule(
+        Regimen(bolus=[{"time_min": 0.0, "dose_mg_per_kg": 1.0}]), m, w, 1.0), t)
+    np.testing.assert_allclose(fast[:, :, 1:], 2 * single[:, :, 1:], rtol=1e-9)

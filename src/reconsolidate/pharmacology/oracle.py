@@ -14,6 +14,9 @@ from reconsolidate.pharmacology.solver import Schedule
 
 __all__ = ["propagate_ode"]
 
+#: Segments shorter than this (min) are advanced by one first-order Taylor step.
+_SHORTEST_SEGMENT_MIN = 1e-9
+
 
 def propagate_ode(
     a: np.ndarray,
@@ -59,6 +62,13 @@ def propagate_ode(
             seg = np.searchsorted(edges, t0, side="right") - 1
             r = float(schedule.rates_mg_per_min[seg, p]) if 0 <= seg < k else 0.0
             inside = pos[(pos >= t0) & (pos < t1)]
+            if t1 - t0 < _SHORTEST_SEGMENT_MIN:
+                # solve_ivp cannot take a step this short (Radau's h -> NaN at subnormal
+                # lengths); one Taylor step is exact to O(d^2), ~1e-18 relative here.
+                for ti in inside:
+                    values[float(ti)] = x + (ti - t0) * (ap @ x + b * r)
+                x = x + (t1 - t0) * (ap @ x + b * r)
+                continue
             t_eval = np.unique(np.append(inside, t1))
             for meth in (method, "Radau"):
                 # LSODA occasionally refuses very short segments ("Unexpected istate");
