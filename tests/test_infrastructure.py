@@ -107,3 +107,27 @@ def test_to_jsonable_turns_numpy_and_nan_into_plain_json() -> None:
     out = to_jsonable({"a": np.float64("nan"), 2: [np.int64(3), (np.float32(1.5), float("inf"))]})
     assert out == {"a": None, "2": [3, [1.5, None]]}
     assert json.loads(json.dumps(out, allow_nan=False)) == out
+
+
+class _Inner(StrictModel):
+    start_min: float
+    dose_mg: float
+
+
+class _Outer(StrictModel):
+    name: str = "x"
+    step: tuple[_Inner, ...] = ()
+    extra: _Inner | None = None
+
+
+def test_unknown_key_message_lists_the_allowed_keys_of_its_submodel(tmp_path: Path) -> None:
+    f = tmp_path / "c.toml"
+    f.write_text("nmae = 'a'\n")
+    with pytest.raises(InputError, match=r"unknown key 'nmae' \(allowed: name, step, extra\)"):
+        load_toml_model(f, _Outer)
+    f.write_text("[[step]]\nstart_min = 0\ndose_mg = 1\ndose = 3\n")
+    with pytest.raises(InputError, match=r"'step\[0\]\.dose' \(allowed: start_min, dose_mg\)"):
+        load_toml_model(f, _Outer)
+    f.write_text("[extra]\nstart_min = 0\ndose_mg = 1\nrate = 2\n")
+    with pytest.raises(InputError, match=r"'extra\.rate' \(allowed: start_min, dose_mg\)"):
+        load_toml_model(f, _Outer)

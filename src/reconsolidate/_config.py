@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -41,7 +41,37 @@ def _loc_to_path(loc: tuple[Any, ...]) -> str:
     return "".join(parts) or "<root>"
 
 
-def format_validation_error(err: ValidationError, source: str | None = None, limit: int = 1) -> str:
+def _submodel(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model inside ``M``, ``M | None``, ``list[M]`` or ``dict[str, M]``, if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _submodel(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _allowed_keys(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> list[str] | None:
+    """Field names of the (sub)model that holds the unknown key at ``loc``, or None if unknown."""
+    cls = model
+    for part in loc[:-1]:
+        if cls is None:
+            return None
+        if not isinstance(part, str) or part not in cls.model_fields:
+            continue  # list indices, dict keys and union tags do not change the model
+        cls = _submodel(cls.model_fields[part].annotation)
+    if cls is None:
+        return None
+    return [f.alias or name for name, f in cls.model_fields.items()]
+
+
+def format_validation_error(
+    err: ValidationError,
+    source: str | None = None,
+    limit: int = 1,
+    model: type[BaseModel] | None = None,
+) -> str:
     """Return the first ``limit`` problems of a pydantic error as one line each.
 
     Parameters
@@ -52,6 +82,8 @@ def format_validation_error(err: ValidationError, source: str | None = None, lim
         A file name to prefix the message with.
     limit
         How many problems to report (joined by ``"; "``).
+    model
+        The model that was validated; with it, an unknown key's message lists the allowed keys.
     """
     msgs = []
     for e in err.errors(include_url=False)[:limit]:
@@ -59,9 +91,9 @@ def format_validation_error(err: ValidationError, source: str | None = None, lim
         kind = e.get("type", "")
         if kind == "extra_forbidden":
             msg = f"unknown key '{path}'"
-            allowed = e.get("ctx", {}).get("allowed")
+            allowed = _allowed_keys(model, tuple(e.get("loc", ())))
             if allowed:
-                msg += f" (allowed: {allowed})"
+                msg += f" (allowed: {', '.join(allowed)})"
         elif kind == "missing":
             msg = f"field '{path}' is required"
         else:
@@ -96,4 +128,4 @@ def load_toml_model(path: str | Path, model: type[M]) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise InputError(format_validation_error(exc, source=str(path))) from None
+        raise InputError(format_validation_error(exc, source=str(path), model=model)) from None

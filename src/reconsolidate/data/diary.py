@@ -286,7 +286,9 @@ def _options(options: DiaryOptions | dict | None) -> DiaryOptions:
     try:
         return DiaryOptions.model_validate(options)
     except ValidationError as exc:
-        raise InputError(format_validation_error(exc, source="diary options", limit=5)) from None
+        raise InputError(
+            format_validation_error(exc, source="diary options", limit=5, model=DiaryOptions)
+        ) from None
 
 
 def _need(table: Table, aliases: tuple[str, ...], what: str) -> str:

@@ -278,7 +278,7 @@ def _load_file(path: Path) -> tuple[Paradigm, Path]:
         if not first.get("loc"):  # a cross-reference check on the whole file: message only
             msg = str(first.get("msg", "invalid paradigm")).removeprefix("Value error, ")
             raise InputError(f"{path}: {msg}") from None
-        raise InputError(format_validation_error(exc, source=str(path))) from None
+        raise InputError(format_validation_error(exc, source=str(path), model=Paradigm)) from None
     return par, path.parent
 
 

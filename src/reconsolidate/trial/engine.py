@@ -155,7 +155,7 @@ def _load_regimen(regimen: Any, spec_dir: str | Path, cache: dict[str, Any], whe
             return Regimen.model_validate(regimen)
         except ValidationError as exc:
             raise InputError(
-                f"protocols.{where}.regimen: {format_validation_error(exc)}"
+                f"protocols.{where}.regimen: {format_validation_error(exc, model=Regimen)}"
             ) from None
     path = str((Path(spec_dir) / str(regimen)).resolve())
     if path not in cache:
