@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
+from scipy.special import expit, logit
 
 from reconsolidate._random import PatientStream
 from reconsolidate.behavior import (
@@ -16,6 +19,7 @@ from reconsolidate.behavior import (
     TherapySpec,
     calibrate_intercept,
     day_craving,
+    drinking_probability_target,
     live_day,
     resolve_therapy,
 )
@@ -23,6 +27,8 @@ from reconsolidate.exceptions import InputError
 from reconsolidate.memory import population as mem
 from reconsolidate.memory.params import MemoryParams
 from reconsolidate.population import CueEnvironment, get_cohort, sample_patients
+from reconsolidate.population.cues import exposure_probability
+from reconsolidate.population.sample import Patients
 
 MP = MemoryParams()
 BP = BehaviorParams()
@@ -32,8 +38,7 @@ def _setup(n: int = 4000, seed: int = 5, cohort: str = "das2019"):
     p = sample_patients(get_cohort(cohort), CueEnvironment(), seed, 0, n)
     m = mem.new_state(p.acquisition_strength, MP)
     a, k = calibrate_intercept(p, mem.response(m, MP), BP)
-    z = np.zeros(n)
-    return p, m, BehaviorState(a, k, z.copy(), z.copy(), z.copy(), z.copy())
+    return p, m, BehaviorState.start(a, k, drinking_probability_target(p, BP))
 
 
 def test_calibration_matches_monte_carlo_oracle() -> None:
@@ -179,3 +184,79 @@ def test_calibration_converges_when_drinking_probability_saturates() -> None:
         kappa = day_craving(cr, exposed, bp.background_craving)
         hits += rng.random(p.n) < 1 / (1 + np.exp(-(a + bp.craving_weight_logit * kappa)))
     assert np.abs(hits / n_days - target).max() < 0.01
+
+
+# ----------------------------------------------------------------------------- intercept oracle
+def _calibrate_intercept_numpy(
+    patients: Patients,
+    cr: np.ndarray,
+    params: BehaviorParams,
+    *,
+    iterations: int = 40,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Numpy implementation (fixed iteration count over the whole chunk): the oracle of the
+    compiled :func:`calibrate_intercept`."""
+    n_cues = cr.shape[1]
+    target = drinking_probability_target(patients, params)
+    patterns = np.array(list(itertools.product((0.0, 1.0), repeat=n_cues)))  # (P, C)
+    tiny = 1e-300  # log(0) guard: a response of exactly 1 keeps the product at 0
+
+    def _pattern_sum(x: np.ndarray, pat: np.ndarray) -> np.ndarray:
+        # sum_c x[:, c] * pat[:, c] -> (n, P), accumulated cue by cue in a fixed order (not a
+        # BLAS matmul, whose blocking may depend on n: results must not depend on chunking).
+        acc = np.zeros((x.shape[0], pat.shape[0]))
+        for c in range(pat.shape[1]):
+            acc += x[:, c : c + 1] * pat[None, :, c]
+        return acc
+
+    keep = np.exp(_pattern_sum(np.log(np.maximum(1.0 - cr, tiny)), patterns))
+    kappa1 = 1.0 - (1.0 - params.background_craving) * keep
+    # The craving of a pattern is the same on any day; only its probability differs between
+    # weekdays and weekend days, so the two weightings add up over the same P patterns.
+    kappa = kappa1
+    w = np.zeros_like(kappa1)
+    for rates, share in (
+        (patients.rate_weekday_per_day, 5.0 / 7.0),
+        (patients.rate_weekend_per_day, 2.0 / 7.0),
+    ):
+        q = exposure_probability(rates)  # (n, C)
+        # probability of each pattern: prod over cues of q^e (1 - q)^(1 - e)  -> (n, P)
+        logp = _pattern_sum(np.log(np.maximum(q, tiny)), patterns) + _pattern_sum(
+            np.log1p(-q), 1.0 - patterns
+        )
+        w += share * np.exp(logp)
+    beta = params.craving_weight_logit
+    alpha = logit(target) - beta * (w * kappa).sum(axis=1)
+    # E_w[expit(alpha + beta * kappa)] rises monotonically in alpha and lies between
+    # expit(alpha + beta * min kappa) and expit(alpha + beta * max kappa), so the root is bracketed:
+    bound_a = logit(target) - beta * kappa.max(axis=1)
+    bound_b = logit(target) - beta * kappa.min(axis=1)
+    lo, hi = np.minimum(bound_a, bound_b), np.maximum(bound_a, bound_b)
+    for _ in range(iterations):
+        p = expit(alpha[:, None] + beta * kappa)
+        f = (w * p).sum(axis=1) - target
+        df = (w * p * (1.0 - p)).sum(axis=1)
+        hi = np.where(f > 0, alpha, hi)
+        lo = np.where(f > 0, lo, alpha)
+        # Safeguarded Newton: where the probability saturates (df ~ 0) a plain Newton step can
+        # leave the bracket by orders of magnitude; bisect instead. A fixed number of
+        # iterations, never a chunk-wide stopping rule: each patient's result must not depend
+        # on which other patients share the chunk.
+        step = alpha - f / np.maximum(df, 1e-300)
+        inside = (step >= lo) & (step <= hi)
+        alpha = np.where(inside, step, 0.5 * (lo + hi))
+    p = expit(alpha[:, None] + beta * kappa)
+    craving_ref = (w * p * kappa).sum(axis=1) / (w * p).sum(axis=1)
+    return alpha, craving_ref
+
+
+@pytest.mark.parametrize("cohort", ["das2019", "dakwar2020", "combine"])
+def test_compiled_intercept_matches_numpy_oracle(cohort: str) -> None:
+    p, m, _ = _setup(500, cohort=cohort)
+    cr = mem.response(m, MP)
+    cr[:50] = np.linspace(0.0, 0.999, 50)[:, None]  # include saturating patients
+    for bp in (BP, BehaviorParams(craving_weight_logit=9.27, background_craving=0.3)):
+        a, k = calibrate_intercept(p, cr, bp)
+        a0, k0 = _calibrate_intercept_numpy(p, cr, bp)
+        assert np.allclose(a, a0, rtol=1e-9, atol=1e-9)
+        assert np.allclose(k, k0, rtol=1e-9, atol=1e-12)

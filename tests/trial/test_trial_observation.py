@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
+from scipy.special import ndtri
 
 from reconsolidate.trial.observation import NEVER, ObservationModel, observe
 
@@ -117,3 +118,96 @@ def test_reports_are_missing_or_whole_nonnegative_and_zero_when_abstinent(
     assert np.all(r[seen] >= 0) and np.all(r[seen] == np.rint(r[seen]))
     assert np.all(r[seen & (drinks == 0)] == 0)  # abstinent days are never reported as drinking
     assert seen[:, :10].all()  # the baseline interview is always completed
+
+
+# ----------------------------------------------------------------------------- numpy oracle
+def _observe_numpy(model, drinks_true, is_female, *, first_day, baseline_visit_day, visit_days,
+                   heavy_drinks_men, heavy_drinks_women, seed, patient_start, replicate=0):
+    """Vectorised numpy implementation of the observation model (the compiled one's oracle),
+    reading the same counter-stream numbers."""
+    from reconsolidate._random import CounterStream
+    from reconsolidate.trial import observation as ob
+
+    n, n_days = drinks_true.shape
+    last_day = first_day + n_days - 1
+    visits = [int(v) for v in visit_days if baseline_visit_day < v <= last_day + 1]
+    pid = np.arange(patient_start, patient_start + n)
+    stream = CounterStream(seed, ob.OBSERVATION_STREAM, replicate)
+    day_of_col = np.arange(n_days) + first_day
+    draws = np.stack([stream.uniform(pid, int(d), 5) for d in day_of_col], axis=1)  # (n, D, 5)
+    heavy = drinks_true >= np.where(is_female, heavy_drinks_women, heavy_drinks_men)[:, None]
+    csum = np.concatenate([np.zeros((n, 1)), np.cumsum(heavy, axis=1)], axis=1)
+    lo = np.maximum(np.arange(n_days) - 7, 0)
+    heavy_last7 = csum[:, np.arange(n_days)] - csum[:, lo]
+    hazard = model.dropout_hazard_per_day * np.exp(
+        model.dropout_log_hazard_ratio_heavy_week * heavy_last7 / 7.0)
+    event = draws[:, :, ob.DRAW_DROPOUT] < -np.expm1(-hazard)
+    event[:, : max(baseline_visit_day + 1 - first_day, 0)] = False
+    dropout = np.where(event.any(axis=1), np.argmax(event, axis=1) + first_day, ob.NEVER)
+
+    def visit_draw(day: int, j: int) -> np.ndarray:
+        return stream.uniform(pid, day, 5)[:, j]
+
+    reported = np.full((n, n_days), np.nan)
+    etg = np.full((n, n_days), np.nan)
+    completed = np.zeros(n, dtype=np.int64)
+    z_recall = ndtri(draws[:, :, ob.DRAW_RECALL])
+    u_forget = draws[:, :, ob.DRAW_FORGET]
+    last_completed = np.full(n, baseline_visit_day - model.max_recall_days - 1)
+    for k, visit_day in [(None, baseline_visit_day), *enumerate(visits)]:
+        if k is None:
+            done = np.ones(n, dtype=bool)
+        else:
+            done = (visit_draw(visit_day, ob.DRAW_MISSED) >= model.missed_visit_prob) & (
+                dropout > visit_day)
+            completed += done
+        cover_from = np.maximum(last_completed + 1, visit_day - model.max_recall_days)
+        cols = day_of_col < visit_day
+        covered = done[:, None] & cols[None, :] & (day_of_col[None, :] >= cover_from[:, None])
+        lag = (visit_day - day_of_col).astype(np.float64)[None, :]
+        shrink = np.exp(
+            -model.underreport_per_day * np.minimum(lag, model.underreport_max_lag_days))
+        cv = model.recall_cv_base + model.recall_cv_per_day * lag
+        sigma = np.sqrt(np.log1p(cv**2))
+        with np.errstate(over="ignore", invalid="ignore"):
+            noisy = drinks_true * shrink * np.exp(sigma * z_recall - sigma**2 / 2)
+        remembered = u_forget >= np.minimum(model.forget_prob_per_day * lag, 1.0)
+        value = np.where((drinks_true > 0) & remembered, np.maximum(np.rint(noisy), 1.0), 0.0)
+        reported = np.where(covered, value, reported)
+        if model.etg and k is not None and 0 <= visit_day - first_day <= n_days:
+            w0 = max(visit_day - model.etg_window_days - first_day, 0)
+            w1 = min(visit_day - first_day, n_days)
+            drank = (drinks_true[:, w0:w1] > 0).any(axis=1) if w1 > w0 else np.zeros(n, bool)
+            positive = drank & (visit_draw(visit_day, ob.DRAW_ETG) < model.etg_sensitivity)
+            col = min(visit_day - first_day, n_days - 1)
+            etg[:, col] = np.where(done, positive.astype(np.float64), etg[:, col])
+        last_completed = np.where(done, visit_day - 1, last_completed)
+    return reported, etg, dropout, completed
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    seed=st.integers(0, 2**31),
+    etg=st.booleans(),
+    miss=st.sampled_from([0.0, 0.1, 0.5]),
+    hazard=st.sampled_from([0.0, 0.002, 0.05]),
+    visits=st.lists(st.integers(1, 45), min_size=0, max_size=6, unique=True),
+    first_day=st.integers(-20, -1),
+    max_recall=st.sampled_from([7, 30, 90]),
+)
+def test_compiled_observation_matches_numpy_oracle(seed, etg, miss, hazard, visits, first_day,
+                                                   max_recall) -> None:
+    rng = np.random.default_rng(seed)
+    n, d = 25, 40 - first_day
+    drinks = np.where(rng.random((n, d)) < 0.6, rng.gamma(2.0, 3.0, (n, d)), 0.0)
+    female = rng.random(n) < 0.4
+    m = ObservationModel(etg=etg, missed_visit_prob=miss, dropout_hazard_per_day=hazard,
+                         max_recall_days=max_recall)
+    kw = dict(first_day=first_day, baseline_visit_day=0, visit_days=sorted(visits),
+              heavy_drinks_men=5.0, heavy_drinks_women=4.0, seed=seed % 1000, patient_start=7)
+    o = observe(m, drinks, female, **kw)
+    rep, etg_pos, dropout, completed = _observe_numpy(m, drinks, female, **kw)
+    assert np.array_equal(o.dropout_day, dropout)
+    assert np.array_equal(o.visits_completed, completed)
+    assert np.array_equal(o.etg_positive, etg_pos, equal_nan=True)
+    assert np.allclose(o.drinks_reported, rep, equal_nan=True, rtol=0, atol=0)

@@ -9,28 +9,40 @@ per-patient loop):
    population memory model, with a background term ``b``:
    ``kappa = 1 - (1 - b) prod_c (1 - CR_c E_c)``;
 3. the patient drinks with probability
-   ``sigmoid(alpha_i + beta (1 - skill_i) kappa - M_i)`` where ``M_i`` is the motivation state
-   (log-odds against drinking: quit-day, therapy and non-specific ketamine lifts) and ``skill_i``
-   the coping skill of relapse-prevention therapy;
+   ``sigmoid(alpha_i + beta (1 - skill_i) kappa + gamma (H_i - H_ref_i) - M_i)`` where ``M_i`` is
+   the motivation state (log-odds against drinking: quit-day, therapy and non-specific ketamine
+   lifts), ``skill_i`` the coping skill of relapse-prevention therapy and ``H_i`` the drinking
+   habit: the exponentially weighted share of recent drinking days (time constant
+   ``habit_time_constant_days``), which starts at, and at baseline fluctuates around, the
+   patient's usual share ``H_ref_i``. A spell of drinking less therefore lowers later drinking
+   (two stable states, as in Grasman et al. 2016), which carries a treatment effect beyond the
+   weeks in which daily drinking re-teaches a weakened cue memory;
 4. the amount is the patient's usual drinks per drinking day times
    ``(kappa / kappa_ref_i)^elasticity x exp(-rate M_i)`` with log-normal day-to-day noise;
 5. learning: every exposed cue is a rewarded exposure when the patient drank that day and an
    unrewarded one (extinction) when not (:func:`reconsolidate.memory.population.expose`); a drinking
    day without any cue is an unsignalled reward (:func:`~reconsolidate.memory.population.us_alone`);
-   a drinking day also costs part of the motivation lifts (abstinence-violation effect).
+   a drinking day also costs part of the motivation lifts (abstinence-violation effect); the
+   habit moves towards today's drinking (1) or abstinence (0).
 
 The intercept ``alpha_i`` is calibrated per patient (:func:`calibrate_intercept`) so that, with the
 memory as it is at the start and no motivation lift, the expected drinking days per week equal the
 patient's covariate exactly (expectation over all 2^C exposure patterns, weekdays and weekends).
+
+:func:`live_day` is the readable reference, one vectorised day at a time; the trial engine runs
+the same model through the fused kernel :func:`reconsolidate.behavior.days.live_days`, which is
+tested against it day by day.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass, fields
 
+import numba
 import numpy as np
-from scipy.special import expit, logit, ndtri
+from scipy.special import expit, ndtri
 
 from reconsolidate.behavior.params import BehaviorParams
 from reconsolidate.memory import population as mem
@@ -43,6 +55,7 @@ __all__ = [
     "BehaviorState",
     "calibrate_intercept",
     "day_craving",
+    "drinking_probability_target",
     "live_day",
 ]
 
@@ -69,6 +82,9 @@ class BehaviorState:
         Motivation lifts (log-odds against drinking), each with its own half-life.
     coping_skill
         Relapse-prevention coping skill in [0, 1).
+    habit, habit_ref
+        Drinking habit (exponentially weighted share of drinking days, in [0, 1]) and its
+        baseline value (the patient's usual share of drinking days).
     """
 
     alpha_logit: np.ndarray
@@ -77,6 +93,17 @@ class BehaviorState:
     therapy_lift_logit: np.ndarray
     ketamine_lift_logit: np.ndarray
     coping_skill: np.ndarray
+    habit: np.ndarray
+    habit_ref: np.ndarray
+
+    @classmethod
+    def start(
+        cls, alpha_logit: np.ndarray, craving_ref: np.ndarray, habit_ref: np.ndarray
+    ) -> BehaviorState:
+        """State before the study: no motivation lift or skill, habit at its baseline."""
+        z = np.zeros_like(alpha_logit)
+        return cls(alpha_logit, craving_ref, z.copy(), z.copy(), z.copy(), z.copy(),
+                   np.array(habit_ref, dtype=np.float64), np.array(habit_ref, dtype=np.float64))
 
     @property
     def motivation_logit(self) -> np.ndarray:
@@ -117,19 +144,29 @@ def day_craving(cr: np.ndarray, exposed: np.ndarray, background: float) -> np.nd
     return 1.0 - (1.0 - background) * keep
 
 
+def drinking_probability_target(patients: Patients, params: BehaviorParams) -> np.ndarray:
+    """Usual share of drinking days (drinking days per week / 7), clipped to
+    ``drinking_probability_bounds``: the target of :func:`calibrate_intercept` and the
+    baseline of the habit."""
+    lo, hi = params.drinking_probability_bounds
+    return np.clip(patients.drinking_days_per_week / 7.0, lo, hi)
+
+
 def calibrate_intercept(
     patients: Patients,
     cr: np.ndarray,
     params: BehaviorParams,
-    *,
-    iterations: int = 40,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-patient intercept so that expected drinking days per week match the covariate.
 
     The expectation is exact over every exposure pattern (2^C of them) on weekdays and weekend
-    days, with the memory responses ``cr`` held fixed and no motivation lift. Safeguarded Newton
-    iterations (bisection inside a bracket where a step would leave it) on the monotone expected
-    probability.
+    days, with the memory responses ``cr`` held fixed, no motivation lift and the habit at its
+    baseline. The expected drinking probability rises monotonically with the intercept and lies
+    between its values at the least and the most craving pattern, which brackets the root;
+    safeguarded Newton iterations (bisection where a step would leave the bracket) run for each
+    patient until its own residual is below 1e-13 (a patient's result never depends on which
+    other patients share the call). Compiled; ``tests/behavior`` checks it against a numpy
+    implementation and against Monte Carlo.
 
     Parameters
     ----------
@@ -145,59 +182,85 @@ def calibrate_intercept(
     alpha_logit, craving_ref
         (n,) intercepts and the expected craving on a drinking day.
     """
-    n_cues = cr.shape[1]
-    lo, hi = params.drinking_probability_bounds
-    target = np.clip(patients.drinking_days_per_week / 7.0, lo, hi)
+    n, n_cues = cr.shape
     patterns = np.array(list(itertools.product((0.0, 1.0), repeat=n_cues)))  # (P, C)
-    tiny = 1e-300  # log(0) guard: a response of exactly 1 keeps the product at 0
-
-    def _pattern_sum(x: np.ndarray, pat: np.ndarray) -> np.ndarray:
-        # sum_c x[:, c] * pat[:, c] -> (n, P), accumulated cue by cue in a fixed order (not a
-        # BLAS matmul, whose blocking may depend on n: results must not depend on chunking).
-        acc = np.zeros((x.shape[0], pat.shape[0]))
-        for c in range(pat.shape[1]):
-            acc += x[:, c : c + 1] * pat[None, :, c]
-        return acc
-
-    keep = np.exp(_pattern_sum(np.log(np.maximum(1.0 - cr, tiny)), patterns))
-    kappa1 = 1.0 - (1.0 - params.background_craving) * keep
-    # The craving of a pattern is the same on any day; only its probability differs between
-    # weekdays and weekend days, so the two weightings add up over the same P patterns.
-    kappa = kappa1
-    w = np.zeros_like(kappa1)
-    for rates, share in (
-        (patients.rate_weekday_per_day, WEEKDAYS_PER_WEEK / 7.0),
-        (patients.rate_weekend_per_day, WEEKEND_DAYS_PER_WEEK / 7.0),
-    ):
-        q = exposure_probability(rates)  # (n, C)
-        # probability of each pattern: prod over cues of q^e (1 - q)^(1 - e)  -> (n, P)
-        logp = _pattern_sum(np.log(np.maximum(q, tiny)), patterns) + _pattern_sum(
-            np.log1p(-q), 1.0 - patterns
-        )
-        w += share * np.exp(logp)
-    beta = params.craving_weight_logit
-    alpha = logit(target) - beta * (w * kappa).sum(axis=1)
-    # E_w[expit(alpha + beta * kappa)] rises monotonically in alpha and lies between
-    # expit(alpha + beta * min kappa) and expit(alpha + beta * max kappa), so the root is bracketed:
-    bound_a = logit(target) - beta * kappa.max(axis=1)
-    bound_b = logit(target) - beta * kappa.min(axis=1)
-    lo, hi = np.minimum(bound_a, bound_b), np.maximum(bound_a, bound_b)
-    for _ in range(iterations):
-        p = expit(alpha[:, None] + beta * kappa)
-        f = (w * p).sum(axis=1) - target
-        df = (w * p * (1.0 - p)).sum(axis=1)
-        hi = np.where(f > 0, alpha, hi)
-        lo = np.where(f > 0, lo, alpha)
-        # Safeguarded Newton: where the probability saturates (df ~ 0) a plain Newton step can
-        # leave the bracket by orders of magnitude; bisect instead. A fixed number of
-        # iterations, never a chunk-wide stopping rule: each patient's result must not depend
-        # on which other patients share the chunk.
-        step = alpha - f / np.maximum(df, 1e-300)
-        inside = (step >= lo) & (step <= hi)
-        alpha = np.where(inside, step, 0.5 * (lo + hi))
-    p = expit(alpha[:, None] + beta * kappa)
-    craving_ref = (w * p * kappa).sum(axis=1) / (w * p).sum(axis=1)
+    alpha = np.empty(n)
+    craving_ref = np.empty(n)
+    _intercept_kernel(
+        np.ascontiguousarray(cr, dtype=np.float64),
+        np.ascontiguousarray(exposure_probability(patients.rate_weekday_per_day)),
+        np.ascontiguousarray(exposure_probability(patients.rate_weekend_per_day)),
+        drinking_probability_target(patients, params),
+        patterns,
+        WEEKDAYS_PER_WEEK / 7.0,
+        WEEKEND_DAYS_PER_WEEK / 7.0,
+        params.background_craving,
+        params.craving_weight_logit,
+        alpha,
+        craving_ref,
+    )
     return alpha, craving_ref
+
+
+@numba.njit(cache=True)
+def _intercept_kernel(cr, q_weekday, q_weekend, target, patterns, share_weekday, share_weekend,
+                      background, beta, alpha_out, craving_ref_out):
+    n, cc = cr.shape
+    n_pat = patterns.shape[0]
+    kappa = np.empty(n_pat)
+    w = np.empty(n_pat)
+    for i in range(n):
+        kmin = np.inf
+        kmax = -np.inf
+        mean_kappa = 0.0
+        for k in range(n_pat):
+            keep = 1.0
+            p_wd = 1.0
+            p_we = 1.0
+            for c in range(cc):
+                if patterns[k, c] > 0.5:
+                    keep *= 1.0 - cr[i, c]
+                    p_wd *= q_weekday[i, c]
+                    p_we *= q_weekend[i, c]
+                else:
+                    p_wd *= 1.0 - q_weekday[i, c]
+                    p_we *= 1.0 - q_weekend[i, c]
+            kappa[k] = 1.0 - (1.0 - background) * keep
+            # The craving of a pattern is the same on any day; only its probability differs
+            # between weekdays and weekend days.
+            w[k] = share_weekday * p_wd + share_weekend * p_we
+            kmin = min(kmin, kappa[k])
+            kmax = max(kmax, kappa[k])
+            mean_kappa += w[k] * kappa[k]
+        lt = math.log(target[i] / (1.0 - target[i]))
+        a = lt - beta * mean_kappa
+        lo = lt - beta * kmax
+        hi = lt - beta * kmin
+        for _ in range(200):
+            f = -target[i]
+            df = 0.0
+            for k in range(n_pat):
+                p = 1.0 / (1.0 + math.exp(-(a + beta * kappa[k])))
+                f += w[k] * p
+                df += w[k] * p * (1.0 - p)
+            if f > 0.0:
+                hi = a
+            else:
+                lo = a
+            if abs(f) < 1e-13 or hi - lo < 1e-12 * (1.0 + abs(a)):
+                break
+            # where the probability saturates (df ~ 0) a plain Newton step can leave the
+            # bracket by orders of magnitude: bisect instead
+            step = a - f / max(df, 1e-300)
+            a = step if lo <= step <= hi else 0.5 * (lo + hi)
+        num = 0.0
+        den = 0.0
+        for k in range(n_pat):
+            p = 1.0 / (1.0 + math.exp(-(a + beta * kappa[k])))
+            num += w[k] * p * kappa[k]
+            den += w[k] * p
+        alpha_out[i] = a
+        craving_ref_out[i] = num / den
 
 
 def live_day(
@@ -242,7 +305,8 @@ def live_day(
     kappa = day_craving(cr, exposed, params.background_craving)
     motivation = state.motivation_logit
     coupling = params.craving_weight_logit * (1.0 - state.coping_skill)
-    p_drink = expit(state.alpha_logit + coupling * kappa - motivation)
+    habit = params.habit_weight_logit * (state.habit - state.habit_ref)
+    p_drink = expit(state.alpha_logit + coupling * kappa + habit - motivation)
     drink = u[:, n_cues] < p_drink
     if forced_abstinent is not None:
         drink &= ~forced_abstinent
@@ -271,4 +335,5 @@ def live_day(
     state.quit_lift_logit *= 1.0 - loss
     state.therapy_lift_logit *= 1.0 - loss
     state.ketamine_lift_logit *= 1.0 - loss
+    state.habit += (drink - state.habit) * -np.expm1(-1.0 / params.habit_time_constant_days)
     return drinks

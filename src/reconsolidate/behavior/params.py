@@ -116,6 +116,35 @@ class BehaviorParams(StrictModel):
             "of a few weeks)"
         ),
     )
+    habit_weight_logit: float = Field(
+        2.0,
+        ge=0,
+        le=20,
+        description=(
+            "ASSUMPTION: log-odds of drinking per unit of habit above its baseline (habit = "
+            "exponentially weighted share of recent drinking days). Drinking sustains itself: a "
+            "spell of drinking less lowers later drinking, as in the two stable states of "
+            "Grasman, Grasman & van der Maas 2016 PLoS ONE 11:e0158323 [abs] and the relapse "
+            "hazard that falls with time abstinent (Kirshenbaum, Olsen & Bickel 2009 J Subst "
+            "Abuse Treat 36:8, PMID 18571890 [P abstract]). 2 gives a loop gain "
+            "weight x p(1 - p) of at most 0.5 (at p = 0.5): a spell of drinking less is "
+            "amplified and outlasts its cause, while the usual drinking stays the only stable "
+            "state (4 would reach the edge of bistability); to be calibrated"
+        ),
+    )
+    habit_time_constant_days: float = Field(
+        22.0,
+        gt=0,
+        le=365,
+        description=(
+            "time constant of the habit's exponential average, days: 22 d [D] from the median "
+            "66 days to 95% of asymptotic automaticity (Lally et al. 2010 Eur J Soc Psychol "
+            "40:998, doi:10.1002/ejsp.674; range 18-254 d [P], median [S]) under its "
+            "y = a - b exp(-x / tau) fit (66 d = 3 tau); habit decay stabilised within 1-65 days "
+            "in an alcohol group (Edgren, Baretta & Inauen 2025 Appl Psychol Health Well Being "
+            "17:e12612, PMID 39456116 [P])"
+        ),
+    )
     lab_urge_noise_sd: float = Field(
         8.0, ge=0, le=50, description="ASSUMPTION: SD of a lab urge rating, points on 0-100"
     )

@@ -20,8 +20,13 @@ from typing import Any
 
 import numpy as np
 
-from reconsolidate._random import PatientStream
-from reconsolidate.behavior.daily import BehaviorState, calibrate_intercept, live_day
+from reconsolidate._random import CounterStream, PatientStream
+from reconsolidate.behavior.daily import (
+    BehaviorState,
+    calibrate_intercept,
+    drinking_probability_target,
+)
+from reconsolidate.behavior.days import DAY_STREAM, DayPlan, live_days
 from reconsolidate.behavior.therapy import Therapy, resolve_therapy
 from reconsolidate.endpoints import MissingDataHandling, compute_endpoints
 from reconsolidate.exceptions import InputError
@@ -39,6 +44,7 @@ __all__ = [
     "ChunkResult",
     "TrialPlan",
     "make_plan",
+    "memory_snapshot_days",
     "simulate_chunk",
 ]
 
@@ -46,7 +52,6 @@ __all__ = [
 # Xue 2012 [abs]: a manipulation 6 h after retrieval is outside the reconsolidation window). The
 # memory model weights it by its lability decay, so a longer window changes nothing material.
 RESTABILISATION_WINDOW_MIN = 360.0
-_DAY_KEY_OFFSET = 1_000_000  # stream keys must be >= 0; study days may be negative
 
 
 @dataclass
@@ -178,6 +183,9 @@ class ChunkResult:
     psychedelic_intensity_peak: np.ndarray  # (n,) max over sessions (0 without ketamine)
     restabilisation_occupancy_min: np.ndarray  # (n,) summed occupancy integral in windows
     outcomes: dict[str, np.ndarray]
+    memory_days: np.ndarray  # (n_snapshots,) study days of the memory snapshots
+    cue_reactivity: np.ndarray  # (n, n_snapshots) mean conditioned response over cues, 0-1
+    acquisition_weight: np.ndarray  # (n, n_snapshots) mean acquisition weight over cues, 0-1
 
 
 def _pk_seed(seed: int, replicate: int) -> int:
@@ -315,24 +323,64 @@ def _session(
     return intensity, integral
 
 
+def _event_days(plan: TrialPlan, arm: ArmPlan) -> list[int]:
+    """Days on which something happens before daily life (sorted, within the simulation)."""
+    spec = plan.spec
+    ev = set(arm.therapy.session_days) | set(arm.protocol.lab_days)
+    ev |= {s.day for s in arm.protocol.sessions}
+    if spec.quit_day is not None:
+        ev.add(spec.quit_day)
+    if spec.burn_in_days > 0:
+        ev.add(spec.first_day)  # the intercept is re-calibrated after the burn-in
+    return sorted(d for d in ev if plan.sim_first_day <= d < spec.follow_up_days)
+
+
+def memory_snapshot_days(spec: TrialSpec) -> np.ndarray:
+    """Study days whose memory is recorded (every ``memory_every_days``, from the baseline)."""
+    k = spec.memory_every_days
+    d0 = -(-spec.first_day // k) * k  # first multiple of k >= first_day
+    return np.arange(d0, spec.follow_up_days, k, dtype=np.int64)
+
+
+def _day_plan(spec: TrialSpec, d0: int, d1: int, snapshot_col: dict[int, int]) -> DayPlan:
+    days = np.arange(d0, d1, dtype=np.int64)
+    quit_day = spec.quit_day
+    if quit_day is None:
+        detox = np.zeros(days.size, dtype=bool)
+    else:
+        detox = (days >= quit_day - spec.detox_days) & (days < quit_day)
+    return DayPlan(
+        days=days,
+        weekend=np.array([spec.weekday_of(int(d)) >= 5 for d in days], dtype=bool),
+        detox=detox,
+        record_col=np.where(days >= spec.first_day, days - spec.first_day, -1),
+        snapshot_col=np.array([snapshot_col.get(int(d), -1) for d in days], dtype=np.int64),
+    )
+
+
 def simulate_chunk(
     plan: TrialPlan, arm_index: int, replicate: int, start: int, stop: int
 ) -> ChunkResult:
-    """Simulate patients ``start .. stop-1`` of arm ``arm_index`` in replicate ``replicate``."""
+    """Simulate patients ``start .. stop-1`` of arm ``arm_index`` in replicate ``replicate``.
+
+    Daily life between event days runs in the fused kernel
+    (:func:`reconsolidate.behavior.days.live_days`); events (quit day, therapy sessions, lab
+    ratings, treatment sessions, the re-calibration after the burn-in) are applied in numpy at
+    the start of their day, before that day's daily life.
+    """
     spec = plan.spec
     arm = plan.arms[arm_index]
     bp = spec.behavior
     mp = plan.memory_params
     seed = spec.seed
-    n_cues = len(CUE_CLASSES)
 
     patients = sample_patients(arm.cohort, spec.cues, seed, start, stop, replicate=replicate)
     n = patients.n
     memory = mem.new_state(patients.acquisition_strength, mp)
     alpha, kref = calibrate_intercept(patients, mem.response(memory, mp), bp)
-    z = np.zeros(n)
-    bstate = BehaviorState(alpha, kref, z.copy(), z.copy(), z.copy(), z.copy())
+    bstate = BehaviorState.start(alpha, kref, drinking_probability_target(patients, bp))
     skill_half_life = np.full(n, arm.therapy.coping_skill_half_life_days)
+    day_stream = CounterStream(seed, DAY_STREAM, replicate)
 
     sessions = {s.day: (j, s) for j, s in enumerate(arm.protocol.sessions)}
     therapy_days = set(arm.therapy.session_days)
@@ -342,22 +390,31 @@ def simulate_chunk(
     liking = np.full((n, len(lab_days)), np.nan)
     intensity = np.zeros(n)
     occ_integral = np.zeros(n)
+    snap_days = memory_snapshot_days(spec)
+    snap_col = {int(d): k for k, d in enumerate(snap_days)}
+    cue_reactivity = np.full((n, snap_days.size), np.nan)
+    acquisition_weight = np.full((n, snap_days.size), np.nan)
 
     first_obs = spec.first_day
-    sim_first = plan.sim_first_day
-    n_obs = spec.n_observed_days
-    drinks_true = np.zeros((n, n_obs))
-    quit_day = spec.quit_day
-    detox_from = None if quit_day is None else quit_day - spec.detox_days
+    drinks_true = np.zeros((n, spec.n_observed_days))
 
-    for day in range(sim_first, spec.follow_up_days):
+    def _live(d0: int, d1: int) -> None:
+        if d1 > d0:
+            live_days(memory, bstate, patients, bp, mp, day_stream,
+                      _day_plan(spec, d0, d1, snap_col), skill_half_life, drinks_true,
+                      (cue_reactivity, acquisition_weight))
+
+    day = plan.sim_first_day
+    for event_day in _event_days(plan, arm):
+        _live(day, event_day)
+        day = event_day
         if day == first_obs and spec.burn_in_days > 0:
             # Re-calibrate the intercept once the memory has settled into daily life, so that
             # the observed baseline reproduces each patient's drinking covariates.
             bstate.alpha_logit, bstate.craving_ref = calibrate_intercept(
                 patients, mem.response(memory, mp), bp
             )
-        if quit_day is not None and day == quit_day:
+        if day == spec.quit_day:
             bstate.quit_lift_logit += bp.quit_motivation_logit * patients.treatment_seeking
         if day in therapy_days:
             bstate.therapy_lift_logit += arm.therapy.motivation_logit_per_session
@@ -375,20 +432,7 @@ def simulate_chunk(
             i_s, o_s = _session(plan, arm, j, s, memory, bstate, patients, replicate)
             intensity = np.maximum(intensity, i_s)
             occ_integral += o_s
-        forced = None
-        if detox_from is not None and quit_day is not None and detox_from <= day < quit_day:
-            forced = patients.abstinent_at_entry
-        u = PatientStream(
-            seed, "behavior.day", n_cues + 2, replicate, day + _DAY_KEY_OFFSET
-        ).uniform(start, stop)
-        weekend = spec.weekday_of(day) >= 5
-        drinks = live_day(
-            memory, bstate, patients, bp, mp, u, weekend=weekend, forced_abstinent=forced
-        )
-        if day >= first_obs:
-            drinks_true[:, day - first_obs] = drinks
-        mem.advance(memory, 24.0)
-        bstate.decay(bp, skill_half_life, 1.0)
+    _live(day, spec.follow_up_days)
 
     an = spec.analysis
     obs = observe(
@@ -417,6 +461,9 @@ def simulate_chunk(
         psychedelic_intensity_peak=intensity,
         restabilisation_occupancy_min=occ_integral,
         outcomes=outcomes,
+        memory_days=snap_days,
+        cue_reactivity=cue_reactivity,
+        acquisition_weight=acquisition_weight,
     )
 
 

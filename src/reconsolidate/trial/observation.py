@@ -23,13 +23,20 @@ All random numbers are per patient and keyed by patient index (common random num
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 from pydantic import Field
 
 from reconsolidate._config import StrictModel
-from reconsolidate._random import PatientStream
+from reconsolidate._random import (
+    CounterStream,
+    counter_uniform,
+    normal_quantile,
+    patient_day_counter,
+)
 
 __all__ = ["Observation", "ObservationModel", "observe"]
 
@@ -112,28 +119,14 @@ class Observation:
 
 NEVER = np.iinfo(np.int32).max
 
-
-def _dropout_day(
-    model: ObservationModel,
-    heavy: np.ndarray,
-    first_day: int,
-    start_day: int,
-    u: np.ndarray,
-) -> np.ndarray:
-    """First study day >= ``start_day`` on which the patient drops out (NEVER if none)."""
-    n, d = heavy.shape
-    csum = np.concatenate([np.zeros((n, 1)), np.cumsum(heavy, axis=1)], axis=1)
-    lo = np.maximum(np.arange(d) - 7, 0)
-    heavy_last7 = csum[:, np.arange(d)] - csum[:, lo]  # heavy days among the 7 before day j
-    hazard = model.dropout_hazard_per_day * np.exp(
-        model.dropout_log_hazard_ratio_heavy_week * heavy_last7 / 7.0
-    )
-    event = u < -np.expm1(-hazard)
-    j0 = start_day - first_day
-    event[:, : max(j0, 0)] = False
-    any_event = event.any(axis=1)
-    first = np.argmax(event, axis=1) + first_day
-    return np.where(any_event, first, NEVER).astype(np.int64)
+#: Counter-based stream of the observation model and the per-day draws taken from it
+#: (:class:`reconsolidate._random.CounterStream`; draw j of patient i on study day d).
+OBSERVATION_STREAM = "observation"
+DRAW_DROPOUT = 0  # dropout on day d
+DRAW_RECALL = 1  # recall noise (a normal by inversion) of day d
+DRAW_FORGET = 2  # forgetting day d
+DRAW_MISSED = 3  # the visit on day d is missed
+DRAW_ETG = 4  # the EtG test at the visit on day d detects recent drinking
 
 
 def observe(
@@ -151,6 +144,10 @@ def observe(
     replicate: int = 0,
 ) -> Observation:
     """Apply the observation model to true daily drinking.
+
+    Compiled, one patient at a time; every random number is made where it is used from the
+    counter stream ``observation`` (so only covered drinking days cost a recall draw).
+    ``tests/trial/test_trial_observation.py`` checks it against a numpy implementation.
 
     Parameters
     ----------
@@ -177,76 +174,98 @@ def observe(
     """
     n, n_days = drinks_true.shape
     last_day = first_day + n_days - 1
-    visits = [int(v) for v in visit_days if baseline_visit_day < v <= last_day + 1]
-    stop = patient_start + n
-    heavy = drinks_true >= np.where(is_female, heavy_drinks_women, heavy_drinks_men)[:, None]
-
-    u_drop = PatientStream(seed, "observation.dropout", n_days, replicate).uniform(
-        patient_start, stop
+    visits = np.array(
+        [int(v) for v in visit_days if baseline_visit_day < v <= last_day + 1], dtype=np.int64
     )
-    dropout = _dropout_day(model, heavy, first_day, baseline_visit_day + 1, u_drop)
-
-    n_visits = len(visits)
-    u_miss = PatientStream(seed, "observation.visits", max(2 * n_visits, 1), replicate).uniform(
-        patient_start, stop
+    out = Observation(
+        drinks_reported=np.full((n, n_days), np.nan),
+        etg_positive=np.full((n, n_days), np.nan),
+        dropout_day=np.empty(n, dtype=np.int64),
+        visits_completed=np.zeros(n, dtype=np.int64),
     )
-    z_recall = PatientStream(seed, "observation.recall", n_days, replicate).normal(
-        patient_start, stop
+    m = model
+    _observe_kernel(
+        np.ascontiguousarray(drinks_true, dtype=np.float64),
+        np.where(is_female, heavy_drinks_women, heavy_drinks_men).astype(np.float64),
+        CounterStream(seed, OBSERVATION_STREAM, replicate).key,
+        np.arange(patient_start, patient_start + n, dtype=np.int64),
+        int(first_day), int(baseline_visit_day), visits,
+        np.array([m.dropout_hazard_per_day, m.dropout_log_hazard_ratio_heavy_week,
+                  m.missed_visit_prob, m.underreport_per_day, float(m.underreport_max_lag_days),
+                  m.recall_cv_base, m.recall_cv_per_day, m.forget_prob_per_day,
+                  m.etg_sensitivity]),
+        int(m.max_recall_days), bool(m.etg), int(m.etg_window_days),
+        out.drinks_reported, out.etg_positive, out.dropout_day, out.visits_completed,
     )
-    u_forget = PatientStream(seed, "observation.forget", n_days, replicate).uniform(
-        patient_start, stop
-    )
+    return out
 
-    reported = np.full((n, n_days), np.nan)
-    etg = np.full((n, n_days), np.nan)
-    day_of_col = np.arange(n_days) + first_day
-    completed = np.zeros(n, dtype=np.int64)
 
-    # The baseline interview (always completed) and then each follow-up visit in turn; every
-    # completed visit reports the days since the previous completed one (or max_recall_days).
-    last_completed = np.full(n, baseline_visit_day - model.max_recall_days - 1, dtype=np.int64)
-    schedule = [(baseline_visit_day, None), *((v, k) for k, v in enumerate(visits))]
-    for visit_day, k in schedule:
-        if k is None:
-            done = np.ones(n, dtype=bool)
-        else:
-            done = (u_miss[:, k] >= model.missed_visit_prob) & (dropout > visit_day)
-            completed += done
-        if not done.any():
-            continue
-        cover_from = np.maximum(last_completed + 1, visit_day - model.max_recall_days)
-        cols = slice(
-            max(int(cover_from[done].min()) - first_day, 0),
-            min(visit_day - first_day, n_days),
-        )
-        if cols.start < cols.stop:
-            days = day_of_col[cols]
-            covered = done[:, None] & (days[None, :] >= cover_from[:, None])
-            lag = (visit_day - days).astype(np.float64)[None, :]
-            true = drinks_true[:, cols]
-            shrink = np.exp(
-                -model.underreport_per_day * np.minimum(lag, model.underreport_max_lag_days)
-            )
-            cv = model.recall_cv_base + model.recall_cv_per_day * lag
-            sigma = np.sqrt(np.log1p(cv**2))
-            noisy = true * shrink * np.exp(sigma * z_recall[:, cols] - sigma**2 / 2)
-            remembered = u_forget[:, cols] >= np.minimum(model.forget_prob_per_day * lag, 1.0)
-            value = np.where(
-                (true > 0) & remembered, np.maximum(np.rint(noisy), 1.0), 0.0
-            )
-            reported[:, cols] = np.where(covered, value, reported[:, cols])
-        if model.etg and k is not None and 0 <= visit_day - first_day <= n_days:
-            w0 = max(visit_day - model.etg_window_days - first_day, 0)
-            w1 = min(visit_day - first_day, n_days)
-            drank = (drinks_true[:, w0:w1] > 0).any(axis=1) if w1 > w0 else np.zeros(n, bool)
-            positive = drank & (u_miss[:, n_visits + k] < model.etg_sensitivity)
-            col = min(visit_day - first_day, n_days - 1)
-            etg[:, col] = np.where(done, positive.astype(np.float64), etg[:, col])
-        last_completed = np.where(done, visit_day - 1, last_completed)
-
-    return Observation(
-        drinks_reported=reported,
-        etg_positive=etg,
-        dropout_day=dropout,
-        visits_completed=completed,
-    )
+@numba.njit(cache=True)
+def _observe_kernel(drinks, heavy_threshold, key, pidx, first_day, baseline_visit_day, visits,
+                    par, max_recall_days, etg_on, etg_window_days,
+                    reported, etg, dropout_out, completed_out):
+    n, n_days = drinks.shape
+    hazard0, log_hr_heavy_week, p_missed = par[0], par[1], par[2]
+    underreport, max_lag, cv_base, cv_per_day = par[3], par[4], par[5], par[6]
+    forget_per_day, etg_sensitivity = par[7], par[8]
+    n_visits = visits.size
+    never = np.iinfo(np.int32).max
+    for i in range(n):
+        pid = pidx[i]
+        # dropout: daily hazard rising with the heavy days among the 7 days before
+        dropout = never
+        heavy7 = 0.0
+        for j in range(n_days):
+            day = first_day + j
+            if j >= 8 and drinks[i, j - 8] >= heavy_threshold[i]:
+                heavy7 -= 1.0
+            if j >= 1 and drinks[i, j - 1] >= heavy_threshold[i]:
+                heavy7 += 1.0
+            if day > baseline_visit_day:
+                h = hazard0 * math.exp(log_hr_heavy_week * heavy7 / 7.0)
+                u = counter_uniform(key, patient_day_counter(pid, day, DRAW_DROPOUT))
+                if u < -math.expm1(-h):
+                    dropout = day
+                    break
+        dropout_out[i] = dropout
+        # the baseline interview (always completed), then each follow-up visit in turn; every
+        # completed visit reports the days since the previous completed one (at most
+        # max_recall_days back)
+        last_completed = baseline_visit_day - max_recall_days - 1
+        done_visits = 0
+        for k in range(-1, n_visits):
+            visit_day = baseline_visit_day if k < 0 else visits[k]
+            if k >= 0:
+                u = counter_uniform(key, patient_day_counter(pid, visit_day, DRAW_MISSED))
+                if u < p_missed or dropout <= visit_day:
+                    continue
+                done_visits += 1
+            cover_from = max(last_completed + 1, visit_day - max_recall_days)
+            for day in range(max(cover_from, first_day), min(visit_day, first_day + n_days)):
+                j = day - first_day
+                true = drinks[i, j]
+                value = 0.0
+                if true > 0.0:
+                    lag = float(visit_day - day)
+                    u = counter_uniform(key, patient_day_counter(pid, day, DRAW_FORGET))
+                    if u >= min(forget_per_day * lag, 1.0):
+                        shrink = math.exp(-underreport * min(lag, max_lag))
+                        cv = cv_base + cv_per_day * lag
+                        sigma = math.sqrt(math.log1p(cv * cv))
+                        z = normal_quantile(
+                            counter_uniform(key, patient_day_counter(pid, day, DRAW_RECALL)))
+                        noisy = true * shrink * math.exp(sigma * z - 0.5 * sigma * sigma)
+                        value = max(np.rint(noisy), 1.0)
+                reported[i, j] = value
+            if etg_on and k >= 0 and 0 <= visit_day - first_day <= n_days:
+                w0 = max(visit_day - etg_window_days - first_day, 0)
+                w1 = min(visit_day - first_day, n_days)
+                drank = False
+                for j in range(w0, w1):
+                    if drinks[i, j] > 0.0:
+                        drank = True
+                u = counter_uniform(key, patient_day_counter(pid, visit_day, DRAW_ETG))
+                positive = drank and u < etg_sensitivity
+                etg[i, min(visit_day - first_day, n_days - 1)] = 1.0 if positive else 0.0
+            last_completed = visit_day - 1
+        completed_out[i] = done_visits

@@ -175,6 +175,12 @@ class TrialSpec(StrictModel):
         le=60,
         description="abstinent-at-entry patients cannot drink on the detox_days before quit_day",
     )
+    memory_every_days: int = Field(
+        7,
+        ge=1,
+        le=365,
+        description="cadence of the recorded memory snapshots (memory.parquet), days",
+    )
     cohort: CohortSpec | None = Field(
         None, description="the trial's cohort (required unless every arm has its own)"
     )

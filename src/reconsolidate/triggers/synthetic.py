@@ -398,6 +398,7 @@ def simulate_diary_from_simulator(
         BehaviorState,
         calibrate_intercept,
         day_craving,
+        drinking_probability_target,
         live_day,
     )
     from reconsolidate.behavior.params import BehaviorParams
@@ -423,8 +424,7 @@ def simulate_diary_from_simulator(
     rating_sd = 5.0 + 5.0 * u[:, 1]
     memory = mem.new_state(acq, mp)
     alpha, kref = calibrate_intercept(patients, mem.response(memory, mp), bp)
-    z = np.zeros(n)
-    bstate = BehaviorState(alpha, kref, z.copy(), z.copy(), z.copy(), z.copy())
+    bstate = BehaviorState.start(alpha, kref, drinking_probability_target(patients, bp))
 
     b = bp.background_craving
     eff_sum = np.zeros((n, c))

@@ -1,0 +1,141 @@
+"""The fused daily-life kernel against the numpy reference, day by day and over months."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from reconsolidate._random import CounterStream
+from reconsolidate.behavior import (
+    BehaviorParams,
+    BehaviorState,
+    calibrate_intercept,
+    drinking_probability_target,
+    live_day,
+)
+from reconsolidate.behavior.days import DAY_STREAM, DayPlan, live_days
+from reconsolidate.memory import population as mem
+from reconsolidate.memory.params import MemoryParams
+from reconsolidate.population import CueEnvironment, get_cohort, sample_patients
+
+MP = MemoryParams()
+
+
+def _start(n: int, cohort: str, bp: BehaviorParams, start: int = 0):
+    p = sample_patients(get_cohort(cohort), CueEnvironment(), 11, start, start + n)
+    m = mem.new_state(p.acquisition_strength, MP)
+    a, k = calibrate_intercept(p, mem.response(m, MP), bp)
+    st = BehaviorState.start(a, k, drinking_probability_target(p, bp))
+    # some motivation and skill, so that every term of the decision is exercised
+    # (a function of the patient index, so that a chunk of the same patients is the same)
+    st.quit_lift_logit[:] = 0.3 * (p.index % 11)
+    st.therapy_lift_logit[:] = 0.5
+    st.coping_skill[:] = 0.04 * (p.index % 11)
+    return p, m, st
+
+
+def _plan(days: np.ndarray, detox_until: int | None = None, snapshot_every: int = 0) -> DayPlan:
+    snap = np.full(days.size, -1)
+    if snapshot_every:
+        hit = days % snapshot_every == 0
+        snap[hit] = np.arange(hit.sum())
+    return DayPlan(
+        days=days,
+        weekend=(days % 7) >= 5,
+        detox=np.zeros(days.size, bool) if detox_until is None else days < detox_until,
+        record_col=np.arange(days.size),
+        snapshot_col=snap,
+    )
+
+
+def _reference(p, m, st, bp, plan: DayPlan, stream: CounterStream, skill_hl: np.ndarray):
+    """The same days with the numpy reference :func:`live_day`, one day at a time."""
+    n, c = p.n, m.shape[1]
+    drinks = np.zeros((p.n, plan.days.size))
+    snaps = np.full((n, max(plan.snapshot_col.max() + 1, 0)), np.nan)
+    for j, d in enumerate(plan.days):
+        if plan.snapshot_col[j] >= 0:
+            snaps[:, plan.snapshot_col[j]] = mem.response(m, MP).mean(axis=1)
+        u = stream.uniform(p.index, int(d), c + 2)
+        forced = p.abstinent_at_entry if plan.detox[j] else None
+        drinks[:, j] = live_day(m, st, p, bp, MP, u, weekend=bool(plan.weekend[j]),
+                                forced_abstinent=forced)
+        mem.advance(m, 24.0)
+        st.decay(bp, skill_hl, 1.0)
+    return drinks, snaps
+
+
+@pytest.mark.parametrize(
+    ("cohort", "bp"),
+    [
+        ("das2019", BehaviorParams()),
+        ("combine", BehaviorParams(habit_weight_logit=6.0, habit_time_constant_days=10.0)),
+        ("dakwar2020", BehaviorParams(craving_weight_logit=9.0, amount_craving_elasticity=1.5)),
+    ],
+)
+def test_kernel_matches_numpy_reference(cohort: str, bp: BehaviorParams) -> None:
+    n = 600
+    p, m, st = _start(n, cohort, bp)
+    m2, st2 = m.copy(), st.copy()
+    stream = CounterStream(3, DAY_STREAM, 0)
+    plan = _plan(np.arange(-12, 60), detox_until=-5, snapshot_every=7)
+    skill_hl = np.full(n, 90.0)
+    ref, ref_snap = _reference(p, m, st, bp, plan, stream, skill_hl)
+    out = np.zeros_like(ref)
+    snap = (np.zeros_like(ref_snap), np.zeros_like(ref_snap))
+    live_days(m2, st2, p, bp, MP, stream, plan, skill_hl, out, snap)
+    # same decisions; amounts and states to rounding (the kernel's arithmetic order differs)
+    assert np.array_equal(out > 0, ref > 0)
+    np.testing.assert_allclose(out, ref, rtol=1e-12, atol=0)
+    for f in ("w0", "n0", "tmean0_h", "tlast0_h", "lab0", "w1", "n1", "tmean1_h", "tlast1_h",
+              "lab1", "lab_time_h", "time_h"):
+        np.testing.assert_allclose(getattr(m2, f), getattr(m, f), rtol=1e-12, atol=1e-14,
+                                   err_msg=f)
+    for f in ("quit_lift_logit", "therapy_lift_logit", "ketamine_lift_logit", "coping_skill",
+              "habit"):
+        np.testing.assert_allclose(getattr(st2, f), getattr(st, f), rtol=1e-12, atol=1e-14,
+                                   err_msg=f)
+    np.testing.assert_allclose(snap[0], ref_snap, rtol=1e-12, atol=1e-14)
+    assert np.all((snap[1] >= 0) & (snap[1] <= 1))
+    # detoxification: abstinent-at-entry patients did not drink on the detox days
+    detox_cols = np.flatnonzero(plan.detox)
+    assert np.all(out[np.ix_(p.abstinent_at_entry, detox_cols)] == 0)
+
+
+def test_kernel_does_not_depend_on_chunking_or_splitting_the_days() -> None:
+    bp = BehaviorParams()
+    p, m, st = _start(90, "das2019", bp)
+    stream = CounterStream(5, DAY_STREAM, 1)
+    days = np.arange(-20, 40)
+    whole = np.zeros((90, days.size))
+    m1, st1 = m.copy(), st.copy()
+    live_days(m1, st1, p, bp, MP, stream, _plan(days), np.full(90, 90.0), whole)
+    # the same patients as a separate chunk (indices 30..89), the days in two runs
+    q, mq, sq = _start(60, "das2019", bp, start=30)
+    part = np.zeros((60, days.size))
+    plan_a, plan_b = _plan(days[:25]), _plan(days[25:])
+    plan_b.record_col = plan_b.record_col + 25
+    live_days(mq, sq, q, bp, MP, stream, plan_a, np.full(60, 90.0), part)
+    live_days(mq, sq, q, bp, MP, stream, plan_b, np.full(60, 90.0), part)
+    assert np.array_equal(whole[30:], part)
+    assert np.array_equal(m1.w0[30:], mq.w0) and np.array_equal(st1.habit[30:], sq.habit)
+
+
+def test_habit_follows_drinking_and_sustains_a_reduction() -> None:
+    """A week of forced abstinence lowers the habit and, with a habit weight, later drinking."""
+    n = 3000
+    days = np.arange(0, 60)
+    rates = {}
+    for weight in (0.0, 6.0):
+        bp = BehaviorParams(habit_weight_logit=weight)
+        p, m, st = _start(n, "das2019", bp)
+        st.quit_lift_logit[:] = 0.0
+        st.therapy_lift_logit[:] = 0.0
+        p.abstinent_at_entry[:] = True
+        out = np.zeros((n, days.size))
+        live_days(m, st, p, bp, MP, CounterStream(1, DAY_STREAM), _plan(days, detox_until=14),
+                  np.full(n, 90.0), out)
+        after = (out[:, 14:28] > 0).mean()
+        rates[weight] = after
+        assert np.all(st.habit >= 0) and np.all(st.habit <= 1)
+    assert rates[6.0] < rates[0.0] - 0.05
