@@ -10,6 +10,7 @@ import pytest
 
 from reconsolidate.trial import TrialSpec, load_trial_spec, make_plan, run_trial, simulate_chunk
 from reconsolidate.trial import run as run_mod
+from reconsolidate.trial.engine import memory_snapshot_days
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "trials"
 
@@ -66,16 +67,17 @@ def _small_das(n: int = 40):
 
 
 def test_outputs_bit_identical_for_workers_and_chunk_sizes(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(run_mod, "ROW_GROUP_ROWS", 1000)  # several row groups per file
+    monkeypatch.setattr(run_mod, "ROW_GROUP_ROWS", 500)  # several row groups per file
     plan = _small_das()
     run_trial(plan, out_dir=tmp_path / "a", workers=1, chunk_size=1000)
     run_trial(plan, out_dir=tmp_path / "b", workers=2, chunk_size=7)
     run_trial(plan, out_dir=tmp_path / "c", workers=1, chunk_size=13)
-    for name in ("patients", "drinking", "outcomes"):
+    for name in ("patients", "drinking", "outcomes", "memory"):
         a = (tmp_path / "a" / f"{name}.parquet").read_bytes()
         assert a == (tmp_path / "b" / f"{name}.parquet").read_bytes(), name
         assert a == (tmp_path / "c" / f"{name}.parquet").read_bytes(), name
     assert pq.ParquetFile(tmp_path / "a" / "drinking.parquet").num_row_groups > 1
+    assert pq.ParquetFile(tmp_path / "a" / "memory.parquet").num_row_groups > 1
 
 
 def test_removing_an_arm_leaves_the_others_unchanged() -> None:
@@ -114,7 +116,8 @@ def test_run_directory_layout(tmp_path: Path) -> None:
     out = tmp_path / "run"
     run_trial(plan, out_dir=out, spec_text="name = 'x'\n")
     assert sorted(p.name for p in out.iterdir()) == [
-        "drinking.parquet", "metadata.json", "outcomes.parquet", "patients.parquet", "spec.toml"
+        "drinking.parquet", "memory.parquet", "metadata.json", "outcomes.parquet",
+        "patients.parquet", "spec.toml",
     ]
     meta = json.loads((out / "metadata.json").read_text())
     assert meta["seed"] == 2019 and meta["timings"]["patient_days"] > 0
@@ -130,3 +133,59 @@ def test_run_directory_layout(tmp_path: Path) -> None:
     assert len(d) == 60 * plan.spec.n_observed_days
     assert (d["drinks_true"] >= 0).all()
     assert not any(p.name.startswith(".") for p in tmp_path.iterdir())
+
+
+@pytest.fixture(scope="module")
+def memory_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
+    plan = _plan("das2019", 40, follow_up_days=40, baseline_days=14, burn_in_days=5,
+                 replicates=2, assessment={"baseline_visit_day": 0, "visit_days": [7, 20, 40]})
+    out = tmp_path_factory.mktemp("memory") / "run"
+    run_trial(plan, out_dir=out, write_drinking=False)
+    return out, plan
+
+
+def test_memory_table_layout(memory_run: tuple[Path, object]) -> None:
+    out, plan = memory_run
+    t = pq.read_table(out / "memory.parquet")
+    assert [(f.name, str(f.type)) for f in t.schema] == [
+        ("arm", "string"), ("replicate", "int32"), ("patient_id", "string"),
+        ("study_day", "int32"), ("cue_reactivity", "double"), ("acquisition_weight", "double"),
+    ]
+    days = [-14, -7, 0, 7, 14, 21, 28, 35]  # multiples of memory_every_days = 7 from day -14
+    assert memory_snapshot_days(plan.spec).tolist() == days
+    n_patients = sum(a.n_patients for a in plan.arms) * plan.spec.replicates
+    assert t.num_rows == n_patients * len(days)
+    # patient-major, the same patients (ids, order) as patients.parquet
+    ids = t.column("patient_id").to_numpy(zero_copy_only=False)
+    pat = pq.read_table(out / "patients.parquet", columns=["patient_id", "arm", "replicate"])
+    assert np.array_equal(ids[:: len(days)], pat.column("patient_id").to_numpy(False))
+    assert np.array_equal(ids.reshape(-1, len(days)), np.repeat(ids[:: len(days), None],
+                                                                len(days), axis=1))
+    assert np.array_equal(t.column("study_day").to_numpy().reshape(-1, len(days)),
+                          np.tile(days, (n_patients, 1)))
+    assert set(t.column("replicate").to_numpy().tolist()) == {0, 1}
+    for col in ("cue_reactivity", "acquisition_weight"):
+        v = t.column(col).to_numpy()
+        assert np.all((v >= 0.0) & (v <= 1.0)), col
+
+
+def test_memory_cue_reactivity_falls_after_ret_ket(memory_run: tuple[Path, object]) -> None:
+    """Das 2019 mechanism: RET+KET weakens the cue memories; RET+PBO does not (same people)."""
+    import duckdb
+
+    out, _ = memory_run
+    rows = duckdb.sql(
+        "SELECT arm, study_day >= 0 AS after, avg(cue_reactivity), avg(acquisition_weight) "
+        f"FROM read_parquet('{out / 'memory.parquet'}') GROUP BY ALL"
+    ).fetchall()
+    m = {(arm, after): (cr, w) for arm, after, cr, w in rows}
+    # common random numbers: identical memories before the treatment
+    t = pq.read_table(out / "memory.parquet")
+    arm = t.column("arm").to_numpy(zero_copy_only=False)
+    before = t.column("study_day").to_numpy() < 0
+    for col in ("cue_reactivity", "acquisition_weight"):
+        v = t.column(col).to_numpy()
+        assert np.array_equal(v[(arm == "RET+KET") & before], v[(arm == "RET+PBO") & before])
+    assert m[("RET+KET", True)][0] < m[("RET+PBO", True)][0] - 0.05
+    assert m[("RET+KET", True)][1] < m[("RET+PBO", True)][1] - 0.01
+    assert m[("RET+KET", True)][0] < m[("RET+KET", False)][0] - 0.05

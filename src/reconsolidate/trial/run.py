@@ -160,6 +160,20 @@ def _drinking_table(r: ChunkResult, first_day: int, etg: bool) -> pa.Table:
     return pa.table(cols)
 
 
+def _memory_table(r: ChunkResult) -> pa.Table:
+    """Long memory table of a chunk: one row per (patient, snapshot day), patient-major."""
+    n, k = r.cue_reactivity.shape
+    ids = pa.array(_patient_ids(r), pa.string())
+    return pa.table({
+        "arm": pa.array([r.arm] * (n * k), pa.string()),
+        "replicate": pa.array(np.full(n * k, r.replicate, np.int32)),
+        "patient_id": ids.take(pa.array(np.repeat(np.arange(n), k))),
+        "study_day": pa.array(np.tile(np.asarray(r.memory_days, np.int32), n)),
+        "cue_reactivity": pa.array(r.cue_reactivity.ravel()),
+        "acquisition_weight": pa.array(r.acquisition_weight.ravel()),
+    })
+
+
 def _outcomes_table(r: ChunkResult) -> pa.Table:
     cols: dict[str, Any] = {
         "patient_id": pa.array(_patient_ids(r), pa.string()),
@@ -277,7 +291,8 @@ def run_trial(
     plan
         The resolved trial.
     out_dir
-        Run directory (CONTRACTS.md layout) or None to only summarise.
+        Run directory (layout: docs/trial-spec.md, "Output directory") or None to only
+        summarise.
     spec_text
         The spec file's text, written as ``spec.toml``.
     workers
@@ -288,6 +303,8 @@ def run_trial(
         Called with (patients done, patients total) after each chunk.
     write_drinking
         Write ``drinking.parquet`` (the long daily table; by far the largest file).
+        ``memory.parquet`` (the memory snapshots every ``spec.memory_every_days``) is always
+        written.
     report
         Also write ``report.html`` (``reconsolidate.report``) into the run directory before it
         appears; a report failure is warned about and does not lose the simulated trial.
@@ -314,6 +331,7 @@ def run_trial(
                 tables = {
                     "patients": _patients_table(r),
                     "outcomes": _outcomes_table(r),
+                    "memory": _memory_table(r),
                 }
                 if write_drinking:
                     tables["drinking"] = _drinking_table(r, spec.first_day, spec.observation.etg)
@@ -371,6 +389,9 @@ def run_trial(
                         "drinks": "US standard drinks (14 g ethanol) per day",
                         "study_day": "days; 0 = first treatment session; < 0 baseline",
                         "lab ratings": "0-100 visual analogue",
+                        "cue_reactivity": "mean conditioned response over the cue classes, 0-1",
+                        "acquisition_weight": "mean cue-alcohol acquisition weight over the "
+                        "cue classes, 0-1",
                     },
                     "calibration": (
                         _calibration_provenance()
