@@ -12,6 +12,7 @@ and Mg2+ block and use-dependence are ignored.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from reconsolidate.exceptions import InputError
@@ -84,22 +85,48 @@ def nmda_occupancy(
     """
     if not 0 < fu <= 1:
         raise InputError(f"fu = {fu!r}: must be in (0, 1]")
-    c = np.maximum(np.asarray(ketamine_ng_ml, dtype=np.float64), 0.0)
-    free_um = fu * c / MOLAR_MASS_KETAMINE_G_PER_MOL  # ng/mL = ug/L -> umol/L
-    if analyte == "racemic":
-        load = 0.5 * free_um / KI_S_KETAMINE_UM + 0.5 * free_um / KI_R_KETAMINE_UM
-    elif analyte == "S-ketamine":
-        load = free_um / KI_S_KETAMINE_UM
-    else:
+    if analyte not in ("racemic", "S-ketamine"):
         raise InputError(f"analyte = {analyte!r}: allowed: racemic, S-ketamine")
-    if norketamine_ng_ml is not None:
-        nk = np.maximum(np.asarray(norketamine_ng_ml, dtype=np.float64), 0.0)
-        nk_um = fu * nk / MOLAR_MASS_NORKETAMINE_G_PER_MOL
-        if analyte == "racemic":
-            load = load + 0.5 * nk_um / KI_S_NORKETAMINE_UM + 0.5 * nk_um / KI_R_NORKETAMINE_UM
-        else:
-            load = load + nk_um / KI_S_NORKETAMINE_UM
-    return load / (1.0 + load)
+    c = np.asarray(ketamine_ng_ml, dtype=np.float64)
+    nk = None if norketamine_ng_ml is None else np.asarray(norketamine_ng_ml, dtype=np.float64)
+    if nk is not None and nk.shape != c.shape:
+        c, nk = np.broadcast_arrays(c, nk)
+    out = np.empty(c.shape)
+    _occupancy_kernel(
+        np.ascontiguousarray(c).reshape(-1),
+        np.zeros(0) if nk is None else np.ascontiguousarray(nk).reshape(-1),
+        _load_per_ng_ml(fu, MOLAR_MASS_KETAMINE_G_PER_MOL, analyte, KI_S_KETAMINE_UM,
+                        KI_R_KETAMINE_UM),
+        _load_per_ng_ml(fu, MOLAR_MASS_NORKETAMINE_G_PER_MOL, analyte, KI_S_NORKETAMINE_UM,
+                        KI_R_NORKETAMINE_UM),
+        out.reshape(-1),
+    )
+    return out if out.ndim else out[()]
+
+
+def _load_per_ng_ml(fu: float, molar_mass_g_per_mol: float, analyte: str, ki_s_um: float,
+                    ki_r_um: float) -> float:
+    """Receptor load ``sum_i C_i / K_i`` per ng/mL of total drug (racemate split 1:1)."""
+    free_um_per_ng_ml = fu / molar_mass_g_per_mol  # ng/mL = ug/L -> umol/L, unbound part
+    if analyte == "racemic":
+        return free_um_per_ng_ml * (0.5 / ki_s_um + 0.5 / ki_r_um)
+    return free_um_per_ng_ml / ki_s_um
+
+
+@numba.njit(cache=True)
+def _occupancy_kernel(  # pragma: no cover - compiled
+    c: np.ndarray, nk: np.ndarray, load_per_ng_ml: float, nk_load_per_ng_ml: float,
+    out: np.ndarray,
+) -> None:
+    """``out = L / (1 + L)``, ``L`` the load of max(c, 0) (and max(nk, 0) if given): one pass."""
+    with_nk = nk.size > 0
+    for i in range(c.size):
+        v = c[i]
+        load = load_per_ng_ml * (0.0 if v < 0.0 else v)
+        if with_nk:
+            w = nk[i]
+            load += nk_load_per_ng_ml * (0.0 if w < 0.0 else w)
+        out[i] = load / (1.0 + load)
 
 
 def psychedelic_intensity(plasma_ng_ml: np.ndarray) -> np.ndarray:

@@ -26,7 +26,7 @@ from reconsolidate.pharmacology.pd import (
     psychedelic_intensity,
 )
 from reconsolidate.pharmacology.regimen import Regimen
-from reconsolidate.pharmacology.solver import propagate, system_matrices
+from reconsolidate.pharmacology.solver import Schedule, propagate, system_matrices
 
 __all__ = [
     "ETA_STREAM",
@@ -236,26 +236,34 @@ def simulate(
     m.check_domain(w, age, dose_mg / w, stacklevel=3)
 
     eta = draw_eta(m, seed, patient_offset, n) if variability else None
+    first = inv = None  # distinct patients and the map back (None: every patient is distinct)
     if eta is None:
         # Identical covariates give identical patients: solve each distinct one once.
         key = np.column_stack([w, female.astype(float) if female is not None else np.zeros(n)])
         _, first, inv = np.unique(key, axis=0, return_index=True, return_inverse=True)
-        inv = inv.reshape(-1)
+        if first.size == n:
+            first = inv = None
+        else:
+            inv = inv.reshape(-1)
+    if first is None:
+        params = m.individual_parameters(w, female=female, eta=eta)
+        sched = schedule
     else:
-        first, inv = np.arange(n), np.arange(n)
-    params = m.individual_parameters(
-        w[first], female=None if female is None else female[first],
-        eta=None if eta is None else eta[first],
-    )
-    a, b, obs = system_matrices(m, params, np.full(first.size, ke0))
-    sub = _subset_schedule(schedule, first)
-    conc = propagate(a, b, obs, sub, t)[inv] * 1000.0  # mg/L -> ng/mL
+        params = m.individual_parameters(
+            w[first], female=None if female is None else female[first]
+        )
+        sched = _subset_schedule(schedule, first)
+    a, b, obs = system_matrices(m, params, np.full(params["v1_l"].size, ke0))
+    # obs x 1000 (mg/L -> ng/mL): the kernel writes the final units, no extra pass.
+    conc = propagate(a, b, obs * 1000.0, sched, t)
+    if inv is not None:
+        conc = conc[inv]
     cp, ce = conc[:, 0], conc[:, 1]
     nk_p = nk_e = None
     if m.has_metabolite:
         nk_p, nk_e = conc[:, 2], conc[:, 3]
     occ = nmda_occupancy(ce, analyte=m.analyte, norketamine_ng_ml=nk_e, fu=fu)
-    full_params = {k: v[inv] for k, v in params.items()}
+    full_params = params if inv is None else {k: v[inv] for k, v in params.items()}
     return PKResult(
         time_min=t, plasma_ng_ml=cp, effect_site_ng_ml=ce, nmda_occupancy=occ, model=m.name,
         ke0_per_min=ke0, weight_kg=w, dose_mg=dose_mg, parameters=full_params,
@@ -263,9 +271,7 @@ def simulate(
     )
 
 
-def _subset_schedule(schedule: Any, idx: np.ndarray) -> Any:
-    from reconsolidate.pharmacology.solver import Schedule
-
+def _subset_schedule(schedule: Schedule, idx: np.ndarray) -> Schedule:
     return Schedule(
         edges_min=schedule.edges_min,
         rates_mg_per_min=schedule.rates_mg_per_min[:, idx],

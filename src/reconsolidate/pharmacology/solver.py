@@ -10,9 +10,15 @@ and a rate ``R`` constant over an interval of length ``d``, the exact update is
 The union of the requested output times and all schedule events forms a grid; the propagator is
 computed once per patient and per *distinct* step length (a 1-min output grid needs one), and the
 state is stepped through the grid. Output values are therefore exact at the requested times, not
-interpolated. The kernel is compiled with numba and runs in parallel over patients; the matrix
-exponential is a scaling-and-squaring Taylor series whose truncation error (< 1e-22 after
-scaling the norm below 0.5, 18 terms) is far below double-precision rounding.
+interpolated. The matrix exponential is a scaling-and-squaring Taylor series whose truncation
+error (< 1e-22 after scaling the norm below 0.5, 18 terms) is far below double-precision
+rounding.
+
+The numba kernel takes patients in blocks of up to 64 (in parallel over blocks) and makes every
+loop over a block's patients the innermost one, so the exponentials and the stepping run in SIMD
+lanes, one patient per lane. Each lane does the same IEEE operations as a lone patient would
+(no cross-lane sums, no fast-math; each lane's own number of squarings), so a patient's result
+is bit-identical whichever patients share its call or block.
 """
 
 from __future__ import annotations
@@ -123,103 +129,168 @@ def system_matrices(
     return a, b, obs
 
 
-@numba.njit(cache=True)
-def _expm_small(  # pragma: no cover - compiled
-    m: np.ndarray, e: np.ndarray, x: np.ndarray, t: np.ndarray
-) -> None:
-    """``e <- expm(m)`` for a small dense matrix (scaling and squaring, Taylor order 18).
+#: Patients per block of the propagation kernel. Every loop over a block's patients is an
+#: innermost loop, so LLVM vectorises it across patients (SIMD lanes); 64 amortises the loop
+#: overhead while a block's propagators (n x n x 64 doubles per step length) stay in L1/L2.
+_LANES = 64
 
-    ``x`` and ``t`` are work arrays of the same shape; nothing is allocated.
+#: Taylor order of the matrix exponential once the 1-norm is scaled below 0.5: truncation error
+#: below 0.5**19 / 19! < 2e-23, far below double-precision rounding.
+_TAYLOR_ORDER = 18
+
+
+@numba.njit(cache=True)
+def _expm_lanes(  # pragma: no cover - compiled
+    m: np.ndarray, e: np.ndarray, x: np.ndarray, t: np.ndarray, sq: np.ndarray,
+    scale: np.ndarray,
+) -> None:
+    """``e <- expm`` of one augmented matrix per lane (scaling and squaring, Taylor order 18).
+
+    ``m[:, :, l]`` holds the top ``n`` rows of lane ``l``'s ``(n + 1) x (n + 1)`` matrix
+    ``[[A d, b d], [0, 0]]``; its last row is zero, so the exponential's last row is
+    ``[0, ..., 0, 1]`` and is neither stored nor multiplied. Each lane is scaled and squared by
+    its own count, so its result is bit-identical whatever the other lanes hold. ``x`` and ``t``
+    are work arrays shaped like ``m``; ``sq`` (int64) and ``scale`` are work arrays of length L.
     """
-    n = m.shape[0]
-    norm = 0.0
-    for j in range(n):
-        s = 0.0
-        for i in range(n):
-            s += abs(m[i, j])
-        norm = max(norm, s)
-    sq = 0
-    while norm > 0.5:
-        norm *= 0.5
-        sq += 1
-    scale = 0.5**sq
+    n, n1, lanes = m.shape
+    for l in range(lanes):
+        norm = 0.0
+        for j in range(n1):
+            s = 0.0
+            for i in range(n):
+                s += abs(m[i, j, l])
+            norm = max(norm, s)
+        k = 0
+        while norm > 0.5:
+            norm *= 0.5
+            k += 1
+        sq[l] = k
+        scale[l] = 0.5**k
+    max_sq = 0
+    for l in range(lanes):
+        max_sq = max(max_sq, sq[l])
     for i in range(n):
-        for j in range(n):
-            x[i, j] = m[i, j] * scale
-            e[i, j] = 1.0 if i == j else 0.0
-    for k in range(18, 0, -1):  # Horner: I + X/1 (I + X/2 (I + ... X/18))
+        for j in range(n1):
+            for l in range(lanes):
+                x[i, j, l] = m[i, j, l] * scale[l]
+                e[i, j, l] = 1.0 if i == j else 0.0
+    for k in range(_TAYLOR_ORDER, 0, -1):  # Horner: I + X/1 (I + X/2 (I + ... X/18))
+        inv_k = 1.0 / k
         for i in range(n):
-            for j in range(n):
-                s = 0.0
+            for j in range(n1):
+                for l in range(lanes):
+                    t[i, j, l] = x[i, n, l] if j == n else 0.0  # X[i, n] * E[n, j]
                 for q in range(n):
-                    s += x[i, q] * e[q, j]
-                t[i, j] = s / k
+                    for l in range(lanes):
+                        t[i, j, l] += x[i, q, l] * e[q, j, l]
         for i in range(n):
-            for j in range(n):
-                e[i, j] = t[i, j] + (1.0 if i == j else 0.0)
-    for _ in range(sq):
+            for j in range(n1):
+                one = 1.0 if i == j else 0.0
+                for l in range(lanes):
+                    e[i, j, l] = t[i, j, l] * inv_k + one
+    for s_ in range(max_sq):
         for i in range(n):
-            for j in range(n):
-                s = 0.0
+            for j in range(n1):
+                for l in range(lanes):
+                    t[i, j, l] = e[i, n, l] if j == n else 0.0
                 for q in range(n):
-                    s += e[i, q] * e[q, j]
-                t[i, j] = s
+                    for l in range(lanes):
+                        t[i, j, l] += e[i, q, l] * e[q, j, l]
         for i in range(n):
-            for j in range(n):
-                e[i, j] = t[i, j]
+            for j in range(n1):
+                for l in range(lanes):
+                    if s_ < sq[l]:  # lanes that are done keep their value
+                        e[i, j, l] = t[i, j, l]
 
 
 @numba.njit(parallel=True, cache=True)
 def _propagate_kernel(  # pragma: no cover - compiled
     a, b, obs, deltas, step_u, step_seg, rates, bolus_idx, boluses, rec_col, out
 ):
+    """Step blocks of patients through the grid; ``out[o, p, c]`` = output o of patient p."""
     n_pat = a.shape[0]
     n = a.shape[1]
     n_u = deltas.shape[0]
     n_grid = rec_col.shape[0]
     n_obs = obs.shape[1]
-    for p in numba.prange(n_pat):
-        phi = np.empty((n_u, n, n))
-        gam = np.empty((n_u, n))
-        aug = np.zeros((n + 1, n + 1))
-        e = np.empty((n + 1, n + 1))
-        wx = np.empty((n + 1, n + 1))
-        wt = np.empty((n + 1, n + 1))
+    n_seg = rates.shape[0]
+    n_bol = boluses.shape[0]
+    lanes = max(1, min(_LANES, n_pat))
+    for blk in numba.prange((n_pat + lanes - 1) // lanes):
+        p0 = blk * lanes
+        nl = min(lanes, n_pat - p0)
+        # Lanes past the last patient repeat it: computed, never written.
+        pat = np.empty(lanes, dtype=np.int64)
+        for l in range(lanes):
+            pat[l] = p0 + min(l, nl - 1)
+        m = np.empty((n, n + 1, lanes))
+        e = np.empty((n, n + 1, lanes))
+        wx = np.empty((n, n + 1, lanes))
+        wt = np.empty((n, n + 1, lanes))
+        sq = np.empty(lanes, dtype=np.int64)
+        scale = np.empty(lanes)
+        phi = np.empty((n_u, n, n, lanes))
+        gam = np.empty((n_u, n, lanes))
         for u in range(n_u):
             for i in range(n):
                 for j in range(n):
-                    aug[i, j] = a[p, i, j] * deltas[u]
-                aug[i, n] = b[i] * deltas[u]
-            _expm_small(aug, e, wx, wt)
+                    for l in range(lanes):
+                        m[i, j, l] = a[pat[l], i, j] * deltas[u]
+                for l in range(lanes):
+                    m[i, n, l] = b[i] * deltas[u]
+            _expm_lanes(m, e, wx, wt, sq, scale)
             for i in range(n):
                 for j in range(n):
-                    phi[u, i, j] = e[i, j]
-                gam[u, i] = e[i, n]
-        x = np.zeros(n)
-        xn = np.zeros(n)
+                    for l in range(lanes):
+                        phi[u, i, j, l] = e[i, j, l]
+                for l in range(lanes):
+                    gam[u, i, l] = e[i, n, l]
+        ob = np.empty((n_obs, n, lanes))
+        for o in range(n_obs):
+            for i in range(n):
+                for l in range(lanes):
+                    ob[o, i, l] = obs[pat[l], o, i]
+        rb = np.empty((n_seg, lanes))
+        for s in range(n_seg):
+            for l in range(lanes):
+                rb[s, l] = rates[s, pat[l]]
+        bb = np.empty((n_bol, lanes))
+        for s in range(n_bol):
+            for l in range(lanes):
+                bb[s, l] = boluses[s, pat[l]]
+        x = np.zeros((n, lanes))
+        xn = np.empty((n, lanes))
+        acc = np.empty(lanes)
         for j in range(n_grid):
             bi = bolus_idx[j]
             if bi >= 0:
-                dose = boluses[bi, p]
                 for i in range(n):
-                    x[i] += b[i] * dose
+                    for l in range(lanes):
+                        x[i, l] += b[i] * bb[bi, l]
             c = rec_col[j]
             if c >= 0:
                 for o in range(n_obs):
-                    s = 0.0
+                    for l in range(lanes):
+                        acc[l] = 0.0
                     for i in range(n):
-                        s += obs[p, o, i] * x[i]
-                    out[p, o, c] = s
+                        for l in range(lanes):
+                            acc[l] += ob[o, i, l] * x[i, l]
+                    for l in range(nl):
+                        out[o, p0 + l, c] = acc[l]
             if j < n_grid - 1:
                 uu = step_u[j]
-                r = rates[step_seg[j], p]
+                sg = step_seg[j]
                 for i in range(n):
-                    s = gam[uu, i] * r
+                    for l in range(lanes):
+                        xn[i, l] = gam[uu, i, l] * rb[sg, l]
                     for k in range(n):
-                        s += phi[uu, i, k] * x[k]
-                    xn[i] = s
+                        for l in range(lanes):
+                            xn[i, l] += phi[uu, i, k, l] * x[k, l]
+                # Copy back rather than swap the two arrays: swapping array references inside
+                # the parallel loop measured 1.5x slower.
                 for i in range(n):
-                    x[i] = xn[i]
+                    for l in range(lanes):
+                        x[i, l] = xn[i, l]
 
 
 def propagate(
@@ -244,6 +315,7 @@ def propagate(
     Returns
     -------
     ndarray, shape (N, n_obs, T)
+        A transposed view of an (n_obs, N, T) C-ordered array: ``out[:, o]`` is contiguous.
     """
     times = np.asarray(times_min, dtype=np.float64)
     n_pat, n_obs = obs.shape[0], obs.shape[1]
@@ -269,7 +341,9 @@ def propagate(
     rec_grid = np.unique(pos_times)
     rec_col = np.full(grid.size, -1, dtype=np.int64)
     rec_col[np.searchsorted(grid, rec_grid)] = np.arange(rec_grid.size)
-    out_grid = np.zeros((n_pat, n_obs, rec_grid.size))
+    # Output-major, so each output is a C-contiguous (N, T) array: simulate() hands the rows out
+    # without copying. The kernel writes every element.
+    out_grid = np.empty((n_obs, n_pat, rec_grid.size))
     boluses = np.ascontiguousarray(schedule.bolus_doses_mg, dtype=np.float64)
     boluses = boluses.reshape(bt.size, n_pat)
     _propagate_kernel(
@@ -277,7 +351,9 @@ def propagate(
         np.ascontiguousarray(obs), deltas.astype(np.float64), step_u.astype(np.int64), seg,
         rates, bolus_idx, boluses if bt.size else np.zeros((1, n_pat)), rec_col, out_grid,
     )
-    out = np.zeros((n_pat, n_obs, times.size))
+    if np.array_equal(times, rec_grid):  # sorted, distinct, none before 0: no re-indexing
+        return out_grid.transpose(1, 0, 2)
+    out = np.zeros((n_obs, n_pat, times.size))
     nonneg = times >= 0.0
     out[:, :, nonneg] = out_grid[:, :, np.searchsorted(rec_grid, times[nonneg])]
-    return out
+    return out.transpose(1, 0, 2)
