@@ -215,7 +215,7 @@ def test_report_opens_cleanly_in_chromium(report_path: Path, tmp_path: Path) -> 
     res = open_in_browser(report_path, tmp_path / "profile", shot)
     assert res["problems"] == []
     page = res["page"]
-    # PK, memory (proxy), weekly drinking, Kaplan-Meier: at least 4 figures, all rendered
+    # PK, memory (from memory.parquet), weekly drinking, Kaplan-Meier: 4 figures, all rendered
     assert page["n_img"] >= 4
     assert page["bad"] == []
     assert page["emptySvgs"] == 0

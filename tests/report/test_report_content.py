@@ -35,7 +35,7 @@ def test_report_is_self_contained_with_every_section(run_dir: Path) -> None:
               "Calibration status of the parameters used"):
         assert h in text, h
     srcs = _imgs(text)
-    assert len(srcs) == 4  # PK (one ketamine regimen), memory proxy, weekly, KM
+    assert len(srcs) == 4  # PK (one ketamine regimen), memory, weekly, KM
     for s in srcs:
         assert s.startswith("data:image/png;base64,")
         png = base64.b64decode(s.split(",", 1)[1])
@@ -47,29 +47,72 @@ def test_report_is_self_contained_with_every_section(run_dir: Path) -> None:
         assert arm in text
     assert "reference arm: RET+PBO" in text
     assert "hazard ratio" in text
-    # the memory time course is not in the run directory: the proxy is said plainly
-    assert "no memory.parquet" in text
+    assert "Cue-alcohol memories by arm, from memory.parquet" in text
 
 
-def test_report_uses_memory_parquet_when_present(run_dir: Path, tmp_path: Path) -> None:
+def test_report_memory_figure_is_built_from_the_table(
+    run_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The memory figure shows, per arm and study day, the patients' mean and mean +- 1.96 SE."""
+    from reconsolidate.report import figures
+
+    seen: dict = {}
+    draw = figures.memory_figure
+
+    def spy(days: dict, panels: list) -> str:
+        seen.update(days=days, panels=panels)
+        return draw(days, panels)
+
+    monkeypatch.setattr(figures, "memory_figure", spy)
+    text = build_report(run_dir)
+    assert "no memory.parquet" not in text
+    t = pq.read_table(run_dir / "memory.parquet")
+    arm = t.column("arm").to_numpy(zero_copy_only=False)
+    day = t.column("study_day").to_numpy()
+    assert list(seen["days"]) == ["RET+KET", "NoRET+KET", "RET+PBO"]
+    assert [label for label, _ in seen["panels"]] == [
+        "cue reactivity (0-1)", "acquisition weight (0-1)"]
+    for (_, series), col in zip(seen["panels"], ("cue_reactivity", "acquisition_weight"),
+                                strict=True):
+        v = t.column(col).to_numpy()
+        for a, (mean, low, high) in series.items():
+            days = np.unique(day[arm == a])
+            assert np.array_equal(seen["days"][a], days)
+            x = [v[(arm == a) & (day == d)] for d in days]
+            want = np.array([xi.mean() for xi in x])
+            half = np.array([1.96 * xi.std(ddof=1) / np.sqrt(xi.size) for xi in x])
+            np.testing.assert_allclose(mean, want, rtol=1e-12)
+            np.testing.assert_allclose(high - mean, half, rtol=1e-9)
+            np.testing.assert_allclose(mean - low, half, rtol=1e-9)
+    m = {a: s[0] for a, s in seen["panels"][0][1].items()}
+    after = seen["days"]["RET+KET"] > 0
+    assert np.all(m["RET+KET"][after] < m["RET+PBO"][after])
+
+
+def test_report_without_memory_table_still_renders(run_dir: Path, tmp_path: Path) -> None:
+    """A run directory from before memory.parquet: the section says so, nothing crashes."""
     import shutil
 
-    rd = tmp_path / "run"
+    rd = tmp_path / "old-run"
     shutil.copytree(run_dir, rd)
-    days = np.arange(-7, 14, dtype=np.int32)
-    rows = {"arm": [], "study_day": [], "craving_mean": [], "craving_q25": [], "craving_q75": []}
-    for k, arm in enumerate(("RET+KET", "NoRET+KET", "RET+PBO")):
-        v = 0.6 - 0.1 * k * (days >= 0)
-        rows["arm"] += [arm] * len(days)
-        rows["study_day"] += days.tolist()
-        rows["craving_mean"] += v.tolist()
-        rows["craving_q25"] += (v - 0.1).tolist()
-        rows["craving_q75"] += (v + 0.1).tolist()
-    pq.write_table(pa.table(rows), rd / "memory.parquet")
+    (rd / "memory.parquet").unlink()
     text = build_report(rd)
-    assert "no memory.parquet" not in text
-    assert "cue-elicited craving (mean response, 0-1) by arm from memory.parquet" in text
-    assert len(_imgs(text)) == 4
+    assert "Memory strength over time by arm" in text
+    assert "This run directory has no memory.parquet" in text
+    assert len(_imgs(text)) == 3  # PK, weekly, KM
+
+
+def test_report_rejects_a_memory_table_without_its_columns(run_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from reconsolidate.exceptions import InputError
+
+    rd = tmp_path / "bad-run"
+    shutil.copytree(run_dir, rd)
+    pq.write_table(pa.table({"arm": ["RET+KET"], "study_day": pa.array([0], pa.int32())}),
+                   rd / "memory.parquet")
+    with pytest.raises(InputError, match=r"lacks column\(s\) cue_reactivity, acquisition_weight"):
+        build_report(rd)
 
 
 def test_report_calibration_status_follows_the_fitted_file(

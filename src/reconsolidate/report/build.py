@@ -1,15 +1,11 @@
 """Build ``RUN_DIR/report.html`` from a simulated-trial run directory.
 
-Reads the CONTRACTS.md run layout (``metadata.json``, ``patients.parquet``, ``outcomes.parquet``,
-optionally ``drinking.parquet`` and ``memory.parquet``) and writes one self-contained HTML file:
-figures are inline base64 PNG, the style sheet is inline, there is no script and no external
-resource, so it opens offline and can be sent by e-mail.
-
-Optional ``memory.parquet`` (not written by the trial engine at the time of writing): long form,
-one row per (arm, study_day): ``arm`` (str), ``study_day`` (int32), ``craving_mean`` (mean over
-patients of the mean cue response in [0, 1]) and optionally ``craving_q25``, ``craving_q75``,
-``acquisition_strength_mean``. Without it the report shows the lab urge ratings (the memory
-model's read-out at the lab days) as a proxy and says so.
+Reads the run layout of docs/trial-spec.md ("Output directory": ``metadata.json``,
+``patients.parquet``, ``outcomes.parquet``, optionally ``drinking.parquet`` and
+``memory.parquet``) and writes one self-contained HTML file: figures are inline base64 PNG, the
+style sheet is inline, there is no script and no external resource, so it opens offline and can
+be sent by e-mail. A run directory written before ``memory.parquet`` existed still renders; its
+memory section says the table is absent.
 """
 
 from __future__ import annotations
@@ -240,58 +236,92 @@ def _pk_section(meta: dict[str, Any], patients: Any, arms: list[str], run_dir: P
     return figs, notes
 
 
-def _memory_section(run_dir: Path, meta: dict[str, Any], outcomes: Any, arms: list[str]
-                    ) -> dict[str, str]:
-    mp = run_dir / "memory.parquet"
-    if mp.is_file():
-        df = _read_parquet(mp)
-        col = "craving_mean" if "craving_mean" in df else (
-            "acquisition_strength_mean" if "acquisition_strength_mean" in df else None)
-        if col is None:
-            raise InputError(f"{mp}: needs a column craving_mean or acquisition_strength_mean")
-        days, vals, bands = {}, {}, {}
-        for arm in arms:
-            d = df[df["arm"] == arm].sort_values("study_day")
-            if len(d) == 0:
-                continue
-            days[arm] = d["study_day"].to_numpy(float)
-            vals[arm] = d[col].to_numpy(float)
-            if {"craving_q25", "craving_q75"} <= set(d.columns) and col == "craving_mean":
-                bands[arm] = (d["craving_q25"].to_numpy(float), d["craving_q75"].to_numpy(float))
-        label = ("cue-elicited craving (mean response, 0-1)" if col == "craving_mean"
-                 else "cue-alcohol memory strength (0-1)")
-        return {"uri": figures.memory_figure(days, vals, ylabel=label, bands=bands or None),
-                "caption": f"{label} by arm from memory.parquet (band: interquartile range).",
-                "proxy": ""}
-    if "urge_first" not in outcomes or "urge_last" not in outcomes:
-        return {"uri": "", "caption": "", "proxy": (
-            "The run directory has no memory.parquet and no lab urge ratings, so memory strength "
-            "over time cannot be shown. The trial engine would need to write memory.parquet "
-            "(arm, study_day, craving_mean[, craving_q25, craving_q75]).")}
-    spec = meta.get("resolved_parameters", {}).get("spec", {})
-    days, vals, bands = {}, {}, {}
+_MEMORY_COLUMNS = ("arm", "study_day", "cue_reactivity", "acquisition_weight")
+_MEMORY_MEASURES = (
+    ("cue_reactivity", "cue reactivity (0-1)"),
+    ("acquisition_weight", "acquisition weight (0-1)"),
+)
+
+
+def _memory_means(path: Path) -> dict[str, np.ndarray]:
+    """Per (arm, study day): patients, mean and standard error of each memory measure.
+
+    Aggregated in duckdb straight from the Parquet file (millions of patient-snapshots at full
+    trial size); replicates are pooled. Returns column arrays sorted by arm, then study day.
+    """
+    import duckdb
+    import pyarrow.parquet as pq
+
+    try:
+        names = set(pq.read_schema(path).names)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: cannot read ({exc})") from None
+    missing = [c for c in _MEMORY_COLUMNS if c not in names]
+    if missing:
+        raise InputError(f"{path}: lacks column(s) {', '.join(missing)} "
+                         f"(expected {', '.join(_MEMORY_COLUMNS)})")
+    stats = ", ".join(
+        f"avg({c}) AS {c}_mean, stddev_samp({c}) / sqrt(count({c})) AS {c}_se"
+        for c, _ in _MEMORY_MEASURES
+    )
+    query = (f"SELECT arm, study_day, count(*) AS n, {stats} FROM read_parquet(?) "
+             "GROUP BY arm, study_day ORDER BY arm, study_day")
+    con = duckdb.connect()
+    try:
+        cols = con.execute(query, [str(path)]).fetchnumpy()
+    except duckdb.Error as exc:
+        raise InputError(f"{path}: cannot read ({exc})") from None
+    finally:
+        con.close()
+    # a single patient has no standard error: duckdb's NULL becomes NaN (no band drawn)
+    return {k: np.ma.filled(v, np.nan) if k.endswith("_se") else np.asarray(v)
+            for k, v in cols.items()}
+
+
+def _memory_section(run_dir: Path, arms: list[str]) -> dict[str, str]:
+    """Mean cue reactivity and acquisition weight by arm over study days, from memory.parquet."""
+    path = run_dir / "memory.parquet"
+    if not path.is_file():
+        return {"uri": "", "caption": "", "note": (
+            "This run directory has no memory.parquet (it was written before "
+            "`reconsolidate trial` recorded the memory snapshots), so memory strength over time "
+            "cannot be shown. Re-run the trial to get it.")}
+    m = _memory_means(path)
+    days: dict[str, np.ndarray] = {}
+    panels: list[tuple[str, dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]]] = [
+        (label, {}) for _, label in _MEMORY_MEASURES
+    ]
+    n_patients: dict[str, int] = {}
     for arm in arms:
-        a = meta.get("arms", {}).get(arm, {})
-        lab = sorted(spec.get("protocols", {}).get(a.get("protocol", ""), {}).get("lab_days", []))
-        o = outcomes[outcomes["arm"] == arm]
-        if len(lab) < 1 or len(o) == 0:
+        rows = m["arm"] == arm
+        if not rows.any():
             continue
-        first = o["urge_first"].astype(float).to_numpy()
-        last = o["urge_last"].astype(float).to_numpy()
-        means = np.array([np.nanmean(first), np.nanmean(last)])
-        ses = np.array([np.nanstd(first, ddof=1), np.nanstd(last, ddof=1)]) / math.sqrt(len(o))
-        days[arm] = np.array([lab[0], lab[-1]], float)
-        vals[arm] = means
-        bands[arm] = (means - 1.96 * ses, means + 1.96 * ses)
-    if not vals:
-        return {"uri": "", "caption": "", "proxy": "No arm has lab rating days."}
+        days[arm] = m["study_day"][rows].astype(float)
+        n_patients[arm] = int(m["n"][rows].max())
+        for (col, _), (_, series) in zip(_MEMORY_MEASURES, panels, strict=True):
+            mean = m[f"{col}_mean"][rows].astype(float)
+            half = 1.96 * m[f"{col}_se"][rows].astype(float)
+            series[arm] = (mean, mean - half, mean + half)
+    if not days:
+        return {"uri": "", "caption": "", "note": (
+            f"memory.parquet has no rows for the arms of this run ({', '.join(arms)}).")}
+    all_days = np.concatenate(list(days.values()))
+    n_txt = ", ".join(f"{a} {n}" for a, n in n_patients.items())
     return {
-        "uri": figures.memory_figure(days, vals, ylabel="lab urge to drink (0-100)", bands=bands),
-        "caption": ("Mean lab urge rating (the memory model's craving read-out for the lab beer "
-                    "cues) at the first and last lab day, with 95% CI, by arm."),
-        "proxy": ("Proxy: this run directory has no memory.parquet (the trial engine does not "
-                  "write the memory time course yet), so the memory is shown through the lab "
-                  "urge ratings it drives."),
+        "uri": figures.memory_figure(days, panels),
+        "caption": (
+            "Cue-alcohol memories by arm, from memory.parquet: mean over patients (line) and "
+            "95% confidence band of the mean (mean +- 1.96 standard errors across patients, "
+            "replicates pooled). Top: cue reactivity, the memory model's conditioned response "
+            "averaged over the cue classes (the craving drive of the cue memories). Bottom: "
+            "acquisition weight, the stored cue-alcohol association averaged over the cue "
+            "classes (what blocked restabilisation weakens). Snapshots on study days "
+            f"{int(all_days.min())} to {int(all_days.max())}, taken at the start of the day; "
+            "day 0 (dotted line) is the first treatment session, and its snapshot follows the "
+            "session. Arms share their patients (common random numbers), so their curves "
+            f"coincide before day 0. Patients per arm: {n_txt}. With many virtual patients the "
+            "band reflects simulation noise only."),
+        "note": "",
     }
 
 
@@ -501,7 +531,7 @@ def build_report(run_dir: str | Path) -> str:
                                   for a in meta.get("arms", {}).values()} - {""}),
         "pk_figs": pk_figs,
         "pk_notes": pk_notes,
-        "memory": _memory_section(rd, meta, outcomes, arms),
+        "memory": _memory_section(rd, arms),
         "weekly": _weekly_section(rd, patients, arms),
         **_km_and_tables(outcomes, arms, meta),
         "calibration": _calibration_section(meta),

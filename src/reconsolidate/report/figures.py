@@ -119,20 +119,31 @@ def km_figure(curves: dict[str, tuple[np.ndarray, np.ndarray]], *, xlabel: str) 
 
 
 def memory_figure(
-    days: dict[str, np.ndarray], values: dict[str, np.ndarray], *, ylabel: str,
-    bands: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+    days: dict[str, np.ndarray],
+    panels: list[tuple[str, dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]]],
 ) -> str:
-    """A per-arm time course (memory strength or its lab-rating proxy)."""
+    """Per-arm memory time courses, one stacked panel per measure, day 0 marked.
+
+    Parameters
+    ----------
+    days
+        ``days[arm]``: study days of the arm's snapshots (0 = first treatment session).
+    panels
+        ``(ylabel, {arm: (mean, band_low, band_high)})`` per panel, arrays over ``days[arm]``;
+        the band is drawn shaded (NaN leaves a gap).
+    """
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(7.2, 3.4))
-    for k, arm in enumerate(values):
-        c = _COLORS[k % len(_COLORS)]
-        if bands and arm in bands:
-            ax.fill_between(days[arm], bands[arm][0], bands[arm][1], color=c, alpha=0.2, lw=0)
-        ax.plot(days[arm], values[arm], color=c, lw=2, marker="o" if len(days[arm]) < 6 else None,
-                label=arm)
-    ax.axvline(0, color="k", lw=1, ls=":")
-    ax.set_xlabel("study day")
-    ax.set_ylabel(ylabel)
-    ax.legend(fontsize=8)
+    fig, axes = plt.subplots(len(panels), 1, figsize=(7.2, 2.6 * len(panels) + 0.6),
+                             sharex=True, squeeze=False)
+    for ax, (ylabel, series) in zip(axes[:, 0], panels, strict=True):
+        for k, (arm, (mean, low, high)) in enumerate(series.items()):
+            c = _COLORS[k % len(_COLORS)]
+            ax.fill_between(days[arm], low, high, color=c, alpha=0.25, lw=0)
+            ax.plot(days[arm], mean, color=c, lw=2, label=arm,
+                    marker="o" if len(days[arm]) <= 12 else None, ms=3)
+        ax.axvline(0, color="k", lw=1, ls=":", label="day 0: first treatment session")
+        ax.set_ylabel(ylabel)
+    axes[0, 0].legend(fontsize=8)
+    axes[0, 0].set_title("mean over patients (line), 95% CI of the mean (band)", fontsize=9)
+    axes[-1, 0].set_xlabel("study day")
     return png_data_uri(fig)
