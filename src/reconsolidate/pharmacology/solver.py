@@ -14,9 +14,9 @@ interpolated. The matrix exponential is a scaling-and-squaring Taylor series who
 error (< 1e-22 after scaling the norm below 0.5, 18 terms) is far below double-precision
 rounding.
 
-The numba kernel takes patients in blocks of up to 64 (in parallel over blocks) and makes every
-loop over a block's patients the innermost one, so the exponentials and the stepping run in SIMD
-lanes, one patient per lane. Each lane does the same IEEE operations as a lone patient would
+The numba kernel takes patients in blocks of up to 64 (numba threads share the blocks; a call
+with one block runs on the calling thread) and makes every loop over a block's patients the
+innermost one, so the exponentials and the stepping run in SIMD lanes, one patient per lane. Each lane does the same IEEE operations as a lone patient would
 (no cross-lane sums, no fast-math; each lane's own number of squarings), so a patient's result
 is bit-identical whichever patients share its call or block.
 """
@@ -203,11 +203,11 @@ def _expm_lanes(  # pragma: no cover - compiled
                         e[i, j, l] = t[i, j, l]
 
 
-@numba.njit(parallel=True, cache=True)
-def _propagate_kernel(  # pragma: no cover - compiled
-    a, b, obs, deltas, step_u, step_seg, rates, bolus_idx, boluses, rec_col, out
+@numba.njit(cache=True)
+def _propagate_block(  # pragma: no cover - compiled
+    p0, lanes, a, b, obs, deltas, step_u, step_seg, rates, bolus_idx, boluses, rec_col, out
 ):
-    """Step blocks of patients through the grid; ``out[o, p, c]`` = output o of patient p."""
+    """Step patients ``p0 .. p0 + lanes - 1`` through the grid; ``out[o, p, c]``: output o."""
     n_pat = a.shape[0]
     n = a.shape[1]
     n_u = deltas.shape[0]
@@ -215,82 +215,91 @@ def _propagate_kernel(  # pragma: no cover - compiled
     n_obs = obs.shape[1]
     n_seg = rates.shape[0]
     n_bol = boluses.shape[0]
-    lanes = max(1, min(_LANES, n_pat))
-    for blk in numba.prange((n_pat + lanes - 1) // lanes):
-        p0 = blk * lanes
-        nl = min(lanes, n_pat - p0)
-        # Lanes past the last patient repeat it: computed, never written.
-        pat = np.empty(lanes, dtype=np.int64)
+    nl = min(lanes, n_pat - p0)
+    # Lanes past the last patient repeat it: computed, never written.
+    pat = np.empty(lanes, dtype=np.int64)
+    for l in range(lanes):
+        pat[l] = p0 + min(l, nl - 1)
+    m = np.empty((n, n + 1, lanes))
+    e = np.empty((n, n + 1, lanes))
+    wx = np.empty((n, n + 1, lanes))
+    wt = np.empty((n, n + 1, lanes))
+    sq = np.empty(lanes, dtype=np.int64)
+    scale = np.empty(lanes)
+    phi = np.empty((n_u, n, n, lanes))
+    gam = np.empty((n_u, n, lanes))
+    for u in range(n_u):
+        for i in range(n):
+            for j in range(n):
+                for l in range(lanes):
+                    m[i, j, l] = a[pat[l], i, j] * deltas[u]
+            for l in range(lanes):
+                m[i, n, l] = b[i] * deltas[u]
+        _expm_lanes(m, e, wx, wt, sq, scale)
+        for i in range(n):
+            for j in range(n):
+                for l in range(lanes):
+                    phi[u, i, j, l] = e[i, j, l]
+            for l in range(lanes):
+                gam[u, i, l] = e[i, n, l]
+    ob = np.empty((n_obs, n, lanes))
+    for o in range(n_obs):
+        for i in range(n):
+            for l in range(lanes):
+                ob[o, i, l] = obs[pat[l], o, i]
+    rb = np.empty((n_seg, lanes))
+    for s in range(n_seg):
         for l in range(lanes):
-            pat[l] = p0 + min(l, nl - 1)
-        m = np.empty((n, n + 1, lanes))
-        e = np.empty((n, n + 1, lanes))
-        wx = np.empty((n, n + 1, lanes))
-        wt = np.empty((n, n + 1, lanes))
-        sq = np.empty(lanes, dtype=np.int64)
-        scale = np.empty(lanes)
-        phi = np.empty((n_u, n, n, lanes))
-        gam = np.empty((n_u, n, lanes))
-        for u in range(n_u):
-            for i in range(n):
-                for j in range(n):
-                    for l in range(lanes):
-                        m[i, j, l] = a[pat[l], i, j] * deltas[u]
-                for l in range(lanes):
-                    m[i, n, l] = b[i] * deltas[u]
-            _expm_lanes(m, e, wx, wt, sq, scale)
-            for i in range(n):
-                for j in range(n):
-                    for l in range(lanes):
-                        phi[u, i, j, l] = e[i, j, l]
-                for l in range(lanes):
-                    gam[u, i, l] = e[i, n, l]
-        ob = np.empty((n_obs, n, lanes))
-        for o in range(n_obs):
+            rb[s, l] = rates[s, pat[l]]
+    bb = np.empty((n_bol, lanes))
+    for s in range(n_bol):
+        for l in range(lanes):
+            bb[s, l] = boluses[s, pat[l]]
+    x = np.zeros((n, lanes))
+    xn = np.empty((n, lanes))
+    acc = np.empty(lanes)
+    for j in range(n_grid):
+        bi = bolus_idx[j]
+        if bi >= 0:
             for i in range(n):
                 for l in range(lanes):
-                    ob[o, i, l] = obs[pat[l], o, i]
-        rb = np.empty((n_seg, lanes))
-        for s in range(n_seg):
-            for l in range(lanes):
-                rb[s, l] = rates[s, pat[l]]
-        bb = np.empty((n_bol, lanes))
-        for s in range(n_bol):
-            for l in range(lanes):
-                bb[s, l] = boluses[s, pat[l]]
-        x = np.zeros((n, lanes))
-        xn = np.empty((n, lanes))
-        acc = np.empty(lanes)
-        for j in range(n_grid):
-            bi = bolus_idx[j]
-            if bi >= 0:
+                    x[i, l] += b[i] * bb[bi, l]
+        c = rec_col[j]
+        if c >= 0:
+            for o in range(n_obs):
+                for l in range(lanes):
+                    acc[l] = 0.0
                 for i in range(n):
                     for l in range(lanes):
-                        x[i, l] += b[i] * bb[bi, l]
-            c = rec_col[j]
-            if c >= 0:
-                for o in range(n_obs):
+                        acc[l] += ob[o, i, l] * x[i, l]
+                for l in range(nl):
+                    out[o, p0 + l, c] = acc[l]
+        if j < n_grid - 1:
+            uu = step_u[j]
+            sg = step_seg[j]
+            for i in range(n):
+                for l in range(lanes):
+                    xn[i, l] = gam[uu, i, l] * rb[sg, l]
+                for k in range(n):
                     for l in range(lanes):
-                        acc[l] = 0.0
-                    for i in range(n):
-                        for l in range(lanes):
-                            acc[l] += ob[o, i, l] * x[i, l]
-                    for l in range(nl):
-                        out[o, p0 + l, c] = acc[l]
-            if j < n_grid - 1:
-                uu = step_u[j]
-                sg = step_seg[j]
-                for i in range(n):
-                    for l in range(lanes):
-                        xn[i, l] = gam[uu, i, l] * rb[sg, l]
-                    for k in range(n):
-                        for l in range(lanes):
-                            xn[i, l] += phi[uu, i, k, l] * x[k, l]
-                # Copy back rather than swap the two arrays: swapping array references inside
-                # the parallel loop measured 1.5x slower.
-                for i in range(n):
-                    for l in range(lanes):
-                        x[i, l] = xn[i, l]
+                        xn[i, l] += phi[uu, i, k, l] * x[k, l]
+            # Copy back rather than swap the two arrays: swapping array references inside
+            # the parallel loop measured 1.5x slower.
+            for i in range(n):
+                for l in range(lanes):
+                    x[i, l] = xn[i, l]
+
+
+
+@numba.njit(parallel=True, cache=True)
+def _propagate_parallel(  # pragma: no cover - compiled
+    a, b, obs, deltas, step_u, step_seg, rates, bolus_idx, boluses, rec_col, out
+):
+    """All blocks of ``_LANES`` patients, in parallel over blocks."""
+    n_pat = a.shape[0]
+    for blk in numba.prange((n_pat + _LANES - 1) // _LANES):
+        _propagate_block(blk * _LANES, _LANES, a, b, obs, deltas, step_u, step_seg, rates,
+                         bolus_idx, boluses, rec_col, out)
 
 
 def propagate(
@@ -346,11 +355,17 @@ def propagate(
     out_grid = np.empty((n_obs, n_pat, rec_grid.size))
     boluses = np.ascontiguousarray(schedule.bolus_doses_mg, dtype=np.float64)
     boluses = boluses.reshape(bt.size, n_pat)
-    _propagate_kernel(
+    args = (
         np.ascontiguousarray(a), np.ascontiguousarray(b, dtype=np.float64),
         np.ascontiguousarray(obs), deltas.astype(np.float64), step_u.astype(np.int64), seg,
         rates, bolus_idx, boluses if bt.size else np.zeros((1, n_pat)), rec_col, out_grid,
     )
+    if n_pat > _LANES:
+        _propagate_parallel(*args)
+    elif n_pat > 0:
+        # One block: no thread pool, whose start-up and barrier cost milliseconds when the
+        # other cores are busy.
+        _propagate_block(0, n_pat, *args)
     if np.array_equal(times, rec_grid):  # sorted, distinct, none before 0: no re-indexing
         return out_grid.transpose(1, 0, 2)
     out = np.zeros((n_obs, n_pat, times.size))
