@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -156,3 +157,14 @@ def test_oracle_and_solver_agree_on_subnormal_gap_between_boluses() -> None:
     single = propagate(a, b, obs, build_schedule(
         Regimen(bolus=[{"time_min": 0.0, "dose_mg_per_kg": 1.0}]), m, w, 1.0), t)
     np.testing.assert_allclose(fast[:, :, 1:], 2 * single[:, :, 1:], rtol=1e-9)
+
+
+def test_propagate_rejects_observation_rows_mixing_states() -> None:
+    m = get_model("domino")
+    w = np.array([70.0])
+    a, b, obs = system_matrices(m, m.individual_parameters(w), np.array([0.652]))
+    sched = build_schedule(Regimen(bolus=[{"time_min": 0, "dose_mg": 20}]), m, w, 0.652)
+    mixed = obs.copy()
+    mixed[0, 1, 0] = 0.5  # effect site + part of the central amount
+    with pytest.raises(ValueError, match="select one state"):
+        propagate(a, b, mixed, sched, np.array([1.0]))

@@ -16,9 +16,10 @@ rounding.
 
 The numba kernel takes patients in blocks of up to 64 (numba threads share the blocks; a call
 with one block runs on the calling thread) and makes every loop over a block's patients the
-innermost one, so the exponentials and the stepping run in SIMD lanes, one patient per lane. Each lane does the same IEEE operations as a lone patient would
-(no cross-lane sums, no fast-math; each lane's own number of squarings), so a patient's result
-is bit-identical whichever patients share its call or block.
+innermost one, so the exponentials and the stepping run in SIMD lanes, one patient per lane.
+Each lane does the same IEEE operations as a lone patient would (no cross-lane sums, no
+fast-math; each lane's own number of squarings), so a patient's result is bit-identical
+whichever patients share its call or block.
 """
 
 from __future__ import annotations
@@ -205,14 +206,18 @@ def _expm_lanes(  # pragma: no cover - compiled
 
 @numba.njit(cache=True)
 def _propagate_block(  # pragma: no cover - compiled
-    p0, lanes, a, b, obs, deltas, step_u, step_seg, rates, bolus_idx, boluses, rec_col, out
+    p0, lanes, a, b, obs_state, obs_scale, deltas, step_u, step_seg, rates, bolus_idx, boluses,
+    rec_col, out,
 ):
-    """Step patients ``p0 .. p0 + lanes - 1`` through the grid; ``out[o, p, c]``: output o."""
+    """Step patients ``p0 .. p0 + lanes - 1`` through the grid; ``out[o, p, c]``: output o.
+
+    Output o of patient p is ``obs_scale[p, o] * x[obs_state[o]]``.
+    """
     n_pat = a.shape[0]
     n = a.shape[1]
     n_u = deltas.shape[0]
     n_grid = rec_col.shape[0]
-    n_obs = obs.shape[1]
+    n_obs = obs_state.shape[0]
     n_seg = rates.shape[0]
     n_bol = boluses.shape[0]
     nl = min(lanes, n_pat - p0)
@@ -242,11 +247,10 @@ def _propagate_block(  # pragma: no cover - compiled
                     phi[u, i, j, l] = e[i, j, l]
             for l in range(lanes):
                 gam[u, i, l] = e[i, n, l]
-    ob = np.empty((n_obs, n, lanes))
+    ob = np.empty((n_obs, lanes))
     for o in range(n_obs):
-        for i in range(n):
-            for l in range(lanes):
-                ob[o, i, l] = obs[pat[l], o, i]
+        for l in range(lanes):
+            ob[o, l] = obs_scale[pat[l], o]
     rb = np.empty((n_seg, lanes))
     for s in range(n_seg):
         for l in range(lanes):
@@ -257,7 +261,6 @@ def _propagate_block(  # pragma: no cover - compiled
             bb[s, l] = boluses[s, pat[l]]
     x = np.zeros((n, lanes))
     xn = np.empty((n, lanes))
-    acc = np.empty(lanes)
     for j in range(n_grid):
         bi = bolus_idx[j]
         if bi >= 0:
@@ -267,13 +270,9 @@ def _propagate_block(  # pragma: no cover - compiled
         c = rec_col[j]
         if c >= 0:
             for o in range(n_obs):
-                for l in range(lanes):
-                    acc[l] = 0.0
-                for i in range(n):
-                    for l in range(lanes):
-                        acc[l] += ob[o, i, l] * x[i, l]
+                i = obs_state[o]
                 for l in range(nl):
-                    out[o, p0 + l, c] = acc[l]
+                    out[o, p0 + l, c] = ob[o, l] * x[i, l]
         if j < n_grid - 1:
             uu = step_u[j]
             sg = step_seg[j]
@@ -293,13 +292,14 @@ def _propagate_block(  # pragma: no cover - compiled
 
 @numba.njit(parallel=True, cache=True)
 def _propagate_parallel(  # pragma: no cover - compiled
-    a, b, obs, deltas, step_u, step_seg, rates, bolus_idx, boluses, rec_col, out
+    a, b, obs_state, obs_scale, deltas, step_u, step_seg, rates, bolus_idx, boluses, rec_col,
+    out,
 ):
     """All blocks of ``_LANES`` patients, in parallel over blocks."""
     n_pat = a.shape[0]
     for blk in numba.prange((n_pat + _LANES - 1) // _LANES):
-        _propagate_block(blk * _LANES, _LANES, a, b, obs, deltas, step_u, step_seg, rates,
-                         bolus_idx, boluses, rec_col, out)
+        _propagate_block(blk * _LANES, _LANES, a, b, obs_state, obs_scale, deltas, step_u,
+                         step_seg, rates, bolus_idx, boluses, rec_col, out)
 
 
 def propagate(
@@ -314,7 +314,8 @@ def propagate(
     Parameters
     ----------
     a, b, obs
-        From :func:`system_matrices`.
+        From :func:`system_matrices`. Each row of ``obs`` must select one state (a scaled unit
+        row, the same state for every patient), as there.
     schedule
         The dosing schedule (same N).
     times_min
@@ -327,7 +328,15 @@ def propagate(
         A transposed view of an (n_obs, N, T) C-ordered array: ``out[:, o]`` is contiguous.
     """
     times = np.asarray(times_min, dtype=np.float64)
+    obs = np.asarray(obs, dtype=np.float64)
     n_pat, n_obs = obs.shape[0], obs.shape[1]
+    # The kernel scales the selected state instead of multiplying by the whole row.
+    selected = np.argmax(obs != 0.0, axis=2)  # (N, n_obs); an all-zero row selects state 0
+    if np.any(np.count_nonzero(obs, axis=2) > 1) or np.any(selected != selected[:1]):
+        raise ValueError("obs: each row must select one state (a scaled unit row), the same "
+                         "state for every patient")
+    obs_state = selected[0] if n_pat else np.zeros(n_obs, dtype=np.int64)
+    obs_scale = np.take_along_axis(obs, selected[:, :, None], axis=2)[:, :, 0]
     edges = np.asarray(schedule.edges_min, dtype=np.float64)
     bt = np.asarray(schedule.bolus_times_min, dtype=np.float64)
     pos_times = times[times >= 0.0]
@@ -357,8 +366,9 @@ def propagate(
     boluses = boluses.reshape(bt.size, n_pat)
     args = (
         np.ascontiguousarray(a), np.ascontiguousarray(b, dtype=np.float64),
-        np.ascontiguousarray(obs), deltas.astype(np.float64), step_u.astype(np.int64), seg,
-        rates, bolus_idx, boluses if bt.size else np.zeros((1, n_pat)), rec_col, out_grid,
+        obs_state.astype(np.int64), np.ascontiguousarray(obs_scale), deltas.astype(np.float64),
+        step_u.astype(np.int64), seg, rates, bolus_idx,
+        boluses if bt.size else np.zeros((1, n_pat)), rec_col, out_grid,
     )
     if n_pat > _LANES:
         _propagate_parallel(*args)
