@@ -23,11 +23,15 @@ fixed point of STANPUMP's ``find_peak()`` iteration, found without iterating.
 from __future__ import annotations
 
 import numpy as np
-from scipy.linalg import expm
 
 from reconsolidate.pharmacology.models import PKModel, get_model
 from reconsolidate.pharmacology.regimen import Regimen, TCIPhase, check_pump_limit
-from reconsolidate.pharmacology.solver import Schedule, propagate, system_matrices
+from reconsolidate.pharmacology.solver import (
+    Schedule,
+    expm_augmented,
+    propagate,
+    system_matrices,
+)
 
 __all__ = ["build_schedule", "propagators"]
 
@@ -46,14 +50,14 @@ def propagators(
     """
     d = np.asarray(delta_min, dtype=np.float64)
     m, n, _ = a.shape
-    aug = np.zeros((m, n + 1, n + 1))
-    aug[:, :n, :n] = a
-    aug[:, :n, n] = b
+    top = np.concatenate([a, np.broadcast_to(b, (m, n))[:, :, None]], axis=2)  # [A | b]
     if d.ndim == 0:
-        e = expm(aug * d)
-        return e[:, :n, :n], e[:, :n, n]
-    e = expm(aug[:, None, :, :] * d[None, :, None, None])
-    return e[..., :n, :n], e[..., :n, n]
+        e = expm_augmented(top * d)
+        return e[:, :, :n], e[:, :, n]
+    j = d.size
+    e = expm_augmented((top[:, None, :, :] * d[None, :, None, None]).reshape(m * j, n, n + 1))
+    e = e.reshape(m, j, n, n + 1)
+    return e[..., :n], e[..., n]
 
 
 def _manual_schedule(regimen: Regimen, weight_kg: np.ndarray) -> tuple[list, list]:

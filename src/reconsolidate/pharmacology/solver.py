@@ -31,7 +31,7 @@ import numpy as np
 
 from reconsolidate.pharmacology.models import PKModel
 
-__all__ = ["Schedule", "propagate", "system_matrices"]
+__all__ = ["Schedule", "expm_augmented", "propagate", "system_matrices"]
 
 #: Rounding of step lengths before grouping them (min): steps that differ by less than this are
 #: floating-point renderings of the same length (e.g. 10-s TCI updates on a 1-min grid); the
@@ -202,6 +202,52 @@ def _expm_lanes(  # pragma: no cover - compiled
                 for l in range(lanes):
                     if s_ < sq[l]:  # lanes that are done keep their value
                         e[i, j, l] = t[i, j, l]
+
+
+def expm_augmented(top: np.ndarray) -> np.ndarray:
+    """Matrix exponentials of augmented matrices ``[[A, b], [0, 0]]`` given by their top rows.
+
+    Parameters
+    ----------
+    top
+        (K, n, n + 1) top ``n`` rows of each (n + 1) x (n + 1) matrix (e.g. ``[A d | b d]``).
+
+    Returns
+    -------
+    ndarray
+        (K, n, n + 1) top rows of each exponential (its last row is ``[0, ..., 0, 1]``): the
+        propagator ``e^{A d}`` and, in the last column, the state after a unit-rate input over
+        ``d``. The same compiled scaling-and-squaring as the propagation kernel (each matrix
+        bit-identical whatever the others), in lanes of 64.
+    """
+    t = np.ascontiguousarray(top, dtype=np.float64)
+    if t.ndim != 3 or t.shape[2] != t.shape[1] + 1:
+        raise ValueError(f"top must be (K, n, n + 1), got shape {t.shape}")
+    return _expm_augmented_kernel(t)
+
+
+@numba.njit(cache=True)
+def _expm_augmented_kernel(top):  # pragma: no cover - compiled
+    k_total, n, n1 = top.shape
+    out = np.empty_like(top)
+    m = np.zeros((n, n1, _LANES))
+    e = np.empty((n, n1, _LANES))
+    x = np.empty((n, n1, _LANES))
+    t = np.empty((n, n1, _LANES))
+    sq = np.empty(_LANES, np.int64)
+    scale = np.empty(_LANES)
+    for k0 in range(0, k_total, _LANES):
+        kk = min(_LANES, k_total - k0)
+        for i in range(n):
+            for j in range(n1):
+                for l in range(_LANES):
+                    m[i, j, l] = top[k0 + l, i, j] if l < kk else 0.0
+        _expm_lanes(m, e, x, t, sq, scale)
+        for l in range(kk):
+            for i in range(n):
+                for j in range(n1):
+                    out[k0 + l, i, j] = e[i, j, l]
+    return out
 
 
 @numba.njit(cache=True)
