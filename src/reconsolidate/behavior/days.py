@@ -228,9 +228,11 @@ def _days_kernel(days, weekend, detox, record_col, snapshot_col, key, pidx, prob
                 cr_sum = 0.0
                 w_sum = 0.0
                 for c in range(cc):
-                    cr_sum += _response(i, c, t, n0, tm0, tl0, c0, lab0, labt, w0, n1, tm1, tl1,
-                                        c1, w1, ctx, off, g, boost, inv_tau, sx, half_d, tab, lo,
-                                        inv, nmax, theta, cr_scale)
+                    q0, q1 = _pair_posterior(
+                        n0[i, c], tm0[i, c], tl0[i, c], c0[i, c] == ctx, lab0[i, c], labt[i, c],
+                        n1[i, c], tm1[i, c], tl1[i, c], c1[i, c] == ctx, t, off, g, boost,
+                        inv_tau, sx, half_d, tab, lo, inv, nmax)
+                    cr_sum += _conditioned_response(q0, q1, w0[i, c], w1[i, c], theta, cr_scale)
                     w_sum += w0[i, c]
                 snap_cr[i, col] = cr_sum / cc
                 snap_w[i, col] = w_sum / cc
@@ -243,19 +245,14 @@ def _days_kernel(days, weekend, detox, record_col, snapshot_col, key, pidx, prob
                 exposed[c] = e
                 if e:
                     any_exposed = True
-                    k0 = n0[i, c]
-                    k1 = n1[i, c]
-                    q0, q1 = _pair_priors(k0, tm0[i, c], tl0[i, c], lab0[i, c], labt[i, c],
-                                          k1, tm1[i, c], tl1[i, c], t, off, g, boost, inv_tau)
-                    if k0 > 0.0:
-                        q0 *= _lik_fast(k0, c0[i, c] == ctx, sx, half_d, tab, lo, inv, nmax)
-                    if k1 > 0.0:
-                        q1 *= _lik_fast(k1, c1[i, c] == ctx, sx, half_d, tab, lo, inv, nmax)
+                    q0, q1 = _pair_posterior(
+                        n0[i, c], tm0[i, c], tl0[i, c], c0[i, c] == ctx, lab0[i, c], labt[i, c],
+                        n1[i, c], tm1[i, c], tl1[i, c], c1[i, c] == ctx, t, off, g, boost,
+                        inv_tau, sx, half_d, tab, lo, inv, nmax)
                     q0s[c] = q0
                     q1s[c] = q1
-                    qs = q0 + q1
-                    v = (q0 * w0[i, c] + q1 * w1[i, c]) / qs if qs > 0.0 else 0.0
-                    keep *= 1.0 - 0.5 * math.erfc(-(v - theta) * cr_scale)
+                    keep *= 1.0 - _conditioned_response(q0, q1, w0[i, c], w1[i, c], theta,
+                                                        cr_scale)
             kappa = 1.0 - (1.0 - background) * keep
             # 3. the drinking decision
             motivation = quit + ther + ket
@@ -332,17 +329,23 @@ def _days_kernel(days, weekend, detox, record_col, snapshot_col, key, pidx, prob
 
 
 @numba.njit(cache=True, inline="always", fastmath=True, error_model="numpy")
-def _response(i, c, t, n0, tm0, tl0, c0, lab0, labt, w0, n1, tm1, tl1, c1, w1, ctx, off, g,
-              boost, inv_tau, sx, half_d, tab, lo, inv, nmax, theta, cr_scale):
-    """Conditioned response of pair (i, c) at time ``t`` (as ``population.response``)."""
-    k0 = n0[i, c]
-    k1 = n1[i, c]
-    q0, q1 = _pair_priors(k0, tm0[i, c], tl0[i, c], lab0[i, c], labt[i, c], k1, tm1[i, c],
-                          tl1[i, c], t, off, g, boost, inv_tau)
+def _pair_posterior(k0, tm0, tl0, same0, l0, labt, k1, tm1, tl1, same1, t, off, g, boost,
+                    inv_tau, sx, half_d, tab, lo, inv, nmax):
+    """Unnormalised posterior weights (prior x feature likelihood) of the acquisition and
+    extinction causes of one pair at time ``t``; scalars in, so that no state array passes
+    through an inlined call (that costs a reference-count round trip per array)."""
+    q0, q1 = _pair_priors(k0, tm0, tl0, l0, labt, k1, tm1, tl1, t, off, g, boost, inv_tau)
     if k0 > 0.0:
-        q0 *= _lik_fast(k0, c0[i, c] == ctx, sx, half_d, tab, lo, inv, nmax)
+        q0 *= _lik_fast(k0, same0, sx, half_d, tab, lo, inv, nmax)
     if k1 > 0.0:
-        q1 *= _lik_fast(k1, c1[i, c] == ctx, sx, half_d, tab, lo, inv, nmax)
+        q1 *= _lik_fast(k1, same1, sx, half_d, tab, lo, inv, nmax)
+    return q0, q1
+
+
+@numba.njit(cache=True, inline="always", fastmath=True, error_model="numpy")
+def _conditioned_response(q0, q1, w0, w1, theta, cr_scale):
+    """``Phi((V - theta) / lambda)`` with ``V`` the posterior-weighted prediction of the
+    existing causes (as ``population.response``); ``cr_scale = 1 / (lambda sqrt 2)``."""
     qs = q0 + q1
-    v = (q0 * w0[i, c] + q1 * w1[i, c]) / qs if qs > 0.0 else 0.0
+    v = (q0 * w0 + q1 * w1) / qs if qs > 0.0 else 0.0
     return 0.5 * math.erfc(-(v - theta) * cr_scale)
