@@ -85,6 +85,17 @@ class BehaviorParams(StrictModel):
     quit_motivation_half_life_days: float = Field(
         60.0, gt=0, description="ASSUMPTION: half-life of the quit-day motivation lift, days"
     )
+    motivation_cv: float = Field(
+        0.5,
+        ge=0,
+        le=3,
+        description=(
+            "ASSUMPTION: between-patient CV of the response to motivational lifts (quit "
+            "attempt, therapy sessions): patient i's lifts are scaled by a mean-one log-normal "
+            "multiplier. Readiness to change varies widely between patients; without it every "
+            "treatment seeker would relapse on the same schedule"
+        ),
+    )
     therapy_motivation_half_life_days: float = Field(
         30.0, gt=0, description="ASSUMPTION: half-life of therapy-session motivation lifts, days"
     )

@@ -58,6 +58,9 @@ class Patients:
         DSM-5 AUD criteria met (integer-valued float) and severity = criteria / 11.
     treatment_seeking, abstinent_at_entry
         Booleans.
+    motivation_z
+        Standard normal per patient: how strongly this patient responds to motivational
+        lifts (quit attempt, therapy), see ``BehaviorParams.motivation_cv``.
     acquisition_strength
         (n, n_cues) initial cue-alcohol association strength in [0, 1].
     rate_weekday_per_day, rate_weekend_per_day
@@ -74,6 +77,7 @@ class Patients:
     aud_severity: np.ndarray
     treatment_seeking: np.ndarray
     abstinent_at_entry: np.ndarray
+    motivation_z: np.ndarray
     acquisition_strength: np.ndarray
     rate_weekday_per_day: np.ndarray
     rate_weekend_per_day: np.ndarray
@@ -169,6 +173,8 @@ def sample_patients(
         0.0,
         0.99,
     )
+    # its own stream, so that adding it left every other covariate's draws unchanged
+    motivation_z = PatientStream(seed, "population.motivation", 1, replicate).normal(start, stop)
     return Patients(
         index=np.arange(start, stop, dtype=np.int64),
         is_female=is_female,
@@ -180,6 +186,7 @@ def sample_patients(
         aud_severity=severity,
         treatment_seeking=col["seeking"] < cohort.treatment_seeking_fraction,
         abstinent_at_entry=col["abstinent"] < cohort.abstinent_at_entry_fraction,
+        motivation_z=motivation_z[:, 0],
         acquisition_strength=strength,
         rate_weekday_per_day=environment.weekday_rates[None, :] * rate_mult,
         rate_weekend_per_day=environment.weekend_rates[None, :] * rate_mult,

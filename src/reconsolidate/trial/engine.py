@@ -381,6 +381,8 @@ def simulate_chunk(
     bstate = BehaviorState.start(alpha, kref, drinking_probability_target(patients, bp))
     skill_half_life = np.full(n, arm.therapy.coping_skill_half_life_days)
     day_stream = CounterStream(seed, DAY_STREAM, replicate)
+    s_mot = np.sqrt(np.log1p(bp.motivation_cv**2))
+    motivation_gain = np.exp(s_mot * patients.motivation_z - s_mot**2 / 2)  # mean one
 
     sessions = {s.day: (j, s) for j, s in enumerate(arm.protocol.sessions)}
     therapy_days = set(arm.therapy.session_days)
@@ -415,9 +417,11 @@ def simulate_chunk(
                 patients, mem.response(memory, mp), bp
             )
         if day == spec.quit_day:
-            bstate.quit_lift_logit += bp.quit_motivation_logit * patients.treatment_seeking
+            bstate.quit_lift_logit += (
+                bp.quit_motivation_logit * motivation_gain * patients.treatment_seeking
+            )
         if day in therapy_days:
-            bstate.therapy_lift_logit += arm.therapy.motivation_logit_per_session
+            bstate.therapy_lift_logit += arm.therapy.motivation_logit_per_session * motivation_gain
             bstate.coping_skill += arm.therapy.coping_skill_gain_per_session * (
                 arm.therapy.coping_skill_max - bstate.coping_skill
             ).clip(min=0.0)
