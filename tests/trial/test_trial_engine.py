@@ -189,3 +189,15 @@ def test_memory_cue_reactivity_falls_after_ret_ket(memory_run: tuple[Path, objec
     assert m[("RET+KET", True)][0] < m[("RET+PBO", True)][0] - 0.05
     assert m[("RET+KET", True)][1] < m[("RET+PBO", True)][1] - 0.01
     assert m[("RET+KET", True)][0] < m[("RET+KET", False)][0] - 0.05
+
+
+def test_kare2022_design_runs_as_a_factorial() -> None:
+    """The held-out KARE design (no outcome is asserted: its results are the out-of-sample
+    test) runs as a 2 x 2 factorial with three weekly infusions."""
+    plan = _plan("kare2022", 30, follow_up_days=30,
+                 assessment={"baseline_visit_day": 0, "visit_days": [7, 14, 30]})
+    assert [a.name for a in plan.arms] == [
+        "ketamine3+mbrp", "ketamine3+education", "saline3+mbrp", "saline3+education"]
+    assert [len(a.regimens) for a in plan.arms] == [3, 3, 0, 0]
+    s = run_trial(plan, out_dir=None).summary
+    assert all(np.isfinite(s[a]["percent_days_abstinent"]) for a in s)
