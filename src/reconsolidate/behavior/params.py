@@ -148,7 +148,8 @@ class BehaviorParams(StrictModel):
         gt=0,
         le=365,
         description=(
-            "time constant of the habit's exponential average, days: 22 d [D] from the median "
+            "time constant of the habit's exponential average, days. ASSUMPTION that the "
+            "time course of everyday habits carries over to drinking: 22 d [D] from the median "
             "66 days to 95% of asymptotic automaticity (Lally et al. 2010 Eur J Soc Psychol "
             "40:998, doi:10.1002/ejsp.674; range 18-254 d [P], median [S]) under its "
             "y = a - b exp(-x / tau) fit (66 d = 3 tau); habit decay stabilised within 1-65 days "
