@@ -62,12 +62,20 @@ class CalibrationResult:
 
 
 def _git_commit() -> str | None:
+    """HEAD of the source tree, with ``+dirty`` when tracked files differ from it (then the
+    command alone does not reproduce the fit)."""
     import subprocess
 
+    here = Path(__file__).parent
     try:
-        r = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent,
-                           capture_output=True, text=True, timeout=5, check=False)
-        return r.stdout.strip() or None
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
+                              text=True, timeout=5, check=False).stdout.strip()
+        if not head:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=here, capture_output=True, text=True, timeout=5,
+                               check=False).stdout.strip()
+        return head + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return None
 
@@ -133,6 +141,7 @@ def calibrate(
     ids = tuple(t.id for t in selected)
     tpath = str(lt.path)
 
+    commit = _git_commit()  # the code that runs: taken now, not when the result is written
     client, own_client = _client(scheduler)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with warnings.catch_warnings():
@@ -176,6 +185,7 @@ def calibrate(
         "batch_size": batch_size,
         "sampler": f"optuna {optuna.__version__} TPESampler(seed={seed}, multivariate=True, "
         f"n_startup_trials={sampler._n_startup_trials})",
+        "git_commit": commit or "unknown",
         "targets_path": tpath,
         "targets_sha256": lt.sha256,
         "target_ids": list(ids),
@@ -238,7 +248,7 @@ def write_calibration(
         "sampler": result.settings["sampler"],
         "date_utc": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "version": __version__,
-        "git_commit": _git_commit() or "unknown",
+        "git_commit": result.settings.get("git_commit", "unknown"),
         "targets_sha256": result.settings["targets_sha256"],
         "loss": result.best_loss,
         "n_targets": len(targets),
