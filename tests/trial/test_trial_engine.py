@@ -201,3 +201,18 @@ def test_kare2022_design_runs_as_a_factorial() -> None:
     assert [len(a.regimens) for a in plan.arms] == [3, 3, 0, 0]
     s = run_trial(plan, out_dir=None).summary
     assert all(np.isfinite(s[a]["percent_days_abstinent"]) for a in s)
+
+
+def test_placebo_arm_is_stationary_after_burn_in() -> None:
+    """With the default burn-in the cue memories have reached their daily-life level before the
+    baseline: in the Das placebo arm the mean acquisition weight moves by less than 2% from the
+    first baseline day to the end of follow-up (with 21 burn-in days it still rose 6%), and
+    true drinking stays within 6% of its baseline month."""
+    plan = make_plan(load_trial_spec(EXAMPLES / "das2019.toml"), EXAMPLES, 300, calibrated=False)
+    arm = [a.name for a in plan.arms].index("RET+PBO")
+    r = simulate_chunk(plan, arm, 0, 0, 300)
+    w = r.acquisition_weight.mean(axis=0)
+    assert abs(w[-1] / w[0] - 1.0) < 0.02, w
+    x = r.drinks_true  # column 0 = first baseline day
+    monthly = np.array([x[:, 28 * k : 28 * (k + 1)].sum(axis=1).mean() for k in range(10)])
+    assert np.all(np.abs(monthly[1:] / monthly[0] - 1.0) < 0.06), monthly / monthly[0]

@@ -160,7 +160,16 @@ class TrialSpec(StrictModel):
     patients_per_arm: int = Field(1000, ge=1)
     baseline_days: int = Field(28, ge=1, le=365, description="observed baseline days before day 0")
     burn_in_days: int = Field(
-        21, ge=0, le=365, description="unobserved days before the baseline (memory settles)"
+        90,
+        ge=0,
+        le=365,
+        description=(
+            "unobserved days before the baseline, so that the cue memories reach their "
+            "daily-life level from the sampled acquisition strengths. ASSUMPTION: 90 d; in the "
+            "Das example's placebo arm, 21 d left a transient of +16% drinking over the first "
+            "3 months, 90 d a -4% step after the day-0 retrieval (itself an extinction trial) "
+            "and a flat course after it (tests/trial/test_trial_engine.py checks this)"
+        ),
     )
     follow_up_days: int = Field(ge=1, le=3650, description="days from day 0 on")
     start_weekday: Literal[
