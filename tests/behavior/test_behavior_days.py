@@ -30,6 +30,8 @@ def _start(n: int, cohort: str, bp: BehaviorParams, start: int = 0):
     # (a function of the patient index, so that a chunk of the same patients is the same)
     st.quit_lift_logit[:] = 0.3 * (p.index % 11)
     st.therapy_lift_logit[:] = 0.5
+    st.ketamine_lift_logit[:] = 0.1 * (p.index % 5)
+    st.ketamine_lasting_lift_logit[:] = 0.05 * (p.index % 7)
     st.coping_skill[:] = 0.04 * (p.index % 11)
     return p, m, st
 
@@ -91,8 +93,8 @@ def test_kernel_matches_numpy_reference(cohort: str, bp: BehaviorParams) -> None
               "lab1", "lab_time_h", "time_h"):
         np.testing.assert_allclose(getattr(m2, f), getattr(m, f), rtol=1e-12, atol=1e-14,
                                    err_msg=f)
-    for f in ("quit_lift_logit", "therapy_lift_logit", "ketamine_lift_logit", "coping_skill",
-              "habit"):
+    for f in ("quit_lift_logit", "therapy_lift_logit", "ketamine_lift_logit",
+              "ketamine_lasting_lift_logit", "coping_skill", "habit"):
         np.testing.assert_allclose(getattr(st2, f), getattr(st, f), rtol=1e-12, atol=1e-14,
                                    err_msg=f)
     np.testing.assert_allclose(snap[0], ref_snap, rtol=1e-12, atol=1e-14)

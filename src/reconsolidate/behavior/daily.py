@@ -78,8 +78,9 @@ class BehaviorState:
         Calibrated intercept of the drinking decision (log-odds).
     craving_ref
         Expected craving on a drinking day at baseline (scales the amount).
-    quit_lift_logit, therapy_lift_logit, ketamine_lift_logit
-        Motivation lifts (log-odds against drinking), each with its own half-life.
+    quit_lift_logit, therapy_lift_logit, ketamine_lift_logit, ketamine_lasting_lift_logit
+        Motivation lifts (log-odds against drinking), each with its own half-life (the
+        non-specific ketamine lift has a part that fades in weeks and one that lasts months).
     coping_skill
         Relapse-prevention coping skill in [0, 1).
     habit, habit_ref
@@ -92,6 +93,7 @@ class BehaviorState:
     quit_lift_logit: np.ndarray
     therapy_lift_logit: np.ndarray
     ketamine_lift_logit: np.ndarray
+    ketamine_lasting_lift_logit: np.ndarray
     coping_skill: np.ndarray
     habit: np.ndarray
     habit_ref: np.ndarray
@@ -102,13 +104,14 @@ class BehaviorState:
     ) -> BehaviorState:
         """State before the study: no motivation lift or skill, habit at its baseline."""
         z = np.zeros_like(alpha_logit)
-        return cls(alpha_logit, craving_ref, z.copy(), z.copy(), z.copy(), z.copy(),
+        return cls(alpha_logit, craving_ref, z.copy(), z.copy(), z.copy(), z.copy(), z.copy(),
                    np.array(habit_ref, dtype=np.float64), np.array(habit_ref, dtype=np.float64))
 
     @property
     def motivation_logit(self) -> np.ndarray:
         """Total motivation (log-odds against drinking)."""
-        return self.quit_lift_logit + self.therapy_lift_logit + self.ketamine_lift_logit
+        return (self.quit_lift_logit + self.therapy_lift_logit + self.ketamine_lift_logit
+                + self.ketamine_lasting_lift_logit)
 
     def decay(
         self, params: BehaviorParams, skill_half_life_days: np.ndarray, dt_days: float
@@ -121,6 +124,9 @@ class BehaviorState:
         )
         self.ketamine_lift_logit *= np.exp(
             -ln2 * dt_days / params.ketamine_motivation_half_life_days
+        )
+        self.ketamine_lasting_lift_logit *= np.exp(
+            -ln2 * dt_days / params.ketamine_lasting_half_life_days
         )
         self.coping_skill *= np.exp(-ln2 * dt_days / skill_half_life_days)
 
@@ -335,5 +341,6 @@ def live_day(
     state.quit_lift_logit *= 1.0 - loss
     state.therapy_lift_logit *= 1.0 - loss
     state.ketamine_lift_logit *= 1.0 - loss
+    state.ketamine_lasting_lift_logit *= 1.0 - loss
     state.habit += (drink - state.habit) * -np.expm1(-1.0 / params.habit_time_constant_days)
     return drinks

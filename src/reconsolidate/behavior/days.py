@@ -141,6 +141,7 @@ def live_days(
         float(np.exp(-_LN2 * 1.0 / bp.ketamine_motivation_half_life_days)),
         bp.habit_weight_logit,
         float(-np.expm1(-1.0 / bp.habit_time_constant_days)),
+        float(np.exp(-_LN2 * 1.0 / bp.ketamine_lasting_half_life_days)),
     ])
     p = mp
     memory_consts = np.array([
@@ -159,7 +160,8 @@ def live_days(
         state.alpha_logit, state.craving_ref, patients.drinks_per_drinking_day,
         patients.abstinent_at_entry.astype(np.bool_),
         state.quit_lift_logit, state.therapy_lift_logit, state.ketamine_lift_logit,
-        state.coping_skill, state.habit, state.habit_ref, skill_decay,
+        state.ketamine_lasting_lift_logit, state.coping_skill, state.habit, state.habit_ref,
+        skill_decay,
         s.time_h, s.w0, s.n0, s.tmean0_h, s.tlast0_h, s.ctx0, s.lab0,
         s.w1, s.n1, s.tmean1_h, s.tlast1_h, s.ctx1, s.lab1, s.lab_time_h,
         behavior, memory_consts, *_exp_table(mp),
@@ -170,7 +172,7 @@ def live_days(
 @numba.njit(cache=True, fastmath=True, error_model="numpy", boundscheck=False)
 def _days_kernel(days, weekend, detox, record_col, snapshot_col, key, pidx, prob_wd, prob_we,
                  alpha, craving_ref, dpdd, abstinent_at_entry, quit_l, therapy_l, ketamine_l,
-                 skill, habit, habit_ref, skill_decay,
+                 lasting_l, skill, habit, habit_ref, skill_decay,
                  time_h, w0, n0, tm0, tl0, c0, lab0, w1, n1, tm1, tl1, c1, lab1, labt,
                  behavior, memory_consts, tab, lo, inv, drinks_out, snap_cr, snap_w):
     n, cc = w0.shape
@@ -190,6 +192,7 @@ def _days_kernel(days, weekend, detox, record_col, snapshot_col, key, pidx, prob
     decay_ketamine = behavior[10]
     habit_weight = behavior[11]
     habit_rate = behavior[12]
+    decay_lasting = behavior[13]
     # memory constants (order: live_days)
     alpha_c = memory_consts[0]
     off = memory_consts[1]
@@ -218,6 +221,7 @@ def _days_kernel(days, weekend, detox, record_col, snapshot_col, key, pidx, prob
         quit = quit_l[i]
         ther = therapy_l[i]
         ket = ketamine_l[i]
+        lasting = lasting_l[i]
         sk = skill[i]
         hab = habit[i]
         href = habit_ref[i]
@@ -255,7 +259,7 @@ def _days_kernel(days, weekend, detox, record_col, snapshot_col, key, pidx, prob
                                                         cr_scale)
             kappa = 1.0 - (1.0 - background) * keep
             # 3. the drinking decision
-            motivation = quit + ther + ket
+            motivation = quit + ther + ket + lasting
             x = (alpha[i] + beta * (1.0 - sk) * kappa + habit_weight * (hab - href)
                  - motivation)
             p_drink = 1.0 / (1.0 + math.exp(-x))
@@ -313,17 +317,20 @@ def _days_kernel(days, weekend, detox, record_col, snapshot_col, key, pidx, prob
                 quit *= keep_lift
                 ther *= keep_lift
                 ket *= keep_lift
+                lasting *= keep_lift
             hab += (r - hab) * habit_rate
             # 24 h pass
             t += 24.0
             quit *= decay_quit
             ther *= decay_therapy
             ket *= decay_ketamine
+            lasting *= decay_lasting
             sk *= skill_decay[i]
         time_h[i] = t
         quit_l[i] = quit
         therapy_l[i] = ther
         ketamine_l[i] = ket
+        lasting_l[i] = lasting
         skill[i] = sk
         habit[i] = hab
 

@@ -157,6 +157,27 @@ class BehaviorParams(StrictModel):
             "17:e12612, PMID 39456116 [P])"
         ),
     )
+    ketamine_lasting_fraction: float = Field(
+        0.2,
+        ge=0,
+        le=1,
+        description=(
+            "ASSUMPTION: share of the non-specific ketamine lift that lasts months (its own "
+            "half-life, ketamine_lasting_half_life_days) rather than weeks: a psychedelic "
+            "experience can change drinking for a year (Krupitsky & Grinenko 1997, 66% vs 24% "
+            "abstinent at 1 year after ketamine psychedelic therapy [S]; clinical-evidence.md "
+            "section 4); to be calibrated"
+        ),
+    )
+    ketamine_lasting_half_life_days: float = Field(
+        180.0,
+        gt=0,
+        le=3650,
+        description=(
+            "ASSUMPTION: half-life of the lasting part of the ketamine lift, days (of the order of "
+            "the 1-year follow-ups of Krupitsky 1997 [S] and Krupitsky 2007 [P abstract])"
+        ),
+    )
     lab_urge_noise_sd: float = Field(
         8.0, ge=0, le=50, description="ASSUMPTION: SD of a lab urge rating, points on 0-100"
     )

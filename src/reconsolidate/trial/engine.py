@@ -317,9 +317,10 @@ def _session(
         params=plan.memory_params,
     )
     intensity = e["psychedelic_intensity_peak"]
-    bstate.ketamine_lift_logit += plan.spec.behavior.ketamine_motivation_logit_per_intensity * (
-        intensity
-    )
+    bp = plan.spec.behavior
+    lift = bp.ketamine_motivation_logit_per_intensity * intensity
+    bstate.ketamine_lift_logit += (1.0 - bp.ketamine_lasting_fraction) * lift
+    bstate.ketamine_lasting_lift_logit += bp.ketamine_lasting_fraction * lift
     return intensity, integral
 
 
