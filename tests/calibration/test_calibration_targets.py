@@ -152,8 +152,8 @@ def test_calibration_loss_zero_at_published_and_grows_outside() -> None:
     d = _target(endpoint="percent_days_abstinent", statistic="difference", of="mean",
                 reference_arm="B", published="< 0", interval=(-100.0, 0.0), scale=2.0)
     assert loss([t], [50.0]) == 0.0
-    assert loss([t], [55.0]) == pytest.approx(0.1 * 0.5**2)
-    assert loss([t], [70.0]) == pytest.approx(1.0**2 + 0.1 * 2.0**2)
+    assert loss([t], [55.0]) == pytest.approx(0.001 * 0.5**2)
+    assert loss([t], [70.0]) == pytest.approx(1.0**2 + 0.001 * 2.0**2)
     assert loss([d], [-3.0]) == 0.0
     assert loss([d], [4.0]) == pytest.approx((4.0 / 2.0) ** 2)
     assert loss([t], [math.nan]) == 100.0
@@ -232,3 +232,24 @@ def test_calibration_loss_invariants(lo: float, width: float, frac: float, pred:
     step = 1.0 if pred >= hi else -1.0 if pred <= lo else 0.0
     if step:
         assert loss([t], [pred + step]) >= v
+
+
+def test_calibration_loss_prefers_passing_every_target() -> None:
+    """The centring term only breaks ties: every shipped target at the far edge of its interval
+    costs less than one target missed by 20% of its scale with the others at their published
+    values."""
+    ts = load_targets().select(None)
+
+    def far_edge(t) -> float:
+        if isinstance(t.published, str):
+            return t.interval[0]
+        return max(t.interval, key=lambda e: abs(e - float(t.published)))
+
+    def centre(t) -> float:
+        return sum(t.interval) / 2 if isinstance(t.published, str) else float(t.published)
+
+    all_pass = loss(ts, [far_edge(t) for t in ts])
+    for k, t in enumerate(ts):
+        one_miss = [centre(u) for u in ts]
+        one_miss[k] = t.interval[1] + 0.2 * t.loss_scale
+        assert all_pass < loss(ts, one_miss), t.id

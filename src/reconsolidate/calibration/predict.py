@@ -38,6 +38,12 @@ __all__ = [
 
 # Penalty (in squared loss-scale units) of a target that cannot be computed (NaN prediction).
 _NAN_PENALTY = 100.0
+# Weight of the centring term (distance from the published value inside the interval): a
+# tie-breaker among parameter sets inside every interval. At 0.1 it traded real misses for
+# centrality (in a 3000-trial run, sets passing 13 of 14 targets lost to sets passing 11 with
+# small misses); at 0.001 all 14 targets at the edges of their intervals cost about as much
+# as one target missed by 10% of its scale.
+_CENTRING_WEIGHT = 0.001
 
 
 @dataclass
@@ -259,9 +265,9 @@ def loss(targets: list[Target], predicted: list[float]) -> float:
     """Weighted sum of squared standardised misses.
 
     Each target contributes ``w x (distance outside its interval / scale)^2`` plus, for a
-    numeric target, ``0.1 x w x ((predicted - published) / scale)^2`` so that among parameter
-    sets inside every interval the one closest to the published values wins. A NaN prediction
-    costs 100.
+    numeric target, ``0.001 x w x ((predicted - published) / scale)^2`` so that among
+    parameter sets inside every interval the one closest to the published values wins. A NaN
+    prediction costs 100.
     """
     total = 0.0
     for t, p in zip(targets, predicted, strict=True):
@@ -274,7 +280,7 @@ def loss(targets: list[Target], predicted: list[float]) -> float:
         total += t.weight * miss * miss
         if not isinstance(t.published, str):
             z = (p - float(t.published)) / s
-            total += 0.1 * t.weight * z * z
+            total += _CENTRING_WEIGHT * t.weight * z * z
     return float(total)
 
 
