@@ -55,16 +55,18 @@ def _reference(p, m, st, bp, plan: DayPlan, stream: CounterStream, skill_hl: np.
     n, c = p.n, m.shape[1]
     drinks = np.zeros((p.n, plan.days.size))
     snaps = np.full((n, max(plan.snapshot_col.max() + 1, 0)), np.nan)
+    snaps_w = np.full_like(snaps, np.nan)
     for j, d in enumerate(plan.days):
         if plan.snapshot_col[j] >= 0:
             snaps[:, plan.snapshot_col[j]] = mem.response(m, MP).mean(axis=1)
+            snaps_w[:, plan.snapshot_col[j]] = m.w0.mean(axis=1)
         u = stream.uniform(p.index, int(d), c + 2)
         forced = p.abstinent_at_entry if plan.detox[j] else None
         drinks[:, j] = live_day(m, st, p, bp, MP, u, weekend=bool(plan.weekend[j]),
                                 forced_abstinent=forced)
         mem.advance(m, 24.0)
         st.decay(bp, skill_hl, 1.0)
-    return drinks, snaps
+    return drinks, snaps, snaps_w
 
 
 @pytest.mark.parametrize(
@@ -82,7 +84,7 @@ def test_kernel_matches_numpy_reference(cohort: str, bp: BehaviorParams) -> None
     stream = CounterStream(3, DAY_STREAM, 0)
     plan = _plan(np.arange(-12, 60), detox_until=-5, snapshot_every=7)
     skill_hl = np.full(n, 90.0)
-    ref, ref_snap = _reference(p, m, st, bp, plan, stream, skill_hl)
+    ref, ref_snap, ref_snap_w = _reference(p, m, st, bp, plan, stream, skill_hl)
     out = np.zeros_like(ref)
     snap = (np.zeros_like(ref_snap), np.zeros_like(ref_snap))
     live_days(m2, st2, p, bp, MP, stream, plan, skill_hl, out, snap)
@@ -98,7 +100,7 @@ def test_kernel_matches_numpy_reference(cohort: str, bp: BehaviorParams) -> None
         np.testing.assert_allclose(getattr(st2, f), getattr(st, f), rtol=1e-12, atol=1e-14,
                                    err_msg=f)
     np.testing.assert_allclose(snap[0], ref_snap, rtol=1e-12, atol=1e-14)
-    assert np.all((snap[1] >= 0) & (snap[1] <= 1))
+    np.testing.assert_allclose(snap[1], ref_snap_w, rtol=1e-12, atol=1e-14)
     # detoxification: abstinent-at-entry patients did not drink on the detox days
     detox_cols = np.flatnonzero(plan.detox)
     assert np.all(out[np.ix_(p.abstinent_at_entry, detox_cols)] == 0)
@@ -141,3 +143,21 @@ def test_habit_follows_drinking_and_sustains_a_reduction() -> None:
         rates[weight] = after
         assert np.all(st.habit >= 0) and np.all(st.habit <= 1)
     assert rates[6.0] < rates[0.0] - 0.05
+
+
+def test_kernel_refuses_what_it_cannot_simulate() -> None:
+    """Too many cue classes would reuse the next day's random numbers; a small US variance
+    leaves the range of the kernel's polynomial exp (both are named, not silently wrong)."""
+    from reconsolidate.exceptions import InputError
+
+    bp = BehaviorParams()
+    p, m, st = _start(4, "das2019", bp)
+    plan = _plan(np.arange(0, 3))
+    out = np.zeros((4, 3))
+    with pytest.raises(InputError, match=r"us_variance = 0\.05"):
+        live_days(m, st, p, bp, MemoryParams(us_variance=0.05), CounterStream(1, DAY_STREAM),
+                  plan, np.full(4, 90.0), out)
+    wide = mem.new_state(np.full((4, 15), 0.5), MP)
+    with pytest.raises(InputError, match="15 cue classes"):
+        live_days(wide, st, p, bp, MP, CounterStream(1, DAY_STREAM), plan, np.full(4, 90.0),
+                  out)

@@ -216,3 +216,34 @@ def test_placebo_arm_is_stationary_after_burn_in() -> None:
     x = r.drinks_true  # column 0 = first baseline day
     monthly = np.array([x[:, 28 * k : 28 * (k + 1)].sum(axis=1).mean() for k in range(10)])
     assert np.all(np.abs(monthly[1:] / monthly[0] - 1.0) < 0.06), monthly / monthly[0]
+
+
+def test_habit_starts_the_baseline_at_its_reference(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The intercept is re-calibrated after the burn-in with the habit at its baseline value,
+    so the habit is set there too: a strong, slow habit would otherwise carry the burn-in's
+    chance excursions into the baseline (with the fit shipped before this was fixed, the Das
+    placebo arm's baseline drank on 3% more days than its covariates)."""
+    from reconsolidate.behavior import drinking_probability_target
+    from reconsolidate.trial import engine
+
+    spec = load_trial_spec(EXAMPLES / "das2019.toml")
+    spec = TrialSpec.model_validate({**spec.model_dump(), "behavior": {
+        **spec.behavior.model_dump(), "habit_weight_logit": 6.0,
+        "habit_time_constant_days": 116.0}})
+    seen: list[tuple[int, int, np.ndarray, np.ndarray]] = []  # first, last day, habit before/after
+    real = engine.live_days
+
+    def spy(memory, state, patients, bp, mp, stream, plan, *args, **kwargs):
+        before = state.habit.copy()
+        real(memory, state, patients, bp, mp, stream, plan, *args, **kwargs)
+        seen.append((int(plan.days[0]), int(plan.days[-1]), before, state.habit.copy()))
+
+    monkeypatch.setattr(engine, "live_days", spy)
+    plan = make_plan(spec, EXAMPLES, 200, calibrated=False)
+    r = simulate_chunk(plan, 0, 0, 0, 200)
+    ref = drinking_probability_target(r.patients, plan.spec.behavior)
+    burn_in_end = [after for _, last, _, after in seen if last == spec.first_day - 1]
+    at_baseline = [before for first, _, before, _ in seen if first == spec.first_day]
+    assert len(burn_in_end) == 1 and len(at_baseline) == 1
+    assert not np.allclose(burn_in_end[0], ref, atol=1e-3)  # the burn-in did move it
+    np.testing.assert_array_equal(at_baseline[0], ref)

@@ -28,6 +28,7 @@ import numba
 import numpy as np
 
 from reconsolidate._random import (
+    MAX_DRAWS_PER_DAY,
     CounterStream,
     counter_uniform,
     normal_quantile,
@@ -35,9 +36,11 @@ from reconsolidate._random import (
 )
 from reconsolidate.behavior.daily import BehaviorState
 from reconsolidate.behavior.params import BehaviorParams
+from reconsolidate.exceptions import InputError
 from reconsolidate.memory import population as mem
 from reconsolidate.memory.params import MemoryParams
 from reconsolidate.memory.population import (
+    _EXP_POLY_MAX_ABS,
     _assign,
     _em_step,
     _exp_table,
@@ -120,6 +123,17 @@ def live_days(
     if n == 0 or plan.days.size == 0:
         return
     bp, mp = params, memory_params
+    n_cues = memory.shape[1]
+    if n_cues + 2 > MAX_DRAWS_PER_DAY:
+        # each day draws one number per cue class, the decision and the amount; more would run
+        # into the next day's numbers
+        raise InputError(f"{n_cues} cue classes: the daily kernel allows at most "
+                         f"{MAX_DRAWS_PER_DAY - 2}")
+    if 0.5 / mp.us_variance > _EXP_POLY_MAX_ABS:
+        # the kernel's polynomial exp is accurate only there (memory.population.expose switches
+        # to its reference kernel instead; daily life has no such fallback)
+        raise InputError(f"memory.us_variance = {mp.us_variance}: the daily-life kernel needs "
+                         f">= {0.5 / _EXP_POLY_MAX_ABS}")
     s = memory
     if snapshot_out is None:
         snap_cr = snap_w = np.empty((n, 0))

@@ -140,7 +140,9 @@ class BehaviorParams(StrictModel):
             "Abuse Treat 36:8, PMID 18571890 [P abstract]). 2 gives a loop gain "
             "weight x p(1 - p) of at most 0.5 (at p = 0.5): a spell of drinking less is "
             "amplified and outlasts its cause, while the usual drinking stays the only stable "
-            "state (4 would reach the edge of bistability); to be calibrated"
+            "state (4 would reach the edge of bistability, less with the cue memories' own "
+            "feedback); to be calibrated under the untreated-stability targets of "
+            "calibration/targets.toml"
         ),
     )
     habit_time_constant_days: float = Field(

@@ -754,8 +754,8 @@ def response(
 ) -> NDArray[np.float64]:
     """Conditioned response / craving drive per cue, (N, C) in [0, 1], at each patient's clock.
 
-    ``CR = Phi((V - theta)/lambda)`` with ``V`` the prior-weighted reward prediction of the
-    causes (no learning happens).
+    ``CR = Phi((V - theta)/lambda)`` with ``V`` the posterior-weighted reward prediction of the
+    causes (prior x likelihood of the cue in this context; no learning happens).
     """
     p = params or MemoryParams()
     n = state.shape[0]

@@ -417,6 +417,10 @@ def simulate_chunk(
             bstate.alpha_logit, bstate.craving_ref = calibrate_intercept(
                 patients, mem.response(memory, mp), bp
             )
+            # The calibration assumes the habit at its baseline value; after the burn-in it
+            # carries the burn-in's chance excursions, which a strong habit would keep for
+            # months (the observed baseline then misses the covariates).
+            bstate.habit[:] = bstate.habit_ref
         if day == spec.quit_day:
             bstate.quit_lift_logit += (
                 bp.quit_motivation_logit * motivation_gain * patients.treatment_seeking
