@@ -124,6 +124,7 @@ def test_calibration_predictions_match_hand_arithmetic() -> None:
         _target(endpoint="abstinent_day", statistic="odds_ratio", reference_arm="B",
                 interval=(0, 100)),
         _target(endpoint="no_heavy_drinking_days", statistic="mean"),
+        _target(endpoint="percent_drinking_days", statistic="mean_abs_change"),
     ]
     p = predict_targets(targets, sims)
     # patient 1: 2 of 7 days drinking; patient 2: 0 of 6 observed days
@@ -137,6 +138,26 @@ def test_calibration_predictions_match_hand_arithmetic() -> None:
     assert p[4] == pytest.approx((11.5 / 2.5) / (7.5 / 7.5))
     # heavy day (>= 5 for men): patient 1 has a 6 -> not responder; patient 2 is
     assert p[5] == pytest.approx(50.0)
+    # both drank every baseline day; now 2 of 7 and 0 of 6 observed days
+    assert p[6] == pytest.approx((100 * (1 - 2 / 7) + 100 * (1 - 0)) / 2)
+
+
+def test_mean_abs_change_sees_individuals_diverge_behind_a_stable_mean() -> None:
+    # 4 patients drinking on every other day at baseline (4 or 3 of 7 days, one drink each);
+    # then two stop and two drink daily: the arm's consumption is unchanged
+    a, b = [1.0, 0, 1, 0, 1, 0, 1], [0.0, 1, 0, 1, 0, 1, 0]
+    base = np.array([a, b, a, b])
+    after = np.array([[0.0] * 7, [0.0] * 7, [1.0] * 7, [1.0] * 7])
+    sims = {"s": {"A": _arm(np.hstack([base, after]))}}
+    mean_change, abs_change = predict_targets([
+        _target(endpoint="drinks_per_week", statistic="change_pct", interval=(-100, 100),
+                published=0.0),
+        _target(endpoint="percent_drinking_days", statistic="mean_abs_change"),
+    ], sims)
+    assert mean_change == pytest.approx(0.0, abs=1e-12)
+    assert abs_change == pytest.approx(100 * (4 / 7 + 3 / 7 + 3 / 7 + 4 / 7) / 4)
+    with pytest.raises(ValueError, match="mean_abs_change needs a per-patient"):
+        _target(endpoint="abstinent_day", statistic="mean_abs_change")
 
 
 def test_calibration_window_outside_simulation_is_an_input_error() -> None:

@@ -182,16 +182,31 @@ def _endpoints(d: ArmData, t: Target) -> Any:
     )
 
 
-def _arm_mean(d: ArmData, t: Target) -> float:
+def _per_patient(d: ArmData, t: Target) -> np.ndarray:
+    """(N,) the target's endpoint of each patient over its window (binary ones in percent)."""
     ep = _endpoints(d, t)
     if t.endpoint == "drinking_days_per_week":
-        v = 7.0 * ep.percent_drinking_days / 100.0
-    else:
-        v = np.asarray(getattr(ep, t.endpoint), dtype=np.float64)
-        if t.endpoint in ("no_heavy_drinking_days", "abstinent_last_days"):
-            v = 100.0 * v
+        return 7.0 * np.asarray(ep.percent_drinking_days, dtype=np.float64) / 100.0
+    v = np.asarray(getattr(ep, t.endpoint), dtype=np.float64)
+    if t.endpoint in ("no_heavy_drinking_days", "abstinent_last_days"):
+        v = 100.0 * v
+    return v
+
+
+def _finite_mean(v: np.ndarray) -> float:
     v = v[np.isfinite(v)]
     return float(v.mean()) if v.size else math.nan
+
+
+def _arm_mean(d: ArmData, t: Target) -> float:
+    return _finite_mean(_per_patient(d, t))
+
+
+def _mean_abs_change(d: ArmData, t: Target) -> float:
+    """Arm mean of each patient's |endpoint in the window - endpoint in the baseline window|:
+    how far individuals move, which a stable arm mean can hide (some up, some down)."""
+    base = _per_patient(d, t.model_copy(update={"window_days": d.baseline_days}))
+    return _finite_mean(np.abs(_per_patient(d, t) - base))
 
 
 def _change_pct(d: ArmData, t: Target) -> float:
@@ -229,6 +244,8 @@ def _predict_one(t: Target, arms: dict[str, ArmData]) -> float:
         return _arm_mean(d, t)
     if t.statistic == "change_pct":
         return _change_pct(d, t)
+    if t.statistic == "mean_abs_change":
+        return _mean_abs_change(d, t)
     r = arms[t.reference_arm]  # type: ignore[index]
     if t.statistic == "difference":
         f = _arm_mean if t.of == "mean" else _change_pct

@@ -16,7 +16,7 @@ three parts:
 >>> from reconsolidate.calibration import load_targets
 >>> t = load_targets()
 >>> sorted({x.scenario for x in t.targets})
-['combine', 'dakwar2020', 'das2019']
+['combine', 'dakwar2020', 'das2019', 'untreated']
 """
 
 from __future__ import annotations
@@ -44,7 +44,9 @@ __all__ = [
 
 DEFAULT_TARGETS_PATH = Path(__file__).with_name("targets.toml")
 
-Statistic = Literal["mean", "change_pct", "difference", "odds_ratio", "hazard_ratio"]
+Statistic = Literal[
+    "mean", "change_pct", "mean_abs_change", "difference", "odds_ratio", "hazard_ratio"
+]
 STATISTICS: tuple[str, ...] = get_args(Statistic)
 # Per-patient endpoints a target may name: fields of reconsolidate.endpoints.ParticipantEndpoints,
 # plus two derived ones (drinking_days_per_week = 7 x percent_drinking_days / 100; abstinent_day =
@@ -118,6 +120,12 @@ class Target(StrictModel):
             self.endpoint != "drinks_per_week"
         ):
             raise ValueError("change_pct is defined for endpoint 'drinks_per_week' only")
+        if self.statistic == "mean_abs_change" and self.endpoint in (
+            "abstinent_day", "days_to_first_heavy_day", "no_heavy_drinking_days",
+            "abstinent_last_days",
+        ):
+            raise ValueError("mean_abs_change needs a per-patient rate or amount as endpoint "
+                             "(e.g. 'percent_drinking_days', 'drinks_per_week')")
         if self.statistic == "odds_ratio" and self.endpoint != "abstinent_day":
             raise ValueError("odds_ratio is defined for endpoint 'abstinent_day' only")
         if self.statistic == "hazard_ratio" and self.endpoint != "days_to_first_heavy_day":
