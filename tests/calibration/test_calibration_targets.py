@@ -156,6 +156,14 @@ def test_mean_abs_change_sees_individuals_diverge_behind_a_stable_mean() -> None
     ], sims)
     assert mean_change == pytest.approx(0.0, abs=1e-12)
     assert abs_change == pytest.approx(100 * (4 / 7 + 3 / 7 + 3 / 7 + 4 / 7) / 4)
+    usual = _arm(np.hstack([base, after]))
+    usual.usual_drinking_days_pct = np.array([50.0, 50.0, 50.0, 50.0])
+    (dev,) = predict_targets([_target(endpoint="percent_drinking_days",
+                                      statistic="mean_abs_deviation_from_usual")],
+                             {"s": {"A": usual}})
+    assert dev == pytest.approx(50.0)  # 0% or 100% in the window against a usual 50%
+    with pytest.raises(ValueError, match="defined for endpoint 'percent_drinking_days' only"):
+        _target(endpoint="drinks_per_week", statistic="mean_abs_deviation_from_usual")
     with pytest.raises(ValueError, match="mean_abs_change needs a per-patient"):
         _target(endpoint="abstinent_day", statistic="mean_abs_change")
 

@@ -63,6 +63,9 @@ class ArmData:
         (first, last) inclusive study days of the baseline used for changes from baseline.
     spec
         The resolved trial spec (heavy-day thresholds, missing-day rule).
+    usual_drinking_days_pct
+        (N,) each patient's usual percent drinking days (the cohort covariate drinking days
+        per week x 100 / 7, as the intercept calibration targets it).
     """
 
     reported: np.ndarray
@@ -71,6 +74,7 @@ class ArmData:
     first_day: int
     baseline_days: tuple[int, int]
     spec: Any
+    usual_drinking_days_pct: np.ndarray | None = None
 
 
 def code_default(name: str) -> float | None:
@@ -131,6 +135,7 @@ def simulate_scenarios(
     patients_per_arm
         Override the scenario sizes (tests, quick looks).
     """
+    from reconsolidate.behavior import drinking_probability_target
     from reconsolidate.trial.engine import make_plan, simulate_chunk
 
     params = dict(params or {})
@@ -152,6 +157,8 @@ def simulate_scenarios(
                 first_day=spec.first_day,
                 baseline_days=(int(bw[0]), int(bw[1])),
                 spec=spec,
+                usual_drinking_days_pct=100.0 * drinking_probability_target(
+                    r.patients, spec.behavior),
             )
         out[name] = arms
     return out
@@ -234,6 +241,15 @@ def _odds_abstinent(d: ArmData, t: Target) -> tuple[float, float]:
     return abst, drink
 
 
+def _mean_abs_deviation_from_usual(d: ArmData, t: Target) -> float:
+    """Arm mean of each patient's |percent drinking days in the window - their usual percent
+    drinking days (the covariate)|: whether the simulated drinking stays at the drinking the
+    patient was sampled with."""
+    if d.usual_drinking_days_pct is None:
+        raise InputError(f"target {t.id!r}: the simulated arm carries no usual drinking days")
+    return _finite_mean(np.abs(_per_patient(d, t) - d.usual_drinking_days_pct))
+
+
 def _predict_one(t: Target, arms: dict[str, ArmData]) -> float:
     for a in (t.arm, t.reference_arm):
         if a is not None and a not in arms:
@@ -246,6 +262,8 @@ def _predict_one(t: Target, arms: dict[str, ArmData]) -> float:
         return _change_pct(d, t)
     if t.statistic == "mean_abs_change":
         return _mean_abs_change(d, t)
+    if t.statistic == "mean_abs_deviation_from_usual":
+        return _mean_abs_deviation_from_usual(d, t)
     r = arms[t.reference_arm]  # type: ignore[index]
     if t.statistic == "difference":
         f = _arm_mean if t.of == "mean" else _change_pct

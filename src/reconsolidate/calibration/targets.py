@@ -45,7 +45,8 @@ __all__ = [
 DEFAULT_TARGETS_PATH = Path(__file__).with_name("targets.toml")
 
 Statistic = Literal[
-    "mean", "change_pct", "mean_abs_change", "difference", "odds_ratio", "hazard_ratio"
+    "mean", "change_pct", "mean_abs_change", "mean_abs_deviation_from_usual", "difference",
+    "odds_ratio", "hazard_ratio",
 ]
 STATISTICS: tuple[str, ...] = get_args(Statistic)
 # Per-patient endpoints a target may name: fields of reconsolidate.endpoints.ParticipantEndpoints,
@@ -126,6 +127,11 @@ class Target(StrictModel):
         ):
             raise ValueError("mean_abs_change needs a per-patient rate or amount as endpoint "
                              "(e.g. 'percent_drinking_days', 'drinks_per_week')")
+        if self.statistic == "mean_abs_deviation_from_usual" and (
+            self.endpoint != "percent_drinking_days"
+        ):
+            raise ValueError("mean_abs_deviation_from_usual is defined for endpoint "
+                             "'percent_drinking_days' only")
         if self.statistic == "odds_ratio" and self.endpoint != "abstinent_day":
             raise ValueError("odds_ratio is defined for endpoint 'abstinent_day' only")
         if self.statistic == "hazard_ratio" and self.endpoint != "days_to_first_heavy_day":
