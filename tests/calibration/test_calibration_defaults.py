@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import tomllib
 from pathlib import Path
 
@@ -85,3 +86,21 @@ def test_calibration_uncalibrated_package_changes_nothing(monkeypatch: pytest.Mo
         assert apply_calibrated_defaults(spec) is spec
     finally:
         defaults_mod._shipped.cache_clear()
+
+
+def test_shipped_fit_reproduces_at_this_commit() -> None:
+    """`validate` with the shipped defaults gives the loss and pass count the calibration
+    recorded: the fit was made against these targets and nothing in the simulation has changed
+    since (a model change without a refit fails here). The tolerance allows for `fastmath`
+    kernels compiled for another CPU."""
+    from reconsolidate.calibration.predict import loss
+    from reconsolidate.calibration.validate import validate
+
+    prov = calibration_provenance()
+    lt = load_targets()
+    assert prov["targets_sha256"] == lt.sha256, "fitted against another targets file: refit"
+    out = validate()
+    pred = [math.nan if r["predicted"] is None else r["predicted"] for r in out["targets"]]
+    assert out["n_targets"] == prov["n_targets"]
+    assert loss(lt.targets, pred) == pytest.approx(prov["loss"], rel=1e-3, abs=1e-6)
+    assert out["n_passed"] == prov["n_targets_passed"]
