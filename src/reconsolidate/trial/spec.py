@@ -169,8 +169,9 @@ class TrialSpec(StrictModel):
             "Das example's placebo arm, 21 d left a transient of +16% drinking over the first "
             "3 months, 90 d a -4% step after the day-0 retrieval (itself an extinction trial) "
             "and a flat course after it (tests/trial/test_trial_engine.py checks this). For "
-            "patients drinking on fewer than about 60% of days the memories settle more slowly; "
-            "the calibration's untreated-stability targets bound the drift that remains"
+            "patients drinking on fewer than about 60% of days drinking does not settle: with "
+            "the shipped fit they drift towards daily drinking over months (docs/calibration.md, "
+            "'Known defect')"
         ),
     )
     follow_up_days: int = Field(ge=1, le=3650, description="days from day 0 on")
