@@ -16,7 +16,10 @@ population memory model's own (:mod:`reconsolidate.memory.population`), inlined.
 
 Optionally the kernel records, at the start of chosen days, each patient's mean conditioned
 response over the cue classes (cue reactivity, 0-1) and mean acquisition weight (the stored
-cue-alcohol association, 0-1): the memory trajectory of the trial report.
+cue-alcohol association, 0-1): the memory trajectory of the trial report. It can also add up each
+cue's conditioned response at the start of chosen days (``DayPlan.accumulate``, ``cr_sum_out``):
+the trial engine calibrates the drinking intercept on that time average (see
+:func:`reconsolidate.trial.engine.simulate_chunk`).
 """
 
 from __future__ import annotations
@@ -74,6 +77,9 @@ class DayPlan:
         (D,) int64 column of the drinks output for the day, -1 = not recorded.
     snapshot_col
         (D,) int64 column of the memory snapshot taken at the start of the day, -1 = none.
+    accumulate
+        (D,) bool: add each cue's conditioned response at the start of the day to the
+        ``cr_sum_out`` of :func:`live_days`; None = no day.
     """
 
     days: np.ndarray
@@ -81,6 +87,7 @@ class DayPlan:
     detox: np.ndarray
     record_col: np.ndarray
     snapshot_col: np.ndarray
+    accumulate: np.ndarray | None = None
 
 
 def live_days(
@@ -94,6 +101,7 @@ def live_days(
     skill_half_life_days: np.ndarray,
     drinks_out: np.ndarray,
     snapshot_out: tuple[np.ndarray, np.ndarray] | None = None,
+    cr_sum_out: np.ndarray | None = None,
 ) -> None:
     """Simulate the days of ``plan`` for every patient, updating the states in place.
 
@@ -118,6 +126,9 @@ def live_days(
     snapshot_out
         ``(cue_reactivity, acquisition_weight)``, each (n, n_snapshots), written on the days
         whose ``snapshot_col`` >= 0.
+    cr_sum_out
+        (n, n_cues) float64: on the days ``plan.accumulate`` marks, each cue's conditioned
+        response at the start of the day is added here (required when any day is marked).
     """
     n = patients.n
     if n == 0 or plan.days.size == 0:
@@ -139,6 +150,14 @@ def live_days(
         snap_cr = snap_w = np.empty((n, 0))
     else:
         snap_cr, snap_w = snapshot_out
+    accumulate = (np.zeros(plan.days.size, dtype=np.bool_) if plan.accumulate is None
+                  else plan.accumulate.astype(np.bool_))
+    if accumulate.any():
+        if cr_sum_out is None or cr_sum_out.shape != (n, n_cues):
+            raise ValueError("plan.accumulate marks days: pass cr_sum_out of shape (n, n_cues)")
+        cr_sum = cr_sum_out
+    else:
+        cr_sum = np.empty((n, 0))
     sigma = math.sqrt(math.log1p(bp.amount_cv**2))
     behavior = np.array([
         bp.background_craving,
@@ -167,7 +186,7 @@ def live_days(
     skill_decay = np.exp(-_LN2 * 1.0 / np.asarray(skill_half_life_days, dtype=np.float64))
     _days_kernel(
         plan.days.astype(np.int64), plan.weekend.astype(np.bool_), plan.detox.astype(np.bool_),
-        plan.record_col.astype(np.int64), plan.snapshot_col.astype(np.int64),
+        plan.record_col.astype(np.int64), plan.snapshot_col.astype(np.int64), accumulate,
         stream.key, patients.index.astype(np.int64),
         np.ascontiguousarray(patients.exposure_prob_weekday),
         np.ascontiguousarray(patients.exposure_prob_weekend),
@@ -179,16 +198,17 @@ def live_days(
         s.time_h, s.w0, s.n0, s.tmean0_h, s.tlast0_h, s.ctx0, s.lab0,
         s.w1, s.n1, s.tmean1_h, s.tlast1_h, s.ctx1, s.lab1, s.lab_time_h,
         behavior, memory_consts, *_exp_table(mp),
-        drinks_out, snap_cr, snap_w,
+        drinks_out, snap_cr, snap_w, cr_sum,
     )
 
 
 @numba.njit(cache=True, fastmath=True, error_model="numpy", boundscheck=False)
-def _days_kernel(days, weekend, detox, record_col, snapshot_col, key, pidx, prob_wd, prob_we,
+def _days_kernel(days, weekend, detox, record_col, snapshot_col, accumulate, key, pidx, prob_wd,
+                 prob_we,
                  alpha, craving_ref, dpdd, abstinent_at_entry, quit_l, therapy_l, ketamine_l,
                  lasting_l, skill, habit, habit_ref, skill_decay,
                  time_h, w0, n0, tm0, tl0, c0, lab0, w1, n1, tm1, tl1, c1, lab1, labt,
-                 behavior, memory_consts, tab, lo, inv, drinks_out, snap_cr, snap_w):
+                 behavior, memory_consts, tab, lo, inv, drinks_out, snap_cr, snap_w, cr_sum):
     n, cc = w0.shape
     n_days = days.size
     nmax = tab.size - 1
@@ -242,18 +262,22 @@ def _days_kernel(days, weekend, detox, record_col, snapshot_col, key, pidx, prob
         for d in range(n_days):
             day = days[d]
             col = snapshot_col[d]
-            if col >= 0:
-                cr_sum = 0.0
-                w_sum = 0.0
+            if col >= 0 or accumulate[d]:
+                cr_tot = 0.0
+                w_tot = 0.0
                 for c in range(cc):
                     q0, q1 = _pair_posterior(
                         n0[i, c], tm0[i, c], tl0[i, c], c0[i, c] == ctx, lab0[i, c], labt[i, c],
                         n1[i, c], tm1[i, c], tl1[i, c], c1[i, c] == ctx, t, off, g, boost,
                         inv_tau, sx, half_d, tab, lo, inv, nmax)
-                    cr_sum += _conditioned_response(q0, q1, w0[i, c], w1[i, c], theta, cr_scale)
-                    w_sum += w0[i, c]
-                snap_cr[i, col] = cr_sum / cc
-                snap_w[i, col] = w_sum / cc
+                    cr_c = _conditioned_response(q0, q1, w0[i, c], w1[i, c], theta, cr_scale)
+                    if accumulate[d]:
+                        cr_sum[i, c] += cr_c
+                    cr_tot += cr_c
+                    w_tot += w0[i, c]
+                if col >= 0:
+                    snap_cr[i, col] = cr_tot / cc
+                    snap_w[i, col] = w_tot / cc
             # 1-2. cue exposures and the day's craving (noisy-or over the exposed cues)
             keep = 1.0
             any_exposed = False

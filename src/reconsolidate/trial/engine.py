@@ -331,9 +331,24 @@ def _event_days(plan: TrialPlan, arm: ArmPlan) -> list[int]:
     ev |= {s.day for s in arm.protocol.sessions}
     if spec.quit_day is not None:
         ev.add(spec.quit_day)
-    if spec.burn_in_days > 0:
-        ev.add(spec.first_day)  # the intercept is re-calibrated after the burn-in
+    ev |= set(recalibration_days(spec))  # the intercept is re-calibrated in the burn-in
     return sorted(d for d in ev if plan.sim_first_day <= d < spec.follow_up_days)
+
+
+def _burn_in_rounds(spec: TrialSpec) -> tuple[int, int]:
+    """(number of burn-in rounds, days averaged per round); (0, 0) without a burn-in."""
+    if spec.burn_in_days <= 0:
+        return 0, 0
+    length = min(spec.burn_in_round_days, spec.burn_in_days)
+    return spec.burn_in_days // length, length
+
+
+def recalibration_days(spec: TrialSpec) -> list[int]:
+    """Study days at whose start the drinking intercept is re-calibrated: the ends of the
+    burn-in rounds, counted back from the first observed day (a longer first round absorbs
+    the remainder)."""
+    n_rounds, length = _burn_in_rounds(spec)
+    return [spec.first_day - length * j for j in range(n_rounds)]
 
 
 def memory_snapshot_days(spec: TrialSpec) -> np.ndarray:
@@ -345,6 +360,7 @@ def memory_snapshot_days(spec: TrialSpec) -> np.ndarray:
 
 def _day_plan(spec: TrialSpec, d0: int, d1: int, snapshot_col: dict[int, int]) -> DayPlan:
     days = np.arange(d0, d1, dtype=np.int64)
+    n_rounds, length = _burn_in_rounds(spec)
     quit_day = spec.quit_day
     if quit_day is None:
         detox = np.zeros(days.size, dtype=bool)
@@ -356,6 +372,8 @@ def _day_plan(spec: TrialSpec, d0: int, d1: int, snapshot_col: dict[int, int]) -
         detox=detox,
         record_col=np.where(days >= spec.first_day, days - spec.first_day, -1),
         snapshot_col=np.array([snapshot_col.get(int(d), -1) for d in days], dtype=np.int64),
+        # the days each burn-in round averages its conditioned responses over
+        accumulate=(days >= spec.first_day - n_rounds * length) & (days < spec.first_day),
     )
 
 
@@ -366,8 +384,18 @@ def simulate_chunk(
 
     Daily life between event days runs in the fused kernel
     (:func:`reconsolidate.behavior.days.live_days`); events (quit day, therapy sessions, lab
-    ratings, treatment sessions, the re-calibration after the burn-in) are applied in numpy at
+    ratings, treatment sessions, the re-calibrations of the burn-in) are applied in numpy at
     the start of their day, before that day's daily life.
+
+    The burn-in (``spec.burn_in_days``) runs in rounds (``spec.burn_in_round_days``). At the
+    end of each round the drinking intercept is re-calibrated
+    (:func:`~reconsolidate.behavior.calibrate_intercept`) on each cue's conditioned response
+    averaged over the days of the round, and the habit is reset to its reference. A single day's
+    memory is a poor basis: a cue's response swings with the outcome of its last exposure, so
+    an intercept fitted to one day is off for that patient for good, and the memory, driven by
+    the resulting drinking, drifts further (a year without treatment moved moderate drinkers
+    15-21 points of drinking days from their covariate). The rounds let intercept and memory
+    settle together.
     """
     spec = plan.spec
     arm = plan.arms[arm_index]
@@ -401,24 +429,29 @@ def simulate_chunk(
     first_obs = spec.first_day
     drinks_true = np.zeros((n, spec.n_observed_days))
 
+    recal_days = set(recalibration_days(spec))
+    _, round_days = _burn_in_rounds(spec)
+    cr_sum = np.zeros(memory.shape)
+
     def _live(d0: int, d1: int) -> None:
         if d1 > d0:
             live_days(memory, bstate, patients, bp, mp, day_stream,
                       _day_plan(spec, d0, d1, snap_col), skill_half_life, drinks_true,
-                      (cue_reactivity, acquisition_weight))
+                      (cue_reactivity, acquisition_weight), cr_sum)
 
     day = plan.sim_first_day
     for event_day in _event_days(plan, arm):
         _live(day, event_day)
         day = event_day
-        if day == first_obs and spec.burn_in_days > 0:
-            # Re-calibrate the intercept once the memory has settled into daily life, so that
-            # the observed baseline reproduces each patient's drinking covariates.
+        if day in recal_days:
+            # Re-calibrate the intercept on the round's average memory, so that the observed
+            # baseline reproduces each patient's drinking covariates (see the docstring).
             bstate.alpha_logit, bstate.craving_ref = calibrate_intercept(
-                patients, mem.response(memory, mp), bp
+                patients, cr_sum / round_days, bp
             )
-            # The calibration assumes the habit at its baseline value; after the burn-in it
-            # carries the burn-in's chance excursions, which a strong habit would keep for
+            cr_sum[:] = 0.0
+            # The calibration assumes the habit at its baseline value; after a round it
+            # carries the round's chance excursions, which a strong habit would keep for
             # months (the observed baseline then misses the covariates).
             bstate.habit[:] = bstate.habit_ref
         if day == spec.quit_day:

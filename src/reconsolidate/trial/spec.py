@@ -160,18 +160,28 @@ class TrialSpec(StrictModel):
     patients_per_arm: int = Field(1000, ge=1)
     baseline_days: int = Field(28, ge=1, le=365, description="observed baseline days before day 0")
     burn_in_days: int = Field(
-        90,
+        120,
         ge=0,
         le=365,
         description=(
             "unobserved days before the baseline, so that the cue memories reach their "
-            "daily-life level from the sampled acquisition strengths. ASSUMPTION: 90 d; in the "
-            "Das example's placebo arm, 21 d left a transient of +16% drinking over the first "
-            "3 months, 90 d a -4% step after the day-0 retrieval (itself an extinction trial) "
-            "and a flat course after it (tests/trial/test_trial_engine.py checks this). For "
-            "patients drinking on fewer than about 60% of days drinking does not settle: with "
-            "the shipped fit they drift towards daily drinking over months (docs/calibration.md, "
-            "'Known defect')"
+            "daily-life level from the sampled acquisition strengths and the drinking-decision "
+            "intercept is consistent with them. The burn-in runs in rounds of "
+            "burn_in_round_days; at the end of each, the intercept is re-calibrated on each "
+            "cue's conditioned response averaged over the round (not on the memory of one day, "
+            "which swings with the last exposure's outcome: that left moderate drinkers up to "
+            "15 points of drinking days away from their covariate). ASSUMPTION: 120 d; "
+            "tests/trial/test_trial_engine.py checks the placebo arm's course"
+        ),
+    )
+    burn_in_round_days: int = Field(
+        30,
+        ge=1,
+        le=365,
+        description=(
+            "length of a burn-in round, days (a burn-in shorter than this is one round). "
+            "ASSUMPTION: 30 d, four rounds in the default burn-in: the intercept and the memory "
+            "it drives settle to within the binomial noise of the patient's usual drinking"
         ),
     )
     follow_up_days: int = Field(ge=1, le=3650, description="days from day 0 on")
