@@ -36,7 +36,8 @@ def _start(n: int, cohort: str, bp: BehaviorParams, start: int = 0):
     return p, m, st
 
 
-def _plan(days: np.ndarray, detox_until: int | None = None, snapshot_every: int = 0) -> DayPlan:
+def _plan(days: np.ndarray, detox_until: int | None = None, snapshot_every: int = 0,
+          accumulate_until: int | None = None) -> DayPlan:
     snap = np.full(days.size, -1)
     if snapshot_every:
         hit = days % snapshot_every == 0
@@ -47,6 +48,7 @@ def _plan(days: np.ndarray, detox_until: int | None = None, snapshot_every: int 
         detox=np.zeros(days.size, bool) if detox_until is None else days < detox_until,
         record_col=np.arange(days.size),
         snapshot_col=snap,
+        accumulate=None if accumulate_until is None else days < accumulate_until,
     )
 
 
@@ -56,7 +58,10 @@ def _reference(p, m, st, bp, plan: DayPlan, stream: CounterStream, skill_hl: np.
     drinks = np.zeros((p.n, plan.days.size))
     snaps = np.full((n, max(plan.snapshot_col.max() + 1, 0)), np.nan)
     snaps_w = np.full_like(snaps, np.nan)
+    cr_sum = np.zeros((n, c))
     for j, d in enumerate(plan.days):
+        if plan.accumulate is not None and plan.accumulate[j]:
+            cr_sum += mem.response(m, MP)
         if plan.snapshot_col[j] >= 0:
             snaps[:, plan.snapshot_col[j]] = mem.response(m, MP).mean(axis=1)
             snaps_w[:, plan.snapshot_col[j]] = m.w0.mean(axis=1)
@@ -66,7 +71,7 @@ def _reference(p, m, st, bp, plan: DayPlan, stream: CounterStream, skill_hl: np.
                                 forced_abstinent=forced)
         mem.advance(m, 24.0)
         st.decay(bp, skill_hl, 1.0)
-    return drinks, snaps, snaps_w
+    return drinks, snaps, snaps_w, cr_sum
 
 
 @pytest.mark.parametrize(
@@ -82,12 +87,13 @@ def test_kernel_matches_numpy_reference(cohort: str, bp: BehaviorParams) -> None
     p, m, st = _start(n, cohort, bp)
     m2, st2 = m.copy(), st.copy()
     stream = CounterStream(3, DAY_STREAM, 0)
-    plan = _plan(np.arange(-12, 60), detox_until=-5, snapshot_every=7)
+    plan = _plan(np.arange(-12, 60), detox_until=-5, snapshot_every=7, accumulate_until=20)
     skill_hl = np.full(n, 90.0)
-    ref, ref_snap, ref_snap_w = _reference(p, m, st, bp, plan, stream, skill_hl)
+    ref, ref_snap, ref_snap_w, ref_cr_sum = _reference(p, m, st, bp, plan, stream, skill_hl)
     out = np.zeros_like(ref)
     snap = (np.zeros_like(ref_snap), np.zeros_like(ref_snap))
-    live_days(m2, st2, p, bp, MP, stream, plan, skill_hl, out, snap)
+    cr_sum = np.zeros_like(ref_cr_sum)
+    live_days(m2, st2, p, bp, MP, stream, plan, skill_hl, out, snap, cr_sum)
     # same decisions; amounts and states to rounding (the kernel's arithmetic order differs)
     assert np.array_equal(out > 0, ref > 0)
     np.testing.assert_allclose(out, ref, rtol=1e-12, atol=0)
@@ -101,6 +107,9 @@ def test_kernel_matches_numpy_reference(cohort: str, bp: BehaviorParams) -> None
                                    err_msg=f)
     np.testing.assert_allclose(snap[0], ref_snap, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(snap[1], ref_snap_w, rtol=1e-12, atol=1e-14)
+    # the per-cue responses added up over the marked days (the burn-in rounds' average)
+    assert ref_cr_sum.max() > 1.0
+    np.testing.assert_allclose(cr_sum, ref_cr_sum, rtol=1e-12, atol=1e-12)
     # detoxification: abstinent-at-entry patients did not drink on the detox days
     detox_cols = np.flatnonzero(plan.detox)
     assert np.all(out[np.ix_(p.abstinent_at_entry, detox_cols)] == 0)
@@ -123,6 +132,15 @@ def test_kernel_does_not_depend_on_chunking_or_splitting_the_days() -> None:
     live_days(mq, sq, q, bp, MP, stream, plan_b, np.full(60, 90.0), part)
     assert np.array_equal(whole[30:], part)
     assert np.array_equal(m1.w0[30:], mq.w0) and np.array_equal(st1.habit[30:], sq.habit)
+
+
+def test_accumulating_needs_somewhere_to_add() -> None:
+    bp = BehaviorParams()
+    p, m, st = _start(10, "das2019", bp)
+    plan = _plan(np.arange(0, 3), accumulate_until=2)
+    with pytest.raises(ValueError, match="cr_sum_out"):
+        live_days(m, st, p, bp, MP, CounterStream(1, DAY_STREAM), plan, np.full(10, 90.0),
+                  np.zeros((10, 3)))
 
 
 def test_habit_follows_drinking_and_sustains_a_reduction() -> None:

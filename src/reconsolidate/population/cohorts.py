@@ -159,7 +159,10 @@ _DAKWAR2020 = Cohort(
 
 # COMBINE-like (Anton et al. 2006 JAMA 295:2003, PMID 16670409): recently abstinent,
 # treatment-seeking alcohol dependence; PDA 23-30% at baseline [S] -> drinking days
-# 7 x (1 - 0.265) = 5.1 per week [D]. Drinks per drinking day, sex split and age are not in the
+# 7 x (1 - 0.265) = 5.1 per week [D]; with ASSUMPTION SD 1.3, truncated to 1.5-7 and the daily
+# drinking probability clipped at 0.98 (BehaviorParams.drinking_probability_bounds), location
+# 5.42 gives a mean PDA of 26.5% [D: 200,000 sampled patients; location 5.1 gave 29.7%, at the
+# edge of the published range]. Drinks per drinking day, sex split and age are not in the
 # notes -> ASSUMPTION: 10 drinks per drinking day, 30% women, mean age 44 (SD 10); dependence ->
 # ASSUMPTION mean 6.5 DSM-5 criteria.
 _COMBINE = Cohort(
@@ -168,7 +171,7 @@ _COMBINE = Cohort(
     weight_kg_male=_WEIGHT_MALE,
     weight_kg_female=_WEIGHT_FEMALE,
     drinks_per_drinking_day=LogNormal(median=10.0, cv=0.4, low=3.0, high=30.0),
-    drinking_days_per_week=Normal(mean=5.1, sd=1.3, low=1.5, high=7.0),
+    drinking_days_per_week=Normal(mean=5.42, sd=1.3, low=1.5, high=7.0),
     dsm5_criteria=Normal(mean=6.5, sd=2.0, low=3.0, high=11.0),
     treatment_seeking_fraction=1.0,
     abstinent_at_entry_fraction=1.0,
