@@ -33,6 +33,8 @@ def _start(n: int, cohort: str, bp: BehaviorParams, start: int = 0):
     st.ketamine_lift_logit[:] = 0.1 * (p.index % 5)
     st.ketamine_lasting_lift_logit[:] = 0.05 * (p.index % 7)
     st.coping_skill[:] = 0.04 * (p.index % 11)
+    st.regression_logit[:] = 0.1 * (p.index % 3)
+    st.regression_target_logit[:] = 0.4 * (p.index % 4)
     return p, m, st
 
 
@@ -102,7 +104,7 @@ def test_kernel_matches_numpy_reference(cohort: str, bp: BehaviorParams) -> None
         np.testing.assert_allclose(getattr(m2, f), getattr(m, f), rtol=1e-12, atol=1e-14,
                                    err_msg=f)
     for f in ("quit_lift_logit", "therapy_lift_logit", "ketamine_lift_logit",
-              "ketamine_lasting_lift_logit", "coping_skill", "habit"):
+              "ketamine_lasting_lift_logit", "coping_skill", "habit", "regression_logit"):
         np.testing.assert_allclose(getattr(st2, f), getattr(st, f), rtol=1e-12, atol=1e-14,
                                    err_msg=f)
     np.testing.assert_allclose(snap[0], ref_snap, rtol=1e-12, atol=1e-14)

@@ -204,11 +204,15 @@ def test_kare2022_design_runs_as_a_factorial() -> None:
 
 
 def test_placebo_arm_is_stationary_after_burn_in() -> None:
-    """With the default burn-in the cue memories have reached their daily-life level before the
-    baseline: in the Das placebo arm the mean acquisition weight moves by less than 2% from the
+    """With the default burn-in (and no post-enrolment drift) the cue memories have reached
+    their daily-life level before the baseline: in the Das placebo arm the mean acquisition weight moves by less than 2% from the
     first baseline day to the end of follow-up (with 21 burn-in days it still rose 6%), and
     true drinking stays within 6% of its baseline month."""
-    plan = make_plan(load_trial_spec(EXAMPLES / "das2019.toml"), EXAMPLES, 300, calibrated=False)
+    spec = load_trial_spec(EXAMPLES / "das2019.toml")
+    # without the post-enrolment drift of screened participants, which is meant to move it
+    spec = TrialSpec.model_validate({**spec.model_dump(), "behavior": {
+        **spec.behavior.model_dump(), "recruitment_regression_logit": 0.0}})
+    plan = make_plan(spec, EXAMPLES, 300, calibrated=False)
     arm = [a.name for a in plan.arms].index("RET+PBO")
     r = simulate_chunk(plan, arm, 0, 0, 300)
     w = r.acquisition_weight.mean(axis=0)
@@ -331,3 +335,29 @@ def test_baseline_reproduces_usual_drinking_of_moderate_drinkers(
     assert moderate.sum() > 100
     bias = (share[moderate] - usual[moderate]).mean()
     assert (abs(bias) < 0.04) == settles, bias
+
+
+def test_screened_non_seekers_drift_down_after_enrolment_only() -> None:
+    """Das participants (recruited by screening, not seeking treatment) drink less after day 0
+    without any active treatment, gradually (the drift grows towards its long-run level), and
+    not before; a cohort not recruited by screening has no such drift."""
+    spec = load_trial_spec(EXAMPLES / "das2019.toml")
+    out = {}
+    for value in (0.0, 1.0):
+        sp = TrialSpec.model_validate({**spec.model_dump(), "behavior": {
+            **spec.behavior.model_dump(), "recruitment_regression_logit": value,
+            "recruitment_regression_half_life_days": 60.0}})
+        plan = make_plan(sp, EXAMPLES, 300, calibrated=False)
+        arm = [a.name for a in plan.arms].index("RET+PBO")
+        out[value] = simulate_chunk(plan, arm, 0, 0, 300).drinks_true
+    b = spec.baseline_days
+    np.testing.assert_array_equal(out[0.0][:, :b], out[1.0][:, :b])  # baseline untouched
+    early = out[1.0][:, b : b + 28].sum() / out[0.0][:, b : b + 28].sum()
+    late = out[1.0][:, -28:].sum() / out[0.0][:, -28:].sum()
+    assert late < early < 1.0 and late < 0.85, (early, late)
+
+    from reconsolidate.population import get_cohort
+
+    assert get_cohort("das2019").recruited_by_screening
+    assert not any(get_cohort(c).recruited_by_screening
+                   for c in ("dakwar2020", "combine", "kare2022"))

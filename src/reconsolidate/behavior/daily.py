@@ -11,7 +11,7 @@ per-patient loop):
 3. the patient drinks with probability
    ``sigmoid(alpha_i + beta (1 - skill_i) kappa + gamma (H_i - H_ref_i) - M_i)`` where ``M_i`` is
    the motivation state (log-odds against drinking: quit-day, therapy and non-specific ketamine
-   lifts), ``skill_i`` the coping skill of relapse-prevention therapy and ``H_i`` the drinking
+   lifts, and the post-enrolment drift of participants recruited by screening), ``skill_i`` the coping skill of relapse-prevention therapy and ``H_i`` the drinking
    habit: the exponentially weighted share of recent drinking days (time constant
    ``habit_time_constant_days``), which starts at, and at baseline fluctuates around, the
    patient's usual share ``H_ref_i``. A spell of drinking less therefore lowers later drinking
@@ -86,6 +86,11 @@ class BehaviorState:
     habit, habit_ref
         Drinking habit (exponentially weighted share of drinking days, in [0, 1]) and its
         baseline value (the patient's usual share of drinking days).
+    regression_logit, regression_target_logit
+        Post-enrolment drift of participants recruited by screening (regression to the mean,
+        assessment reactivity; log-odds against drinking) and the level it approaches with
+        ``recruitment_regression_half_life_days`` (0 until enrolment). Part of the motivation,
+        but not lost on drinking days.
     """
 
     alpha_logit: np.ndarray
@@ -97,6 +102,8 @@ class BehaviorState:
     coping_skill: np.ndarray
     habit: np.ndarray
     habit_ref: np.ndarray
+    regression_logit: np.ndarray
+    regression_target_logit: np.ndarray
 
     @classmethod
     def start(
@@ -105,13 +112,14 @@ class BehaviorState:
         """State before the study: no motivation lift or skill, habit at its baseline."""
         z = np.zeros_like(alpha_logit)
         return cls(alpha_logit, craving_ref, z.copy(), z.copy(), z.copy(), z.copy(), z.copy(),
-                   np.array(habit_ref, dtype=np.float64), np.array(habit_ref, dtype=np.float64))
+                   np.array(habit_ref, dtype=np.float64), np.array(habit_ref, dtype=np.float64),
+                   z.copy(), z.copy())
 
     @property
     def motivation_logit(self) -> np.ndarray:
         """Total motivation (log-odds against drinking)."""
         return (self.quit_lift_logit + self.therapy_lift_logit + self.ketamine_lift_logit
-                + self.ketamine_lasting_lift_logit)
+                + self.ketamine_lasting_lift_logit + self.regression_logit)
 
     def decay(
         self, params: BehaviorParams, skill_half_life_days: np.ndarray, dt_days: float
@@ -129,6 +137,9 @@ class BehaviorState:
             -ln2 * dt_days / params.ketamine_lasting_half_life_days
         )
         self.coping_skill *= np.exp(-ln2 * dt_days / skill_half_life_days)
+        keep = np.exp(-ln2 * dt_days / params.recruitment_regression_half_life_days)
+        self.regression_logit[:] = (self.regression_target_logit
+                                    + (self.regression_logit - self.regression_target_logit) * keep)
 
     def copy(self) -> BehaviorState:
         return BehaviorState(**{f.name: getattr(self, f.name).copy() for f in fields(self)})

@@ -175,6 +175,7 @@ def live_days(
         bp.habit_weight_logit,
         float(-np.expm1(-1.0 / bp.habit_time_constant_days)),
         float(np.exp(-_LN2 * 1.0 / bp.ketamine_lasting_half_life_days)),
+        float(np.exp(-_LN2 * 1.0 / bp.recruitment_regression_half_life_days)),
     ])
     p = mp
     memory_consts = np.array([
@@ -194,7 +195,7 @@ def live_days(
         patients.abstinent_at_entry.astype(np.bool_),
         state.quit_lift_logit, state.therapy_lift_logit, state.ketamine_lift_logit,
         state.ketamine_lasting_lift_logit, state.coping_skill, state.habit, state.habit_ref,
-        skill_decay,
+        state.regression_logit, state.regression_target_logit, skill_decay,
         s.time_h, s.w0, s.n0, s.tmean0_h, s.tlast0_h, s.ctx0, s.lab0,
         s.w1, s.n1, s.tmean1_h, s.tlast1_h, s.ctx1, s.lab1, s.lab_time_h,
         behavior, memory_consts, *_exp_table(mp),
@@ -206,7 +207,7 @@ def live_days(
 def _days_kernel(days, weekend, detox, record_col, snapshot_col, accumulate, key, pidx, prob_wd,
                  prob_we,
                  alpha, craving_ref, dpdd, abstinent_at_entry, quit_l, therapy_l, ketamine_l,
-                 lasting_l, skill, habit, habit_ref, skill_decay,
+                 lasting_l, skill, habit, habit_ref, regression_l, regression_tgt, skill_decay,
                  time_h, w0, n0, tm0, tl0, c0, lab0, w1, n1, tm1, tl1, c1, lab1, labt,
                  behavior, memory_consts, tab, lo, inv, drinks_out, snap_cr, snap_w, cr_sum):
     n, cc = w0.shape
@@ -227,6 +228,7 @@ def _days_kernel(days, weekend, detox, record_col, snapshot_col, accumulate, key
     habit_weight = behavior[11]
     habit_rate = behavior[12]
     decay_lasting = behavior[13]
+    decay_regression = behavior[14]
     # memory constants (order: live_days)
     alpha_c = memory_consts[0]
     off = memory_consts[1]
@@ -259,6 +261,8 @@ def _days_kernel(days, weekend, detox, record_col, snapshot_col, accumulate, key
         sk = skill[i]
         hab = habit[i]
         href = habit_ref[i]
+        reg = regression_l[i]
+        reg_tgt = regression_tgt[i]
         for d in range(n_days):
             day = days[d]
             col = snapshot_col[d]
@@ -297,7 +301,7 @@ def _days_kernel(days, weekend, detox, record_col, snapshot_col, accumulate, key
                                                         cr_scale)
             kappa = 1.0 - (1.0 - background) * keep
             # 3. the drinking decision
-            motivation = quit + ther + ket + lasting
+            motivation = quit + ther + ket + lasting + reg
             x = (alpha[i] + beta * (1.0 - sk) * kappa + habit_weight * (hab - href)
                  - motivation)
             p_drink = 1.0 / (1.0 + math.exp(-x))
@@ -363,6 +367,7 @@ def _days_kernel(days, weekend, detox, record_col, snapshot_col, accumulate, key
             ther *= decay_therapy
             ket *= decay_ketamine
             lasting *= decay_lasting
+            reg = reg_tgt + (reg - reg_tgt) * decay_regression
             sk *= skill_decay[i]
         time_h[i] = t
         quit_l[i] = quit
@@ -371,6 +376,7 @@ def _days_kernel(days, weekend, detox, record_col, snapshot_col, accumulate, key
         lasting_l[i] = lasting
         skill[i] = sk
         habit[i] = hab
+        regression_l[i] = reg
 
 
 @numba.njit(cache=True, inline="always", fastmath=True, error_model="numpy")

@@ -180,6 +180,34 @@ class BehaviorParams(StrictModel):
             "the 1-year follow-ups of Krupitsky 1997 [S] and Krupitsky 2007 [P abstract])"
         ),
     )
+    recruitment_regression_logit: float = Field(
+        0.5,
+        ge=0,
+        le=5,
+        description=(
+            "ASSUMPTION: participants recruited by screening who do not seek treatment "
+            "(Cohort.recruited_by_screening) drink less after enrolment without any intervention: "
+            "regression to the mean from recruitment at a drinking high (Finney 2008 Addiction "
+            "103:10, PMID 17999707 [P abstract]) and assessment reactivity (McCambridge & Kypri "
+            "2011 PLoS ONE 6:e23748, doi:10.1371/journal.pone.0023748 [P abstract]: -13.7 g/week). "
+            "Modelled as a motivation (log-odds against drinking) that grows from 0 on day 0 "
+            "towards this value with recruitment_regression_half_life_days; untreated and "
+            "assessment-only arms of alcohol trials reduced consumption by 14% (Moyer & Finney "
+            "2002 J Subst Abuse Treat 23:247, doi:10.1016/S0740-5472(02)00264-7 [P abstract]) to "
+            "28% (screened hazardous drinkers, women, assessment only: Song et al. 1994 Cochrane "
+            "Colloquium abstract [P]), the interval of calibration target "
+            "das2019_assessment_only_units_change_9mo"
+        ),
+    )
+    recruitment_regression_half_life_days: float = Field(
+        60.0,
+        gt=0,
+        le=730,
+        description=(
+            "ASSUMPTION: half-life of the approach to that long-run level, days (no published "
+            "decay time; follow-ups of 6-12 months see it)"
+        ),
+    )
     lab_urge_noise_sd: float = Field(
         8.0, ge=0, le=50, description="ASSUMPTION: SD of a lab urge rating, points on 0-100"
     )

@@ -58,6 +58,10 @@ class Cohort(StrictModel):
         Share who seek treatment (they have a quit attempt starting at the trial's quit day).
     abstinent_at_entry_fraction
         Share who are recently abstinent (detoxified) at entry.
+    recruited_by_screening
+        Recruited from the community by screening for hazardous drinking (not seeking treatment):
+        such participants drink less after enrolment even without an intervention (regression to
+        the mean, assessment reactivity; ``BehaviorParams.recruitment_regression_logit``).
     cue_strength_cv
         Between-patient coefficient of variation of each cue memory's acquisition strength.
     exposure_rate_cv
@@ -75,6 +79,7 @@ class Cohort(StrictModel):
     dsm5_criteria: Distribution
     treatment_seeking_fraction: float = Field(ge=0, le=1)
     abstinent_at_entry_fraction: float = Field(ge=0, le=1)
+    recruited_by_screening: bool = False
     cue_strength_cv: float = Field(0.25, ge=0, le=2)
     exposure_rate_cv: float = Field(0.3, ge=0, le=2)
     source: str = ""
@@ -97,6 +102,7 @@ class CohortSpec(StrictModel):
     dsm5_criteria: Distribution | None = None
     treatment_seeking_fraction: float | None = Field(None, ge=0, le=1)
     abstinent_at_entry_fraction: float | None = Field(None, ge=0, le=1)
+    recruited_by_screening: bool | None = None
     cue_strength_cv: float | None = Field(None, ge=0, le=2)
     exposure_rate_cv: float | None = Field(None, ge=0, le=2)
     source: str | None = None
@@ -129,6 +135,7 @@ _DAS2019 = Cohort(
     dsm5_criteria=Normal(mean=2.0, sd=1.0, low=0.0, high=5.0),
     treatment_seeking_fraction=0.0,
     abstinent_at_entry_fraction=0.0,
+    recruited_by_screening=True,  # hazardous beer drinkers recruited by advert and screening [S]
     source=(
         "Das et al. 2019 Nat Commun 10:5187 doi:10.1038/s41467-019-13162-w: 55 M / 35 F, mean age "
         "~28, ~74 UK units/week, ~6 drinking days/week [S]; SDs, weight and severity ASSUMPTION"

@@ -332,6 +332,8 @@ def _event_days(plan: TrialPlan, arm: ArmPlan) -> list[int]:
     if spec.quit_day is not None:
         ev.add(spec.quit_day)
     ev |= set(recalibration_days(spec))  # the intercept is re-calibrated in the burn-in
+    if arm.cohort.recruited_by_screening:
+        ev.add(0)  # enrolment: the post-enrolment drift of screened participants starts
     return sorted(d for d in ev if plan.sim_first_day <= d < spec.follow_up_days)
 
 
@@ -454,6 +456,11 @@ def simulate_chunk(
             # carries the round's chance excursions, which a strong habit would keep for
             # months (the observed baseline then misses the covariates).
             bstate.habit[:] = bstate.habit_ref
+        if day == 0 and arm.cohort.recruited_by_screening:
+            # Regression to the mean / assessment reactivity of screened non-treatment-seekers
+            # (treatment seekers have their quit-day lift instead).
+            bstate.regression_target_logit[:] = bp.recruitment_regression_logit * (
+                1.0 - patients.treatment_seeking)
         if day == spec.quit_day:
             bstate.quit_lift_logit += (
                 bp.quit_motivation_logit * motivation_gain * patients.treatment_seeking
