@@ -1,7 +1,7 @@
 """Trial-engine throughput: patient-days per second and peak memory.
 
 Default: the Das 2019 example (3 arms) with 20,000 patients per arm and its 270-day follow-up
-(plus the 28 baseline and 21 burn-in days, which are simulated too and counted). Prints the
+(plus the 28 baseline and 120 burn-in days, which are simulated too and counted). Prints the
 simulation throughput (excluding Parquet writing, which is timed separately) and the peak resident
 memory of this process and its workers.
 
