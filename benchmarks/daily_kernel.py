@@ -2,10 +2,13 @@
 
 The kernel alone (cue exposure -> craving -> drinking -> memory learning -> habit, for every
 patient and day), without the rest of the trial engine (cohort sampling, PK sessions, the
-observation model, endpoints, output). Das 2019 cohort, 10,000 patients x 319 days (the Das
-example's 21 burn-in + 28 baseline + 270 follow-up days; the engine's default burn-in is now 120 days), code-default parameters; once without
-memory snapshots and once with weekly ones (as the engine records them). Also prints the
-intercept calibration rate (patients/s), which the engine runs once per patient plus once per burn-in round (5 times by default). The burn-in rounds' per-cue averaging (DayPlan.accumulate) is not in this figure: it costs about 350 ns per patient and burn-in day.
+observation model, endpoints, output). Das 2019 cohort, 10,000 patients x 319 days (21 burn-in
++ 28 baseline + 270 follow-up days; the engine's default burn-in is now 120 days), code-default
+parameters; once without memory snapshots and once with weekly ones (as the engine records
+them). Also prints the intercept calibration rate (patients/s), which the engine runs once per
+patient plus once per burn-in round (5 times by default). The burn-in rounds' per-cue averaging
+(``DayPlan.accumulate``) is not in these figures: it costs about 350 ns per patient and
+burn-in day.
 
     python benchmarks/daily_kernel.py [--patients N] [--repeats R]
 

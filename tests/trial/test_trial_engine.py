@@ -205,9 +205,9 @@ def test_kare2022_design_runs_as_a_factorial() -> None:
 
 def test_placebo_arm_is_stationary_after_burn_in() -> None:
     """With the default burn-in (and no post-enrolment drift) the cue memories have reached
-    their daily-life level before the baseline: in the Das placebo arm the mean acquisition weight moves by less than 2% from the
-    first baseline day to the end of follow-up (with 21 burn-in days it still rose 6%), and
-    true drinking stays within 6% of its baseline month."""
+    their daily-life level before the baseline: in the Das placebo arm the mean acquisition
+    weight moves by less than 2% from the first baseline day to the end of follow-up (with 21
+    burn-in days it still rose 6%), and true drinking stays within 6% of its baseline month."""
     spec = load_trial_spec(EXAMPLES / "das2019.toml")
     # without the post-enrolment drift of screened participants, which is meant to move it
     spec = TrialSpec.model_validate({**spec.model_dump(), "behavior": {

@@ -11,9 +11,10 @@ per-patient loop):
 3. the patient drinks with probability
    ``sigmoid(alpha_i + beta (1 - skill_i) kappa + gamma (H_i - H_ref_i) - M_i)`` where ``M_i`` is
    the motivation state (log-odds against drinking: quit-day, therapy and non-specific ketamine
-   lifts, and the post-enrolment drift of participants recruited by screening), ``skill_i`` the coping skill of relapse-prevention therapy and ``H_i`` the drinking
-   habit: the exponentially weighted share of recent drinking days (time constant
-   ``habit_time_constant_days``), which starts at, and at baseline fluctuates around, the
+   lifts, and the post-enrolment drift of participants recruited by screening), ``skill_i`` the
+   coping skill of relapse-prevention therapy and ``H_i`` the drinking habit: the exponentially
+   weighted share of recent drinking days (time constant ``habit_time_constant_days``), which
+   starts at, and at baseline fluctuates around, the
    patient's usual share ``H_ref_i``. A spell of drinking less therefore lowers later drinking
    (two stable states, as in Grasman et al. 2016), which carries a treatment effect beyond the
    weeks in which daily drinking re-teaches a weakened cue memory;
@@ -26,8 +27,10 @@ per-patient loop):
    habit moves towards today's drinking (1) or abstinence (0).
 
 The intercept ``alpha_i`` is calibrated per patient (:func:`calibrate_intercept`) so that, with the
-memory as it is at the start and no motivation lift, the expected drinking days per week equal the
+given cue responses and no motivation lift, the expected drinking days per week equal the
 patient's covariate exactly (expectation over all 2^C exposure patterns, weekdays and weekends).
+The trial engine passes each cue's response averaged over a burn-in round
+(:func:`reconsolidate.trial.engine.simulate_chunk`).
 
 :func:`live_day` is the readable reference, one vectorised day at a time; the trial engine runs
 the same model through the fused kernel :func:`reconsolidate.behavior.days.live_days`, which is
