@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from reconsolidate.exceptions import InputError
@@ -102,12 +102,21 @@ def test_chunk_invariance():
 
 @settings(max_examples=25, deadline=None)
 @given(seq=st.lists(st.tuples(st.booleans(), st.floats(0.05, 72.0)), min_size=1, max_size=25))
+@example(seq=[(True, 37.0), (False, 0.5), (False, 1.0)])  # the near tie described below
 def test_fast_path_matches_reference_single_cue(seq):
     """Oracle for the numba kernel: the reference LC-RW on a single cue, single context.
 
     With at most two causes used (acquisition, then extinction) the reduced model is the
     reference model up to the kernel-sum approximation; on random reward sequences the
     response stays within 0.1 (the paradigm tests hold a tighter 0.03 on designed protocols).
+
+    Both models assign each trial to its most probable cause (a hard MAP choice). Where the
+    reference's two most probable causes are within 0.05 of each other, the kernel-sum
+    approximation (posteriors off by about 0.01-0.02) can pick the other one and the two
+    histories part for good (found by hypothesis: posterior 0.436 vs 0.438 after an
+    unrewarded trial 0.5 h after another, responses 0.78 vs 0.65 one trial later). The
+    comparison stops after such a near tie; the test still fails on any difference that
+    arises with a clear assignment.
     """
     p = MemoryParams(n_context_features=1)
     s = pop.new_state(np.zeros((1, 1)), p, acquisition_trials=0)
@@ -124,9 +133,10 @@ def test_fast_path_matches_reference_single_cue(seq):
     t += 24.0
     for rewarded, dt_h in seq:
         pop.expose(s, np.ones((1, 1), bool), rewarded, p)
-        m.trial(x, float(rewarded), t)
+        top2 = np.sort(m.trial(x, float(rewarded), t).posterior)[-2:]
         pop.advance(s, dt_h)
         t += dt_h
         m.advance_to(t)
-        if m.n_causes <= 2:
-            assert abs(pop.response(s, p)[0, 0] - m.response(x, t)) <= 0.1
+        if m.n_causes > 2 or top2[1] - top2[0] < 0.05:
+            break  # a third cause, or a near-tie assignment: the histories may part here
+        assert abs(pop.response(s, p)[0, 0] - m.response(x, t)) <= 0.1
