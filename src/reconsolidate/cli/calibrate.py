@@ -34,6 +34,19 @@ def register(app: typer.Typer) -> None:
         patients_per_arm: int | None = typer.Option(
             None, "--patients-per-arm", help="override the scenario sizes"
         ),
+        sampler: str = typer.Option(
+            "tpe", "--sampler", help="tpe (global search) or cmaes (local search, with --start)"
+        ),
+        start: Path | None = typer.Option(  # noqa: B008
+            None, "--start",
+            help="refine a fit: a fitted.toml whose values are the first trial and the centre "
+            "of the search box",
+        ),
+        radius: float = typer.Option(
+            1.0, "--radius",
+            help="with --start: half-width of the search box as a fraction of each "
+            "parameter's declared range (log scale for log parameters), in (0, 1]",
+        ),
         json_out: str | None = typer.Option(
             None, "--json", help="'-' prints the fitted parameters as one JSON object"
         ),
@@ -69,7 +82,7 @@ def register(app: typer.Typer) -> None:
 
             res = calibrate(targets, budget=budget, seed=seed, batch_size=batch_size,
                             scheduler=scheduler, patients_per_arm=patients_per_arm,
-                            progress=_cb)
+                            sampler=sampler, start=start, radius=radius, progress=_cb)
         argv = ["calibrate"]
         if targets is not None:
             argv.append(str(targets))
@@ -77,6 +90,10 @@ def register(app: typer.Typer) -> None:
                  "--batch-size", str(batch_size)]
         if patients_per_arm is not None:
             argv += ["--patients-per-arm", str(patients_per_arm)]
+        if sampler != "tpe":
+            argv += ["--sampler", sampler]
+        if start is not None:
+            argv += ["--start", str(start), "--radius", repr(radius)]
         cmd = "reconsolidate " + " ".join(shlex.quote(a) for a in argv)
         write_calibration(res, out, command=cmd)
         if json_out == "-":

@@ -1,0 +1,103 @@
+"""Refining a fit: the search box around a start fit, the start as first trial, CMA-ES."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from reconsolidate.calibration import load_fitted, load_targets
+from reconsolidate.calibration.defaults import FITTED_PATH
+from reconsolidate.calibration.fit import calibrate, search_box, write_calibration
+from reconsolidate.cli import main
+from reconsolidate.exceptions import InputError
+
+IDS = ["dakwar2020_ketamine_pda_21d", "dakwar2020_midazolam_pda_21d"]
+SMALL = dict(budget=6, seed=3, batch_size=2, patients_per_arm=12, target_ids=IDS)
+
+
+def _start() -> dict[str, float]:
+    return load_fitted(FITTED_PATH)["parameters"]
+
+
+def test_search_box_declared_bounds_without_start() -> None:
+    lt = load_targets()
+    assert search_box(lt, None, 1.0) == {p.name: (p.low, p.high) for p in lt.parameters}
+
+
+def test_search_box_is_centred_on_the_start_and_shifted_inside_the_bounds() -> None:
+    lt = load_targets()
+    start = _start()
+    box = search_box(lt, start, 0.1)
+    for p in lt.parameters:
+        lo, hi = box[p.name]
+        assert p.low <= lo <= start[p.name] <= hi <= p.high
+        f = math.log if p.log else float
+        full = f(p.high) - f(p.low)
+        assert f(hi) - f(lo) == pytest.approx(0.2 * full, rel=1e-9)  # same width everywhere
+        if f(p.low) + 0.1 * full <= f(start[p.name]) <= f(p.high) - 0.1 * full:
+            assert f(start[p.name]) - f(lo) == pytest.approx(0.1 * full, rel=1e-9)
+    # a start at a bound: the box keeps its width and lies on that side
+    p = lt.parameters[0]
+    edge = search_box(lt, {**start, p.name: p.low}, 0.25)[p.name]
+    f = math.log if p.log else float
+    assert edge[0] == p.low
+    assert f(edge[1]) - f(edge[0]) == pytest.approx(0.5 * (f(p.high) - f(p.low)), rel=1e-9)
+    # radius >= 0.5: the declared bounds
+    assert search_box(lt, start, 0.5) == search_box(lt, None, 1.0)
+
+
+@pytest.mark.parametrize(
+    ("start", "radius", "message"),
+    [(None, 0.0, "must be in (0, 1]"), (None, 1.5, "must be in (0, 1]"),
+     ("drop", 0.1, "no value for"), ("outside", 0.1, "outside its declared bounds")],
+)
+def test_search_box_errors(start: str | None, radius: float, message: str) -> None:
+    lt = load_targets()
+    values = _start()
+    name = lt.parameters[0].name
+    if start == "drop":
+        values.pop(name)
+    elif start == "outside":
+        values[name] = lt.parameters[0].high * 10.0
+    with pytest.raises(InputError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        search_box(lt, values if start else None, radius)
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "cmaes"])
+def test_refinement_starts_at_the_start_fit_and_stays_in_its_box(sampler: str) -> None:
+    pytest.importorskip("cmaes")
+    res = calibrate(**SMALL, sampler=sampler, start=FITTED_PATH, radius=0.1)
+    start = _start()
+    box = search_box(load_targets(), start, 0.1)
+    assert res.history[0]["params"] == {k: start[k] for k in box}
+    for h in res.history:
+        assert all(box[k][0] <= v <= box[k][1] for k, v in h["params"].items())
+    assert res.best_loss <= res.history[0]["loss"]
+    assert len({tuple(h["params"].values()) for h in res.history}) == len(res.history)
+    again = calibrate(**SMALL, sampler=sampler, start=FITTED_PATH, radius=0.1)
+    assert [h["params"] for h in again.history] == [h["params"] for h in res.history]
+    assert res.settings["start"]["sha256"] and res.settings["start"]["radius"] == 0.1
+
+
+def test_refinement_provenance_names_its_start(tmp_path: Path) -> None:
+    res = calibrate(**{**SMALL, "budget": 2}, start=FITTED_PATH, radius=0.05)
+    write_calibration(res, tmp_path / "out", command="reconsolidate calibrate --start X")
+    prov = load_fitted(tmp_path / "out" / "fitted.toml")["provenance"]
+    shipped = load_fitted(FITTED_PATH)["provenance"]
+    assert prov["start_command"] == shipped["command"]
+    assert prov["start_git_commit"] == shipped["git_commit"]
+    assert prov["radius"] == 0.05 and len(prov["start_sha256"]) == 64
+
+
+def test_calibrate_cli_rejects_bad_refinement_options(tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture) -> None:
+    out = str(tmp_path / "x")
+    assert main(["calibrate", "--out", out, "--radius", "0.2"]) == 2
+    assert "only with --start" in capsys.readouterr().err
+    assert main(["calibrate", "--out", out, "--sampler", "grid"]) == 2
+    assert "must be one of tpe, cmaes" in capsys.readouterr().err
+    assert main(["calibrate", "--out", out, "--start", str(tmp_path / "none.toml")]) == 2
+    assert "not found" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
