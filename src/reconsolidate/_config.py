@@ -100,7 +100,10 @@ def format_validation_error(
             value = e.get("input")
             text = e.get("msg", "invalid value")
             text = text.removeprefix("Value error, ")
-            msg = f"field '{path}' = {value!r}: {text}"
+            if isinstance(value, dict):  # a (sub)model's own check: its text names the fields
+                msg = text if path == "<root>" else f"{path}: {text}"
+            else:
+                msg = f"field '{path}' = {value!r}: {text}"
         msgs.append(msg)
     line = "; ".join(msgs)
     return f"{source}: {line}" if source else line

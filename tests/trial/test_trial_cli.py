@@ -98,6 +98,8 @@ def test_schema(capsys) -> None:
         (('preset = "das2019"', 'preset = "nope"'), "das2019"),
         (('"mbrp"]', '"yoga"]'), "unknown therapy 'yoga'"),
         (('drug = "saline"', 'drug = "lsd"'), "drug"),
+        (("follow_up_days = 30", "follow_up_days = 30\ndetox_days = 45"),
+         "inside the unobserved burn-in"),
     ],
 )
 def test_invalid_spec_exits_2_with_one_line(
@@ -108,6 +110,7 @@ def test_invalid_spec_exits_2_with_one_line(
     assert main(["trial", str(small_spec), "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "\n" not in err and message in err
+    assert "{'name'" not in err  # a spec-level check names its fields, not the whole spec
     assert not out.exists()
 
 

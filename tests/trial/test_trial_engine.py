@@ -279,8 +279,11 @@ def test_intercept_is_calibrated_on_the_rounds_average_memory(
     from reconsolidate.trial import engine
 
     spec = load_trial_spec(EXAMPLES / "das2019.toml")
-    spec = TrialSpec.model_validate({**spec.model_dump(), "burn_in_days": 20,
-                                     "burn_in_round_days": 10, "follow_up_days": 5})
+    d = spec.model_dump()
+    for prot in d["protocols"].values():
+        prot["lab_days"] = [-2]  # the example's day-7 rating lies past this short follow-up
+    spec = TrialSpec.model_validate({**d, "burn_in_days": 20, "burn_in_round_days": 10,
+                                     "follow_up_days": 5})
     plan = make_plan(spec, EXAMPLES, 50, calibrated=False)
     calls: list[np.ndarray] = []
     daily: dict[int, np.ndarray] = {}

@@ -67,6 +67,22 @@ def test_visit_schedule_defaults_to_every_14_days_ending_at_follow_up() -> None:
           "protocols": {"sal3": {"sessions": [
               {"day": 0, "retrieval": "alcohol_prediction_error", "drug": "saline",
                "retrieval_cues": ["casino"]}]}}}, "unknown cue class"),
+        # nothing may act inside the unobserved burn-in (its rounds would absorb the effect)
+        ({"arms": [{"name": "a", "protocol": "sal3"}],
+          "protocols": {"sal3": {"sessions": [{"day": -29, "retrieval": "none",
+                                                "drug": "saline"}]}}},
+         r"protocols\.sal3\.sessions\.0\.day = -29: must lie in the observed days \[-28, 55\]"),
+        ({"arms": [{"name": "a", "protocol": "sal3"}],
+          "protocols": {"sal3": {"sessions": [{"day": 56, "retrieval": "none",
+                                                "drug": "saline"}]}}}, "observed days"),
+        ({"arms": [{"name": "a", "protocol": "sal3"}],
+          "protocols": {"sal3": {"sessions": [{"day": 0, "retrieval": "none", "drug": "saline"}],
+                                 "lab_days": [-40, 7]}}}, r"lab_days: -40 must lie"),
+        ({"arms": [{"name": "a", "protocol": "sal3"}], "quit_day": 0, "detox_days": 30},
+         "inside the unobserved burn-in"),
+        ({"arms": [{"name": "a", "protocol": "sal3", "therapy": "early"}],
+          "therapies": {"early": {"preset": "met", "session_days": [-35, 0]}}},
+         r"therapy 'early' has sessions on days \[-35\]"),
     ],
 )
 def test_invalid_specs(patch: dict, msg: str) -> None:

@@ -14,7 +14,7 @@ from pydantic import Field, model_validator
 
 from reconsolidate._config import StrictModel, load_toml_model
 from reconsolidate.behavior.params import BehaviorParams
-from reconsolidate.behavior.therapy import THERAPY_PRESETS, TherapySpec
+from reconsolidate.behavior.therapy import THERAPY_PRESETS, TherapySpec, resolve_therapy
 from reconsolidate.exceptions import InputError
 from reconsolidate.population.cohorts import CohortSpec
 from reconsolidate.population.cues import CUE_CLASSES, CueEnvironment
@@ -248,6 +248,37 @@ class TrialSpec(StrictModel):
             raise ValueError(
                 f"analysis.baseline_window_days = {list(bw)}: need -baseline_days "
                 f"({-self.baseline_days}) <= first <= last < 0"
+            )
+        # Nothing may act inside the unobserved burn-in: its rounds re-calibrate the drinking
+        # intercept to the patient's usual drinking and would absorb a treatment's effect.
+        first = self.first_day
+        for pname, prot in self.protocols.items():
+            for i, ses in enumerate(prot.sessions):
+                if not first <= ses.day < self.follow_up_days:
+                    raise ValueError(
+                        f"protocols.{pname}.sessions.{i}.day = {ses.day}: must lie in the "
+                        f"observed days [{first}, {self.follow_up_days - 1}] (-baseline_days to "
+                        "follow_up_days - 1; earlier days are the unobserved burn-in)"
+                    )
+            for d in prot.lab_days:
+                if not first <= d < self.follow_up_days:
+                    raise ValueError(
+                        f"protocols.{pname}.lab_days: {d} must lie in the observed days "
+                        f"[{first}, {self.follow_up_days - 1}]"
+                    )
+        for a in arms:  # therapy sessions (a preset's schedule may run past the follow-up)
+            tspec = self.therapies.get(a.therapy, a.therapy)
+            early = [d for d in resolve_therapy(tspec, a.therapy).session_days if d < first]
+            if early:
+                raise ValueError(
+                    f"arm {a.name!r}: therapy {a.therapy!r} has sessions on days {early}, inside "
+                    f"the unobserved burn-in (observed days start at -baseline_days = {first})"
+                )
+        if self.quit_day is not None and self.quit_day - self.detox_days < first:
+            raise ValueError(
+                f"quit_day = {self.quit_day} with detox_days = {self.detox_days}: the detox "
+                f"would start on day {self.quit_day - self.detox_days}, inside the unobserved "
+                f"burn-in (observed days start at -baseline_days = {first})"
             )
         if self.memory:
             from reconsolidate.memory.params import MemoryParams
