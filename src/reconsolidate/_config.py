@@ -100,7 +100,8 @@ def format_validation_error(
             value = e.get("input")
             text = e.get("msg", "invalid value")
             text = text.removeprefix("Value error, ")
-            if isinstance(value, dict):  # a (sub)model's own check: its text names the fields
+            if kind == "value_error" and isinstance(value, dict):
+                # a (sub)model's own check: its text names the fields (the input is the model)
                 msg = text if path == "<root>" else f"{path}: {text}"
             else:
                 msg = f"field '{path}' = {value!r}: {text}"

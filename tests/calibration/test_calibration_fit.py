@@ -67,7 +67,8 @@ def test_search_box_errors(start: str | None, radius: float, message: str) -> No
 
 @pytest.mark.parametrize("sampler", ["tpe", "cmaes"])
 def test_refinement_starts_at_the_start_fit_and_stays_in_its_box(sampler: str) -> None:
-    pytest.importorskip("cmaes")
+    if sampler == "cmaes":
+        pytest.importorskip("cmaes")
     res = calibrate(**SMALL, sampler=sampler, start=FITTED_PATH, radius=0.1)
     start = _start()
     box = search_box(load_targets(), start, 0.1)
@@ -101,3 +102,46 @@ def test_calibrate_cli_rejects_bad_refinement_options(tmp_path: Path,
     assert main(["calibrate", "--out", out, "--start", str(tmp_path / "none.toml")]) == 2
     assert "not found" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_cmaes_starts_from_the_start_fit_with_a_population_of_whole_batches() -> None:
+    """CMA-ES's mean starts at the start's values even where the box was shifted off-centre
+    (the first generation's samples gather around the start), and its population is a multiple of
+    the batch size (a generation is told once popsize of its trials are complete)."""
+    pytest.importorskip("cmaes")
+    res = calibrate(**{**SMALL, "budget": 8 + 16, "batch_size": 8}, sampler="cmaes",
+                    start=FITTED_PATH, radius=0.1)
+    assert "popsize=16" in res.settings["sampler"] and "x0=start" in res.settings["sampler"]
+    lt = load_targets()
+    start = _start()
+    box = search_box(lt, start, 0.1)
+    # batch 1: the start and 7 uniform draws (optuna's CMA-ES learns the search space from a
+    # completed trial); batches 2-3: CMA-ES's first generation
+    first_gen = [h["params"] for h in res.history[8:24]]
+    shifted = 0
+    for p in lt.parameters:
+        f = math.log if p.log else float
+        lo, hi = (f(v) for v in box[p.name])
+        rel_start = (f(start[p.name]) - lo) / (hi - lo)
+        if abs(rel_start - 0.5) < 0.3:
+            continue  # start near the box centre: both would pass
+        shifted += 1
+        rel_mean = (sum(f(x[p.name]) for x in first_gen) / len(first_gen) - lo) / (hi - lo)
+        # samples cut at the box edge pull the mean inwards, but it stays on the start's side
+        assert abs(rel_mean - rel_start) < abs(rel_mean - 0.5), p.name
+    assert shifted >= 3  # the shipped fit has several parameters near a declared bound
+
+
+def test_start_file_with_parameters_that_are_not_calibrated_is_rejected(tmp_path: Path) -> None:
+    text = FITTED_PATH.read_text(encoding="utf-8")
+    bad = tmp_path / "fitted.toml"
+    bad.write_text(text.replace("[parameters]", '[parameters]\n"memory.learning_rate" = 0.3'),
+                   encoding="utf-8")
+    with pytest.raises(InputError, match=r"--start .*memory.learning_rate are not calibrated"):
+        calibrate(**SMALL, start=bad, radius=0.1)
+    short = tmp_path / "short.toml"
+    name = load_targets().parameters[0].name
+    short.write_text("\n".join(line for line in text.splitlines()
+                               if not line.startswith(f'"{name}"')), encoding="utf-8")
+    with pytest.raises(InputError, match=rf"--start .*short.toml: no value for {name}"):
+        calibrate(**SMALL, start=short, radius=0.1)

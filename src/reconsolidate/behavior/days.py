@@ -252,6 +252,7 @@ def _days_kernel(days, weekend, detox, record_col, snapshot_col, accumulate, key
     exposed = np.zeros(cc, np.bool_)
     q0s = np.zeros(cc)
     q1s = np.zeros(cc)
+    crs = np.zeros(cc)
     for i in range(n):
         t = time_h[i]
         quit = quit_l[i]
@@ -266,7 +267,10 @@ def _days_kernel(days, weekend, detox, record_col, snapshot_col, accumulate, key
         for d in range(n_days):
             day = days[d]
             col = snapshot_col[d]
-            if col >= 0 or accumulate[d]:
+            read_all = col >= 0 or accumulate[d]
+            if read_all:
+                # every cue's posterior and response at the start of the day; the exposures
+                # below reuse them (same state, same time: the same numbers)
                 cr_tot = 0.0
                 w_tot = 0.0
                 for c in range(cc):
@@ -275,6 +279,9 @@ def _days_kernel(days, weekend, detox, record_col, snapshot_col, accumulate, key
                         n1[i, c], tm1[i, c], tl1[i, c], c1[i, c] == ctx, t, off, g, boost,
                         inv_tau, sx, half_d, tab, lo, inv, nmax)
                     cr_c = _conditioned_response(q0, q1, w0[i, c], w1[i, c], theta, cr_scale)
+                    q0s[c] = q0
+                    q1s[c] = q1
+                    crs[c] = cr_c
                     if accumulate[d]:
                         cr_sum[i, c] += cr_c
                     cr_tot += cr_c
@@ -291,14 +298,16 @@ def _days_kernel(days, weekend, detox, record_col, snapshot_col, accumulate, key
                 exposed[c] = e
                 if e:
                     any_exposed = True
-                    q0, q1 = _pair_posterior(
-                        n0[i, c], tm0[i, c], tl0[i, c], c0[i, c] == ctx, lab0[i, c], labt[i, c],
-                        n1[i, c], tm1[i, c], tl1[i, c], c1[i, c] == ctx, t, off, g, boost,
-                        inv_tau, sx, half_d, tab, lo, inv, nmax)
-                    q0s[c] = q0
-                    q1s[c] = q1
-                    keep *= 1.0 - _conditioned_response(q0, q1, w0[i, c], w1[i, c], theta,
-                                                        cr_scale)
+                    if not read_all:
+                        q0, q1 = _pair_posterior(
+                            n0[i, c], tm0[i, c], tl0[i, c], c0[i, c] == ctx, lab0[i, c],
+                            labt[i, c], n1[i, c], tm1[i, c], tl1[i, c], c1[i, c] == ctx, t, off,
+                            g, boost, inv_tau, sx, half_d, tab, lo, inv, nmax)
+                        q0s[c] = q0
+                        q1s[c] = q1
+                        crs[c] = _conditioned_response(q0, q1, w0[i, c], w1[i, c], theta,
+                                                       cr_scale)
+                    keep *= 1.0 - crs[c]
             kappa = 1.0 - (1.0 - background) * keep
             # 3. the drinking decision
             motivation = quit + ther + ket + lasting + reg

@@ -13,9 +13,11 @@ Refinement: ``start`` (a fitted-parameter file, e.g. the shipped fit) and ``radi
 the search to a box around the start's values, ``radius`` times each parameter's declared
 range on either side (on the log scale for a log parameter), shifted to stay inside the
 declared bounds; the start itself is the first trial, so a refinement never ends worse than
-its start. CMA-ES then starts from the box's centre (the start, unless the box was shifted)
-with a step of a sixth of the box, the textbook local search for a deterministic loss in 20-odd
-continuous dimensions (Hansen 2016, arXiv:1604.00772).
+its start. CMA-ES then starts from the start's values with a step of a sixth of the box and a
+population that is a multiple of the batch size: the textbook local search for a deterministic
+loss in 20-odd continuous dimensions (Hansen 2016, arXiv:1604.00772). (Optuna's CMA-ES learns
+the search space from a completed trial: the rest of the first batch is drawn uniformly in the
+box.)
 """
 
 from __future__ import annotations
@@ -122,13 +124,13 @@ def search_box(lt: LoadedTargets, start: dict[str, float] | None,
         return {p.name: (p.low, p.high) for p in lt.parameters}
     missing = [p.name for p in lt.parameters if p.name not in start]
     if missing:
-        raise InputError(f"--start: no value for {', '.join(missing)} (calibrated parameters "
-                         f"of {lt.path.name})")
+        raise InputError(f"no value for {', '.join(missing)} (calibrated parameters of "
+                         f"{lt.path.name})")
     box = {}
     for p in lt.parameters:
         x = start[p.name]
         if not p.low <= x <= p.high:
-            raise InputError(f"--start: {p.name} = {x!r} lies outside its declared bounds "
+            raise InputError(f"{p.name} = {x!r} lies outside its declared bounds "
                              f"[{p.low}, {p.high}]")
         f, inv = (math.log, math.exp) if p.log else (float, float)
         lo_b, hi_b = f(p.low), f(p.high)
@@ -142,7 +144,8 @@ def search_box(lt: LoadedTargets, start: dict[str, float] | None,
     return box
 
 
-def _make_sampler(optuna: Any, sampler: str, seed: int, budget: int) -> tuple[Any, str]:
+def _make_sampler(optuna: Any, sampler: str, seed: int, budget: int, batch_size: int,
+                  n_params: int, x0: dict[str, float] | None) -> tuple[Any, str]:
     if sampler == "tpe":
         n_startup = max(1, min(10, budget // 2))
         s = optuna.samplers.TPESampler(seed=seed, multivariate=True, n_startup_trials=n_startup)
@@ -153,8 +156,18 @@ def _make_sampler(optuna: Any, sampler: str, seed: int, budget: int) -> tuple[An
     except ImportError:
         raise InputError("--sampler cmaes needs the cmaes package: "
                          "pip install 'reconsolidate[parallel]'") from None
-    return (optuna.samplers.CmaEsSampler(seed=seed),
-            f"optuna {optuna.__version__} CmaEsSampler(seed={seed})")
+    # A generation is told to CMA-ES once popsize of its trials are complete; a popsize that is
+    # a multiple of the batch size wastes none (the default 4 + 3 ln n, 12 for 20 parameters,
+    # with batches of 8 would ask 16 per generation and use 12).
+    default = 4 + math.floor(3.0 * math.log(n_params))
+    popsize = batch_size * math.ceil(default / batch_size)
+    with warnings.catch_warnings():
+        # x0 is deprecated from optuna 4.9 (removal planned for 6.0; pinned < 5): without it
+        # CMA-ES would start at the box centre, off the start fit where the box was shifted
+        warnings.simplefilter("ignore", FutureWarning)
+        s = optuna.samplers.CmaEsSampler(seed=seed, popsize=popsize, x0=x0)
+    return s, (f"optuna {optuna.__version__} CmaEsSampler(seed={seed}, popsize={popsize}"
+               + (", x0=start" if x0 is not None else "") + ")")
 
 
 def calibrate(
@@ -229,8 +242,14 @@ def calibrate(
     start_params: dict[str, float] | None = None
     if start is not None:
         fitted = load_fitted(start)
-        start_params = {p.name: fitted["parameters"].get(p.name, math.nan)
-                        for p in lt.parameters if p.name in fitted["parameters"]}
+        declared = {p.name for p in lt.parameters}
+        extra = sorted(set(fitted["parameters"]) - declared)
+        if extra:
+            # they would silently fall back to the code defaults: the first trial would not be
+            # the start fit
+            raise InputError(f"--start {start}: {', '.join(extra)} are not calibrated "
+                             f"parameters of {lt.path.name}")
+        start_params = dict(fitted["parameters"])
         start_info = {"path": str(start),
                       "sha256": hashlib.sha256(Path(start).read_bytes()).hexdigest(),
                       "command": fitted["provenance"].get("command", "unknown"),
@@ -238,14 +257,19 @@ def calibrate(
                       "radius": radius}
     elif radius != 1.0:
         raise InputError(f"--radius {radius}: only with --start (a box around a start fit)")
-    box = search_box(lt, start_params, radius)
+    search_box(lt, None, radius)  # checks the radius
+    try:
+        box = search_box(lt, start_params, radius)
+    except InputError as exc:
+        raise InputError(f"--start {start}: {exc}") from None
 
     commit = _git_commit()  # the code that runs: taken now, not when the result is written
-    client, own_client = _client(scheduler)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        smp, sampler_text = _make_sampler(optuna, sampler, seed, budget)
+        smp, sampler_text = _make_sampler(optuna, sampler, seed, budget, batch_size,
+                                          len(lt.parameters), start_params)
+    client, own_client = _client(scheduler)
     study = optuna.create_study(direction="minimize", sampler=smp)
     if start_params is not None:
         study.enqueue_trial(start_params)

@@ -35,7 +35,9 @@ def register(app: typer.Typer) -> None:
             None, "--patients-per-arm", help="override the scenario sizes"
         ),
         sampler: str = typer.Option(
-            "tpe", "--sampler", help="tpe (global search) or cmaes (local search, with --start)"
+            "tpe", "--sampler",
+            help="tpe (global search) or cmaes (local search from --start; needs the cmaes "
+            "package, in the parallel extra)",
         ),
         start: Path | None = typer.Option(  # noqa: B008
             None, "--start",
@@ -45,7 +47,8 @@ def register(app: typer.Typer) -> None:
         radius: float = typer.Option(
             1.0, "--radius",
             help="with --start: half-width of the search box as a fraction of each "
-            "parameter's declared range (log scale for log parameters), in (0, 1]",
+            "parameter's declared range (log scale for log parameters); 0.5 or more searches "
+            "the declared ranges",
         ),
         json_out: str | None = typer.Option(
             None, "--json", help="'-' prints the fitted parameters as one JSON object"

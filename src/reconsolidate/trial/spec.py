@@ -263,8 +263,8 @@ class TrialSpec(StrictModel):
             for d in prot.lab_days:
                 if not first <= d < self.follow_up_days:
                     raise ValueError(
-                        f"protocols.{pname}.lab_days: {d} must lie in the observed days "
-                        f"[{first}, {self.follow_up_days - 1}]"
+                        f"protocols.{pname}.lab_days = {list(prot.lab_days)}: day {d} must lie "
+                        f"in the observed days [{first}, {self.follow_up_days - 1}]"
                     )
         for a in arms:  # therapy sessions (a preset's schedule may run past the follow-up)
             tspec = self.therapies.get(a.therapy, a.therapy)
@@ -274,6 +274,11 @@ class TrialSpec(StrictModel):
                     f"arm {a.name!r}: therapy {a.therapy!r} has sessions on days {early}, inside "
                     f"the unobserved burn-in (observed days start at -baseline_days = {first})"
                 )
+        if self.quit_day is not None and self.quit_day < first:
+            raise ValueError(
+                f"quit_day = {self.quit_day}: inside the unobserved burn-in (observed days "
+                f"start at -baseline_days = {first})"
+            )
         if self.quit_day is not None and self.quit_day - self.detox_days < first:
             raise ValueError(
                 f"quit_day = {self.quit_day} with detox_days = {self.detox_days}: the detox "
