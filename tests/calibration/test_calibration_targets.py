@@ -142,6 +142,37 @@ def test_calibration_predictions_match_hand_arithmetic() -> None:
     assert p[6] == pytest.approx((100 * (1 - 2 / 7) + 100 * (1 - 0)) / 2)
 
 
+def test_effect_share_is_one_contrast_over_another() -> None:
+    """(A - P) / (F - P) of the per-arm change: A's effect over placebo as a share of F's."""
+    base = np.full((2, 7), 4.0)  # 28 drinks/week at baseline in every arm
+
+    def arm(weekly: float) -> ArmData:
+        return _arm(np.hstack([base, np.full((2, 7), weekly / 7.0)]))
+
+    sims = {"s": {"A": arm(21.0), "P": arm(25.2), "F": arm(14.0)}}  # -25%, -10%, -50%
+    share = _target(endpoint="drinks_per_week", statistic="effect_share", of="change_pct",
+                    reference_arm="P", share_of_arm="F", interval=(0.0, 0.5), published="x",
+                    scale=0.25)
+    diff = _target(endpoint="drinks_per_week", statistic="difference", of="change_pct",
+                   reference_arm="P", interval=(-100, 100), published=0.0)
+    p_share, p_diff = predict_targets([share, diff], sims)
+    assert p_diff == pytest.approx(-15.0)
+    assert p_share == pytest.approx(15.0 / 40.0)
+    # no effect of the comparison arm: the share is undefined (NaN, which fails the target)
+    sims["s"]["F"] = arm(25.2)
+    assert math.isnan(predict_targets([share], sims)[0]) and not share.passed(math.nan)
+    # the statistic needs its arms and the differenced statistic
+    with pytest.raises(ValueError, match="share_of_arm is needed by"):
+        _target(endpoint="drinks_per_week", statistic="effect_share", of="change_pct",
+                reference_arm="P")
+    with pytest.raises(ValueError, match="share_of_arm is needed by"):
+        _target(endpoint="drinks_per_week", statistic="difference", of="change_pct",
+                reference_arm="P", share_of_arm="F", interval=(-100, 100), published=0.0)
+    with pytest.raises(ValueError, match="needs of ="):
+        _target(endpoint="drinks_per_week", statistic="effect_share", reference_arm="P",
+                share_of_arm="F")
+
+
 def test_mean_abs_change_sees_individuals_diverge_behind_a_stable_mean() -> None:
     # 4 patients drinking on every other day at baseline (4 or 3 of 7 days, one drink each);
     # then two stop and two drink daily: the arm's consumption is unchanged

@@ -251,7 +251,7 @@ def _mean_abs_deviation_from_usual(d: ArmData, t: Target) -> float:
 
 
 def _predict_one(t: Target, arms: dict[str, ArmData]) -> float:
-    for a in (t.arm, t.reference_arm):
+    for a in (t.arm, t.reference_arm, t.share_of_arm):
         if a is not None and a not in arms:
             raise InputError(f"target {t.id!r}: arm {a!r} not in scenario {t.scenario!r}; "
                              f"arms: {', '.join(arms)}")
@@ -265,9 +265,15 @@ def _predict_one(t: Target, arms: dict[str, ArmData]) -> float:
     if t.statistic == "mean_abs_deviation_from_usual":
         return _mean_abs_deviation_from_usual(d, t)
     r = arms[t.reference_arm]  # type: ignore[index]
-    if t.statistic == "difference":
+    if t.statistic in ("difference", "effect_share"):
         f = _arm_mean if t.of == "mean" else _change_pct
-        return f(d, t) - f(r, t)
+        effect = f(d, t) - f(r, t)
+        if t.statistic == "difference":
+            return effect
+        # the arm's effect over the reference as a share of another arm's effect over it
+        # (NaN when that effect is 0: the share is undefined)
+        full = f(arms[t.share_of_arm], t) - f(r, t)  # type: ignore[index]
+        return effect / full if full != 0.0 else math.nan
     if t.statistic == "odds_ratio":
         a1, d1 = _odds_abstinent(d, t)
         a0, d0 = _odds_abstinent(r, t)

@@ -6,7 +6,8 @@ three parts:
 - ``[scenarios.NAME]``: a simulated trial design (a trial-spec TOML file, relative to the targets
   file) and the number of virtual patients per arm used to predict its targets;
 - ``[[targets]]``: one published number each: ``id``, ``source`` (paper, DOI, table or page and
-  confidence tag), ``cohort``, ``scenario``, ``arm`` (and ``reference_arm`` for a contrast),
+  confidence tag), ``cohort``, ``scenario``, ``arm`` (and ``reference_arm`` for a contrast;
+  ``share_of_arm`` for an effect share),
   ``endpoint``, ``statistic``, ``window_days`` (inclusive study days), ``published`` (a number, or
   a text for a directional finding), ``interval`` [lo, hi] (a CI where published, else a stated
   tolerance) and ``uncertainty`` (which of the two, and why);
@@ -46,7 +47,7 @@ DEFAULT_TARGETS_PATH = Path(__file__).with_name("targets.toml")
 
 Statistic = Literal[
     "mean", "change_pct", "mean_abs_change", "mean_abs_deviation_from_usual", "difference",
-    "odds_ratio", "hazard_ratio",
+    "effect_share", "odds_ratio", "hazard_ratio",
 ]
 STATISTICS: tuple[str, ...] = get_args(Statistic)
 # Per-patient endpoints a target may name: fields of reconsolidate.endpoints.ParticipantEndpoints,
@@ -84,6 +85,11 @@ class Target(StrictModel):
     scenario: str
     arm: str
     reference_arm: str | None = None
+    share_of_arm: str | None = Field(
+        None,
+        description="for statistic 'effect_share': the arm whose effect over reference_arm is "
+        "the denominator (the share is (arm - reference_arm) / (share_of_arm - reference_arm))",
+    )
     endpoint: Endpoint
     statistic: Statistic
     of: Literal["mean", "change_pct"] | None = Field(
@@ -112,11 +118,13 @@ class Target(StrictModel):
         a, b = self.window_days
         if a > b:
             raise ValueError(f"window_days {list(self.window_days)}: first > last")
-        contrast = self.statistic in ("difference", "odds_ratio", "hazard_ratio")
+        contrast = self.statistic in ("difference", "effect_share", "odds_ratio", "hazard_ratio")
         if contrast and not self.reference_arm:
             raise ValueError(f"statistic {self.statistic!r} needs reference_arm")
-        if self.statistic == "difference" and self.of is None:
-            raise ValueError("statistic 'difference' needs of = 'mean' or 'change_pct'")
+        if self.statistic in ("difference", "effect_share") and self.of is None:
+            raise ValueError(f"statistic {self.statistic!r} needs of = 'mean' or 'change_pct'")
+        if (self.statistic == "effect_share") != (self.share_of_arm is not None):
+            raise ValueError("share_of_arm is needed by, and only by, statistic 'effect_share'")
         if (self.statistic == "change_pct" or self.of == "change_pct") and (
             self.endpoint != "drinks_per_week"
         ):

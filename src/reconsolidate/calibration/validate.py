@@ -59,7 +59,8 @@ def validate(
             "interval": [t.interval[0], t.interval[1]],
             "passed": t.passed(p),
             "scenario": t.scenario,
-            "arm": t.arm if t.reference_arm is None else f"{t.arm} vs {t.reference_arm}",
+            "arm": (t.arm if t.reference_arm is None else f"{t.arm} vs {t.reference_arm}")
+            + (f", share of {t.share_of_arm} vs {t.reference_arm}" if t.share_of_arm else ""),
             "endpoint": t.endpoint,
             "statistic": t.statistic,
             "window_days": list(t.window_days),
