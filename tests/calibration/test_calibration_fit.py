@@ -145,3 +145,16 @@ def test_start_file_with_parameters_that_are_not_calibrated_is_rejected(tmp_path
                                if not line.startswith(f'"{name}"')), encoding="utf-8")
     with pytest.raises(InputError, match=rf"--start .*short.toml: no value for {name}"):
         calibrate(**SMALL, start=short, radius=0.1)
+
+
+def test_calibrate_cli_records_the_refinement_in_the_command(tmp_path: Path) -> None:
+    out = tmp_path / "refined"
+    args = ["calibrate", "--out", str(out), "--budget", "1", "--seed", "2", "--batch-size", "1",
+            "--patients-per-arm", "4", "--start", str(FITTED_PATH), "--radius", "0.05",
+            "--json", "-"]
+    assert main(args) == 0
+    prov = load_fitted(out / "fitted.toml")["provenance"]
+    assert f"--start {FITTED_PATH} --radius 0.05" in prov["command"]
+    assert prov["radius"] == 0.05
+    # the single trial is the start itself
+    assert load_fitted(out / "fitted.toml")["parameters"] == _start()
