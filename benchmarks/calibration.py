@@ -1,6 +1,6 @@
 """Wall time of a fixed small calibration, locally and on 2 Dask workers (127.0.0.1).
 
-Fixed problem: the shipped targets (all 14), 100 virtual patients per arm, budget 8 trials in
+Fixed problem: all the shipped targets (19 now), 100 virtual patients per arm, budget 8 trials in
 batches of 4, sampler seed 0. Prints the wall time of each run, the cluster start-up time and
 whether the two trial histories are identical (they must be).
 
@@ -20,7 +20,7 @@ import time
 
 from reconsolidate.calibration.fit import calibrate
 from reconsolidate.calibration.predict import evaluate
-from reconsolidate.calibration.targets import DEFAULT_TARGETS_PATH
+from reconsolidate.calibration.targets import DEFAULT_TARGETS_PATH, load_targets
 
 
 def main() -> None:
@@ -51,7 +51,8 @@ def main() -> None:
         h["params"] for h in local.history] == [h["params"] for h in remote.history]
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
           f"{platform.python_version()}")
-    print(f"fixed calibration: 14 targets, {args.patients_per_arm} patients/arm, "
+    n_targets = len(load_targets(DEFAULT_TARGETS_PATH).targets)
+    print(f"fixed calibration: {n_targets} targets, {args.patients_per_arm} patients/arm, "
           f"budget {args.budget}, batch {args.batch_size}")
     print(f"local (1 process):         {t_local:8.1f} s  ({t_local / args.budget:.2f} s/trial)")
     print(f"Dask, 2 workers:           {t_dask:8.1f} s  ({t_dask / args.budget:.2f} s/trial); "

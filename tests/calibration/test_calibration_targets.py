@@ -161,6 +161,17 @@ def test_effect_share_is_one_contrast_over_another() -> None:
     # no effect of the comparison arm: the share is undefined (NaN, which fails the target)
     sims["s"]["F"] = arm(25.2)
     assert math.isnan(predict_targets([share], sims)[0]) and not share.passed(math.nan)
+    # a comparison arm worse than the reference: undefined too (else an arm as much worse
+    # than the reference, +10% over -10% against +10% for F, would be a share of 0.5)
+    sims["s"] = {"A": arm(28.0), "P": arm(25.2), "F": arm(30.8)}
+    assert math.isnan(predict_targets([share], sims)[0])
+    # on a higher-is-better endpoint the benefit is an increase
+    pda = share.model_copy(update={"endpoint": "percent_days_abstinent", "of": "mean"})
+    def abstinent_first(k: int) -> ArmData:  # abstinent on the first k days of the window
+        return _arm(np.hstack([base, np.where(np.arange(7) < k, 0.0, 1.0)[None].repeat(2, 0)]))
+
+    sims["s"] = {"A": abstinent_first(2), "P": abstinent_first(0), "F": abstinent_first(4)}
+    assert predict_targets([pda], sims)[0] == pytest.approx(2.0 / 4.0)
     # the statistic needs its arms and the differenced statistic
     with pytest.raises(ValueError, match="share_of_arm is needed by"):
         _target(endpoint="drinks_per_week", statistic="effect_share", of="change_pct",
@@ -168,6 +179,9 @@ def test_effect_share_is_one_contrast_over_another() -> None:
     with pytest.raises(ValueError, match="share_of_arm is needed by"):
         _target(endpoint="drinks_per_week", statistic="difference", of="change_pct",
                 reference_arm="P", share_of_arm="F", interval=(-100, 100), published=0.0)
+    with pytest.raises(ValueError, match="must differ from arm and reference_arm"):
+        _target(endpoint="drinks_per_week", statistic="effect_share", of="change_pct",
+                reference_arm="P", share_of_arm="P", published="x", scale=1.0)
     with pytest.raises(ValueError, match="needs of ="):
         _target(endpoint="drinks_per_week", statistic="effect_share", reference_arm="P",
                 share_of_arm="F")

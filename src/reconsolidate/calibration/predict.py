@@ -23,7 +23,7 @@ from reconsolidate.calibration.defaults import (
     apply_parameters,
     calibrated_parameters,
 )
-from reconsolidate.calibration.targets import LoadedTargets, Target, load_targets
+from reconsolidate.calibration.targets import HIGHER_IS_BETTER, LoadedTargets, Target, load_targets
 from reconsolidate.endpoints import MissingDataHandling, compute_endpoints, cox_hazard_ratio
 from reconsolidate.exceptions import InputError
 
@@ -270,10 +270,12 @@ def _predict_one(t: Target, arms: dict[str, ArmData]) -> float:
         effect = f(d, t) - f(r, t)
         if t.statistic == "difference":
             return effect
-        # the arm's effect over the reference as a share of another arm's effect over it
-        # (NaN when that effect is 0: the share is undefined)
+        # the arm's effect over the reference as a share of another arm's benefit over it;
+        # undefined (NaN) unless that arm does better than the reference: with a harmful
+        # denominator, a harmful numerator would look like a small positive share
         full = f(arms[t.share_of_arm], t) - f(r, t)  # type: ignore[index]
-        return effect / full if full != 0.0 else math.nan
+        benefit = full if t.endpoint in HIGHER_IS_BETTER else -full
+        return effect / full if benefit > 0.0 else math.nan
     if t.statistic == "odds_ratio":
         a1, d1 = _odds_abstinent(d, t)
         a0, d0 = _odds_abstinent(r, t)

@@ -66,6 +66,13 @@ Endpoint = Literal[
     "days_to_first_heavy_day",
 ]
 ENDPOINTS: tuple[str, ...] = get_args(Endpoint)
+#: Endpoints on which a higher value is the better outcome (less drinking); on the others a lower
+#: value is. An ``effect_share`` is defined only when its ``share_of_arm`` does better than the
+#: reference on this scale.
+HIGHER_IS_BETTER: frozenset[str] = frozenset({
+    "percent_days_abstinent", "no_heavy_drinking_days", "abstinent_last_days", "abstinent_day",
+    "days_to_first_heavy_day",
+})
 PARAMETER_GROUPS = ("behavior", "memory", "therapy", "cohort")
 
 
@@ -93,7 +100,9 @@ class Target(StrictModel):
     endpoint: Endpoint
     statistic: Statistic
     of: Literal["mean", "change_pct"] | None = Field(
-        None, description="for statistic 'difference': the per-arm statistic differenced"
+        None,
+        description="for statistics 'difference' and 'effect_share': the per-arm statistic "
+        "differenced",
     )
     window_days: tuple[int, int]
     missing_days: Literal["heavy", "abstinent", "exclude"] | None = Field(
@@ -125,6 +134,9 @@ class Target(StrictModel):
             raise ValueError(f"statistic {self.statistic!r} needs of = 'mean' or 'change_pct'")
         if (self.statistic == "effect_share") != (self.share_of_arm is not None):
             raise ValueError("share_of_arm is needed by, and only by, statistic 'effect_share'")
+        if self.share_of_arm is not None and self.share_of_arm in (self.arm, self.reference_arm):
+            raise ValueError(f"share_of_arm {self.share_of_arm!r}: must differ from arm and "
+                             "reference_arm")
         if (self.statistic == "change_pct" or self.of == "change_pct") and (
             self.endpoint != "drinks_per_week"
         ):
