@@ -257,11 +257,12 @@ def calibrate(
                       "radius": radius}
     elif radius != 1.0:
         raise InputError(f"--radius {radius}: only with --start (a box around a start fit)")
-    search_box(lt, None, radius)  # checks the radius
-    try:
-        box = search_box(lt, start_params, radius)
-    except InputError as exc:
-        raise InputError(f"--start {start}: {exc}") from None
+    box = search_box(lt, None, radius)  # the declared bounds; checks the radius
+    if start_params is not None:
+        try:
+            box = search_box(lt, start_params, radius)
+        except InputError as exc:
+            raise InputError(f"--start {start}: {exc}") from None
 
     commit = _git_commit()  # the code that runs: taken now, not when the result is written
     optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -27,7 +27,7 @@ from reconsolidate.behavior.daily import (
     drinking_probability_target,
 )
 from reconsolidate.behavior.days import DAY_STREAM, DayPlan, live_days
-from reconsolidate.behavior.therapy import Therapy, resolve_therapy
+from reconsolidate.behavior.therapy import Therapy
 from reconsolidate.endpoints import MissingDataHandling, compute_endpoints
 from reconsolidate.exceptions import InputError
 from reconsolidate.memory import population as mem
@@ -111,7 +111,7 @@ def make_plan(
         cspec = a.cohort if a.cohort is not None else spec.cohort
         assert cspec is not None  # validated by TrialSpec
         cohort = resolve_cohort(cspec, where=f"arm {a.name!r} cohort")
-        therapy = resolve_therapy(spec.therapies.get(a.therapy, a.therapy), a.therapy)
+        therapy = spec.therapy_of(a)
         protocol = spec.protocols[a.protocol]
         regs: dict[int, Any] = {}
         for j, s in enumerate(protocol.sessions):

@@ -14,7 +14,12 @@ from pydantic import Field, model_validator
 
 from reconsolidate._config import StrictModel, load_toml_model
 from reconsolidate.behavior.params import BehaviorParams
-from reconsolidate.behavior.therapy import THERAPY_PRESETS, TherapySpec, resolve_therapy
+from reconsolidate.behavior.therapy import (
+    THERAPY_PRESETS,
+    Therapy,
+    TherapySpec,
+    resolve_therapy,
+)
 from reconsolidate.exceptions import InputError
 from reconsolidate.population.cohorts import CohortSpec
 from reconsolidate.population.cues import CUE_CLASSES, CueEnvironment
@@ -267,8 +272,7 @@ class TrialSpec(StrictModel):
                         f"in the observed days [{first}, {self.follow_up_days - 1}]"
                     )
         for a in arms:  # therapy sessions (a preset's schedule may run past the follow-up)
-            tspec = self.therapies.get(a.therapy, a.therapy)
-            early = [d for d in resolve_therapy(tspec, a.therapy).session_days if d < first]
+            early = [d for d in self.therapy_of(a).session_days if d < first]
             if early:
                 raise ValueError(
                     f"arm {a.name!r}: therapy {a.therapy!r} has sessions on days {early}, inside "
@@ -295,6 +299,10 @@ class TrialSpec(StrictModel):
                         f"unknown memory parameter {k!r}; valid: {', '.join(sorted(allowed))}"
                     )
         return self
+
+    def therapy_of(self, arm: ArmSpec) -> Therapy:
+        """The arm's therapy, complete: a spec-defined therapy or a preset by that name."""
+        return resolve_therapy(self.therapies.get(arm.therapy, arm.therapy), arm.therapy)
 
     def all_arms(self) -> list[ArmSpec]:
         """The explicit arms followed by the factorial ones."""
