@@ -2,17 +2,22 @@
 
 :func:`live_days` runs the model of :func:`reconsolidate.behavior.daily.live_day` (see that module
 for the model) over a run of consecutive study days for a chunk of patients, in one compiled
-loop: patient-outer, day-inner, so that a patient's memory (one (patient, cue) pair per cue class,
-13 fields each) and behavioural state stay in L1 cache for the whole run. Every random number is
-made where it is used, from the counter-based stream ``behavior.day``
+loop: blocks of patients (as many as fit their pairs into one lane buffer of the population
+memory model: 21 patients with 6 cue classes), day by day within a block, so that a block's
+memory and behavioural state stay in cache for the whole run. Every random number is made
+where it is used, from the counter-based stream ``behavior.day``
 (:class:`reconsolidate._random.CounterStream`): draw ``c`` (cue ``c`` met today), ``C`` (the
 drinking decision) and ``C + 1`` (the amount) of patient ``i`` on day ``d``, exactly the numbers
 ``CounterStream(seed, "behavior.day", replicate).uniform(index, d, C + 2)`` gives to
 :func:`~reconsolidate.behavior.daily.live_day`. The two are compared day by day in
 ``tests/behavior/test_behavior_days.py``.
 
-The per-pair memory arithmetic (prior, feature likelihood, EM, assignment, lability) is the
-population memory model's own (:mod:`reconsolidate.memory.population`), inlined.
+Each day of a block: the exposed pairs (every pair on days that read all cues) are gathered
+into the lanes, their posteriors and read-outs computed in one vectorised pass
+(:func:`reconsolidate.memory.population._lane_posterior`), each patient's craving, drinking
+decision and amount follow, and the exposed pairs then learn in the lanes (EM and assignment,
+rewarded on a drinking day) and are scattered back: the population memory model's own
+arithmetic, the same passes as :func:`reconsolidate.memory.population.expose`.
 
 Optionally the kernel records, at the start of chosen days, each patient's mean conditioned
 response over the cue classes (cue reactivity, 0-1) and mean acquisition weight (the stored
@@ -44,12 +49,22 @@ from reconsolidate.memory import population as mem
 from reconsolidate.memory.params import MemoryParams
 from reconsolidate.memory.population import (
     _EXP_POLY_MAX_ABS,
-    _assign,
-    _em_step,
-    _exp_table,
-    _lik_fast,
-    _pair_priors,
-    _pow_neg,
+    _L_CTX,
+    _L_FREE,
+    _L_MASK,
+    _L_R,
+    _L_ROWS,
+    _L_T,
+    _L_V,
+    _L_W0,
+    _LANE_PAIRS,
+    _N_STATE_ROWS,
+    _cr,
+    _lane_posterior,
+    _lane_scatter,
+    _lane_update,
+    _lanes_padded,
+    _new_cause_weight,
 )
 from reconsolidate.population.sample import Patients
 
@@ -196,9 +211,7 @@ def live_days(
         state.quit_lift_logit, state.therapy_lift_logit, state.ketamine_lift_logit,
         state.ketamine_lasting_lift_logit, state.coping_skill, state.habit, state.habit_ref,
         state.regression_logit, state.regression_target_logit, skill_decay,
-        s.time_h, s.w0, s.n0, s.tmean0_h, s.tlast0_h, s.ctx0, s.lab0,
-        s.w1, s.n1, s.tmean1_h, s.tlast1_h, s.ctx1, s.lab1, s.lab_time_h,
-        behavior, memory_consts, *_exp_table(mp),
+        s.time_h, s._block, behavior, memory_consts,
         drinks_out, snap_cr, snap_w, cr_sum,
     )
 
@@ -208,11 +221,10 @@ def _days_kernel(days, weekend, detox, record_col, snapshot_col, accumulate, key
                  prob_we,
                  alpha, craving_ref, dpdd, abstinent_at_entry, quit_l, therapy_l, ketamine_l,
                  lasting_l, skill, habit, habit_ref, regression_l, regression_tgt, skill_decay,
-                 time_h, w0, n0, tm0, tl0, c0, lab0, w1, n1, tm1, tl1, c1, lab1, labt,
-                 behavior, memory_consts, tab, lo, inv, drinks_out, snap_cr, snap_w, cr_sum):
-    n, cc = w0.shape
+                 time_h, blk, behavior, memory_consts, drinks_out, snap_cr, snap_w, cr_sum):
+    n = time_h.size
+    cc = prob_wd.shape[1]
     n_days = days.size
-    nmax = tab.size - 1
     # behaviour constants (order: live_days)
     background = behavior[0]
     beta = behavior[1]
@@ -245,167 +257,139 @@ def _days_kernel(days, weekend, detox, record_col, snapshot_col, accumulate, key
     boost = memory_consts[10]
     theta = memory_consts[11]
     cr_scale = 1.0 / (memory_consts[12] * math.sqrt(2.0))
-    q_new = alpha_c * math.exp(-1.0 / (1.0 + sx)) * _pow_neg(1.0 + sx, half_d)
+    q_new = _new_cause_weight(alpha_c, sx, half_d)
     ctx = 0.0  # daily life happens in the home context
     draw_decision = cc
     draw_amount = cc + 1
-    exposed = np.zeros(cc, np.bool_)
-    q0s = np.zeros(cc)
-    q1s = np.zeros(cc)
-    crs = np.zeros(cc)
-    for i in range(n):
-        t = time_h[i]
-        quit = quit_l[i]
-        ther = therapy_l[i]
-        ket = ketamine_l[i]
-        lasting = lasting_l[i]
-        sk = skill[i]
-        hab = habit[i]
-        href = habit_ref[i]
-        reg = regression_l[i]
-        reg_tgt = regression_tgt[i]
+    # patients per block: all of a block's pairs fit in one lane buffer
+    per_block = _LANE_PAIRS // cc
+    b = np.zeros(_L_ROWS * _LANE_PAIRS)
+    idx = np.empty(_LANE_PAIRS, np.int64)  # pair (flat index into blk) of each lane
+    first_lane = np.empty(per_block + 1, np.int64)  # lanes of block patient q: [first, next)
+    t_loc = np.empty(per_block)
+    t_day = np.empty(per_block)  # each block patient's clock at the start of the day
+    cue_free_drink = np.zeros(per_block, np.bool_)
+    for i0 in range(0, n, per_block):
+        nb = min(per_block, n - i0)
+        for q in range(nb):
+            t_loc[q] = time_h[i0 + q]
         for d in range(n_days):
             day = days[d]
             col = snapshot_col[d]
             read_all = col >= 0 or accumulate[d]
-            if read_all:
-                # every cue's posterior and response at the start of the day; the exposures
-                # below reuse them (same state, same time: the same numbers)
-                cr_tot = 0.0
-                w_tot = 0.0
+            # 1. cue exposures: gather the exposed pairs (every pair on days that read the
+            # memory of all cues) into the lanes; _L_MASK marks the exposed ones
+            m = 0
+            for q in range(nb):
+                i = i0 + q
+                first_lane[q] = m
+                t_day[q] = t_loc[q]
                 for c in range(cc):
-                    q0, q1 = _pair_posterior(
-                        n0[i, c], tm0[i, c], tl0[i, c], c0[i, c] == ctx, lab0[i, c], labt[i, c],
-                        n1[i, c], tm1[i, c], tl1[i, c], c1[i, c] == ctx, t, off, g, boost,
-                        inv_tau, sx, half_d, tab, lo, inv, nmax)
-                    cr_c = _conditioned_response(q0, q1, w0[i, c], w1[i, c], theta, cr_scale)
-                    q0s[c] = q0
-                    q1s[c] = q1
-                    crs[c] = cr_c
-                    if accumulate[d]:
-                        cr_sum[i, c] += cr_c
-                    cr_tot += cr_c
-                    w_tot += w0[i, c]
+                    prob = prob_we[i, c] if weekend[d] else prob_wd[i, c]
+                    e = counter_uniform(key, patient_day_counter(pidx[i], day, c)) < prob
+                    if e or read_all:
+                        k = i * cc + c
+                        idx[m] = k
+                        for f in range(_N_STATE_ROWS):
+                            b[f * _LANE_PAIRS + m] = blk[f, k]
+                        b[_L_T + m] = t_loc[q]
+                        b[_L_CTX + m] = ctx
+                        b[_L_FREE + m] = 1.0
+                        b[_L_MASK + m] = 1.0 if e else 0.0
+                        m += 1
+            first_lane[nb] = m
+            # 2. each pair's posterior and read-out at the start of the day
+            if m > 0:
+                _lane_posterior(b, _lanes_padded(m), off, g, sx, half_d, q_new, boost, inv_tau)
+            for q in range(nb):
+                i = i0 + q
+                # the day's craving: noisy-or over the exposed cues' conditioned responses
+                kp = 1.0
+                any_exposed = False
+                ct = 0.0
+                wt = 0.0
+                for j in range(first_lane[q], first_lane[q + 1]):
+                    cr_c = _cr(b[_L_V + j], theta, cr_scale)
+                    if b[_L_MASK + j] > 0.0:
+                        kp *= 1.0 - cr_c
+                        any_exposed = True
+                    if read_all:
+                        if accumulate[d]:
+                            cr_sum[i, idx[j] - i * cc] += cr_c
+                        ct += cr_c
+                        wt += b[_L_W0 + j]
                 if col >= 0:
-                    snap_cr[i, col] = cr_tot / cc
-                    snap_w[i, col] = w_tot / cc
-            # 1-2. cue exposures and the day's craving (noisy-or over the exposed cues)
-            keep = 1.0
-            any_exposed = False
-            for c in range(cc):
-                prob = prob_we[i, c] if weekend[d] else prob_wd[i, c]
-                e = counter_uniform(key, patient_day_counter(pidx[i], day, c)) < prob
-                exposed[c] = e
-                if e:
-                    any_exposed = True
-                    if not read_all:
-                        q0, q1 = _pair_posterior(
-                            n0[i, c], tm0[i, c], tl0[i, c], c0[i, c] == ctx, lab0[i, c],
-                            labt[i, c], n1[i, c], tm1[i, c], tl1[i, c], c1[i, c] == ctx, t, off,
-                            g, boost, inv_tau, sx, half_d, tab, lo, inv, nmax)
-                        q0s[c] = q0
-                        q1s[c] = q1
-                        crs[c] = _conditioned_response(q0, q1, w0[i, c], w1[i, c], theta,
-                                                       cr_scale)
-                    keep *= 1.0 - crs[c]
-            kappa = 1.0 - (1.0 - background) * keep
-            # 3. the drinking decision
-            motivation = quit + ther + ket + lasting + reg
-            x = (alpha[i] + beta * (1.0 - sk) * kappa + habit_weight * (hab - href)
-                 - motivation)
-            p_drink = 1.0 / (1.0 + math.exp(-x))
-            drink = counter_uniform(key, patient_day_counter(pidx[i], day, draw_decision)) < p_drink
-            if detox[d] and abstinent_at_entry[i]:
-                drink = False
-            # 4. the amount
-            drinks = 0.0
-            if drink:
-                z = normal_quantile(
-                    counter_uniform(key, patient_day_counter(pidx[i], day, draw_amount)))
-                drinks = (dpdd[i] * (kappa / craving_ref[i]) ** elasticity
-                          * math.exp(-motivation_rate * max(motivation, 0.0))
-                          * math.exp(sigma * z - 0.5 * sigma * sigma))
-                drinks = min(max(drinks, min_drinks), max_drinks)
-            rc = record_col[d]
-            if rc >= 0:
-                drinks_out[i, rc] = drinks
-            # 5. learning: exposed cues rewarded on a drinking day, extinguished otherwise
-            r = 1.0 if drink else 0.0
-            for c in range(cc):
-                if not exposed[c]:
-                    continue
-                a0 = w0[i, c]
-                a1 = w1[i, c]
-                rs = 1.0 / (q0s[c] + q1s[c] + q_new)
-                q0 = q0s[c] * rs
-                q1 = q1s[c] * rs
-                qn = q_new * rs
-                qs = q0 + q1
-                pe = r - ((q0 * a0 + q1 * a1) / qs if qs > 0.0 else 0.0)
-                an = 0.0
-                p0 = q0
-                p1 = q1
-                pn = qn
-                for _ in range(n_iter):
-                    a0, a1, an, p0, p1, pn = _em_step(r, q0, q1, qn, a0, a1, an, hsr, eta)
-                (w0[i, c], n0[i, c], tm0[i, c], tl0[i, c], c0[i, c], lab0[i, c],
-                 w1[i, c], n1[i, c], tm1[i, c], tl1[i, c], c1[i, c], lab1[i, c]) = _assign(
-                    n0[i, c], tm0[i, c], tl0[i, c], c0[i, c], n1[i, c], tm1[i, c], tl1[i, c],
-                    c1[i, c], w1[i, c], t, ctx, 1.0, p0, p1, pn, a0, a1, an, pe, pe_thr,
-                    three_tau)
-                labt[i, c] = t
-            if drink and not any_exposed:
-                # unsignalled alcohol refreshes the recency of each reward-predicting cause
-                for c in range(cc):
-                    k0 = n0[i, c]
-                    if k0 > 0.0 and w0[i, c] >= w1[i, c]:
-                        tm0[i, c] = (tm0[i, c] * k0 + t) / (k0 + 1.0)
-                        tl0[i, c] = t
-                        n0[i, c] = k0 + 1.0
-            if drink:
-                # abstinence-violation effect, softened by coping skill
-                keep_lift = 1.0 - violation * (1.0 - sk)
-                quit *= keep_lift
-                ther *= keep_lift
-                ket *= keep_lift
-                lasting *= keep_lift
-            hab += (r - hab) * habit_rate
-            # 24 h pass
-            t += 24.0
-            quit *= decay_quit
-            ther *= decay_therapy
-            ket *= decay_ketamine
-            lasting *= decay_lasting
-            reg = reg_tgt + (reg - reg_tgt) * decay_regression
-            sk *= skill_decay[i]
-        time_h[i] = t
-        quit_l[i] = quit
-        therapy_l[i] = ther
-        ketamine_l[i] = ket
-        lasting_l[i] = lasting
-        skill[i] = sk
-        habit[i] = hab
-        regression_l[i] = reg
-
-
-@numba.njit(cache=True, inline="always", fastmath=True, error_model="numpy")
-def _pair_posterior(k0, tm0, tl0, same0, l0, labt, k1, tm1, tl1, same1, t, off, g, boost,
-                    inv_tau, sx, half_d, tab, lo, inv, nmax):
-    """Unnormalised posterior weights (prior x feature likelihood) of the acquisition and
-    extinction causes of one pair at time ``t``; scalars in, so that no state array passes
-    through an inlined call (that costs a reference-count round trip per array)."""
-    q0, q1 = _pair_priors(k0, tm0, tl0, l0, labt, k1, tm1, tl1, t, off, g, boost, inv_tau)
-    if k0 > 0.0:
-        q0 *= _lik_fast(k0, same0, sx, half_d, tab, lo, inv, nmax)
-    if k1 > 0.0:
-        q1 *= _lik_fast(k1, same1, sx, half_d, tab, lo, inv, nmax)
-    return q0, q1
-
-
-@numba.njit(cache=True, inline="always", fastmath=True, error_model="numpy")
-def _conditioned_response(q0, q1, w0, w1, theta, cr_scale):
-    """``Phi((V - theta) / lambda)`` with ``V`` the posterior-weighted prediction of the
-    existing causes (as ``population.response``); ``cr_scale = 1 / (lambda sqrt 2)``."""
-    qs = q0 + q1
-    v = (q0 * w0 + q1 * w1) / qs if qs > 0.0 else 0.0
-    return 0.5 * math.erfc(-(v - theta) * cr_scale)
+                    snap_cr[i, col] = ct / cc
+                    snap_w[i, col] = wt / cc
+                kappa = 1.0 - (1.0 - background) * kp
+                # 3. the drinking decision
+                quit = quit_l[i]
+                ther = therapy_l[i]
+                ket = ketamine_l[i]
+                lasting = lasting_l[i]
+                reg = regression_l[i]
+                sk = skill[i]
+                hab = habit[i]
+                motivation = quit + ther + ket + lasting + reg
+                x = (alpha[i] + beta * (1.0 - sk) * kappa + habit_weight * (hab - habit_ref[i])
+                     - motivation)
+                p_drink = 1.0 / (1.0 + math.exp(-x))
+                drink = (counter_uniform(key, patient_day_counter(pidx[i], day, draw_decision))
+                         < p_drink)
+                if detox[d] and abstinent_at_entry[i]:
+                    drink = False
+                # 4. the amount
+                drinks = 0.0
+                if drink:
+                    z = normal_quantile(
+                        counter_uniform(key, patient_day_counter(pidx[i], day, draw_amount)))
+                    # (kappa / ref)^elasticity exp(-rate motivation+) exp(sigma z - sigma^2/2),
+                    # as one exp (libm calls dominate this loop)
+                    drinks = dpdd[i] * math.exp(
+                        elasticity * math.log(kappa / craving_ref[i])
+                        - motivation_rate * max(motivation, 0.0)
+                        + sigma * z - 0.5 * sigma * sigma)
+                    drinks = min(max(drinks, min_drinks), max_drinks)
+                rc = record_col[d]
+                if rc >= 0:
+                    drinks_out[i, rc] = drinks
+                # 5. learning (below, in the lanes): exposed cues rewarded on a drinking day,
+                # extinguished otherwise
+                r = 1.0 if drink else 0.0
+                for j in range(first_lane[q], first_lane[q + 1]):
+                    b[_L_R + j] = r
+                cue_free_drink[q] = drink and not any_exposed
+                if drink:
+                    # abstinence-violation effect, softened by coping skill
+                    keep_lift = 1.0 - violation * (1.0 - sk)
+                    quit *= keep_lift
+                    ther *= keep_lift
+                    ket *= keep_lift
+                    lasting *= keep_lift
+                hab += (r - hab) * habit_rate
+                # 24 h pass (the lanes keep this day's time)
+                t_loc[q] += 24.0
+                quit_l[i] = quit * decay_quit
+                therapy_l[i] = ther * decay_therapy
+                ketamine_l[i] = ket * decay_ketamine
+                lasting_l[i] = lasting * decay_lasting
+                regression_l[i] = regression_tgt[i] + (reg - regression_tgt[i]) * decay_regression
+                skill[i] = sk * skill_decay[i]
+                habit[i] = hab
+            if m > 0:
+                _lane_update(b, _lanes_padded(m), n_iter, hsr, eta, pe_thr, three_tau)
+                _lane_scatter(b, m, blk, idx)
+            # unsignalled alcohol (a drinking day without a cue) refreshes the recency of each
+            # reward-predicting cause; none of these patients' pairs was exposed
+            for q in range(nb):
+                if cue_free_drink[q]:
+                    t = t_day[q]
+                    for c in range(cc):
+                        k = (i0 + q) * cc + c
+                        k0 = blk[1, k]
+                        if k0 > 0.0 and blk[0, k] >= blk[6, k]:
+                            blk[2, k] = (blk[2, k] * k0 + t) / (k0 + 1.0)
+                            blk[3, k] = t
+                            blk[1, k] = k0 + 1.0
+        for q in range(nb):
+            time_h[i0 + q] = t_loc[q]

@@ -19,25 +19,36 @@ and the *extinction* cause (index 1; later new causes are folded into it). Each 
 Time is explicit: ``state.time_h`` (N,) is each patient's clock in hours. All arrays are float64,
 struct-of-arrays, updated in place by numba kernels.
 
-Implementation of :func:`expose` (performance; the model is unchanged):
+Implementation (performance; the model is unchanged):
 
-- ``_expose_kernel`` (used when ``0.5 / us_variance <= 8``) processes 256 patients at a time:
-  the exposed pairs are compacted into scratch rows, then the EM iterations run as the inner
-  loop over those pairs (vectorised, AVX2) and the results are written back. The E-step
-  exponentials use a polynomial exp (relative error < 3e-14) instead of the exp table (2e-7):
-  this is closer to the reference model than the previous kernel, never further.
-- ``_expose_kernel_reference`` is the previous one-pass kernel, kept as the oracle of the fast
-  one (``tests/memory/test_memory_population_fast.py``: weights within 1e-6, counts, times and
-  contexts equal) and used for ``us_variance < 1/16``.
+- Every exposure -- :func:`expose` (lab paradigms, retrieval sessions) and the fused daily-life
+  kernel of :mod:`reconsolidate.behavior.days` -- runs the same three passes over a *lane
+  buffer*: the exposed (patient, cue) pairs are gathered into the columns of a flat 28 x 128
+  buffer (rows: the 13 state fields, then the pair's inputs and intermediate results), updated
+  there by branch-free loops that the compiler vectorises with pairs as SIMD lanes
+  (:func:`_lane_posterior`: prior x likelihood and read-out; :func:`_lane_em`;
+  :func:`_lane_assign`: MAP assignment and lability by selects), and scattered back.
+- All exponentials are polynomial (:func:`_exp_poly`, :func:`_exp_poly_wide`; relative error
+  < 1e-12) instead of libm or the exp table (2e-7) of the reference kernel, so that the loops
+  vectorise; the defaults (kernel exponent 1, two contexts) share divisions and avoid ``pow``.
+- The passes always run over whole groups of ``_LANE_GROUP`` lanes, so that a pair's result
+  does not depend on its lane (vector body or remainder loop): bit-identical whatever the
+  chunking.
+- ``_expose_kernel_reference`` is the original one-pass kernel, kept as the oracle of the fast
+  path (``tests/memory/test_memory_population_fast.py``: weights within 1e-6, counts, times and
+  contexts equal) and used for ``us_variance < 1/16`` (outside the polynomial's range).
 - The 13 (N, C) fields of a state are views into one memory block, each at a different offset
   within a 4 KiB page (:func:`_alloc_state`), so that a kernel streaming all of them does not
-  suffer cache-set aliasing; each field is still an ordinary C-contiguous float64 array.
+  suffer cache-set aliasing; each field is still an ordinary C-contiguous float64 array, and
+  ``state._block`` is the same memory as one (13, L) array (the kernels' single argument).
 
-Measured (``python benchmarks/memory_population.py``, 10^6 x 6, one thread, shared 2-core VM
-whose numpy exp costs 5-10 ns per element): ~10-12 M updates/s before, ~13-18 M/s after
-(interleaved A/B ratio 1.15-1.4). The goal of 100 M/s is NOT met: the per-pair prior and
-likelihood (~6 divisions and a square root), the data-dependent MAP assignment and the traffic
-over 13 float64 fields dominate.
+Measured (``python benchmarks/memory_population.py``, 10^6 x 6, one thread, 2-core VM): about
+23 M updates/s with the previous per-pair kernel, about 30-34 M/s with the lane passes. The
+goal of 100 M/s is NOT met. What bounds it here: gathering and scattering 13 float64 fields
+per pair costs about 10 ns even as a pure in-place sweep of the 13 interleaved streams (the
+memory floor of this layout: ~100 M/s with no arithmetic at all); the three EM iterations
+(two polynomial exps each) about 7.5 ns and the posterior about 6 ns per pair on 8-wide
+AVX-512 lanes.
 """
 
 from __future__ import annotations
@@ -137,11 +148,13 @@ def _alloc_state(n: int, c: int) -> PopulationState:
     per = (nbytes + page - 1) // page * page + _FIELD_STAGGER_BYTES
     block = np.zeros(len(_CUE_FIELDS) * per + 64, dtype=np.uint8)
     base = (-block.ctypes.data) % 64  # cache-line aligned start
-    views = {
-        name: block[base + k * per: base + k * per + nbytes].view(np.float64).reshape(n, c)
-        for k, name in enumerate(_CUE_FIELDS)
-    }
-    return PopulationState(time_h=np.zeros(n), **views)
+    # the same memory as one (13, per / 8) float64 array: the kernels take this one argument
+    rows = block[base: base + len(_CUE_FIELDS) * per].view(np.float64).reshape(
+        len(_CUE_FIELDS), per // 8)
+    views = {name: rows[k, : n * c].reshape(n, c) for k, name in enumerate(_CUE_FIELDS)}
+    state = PopulationState(time_h=np.zeros(n), **views)
+    state._block = rows
+    return state
 
 
 def new_state(
@@ -186,6 +199,9 @@ def new_state(
         raise InputError("memory_age_h must be >= 0")
     _check_context(context, p)
     n, c = a.shape
+    if c > _LANE_PAIRS:
+        raise InputError(f"{c} cue classes: at most {_LANE_PAIRS} (one patient's pairs must fit "
+                         "in a lane buffer of the expose kernel)")
     ntr = p.acquisition_trials if acquisition_trials is None else float(acquisition_trials)
     if ntr < 0:
         raise InputError(f"acquisition_trials = {ntr}: must be >= 0")
@@ -303,71 +319,43 @@ def _posterior_prior(n0, tm0, tl0, c0, n1, tm1, tl1, c1, t, ctx, alpha, off, g, 
     return a0 / s, a1 / s, an / s
 
 
-@numba.njit(cache=True, fastmath=True)
-def _response_kernel(time_h, ctx_arr, w0, n0, tm0, tl0, c0, lab0, w1, n1, tm1, tl1, c1, lab1,
-                     labt, alpha, off, g, sx, half_d, theta, lam, beta, tau_h, tab, lo, inv, out):
-    nn, cc = w0.shape
-    for i in range(nn):
-        t = time_h[i]
-        ctx = ctx_arr[i]
-        for c in range(cc):
-            dec = beta * math.exp(-(t - labt[i, c]) / tau_h)
-            q0, q1, _ = _posterior_prior(n0[i, c], tm0[i, c], tl0[i, c], c0[i, c],
-                                         n1[i, c], tm1[i, c], tl1[i, c], c1[i, c],
-                                         t, ctx, alpha, off, g, sx, half_d,
-                                         lab0[i, c] * dec, 0.0, tab, lo, inv)
-            # read-out from the memories that exist (the empty new cause is not a memory)
-            qs = q0 + q1
-            v = (q0 * w0[i, c] + q1 * w1[i, c]) / qs if qs > 0.0 else 0.0
-            out[i, c] = 0.5 * math.erfc(-(v - theta) / (lam * math.sqrt(2.0)))
+# The fast path. Every exposure -- :func:`expose` (lab paradigms, retrieval sessions) and the
+# fused daily-life kernel of :mod:`reconsolidate.behavior.days` -- runs the same three passes
+# over a "lane buffer": the state of the exposed (patient, cue) pairs is gathered into the
+# columns of a small flat buffer (rows = fields), updated there by branch-free loops that the
+# compiler vectorises (pairs as SIMD lanes), and scattered back. :func:`response` evaluates the
+# same per-pair arithmetic (:func:`_pair_weights`, :func:`_readout`).
 
-
-@numba.njit(cache=True, inline="always", fastmath=True, error_model="numpy")
-def _texp_clamped(x: float, tab: np.ndarray, lo: float, inv: float, nmax: int) -> float:
-    """:func:`_texp` without branches (clamp with min/max), same values."""
-    u = min(max((x - lo) * inv, 0.0), float(nmax))
-    j = min(int(u), nmax - 1)
-    t0 = tab[j]
-    return t0 + (tab[j + 1] - t0) * (u - j)
-
-
-@numba.njit(cache=True, inline="always", fastmath=True, error_model="numpy")
-def _pow_neg(x: float, e: float) -> float:
-    """x ** -e with the common exponents (1, 1.5) done without pow."""
-    if e == 1.0:
-        return 1.0 / x
-    if e == 1.5:
-        return 1.0 / (x * math.sqrt(x))
-    return x ** (-e)
-
-
-@numba.njit(cache=True, inline="always", fastmath=True, error_model="numpy")
-def _prior_fast(n: float, tmean: float, tlast: float, t: float, off: float, g: float) -> float:
-    """:func:`_prior` (n > 0 assumed by the caller's select) with the kernel inlined."""
-    rest = max(n - 1.0, 0.0)
-    first = min(n, 1.0)
-    d_mean = max(t - tmean + off, off)
-    d_last = max(t - tlast + off, off)
-    if g == 1.0:
-        return rest / d_mean + first / d_last
-    return rest * d_mean ** (-g) + first * d_last ** (-g)
-
-
-@numba.njit(cache=True, inline="always", fastmath=True, error_model="numpy")
-def _lik_fast(n: float, same_ctx: bool, sx: float, half_d: float, tab: np.ndarray, lo: float,
-              inv: float, nmax: int) -> float:
-    """:func:`_lik` for n > 0 with one division and the exp table read without branches."""
-    r = 1.0 / (n + sx)
-    v = sx * r + sx
-    mu = n * r
-    om = (1.0 - mu) * (1.0 - mu)
-    q = om + (om if same_ctx else 1.0 + mu * mu)
-    iv = 1.0 / v
-    return _texp_clamped(-0.5 * q * iv, tab, lo, inv, nmax) * _pow_neg(v, half_d)
-
-
-#: Largest |x| for which :func:`_exp_poly` is used (E-step arguments lie in [-0.5/sr, 0.5/sr]).
+#: Largest |x| for which :func:`_exp_poly` is accurate (E-step arguments lie in
+#: [-0.5/us_variance, 0.5/us_variance]).
 _EXP_POLY_MAX_ABS = 8.0
+#: Range to which :func:`_exp_poly_wide` clamps its argument.
+_EXP_WIDE_MAX_ABS = 64.0
+
+#: Pairs per lane buffer: 27 rows x 128 pairs x 8 B = 27 KiB, inside a 32 KiB L1 data cache.
+_LANE_PAIRS = 128
+# The lane buffer is flat: row r occupies [r * _LANE_PAIRS, (r + 1) * _LANE_PAIRS). Rows 0-12
+# are the 13 state fields in ``_CUE_FIELDS`` order, then each pair's inputs and intermediate
+# results. Compile-time row offsets let the compiler prove that rows never overlap, so that the
+# loops vectorise without run-time alias checks (with ~25 arrays it gives those up).
+(_L_W0, _L_N0, _L_TM0, _L_TL0, _L_C0, _L_LAB0, _L_W1, _L_N1, _L_TM1, _L_TL1, _L_C1, _L_LAB1,
+ _L_LABT, _L_T, _L_CTX, _L_FREE, _L_MASK, _L_R, _L_V, _L_Q0, _L_Q1, _L_QN, _L_A0, _L_A1, _L_AN,
+ _L_P0, _L_P1, _L_PN) = (r * _LANE_PAIRS for r in range(28))
+_L_ROWS = 28
+_N_STATE_ROWS = len(_CUE_FIELDS)
+#: The lane passes always run over a multiple of this many lanes (the lanes past the gathered
+#: ones hold stale but finite values and are never scattered). Why: a compiled loop runs its
+#: vector body on most lanes and a scalar remainder loop on the last few, and the two may round
+#: differently (fused multiply-adds); a pair's result would then depend on its lane position,
+#: i.e. on which other patients share the buffer (chunking). With whole groups of 64 no lane
+#: reaches a remainder loop (any vector width x unroll factor the compiler picks divides 64).
+_LANE_GROUP = 64
+
+
+@numba.njit(cache=True, inline="always")
+def _lanes_padded(m: int) -> int:
+    """Number of lanes the passes run over when ``m`` are gathered (see ``_LANE_GROUP``)."""
+    return (m + _LANE_GROUP - 1) // _LANE_GROUP * _LANE_GROUP
 
 
 @numba.njit(cache=True, inline="always", fastmath=True, error_model="numpy")
@@ -376,8 +364,7 @@ def _exp_poly(x: float) -> float:
 
     exp(x) = (exp(x / 64))^64, with exp(y) for |y| <= 1/8 by its Taylor polynomial of
     degree 9 (truncation y^10/10! < 3e-16) and six squarings: relative error < 3e-14 on
-    [-8, 8] (tests/memory/test_memory_population_fast.py), tighter than the exp table
-    (2e-7) it replaces in the E-step.
+    [-8, 8] (tests/memory/test_memory_population_fast.py).
     """
     y = x * 0.015625
     p = 1.0 + y * (1.0 + y * (0.5 + y * (1.0 / 6.0 + y * (1.0 / 24.0 + y * (
@@ -391,22 +378,90 @@ def _exp_poly(x: float) -> float:
     return p * p
 
 
-_EXPOSE_BLOCK_PATIENTS = 256
-
-
-# Per-pair steps of an exposure, shared by :func:`_expose_kernel` and the fused daily-life kernel
-# (:mod:`reconsolidate.behavior.days`), so that both run the same arithmetic.
 @numba.njit(cache=True, inline="always", fastmath=True, error_model="numpy")
-def _pair_priors(k0, tm0, tl0, l0, labt, k1, tm1, tl1, t, off, g, beta, inv_tau):
-    """CRP prior weights of the acquisition cause (plus its lability boost) and of the
-    extinction cause of one (patient, cue) pair at time ``t`` (0 for a cause with no trials).
-    Multiplied by the causes' feature likelihoods they give the unnormalised posterior."""
-    pr0 = 0.0
-    if k0 > 0.0:
-        b0 = l0 * beta * math.exp(-(t - labt) * inv_tau) if l0 > 0.0 else 0.0
-        pr0 = _prior_fast(k0, tm0, tl0, t, off, g) + b0
-    pr1 = _prior_fast(k1, tm1, tl1, t, off, g) if k1 > 0.0 else 0.0
-    return pr0, pr1
+def _exp_poly_wide(x: float) -> float:
+    """exp(x) by pure arithmetic for x clamped to [-64, 64] (below -64 it gives exp(-64)
+    < 1.7e-28 instead of less): ``(exp(x / 512))^512`` with :func:`_exp_poly`'s polynomial and
+    nine squarings; relative error < 1e-12 on [-64, 64] (tests)."""
+    y = min(max(x, -_EXP_WIDE_MAX_ABS), _EXP_WIDE_MAX_ABS) * (1.0 / 512.0)
+    p = 1.0 + y * (1.0 + y * (0.5 + y * (1.0 / 6.0 + y * (1.0 / 24.0 + y * (
+        1.0 / 120.0 + y * (1.0 / 720.0 + y * (1.0 / 5040.0 + y * (
+            1.0 / 40320.0 + y * (1.0 / 362880.0)))))))))
+    p = p * p
+    p = p * p
+    p = p * p
+    p = p * p
+    p = p * p
+    p = p * p
+    p = p * p
+    p = p * p
+    return p * p
+
+
+@numba.njit(cache=True, inline="always", fastmath=True, error_model="numpy")
+def _new_cause_weight(alpha: float, sx: float, half_d: float) -> float:
+    """Prior x feature likelihood of a new cause (``alpha`` x the density of (cue 1, context)
+    under zero means): a constant of the parameters."""
+    v = 1.0 + sx
+    return alpha * math.exp(-1.0 / v) * v ** (-half_d)
+
+
+@numba.njit(cache=True, inline="always", fastmath=True, error_model="numpy")
+def _cause_weight(k, tm, tl, same_ctx, boost, t, off, g, sx, half_d):
+    """Prior x feature likelihood of a cause with ``k`` trials (0 if ``k <= 0``), branch-free.
+
+    Prior: the power-law CRP kernel ``(k - 1) K(t - tmean) + K(t - tlast)`` (``min(k, 1)``
+    for the last trial, so a cause weakened below one trial fades smoothly) plus ``boost``
+    (the lability boost); likelihood: the predictive density of (cue = 1, one-hot context),
+    without the constant (2 pi)^(-D/2) that cancels in every posterior, D = 1 + contexts.
+    ``g == 1`` and ``half_d == 1.5`` (the defaults) share one division between the two prior
+    terms and one between ``1/(k + sx)`` and ``1/v``; other values use ``pow``.
+    """
+    d_mean = max(t - tm + off, off)
+    d_last = max(t - tl + off, off)
+    rest = max(k - 1.0, 0.0)
+    first = min(k, 1.0)
+    if g == 1.0:
+        prior = (rest * d_last + first * d_mean) / (d_mean * d_last)
+    else:
+        prior = rest * d_mean ** (-g) + first * d_last ** (-g)
+    ks = k + sx
+    vs = sx * (ks + 1.0)  # v (k + sx), with v = sx / (k + sx) + sx
+    rd = 1.0 / (ks * vs)
+    mu = k * vs * rd  # k / (k + sx)
+    iv = ks * ks * rd  # 1 / v
+    om = (1.0 - mu) * (1.0 - mu)  # the cue feature
+    q = om + (om if same_ctx else 1.0 + mu * mu)  # + the context features
+    scale = iv * math.sqrt(iv) if half_d == 1.5 else iv ** half_d
+    w = (prior + boost) * _exp_poly_wide(-0.5 * q * iv) * scale
+    return w if k > 0.0 else 0.0
+
+
+@numba.njit(cache=True, inline="always", fastmath=True, error_model="numpy")
+def _pair_weights(k0, tm0, tl0, c0, lab0, labt, k1, tm1, tl1, c1, t, ctx, off, g, sx, half_d,
+                  beta, inv_tau):
+    """Unnormalised posterior weights (prior x likelihood) of the acquisition and extinction
+    causes of one pair at time ``t`` in context ``ctx``; the acquisition cause's prior carries
+    the lability boost ``lab0 beta exp(-(t - labt)/tau)`` (a destabilised memory stays the
+    active one)."""
+    boost = lab0 * beta * _exp_poly_wide(-(t - labt) * inv_tau)
+    q0 = _cause_weight(k0, tm0, tl0, c0 == ctx, boost, t, off, g, sx, half_d)
+    q1 = _cause_weight(k1, tm1, tl1, c1 == ctx, 0.0, t, off, g, sx, half_d)
+    return q0, q1
+
+
+@numba.njit(cache=True, inline="always", fastmath=True, error_model="numpy")
+def _readout(q0, q1, w0, w1):
+    """Posterior-weighted reward prediction of the existing memories (0 if none): the value
+    the conditioned response reads and the prediction error is measured against."""
+    qs = q0 + q1
+    return (q0 * w0 + q1 * w1) / (qs if qs > 0.0 else 1.0)
+
+
+@numba.njit(cache=True, inline="always", fastmath=True, error_model="numpy")
+def _cr(v, theta, cr_scale):
+    """Conditioned response ``Phi((V - theta) / lambda)``, ``cr_scale = 1 / (lambda sqrt 2)``."""
+    return 0.5 * math.erfc(-(v - theta) * cr_scale)
 
 
 @numba.njit(cache=True, inline="always", fastmath=True, error_model="numpy")
@@ -423,209 +478,240 @@ def _em_step(r, q0, q1, qn, a0, a1, an, hsr, eta):
             p0, p1, pn)
 
 
-@numba.njit(cache=True, inline="always", fastmath=True, error_model="numpy")
-def _assign(k0, tm0, tl0, c0, k1, tm1, tl1, c1, w1, t, ctx, free, p0, p1, pn, a0, a1, an, pe,
-            pe_thr, three_tau):
-    """State of one pair after EM: hard MAP assignment (counts, times, contexts), weights and
-    the lability left by this trial.
+@numba.njit(cache=True, inline="always", fastmath=True, error_model="numpy",
+            boundscheck=False)
+def _lane_gather(b, j, blk, k, t, ctx, free, on, r):
+    """Put pair ``k`` (flat index into the state block ``blk``) into lane ``j``."""
+    for f in range(_N_STATE_ROWS):
+        b[f * _LANE_PAIRS + j] = blk[f, k]
+    b[_L_T + j] = t
+    b[_L_CTX + j] = ctx
+    b[_L_FREE + j] = free
+    b[_L_MASK + j] = 1.0 if on else 0.0
+    b[_L_R + j] = r
 
-    Returns ``(w0, n0, tm0, tl0, c0, lab0, w1, n1, tm1, tl1, c1, lab1)``; the caller stores
-    them and sets the lability time to ``t``. Scalars in and out: an inlined helper taking the
-    state arrays costs a reference-count round trip per array and call (measured: 2x slower).
+
+@numba.njit(cache=True, inline="always", fastmath=True, error_model="numpy",
+            boundscheck=False)
+def _lane_scatter(b, m, blk, idx):
+    """Write the state rows of lanes ``0..m-1`` back to their pairs ``idx[j]`` of ``blk``."""
+    for j in range(m):
+        k = idx[j]
+        for f in range(_N_STATE_ROWS):
+            blk[f, k] = b[f * _LANE_PAIRS + j]
+
+
+@numba.njit(cache=True, inline="always", fastmath=True, error_model="numpy",
+            boundscheck=False)
+def _lane_seed(b, j, q0, q1, q_new):
+    """Store lane ``j``'s read-out and normalised posterior, and seed its EM rows."""
+    w0 = b[_L_W0 + j]
+    w1 = b[_L_W1 + j]
+    b[_L_V + j] = _readout(q0, q1, w0, w1)
+    rs = 1.0 / (q0 + q1 + q_new)
+    q0 *= rs
+    q1 *= rs
+    qn = q_new * rs
+    b[_L_Q0 + j] = q0
+    b[_L_Q1 + j] = q1
+    b[_L_QN + j] = qn
+    b[_L_A0 + j] = w0
+    b[_L_A1 + j] = w1
+    b[_L_AN + j] = 0.0
+    b[_L_P0 + j] = q0
+    b[_L_P1 + j] = q1
+    b[_L_PN + j] = qn
+
+
+@numba.njit(cache=True, fastmath=True, error_model="numpy", boundscheck=False)
+def _lane_posterior(b, m, off, g, sx, half_d, q_new, beta, inv_tau):
+    """Posterior (prior x likelihood, normalised) of (acquisition, extinction, new cause) and
+    the read-out ``V`` for lanes ``0..m-1``; seeds the EM rows.
+
+    The defaults (kernel exponent 1, two contexts) get their own loop with the constants
+    spelled out: the compiler then drops the ``pow`` branches and vectorises it (a branch on
+    a run-time parameter inside the loop stops that: measured 74 vs 6.5 ns per pair).
     """
-    w0 = a0
-    if k1 > 0.0:
-        w1 = a1
-    if k0 > 0.0 and p0 >= p1 and p0 >= pn:
-        tm0 = (tm0 * k0 + t) / (k0 + 1.0)
-        tl0 = t
-        k0 = k0 + 1.0
-    elif k0 <= 0.0:  # no memory yet: the new cause becomes the acquisition cause
-        k0 = 1.0
-        tm0 = t
-        tl0 = t
-        c0 = ctx
-        w0 = an
-        p0, pn = pn, 0.0
-    elif k1 > 0.0:
-        tm1 = (tm1 * k1 + t) / (k1 + 1.0)
-        tl1 = t
-        k1 = k1 + 1.0
-    else:  # the new cause becomes the extinction cause
-        k1 = 1.0
-        tm1 = t
-        tl1 = t
-        c1 = ctx
-        w1 = an
-    # Lability after this trial (replacing any earlier one, as LC-RW's PSI term acts on the
-    # posterior of the injection trial): a consolidated cause (mean trial time older than
-    # 3 tau) is destabilised only by a prediction error; a cause still consolidating is labile
-    # whenever it is inferred. NMDA blockade at the trial (``free`` < 1) prevents both.
-    pe_gate = 1.0 if abs(pe) >= pe_thr else 0.0
-    g0 = 1.0 if t - tm0 < three_tau else pe_gate
-    lab0 = p0 * g0 * free
-    lab1 = 0.0
-    if k1 > 0.0:
-        g1 = 1.0 if t - tm1 < three_tau else pe_gate
-        lab1 = (p1 + pn) * g1 * free
-    return w0, k0, tm0, tl0, c0, lab0, w1, k1, tm1, tl1, c1, lab1
-
-
-@numba.njit(cache=True, fastmath=True, boundscheck=False, error_model="numpy")
-def _expose_kernel(mask, reward, occ, ctx_arr, time_h,
-                   w0, n0, tm0, tl0, c0, lab0, w1, n1, tm1, tl1, c1, lab1, labt,
-                   alpha, off, g, sx, half_d, eta, sr, n_iter, pe_thr, occ50, hill, tau_h, beta,
-                   tab, lo, inv):
-    """Fast expose kernel: same model as :func:`_expose_kernel_reference`, reorganised.
-
-    Changes (none alters the model; results agree to rounding, see
-    ``tests/memory/test_memory_population_fast.py``):
-
-    - loop interchange: patients are processed in blocks of ``_EXPOSE_BLOCK_PATIENTS``; the
-      exposed pairs of a block are compacted into scratch arrays and the EM iterations run
-      as the inner loop over those pairs. Each pair's EM is a serial dependency chain
-      (exp-table read, division, update) that made the original kernel latency-bound
-      (~20 ns per iteration per pair); interleaving independent pairs lets the core
-      overlap them, and unexposed pairs cost only the mask scan;
-    - the E-step exponentials use :func:`_exp_poly` (arithmetic, relative error < 3e-14)
-      instead of the exp table (2e-7), so the EM loop vectorises (AVX2: 4 pairs at once);
-      valid while ``0.5 / us_variance <= _EXP_POLY_MAX_ABS``, else :func:`expose` uses
-      the reference kernel;
-    - the new-cause term ``alpha * lik_new`` (an exp and a pow) is a per-call constant;
-    - one reciprocal instead of several divisions, min/max instead of branches in the
-      exp-table read, no ``q > 0`` branch in the E-step (a zero prior gives zero);
-    - ``reward`` is read as bool (no float copy of an (N, C) mask in :func:`expose`).
-    """
-    nn, cc = w0.shape
-    nmax = tab.size - 1
-    count = 0
-    hsr = 0.5 / sr
-    inv_tau = 1.0 / tau_h
-    three_tau = 3.0 * tau_h
-    q_new = alpha * math.exp(-1.0 / (1.0 + sx)) * _pow_neg(1.0 + sx, half_d)
-    occ50h = occ50 ** hill
-    bmax = _EXPOSE_BLOCK_PATIENTS * cc
-    s_i = np.empty(bmax, np.int64)
-    s_c = np.empty(bmax, np.int64)
-    # float scratch as rows of ONE array: LLVM then vectorises the EM loop (no aliasing checks)
-    scratch = np.empty((11, bmax))
-    s_r = scratch[0]
-    s_q0 = scratch[1]
-    s_q1 = scratch[2]
-    s_qn = scratch[3]
-    s_a0 = scratch[4]
-    s_a1 = scratch[5]
-    s_an = scratch[6]
-    s_p0 = scratch[7]
-    s_p1 = scratch[8]
-    s_pn = scratch[9]
-    s_pe = scratch[10]
-    for i_start in range(0, nn, _EXPOSE_BLOCK_PATIENTS):
-        i_stop = min(i_start + _EXPOSE_BLOCK_PATIENTS, nn)
-        # 1. compact the exposed pairs and compute their prior x likelihood posterior
-        m = 0
-        for i in range(i_start, i_stop):
-            t = time_h[i]
-            ctx = ctx_arr[i]
-            for c in range(cc):
-                if not mask[i, c]:
-                    continue
-                r = 1.0 if reward[i, c] else 0.0
-                a0 = w0[i, c]
-                a1 = w1[i, c]
-                k0 = n0[i, c]
-                k1 = n1[i, c]
-                q0, q1 = _pair_priors(k0, tm0[i, c], tl0[i, c], lab0[i, c], labt[i, c],
-                                      k1, tm1[i, c], tl1[i, c], t, off, g, beta, inv_tau)
-                if k0 > 0.0:
-                    q0 *= _lik_fast(k0, c0[i, c] == ctx, sx, half_d, tab, lo, inv, nmax)
-                if k1 > 0.0:
-                    q1 *= _lik_fast(k1, c1[i, c] == ctx, sx, half_d, tab, lo, inv, nmax)
-                rs = 1.0 / (q0 + q1 + q_new)
-                q0 *= rs
-                q1 *= rs
-                qn = q_new * rs
-                # prediction error against the read-out of the existing memories
-                qs = q0 + q1
-                s_pe[m] = r - ((q0 * a0 + q1 * a1) / qs if qs > 0.0 else 0.0)
-                s_i[m] = i
-                s_c[m] = c
-                s_r[m] = r
-                s_q0[m] = q0
-                s_q1[m] = q1
-                s_qn[m] = qn
-                s_a0[m] = a0
-                s_a1[m] = a1
-                s_an[m] = 0.0
-                s_p0[m] = q0
-                s_p1[m] = q1
-                s_pn[m] = qn
-                m += 1
-        count += m
-        # 2. EM, interleaved over the block's pairs (independent dependency chains)
-        for _ in range(n_iter):
-            for j in range(m):
-                a0, a1, an, p0, p1, pn = _em_step(s_r[j], s_q0[j], s_q1[j], s_qn[j], s_a0[j],
-                                                  s_a1[j], s_an[j], hsr, eta)
-                s_a0[j] = a0
-                s_a1[j] = a1
-                s_an[j] = an
-                s_p0[j] = p0
-                s_p1[j] = p1
-                s_pn[j] = pn
-        # 3. write back: weights, hard MAP assignment (counts, times), lability. This is
-        # :func:`_assign` storing only the fields that change: storing all twelve (as the
-        # fused daily kernel does, where the pair sits in L1) dirties five more cache lines
-        # per pair here and cost 20% (measured); tests check the two agree.
+    if g == 1.0 and half_d == 1.5:
         for j in range(m):
-            i = s_i[j]
-            o = occ[i]
-            free = 1.0
-            if o > 0.0:
-                oh = o ** hill
-                free = 1.0 - oh / (oh + occ50h)
-            c = s_c[j]
-            t = time_h[i]
-            k0 = n0[i, c]
-            k1 = n1[i, c]
-            p0 = s_p0[j]
-            p1 = s_p1[j]
-            pn = s_pn[j]
-            an = s_an[j]
-            w0[i, c] = s_a0[j]
-            if k1 > 0.0:
-                w1[i, c] = s_a1[j]
-            if k0 > 0.0 and p0 >= p1 and p0 >= pn:
-                tm0[i, c] = (tm0[i, c] * k0 + t) / (k0 + 1.0)
-                tl0[i, c] = t
-                n0[i, c] = k0 + 1.0
-            elif k0 <= 0.0:  # no memory yet: the new cause becomes the acquisition cause
-                n0[i, c] = 1.0
-                tm0[i, c] = t
-                tl0[i, c] = t
-                c0[i, c] = ctx_arr[i]
-                w0[i, c] = an
-                p0, pn = pn, 0.0
-            elif k1 > 0.0:
-                tm1[i, c] = (tm1[i, c] * k1 + t) / (k1 + 1.0)
-                tl1[i, c] = t
-                n1[i, c] = k1 + 1.0
-            else:  # the new cause becomes the extinction cause
-                n1[i, c] = 1.0
-                tm1[i, c] = t
-                tl1[i, c] = t
-                c1[i, c] = ctx_arr[i]
-                w1[i, c] = an
-            pe_gate = 1.0 if abs(s_pe[j]) >= pe_thr else 0.0
-            g0 = 1.0 if t - tm0[i, c] < three_tau else pe_gate
-            lab0[i, c] = p0 * g0 * free
-            if n1[i, c] > 0.0:
-                g1 = 1.0 if t - tm1[i, c] < three_tau else pe_gate
-                lab1[i, c] = (p1 + pn) * g1 * free
-            else:
-                lab1[i, c] = 0.0
-            labt[i, c] = t
+            q0, q1 = _pair_weights(b[_L_N0 + j], b[_L_TM0 + j], b[_L_TL0 + j], b[_L_C0 + j],
+                                   b[_L_LAB0 + j], b[_L_LABT + j], b[_L_N1 + j],
+                                   b[_L_TM1 + j], b[_L_TL1 + j], b[_L_C1 + j], b[_L_T + j],
+                                   b[_L_CTX + j], off, 1.0, sx, 1.5, beta, inv_tau)
+            _lane_seed(b, j, q0, q1, q_new)
+    else:
+        for j in range(m):
+            q0, q1 = _pair_weights(b[_L_N0 + j], b[_L_TM0 + j], b[_L_TL0 + j], b[_L_C0 + j],
+                                   b[_L_LAB0 + j], b[_L_LABT + j], b[_L_N1 + j],
+                                   b[_L_TM1 + j], b[_L_TL1 + j], b[_L_C1 + j], b[_L_T + j],
+                                   b[_L_CTX + j], off, g, sx, half_d, beta, inv_tau)
+            _lane_seed(b, j, q0, q1, q_new)
+
+
+@numba.njit(cache=True, fastmath=True, error_model="numpy", boundscheck=False)
+def _lane_em(b, m, n_iter, hsr, eta):
+    """``n_iter`` EM iterations (:func:`_em_step`) for lanes ``0..m-1``, given the ``_L_R``
+    row (reward: 1 alcohol, 0 none)."""
+    for _ in range(n_iter):
+        for j in range(m):
+            a0, a1, an, p0, p1, pn = _em_step(b[_L_R + j], b[_L_Q0 + j], b[_L_Q1 + j],
+                                              b[_L_QN + j], b[_L_A0 + j], b[_L_A1 + j],
+                                              b[_L_AN + j], hsr, eta)
+            b[_L_A0 + j] = a0
+            b[_L_A1 + j] = a1
+            b[_L_AN + j] = an
+            b[_L_P0 + j] = p0
+            b[_L_P1 + j] = p1
+            b[_L_PN + j] = pn
+
+
+@numba.njit(cache=True, fastmath=True, error_model="numpy", boundscheck=False)
+def _lane_assign(b, m, pe_thr, three_tau):
+    """After EM, for the lanes whose ``_L_MASK`` row is 1 (the others keep their state): the
+    hard MAP assignment (counts, times, contexts), the weights and the lability left by the
+    trial (replacing any earlier one, as LC-RW's PSI term acts on the posterior of the
+    injection trial), at time ``t``.
+
+    A consolidated cause (mean trial time older than 3 tau) is destabilised only by a
+    prediction error (|r - V| >= ``pe_thr``); a cause still consolidating is labile whenever
+    it is inferred; NMDA blockade at the trial (``_L_FREE`` < 1) prevents both. Selects, no
+    branches, and every value loaded unconditionally first (a load inside a conditional
+    expression keeps the loop from vectorising).
+    """
+    for j in range(m):
+        on = b[_L_MASK + j] > 0.0
+        t = b[_L_T + j]
+        ctx = b[_L_CTX + j]
+        k0 = b[_L_N0 + j]
+        k1 = b[_L_N1 + j]
+        tm0 = b[_L_TM0 + j]
+        tm1 = b[_L_TM1 + j]
+        tl0 = b[_L_TL0 + j]
+        tl1 = b[_L_TL1 + j]
+        c0 = b[_L_C0 + j]
+        c1 = b[_L_C1 + j]
+        w0 = b[_L_W0 + j]
+        w1 = b[_L_W1 + j]
+        lab0 = b[_L_LAB0 + j]
+        lab1 = b[_L_LAB1 + j]
+        labt = b[_L_LABT + j]
+        a0 = b[_L_A0 + j]
+        a1 = b[_L_A1 + j]
+        an = b[_L_AN + j]
+        p0 = b[_L_P0 + j]
+        p1 = b[_L_P1 + j]
+        pn = b[_L_PN + j]
+        pe = b[_L_R + j] - b[_L_V + j]
+        free = b[_L_FREE + j]
+        to0 = (k0 > 0.0) & (p0 >= p1) & (p0 >= pn)
+        new0 = k0 <= 0.0  # no memory yet: the new cause becomes the acquisition cause
+        rest = not (to0 | new0)
+        to1 = rest & (k1 > 0.0)
+        new1 = rest & (k1 <= 0.0)  # the new cause becomes the extinction cause
+        # the one running mean that moves (one division)
+        k = k0 if to0 else k1
+        tm_moved = ((tm0 if to0 else tm1) * k + t) / (k + 1.0)
+        tm0n = tm_moved if to0 else (t if new0 else tm0)
+        tm1n = tm_moved if to1 else (t if new1 else tm1)
+        k0n = k0 + 1.0 if to0 else (1.0 if new0 else k0)
+        k1n = k1 + 1.0 if to1 else (1.0 if new1 else k1)
+        w0n = an if new0 else a0
+        w1n = a1 if k1 > 0.0 else (an if new1 else w1)
+        p0 = pn if new0 else p0
+        pn = 0.0 if new0 else pn
+        pe_gate = 1.0 if abs(pe) >= pe_thr else 0.0
+        g0 = 1.0 if t - tm0n < three_tau else pe_gate
+        g1 = 1.0 if t - tm1n < three_tau else pe_gate
+        lab0n = p0 * g0 * free
+        lab1n = (p1 + pn) * g1 * free if k1n > 0.0 else 0.0
+        # unconditional stores of selects (masked-out lanes keep their values)
+        b[_L_W0 + j] = w0n if on else w0
+        b[_L_N0 + j] = k0n if on else k0
+        b[_L_TM0 + j] = tm0n if on else tm0
+        b[_L_TL0 + j] = t if on & (to0 | new0) else tl0
+        b[_L_C0 + j] = ctx if on & new0 else c0
+        b[_L_LAB0 + j] = lab0n if on else lab0
+        b[_L_W1 + j] = w1n if on else w1
+        b[_L_N1 + j] = k1n if on else k1
+        b[_L_TM1 + j] = tm1n if on else tm1
+        b[_L_TL1 + j] = t if on & (to1 | new1) else tl1
+        b[_L_C1 + j] = ctx if on & new1 else c1
+        b[_L_LAB1 + j] = lab1n if on else lab1
+        b[_L_LABT + j] = t if on else labt
+
+
+@numba.njit(cache=True, fastmath=True, error_model="numpy", boundscheck=False)
+def _lane_update(b, m, n_iter, hsr, eta, pe_thr, three_tau):
+    """EM and assignment of lanes ``0..m-1`` whose posterior and reward rows are set."""
+    _lane_em(b, m, n_iter, hsr, eta)
+    _lane_assign(b, m, pe_thr, three_tau)
+
+
+@numba.njit(cache=True, fastmath=True, error_model="numpy", boundscheck=False)
+def _expose_kernel(mask, reward, occ, ctx_arr, time_h, blk, alpha, off, g, sx, half_d, eta, sr,
+                   n_iter, pe_thr, occ50, hill, tau_h, beta):
+    """One exposure of the masked (patient, cue) pairs: gather them into lane buffers of
+    ``_LANE_PAIRS``, run the lane passes, scatter back. ``blk`` is the state's (13, L) block
+    (``PopulationState._block``; pair (i, c) at column ``i * C + c``). Returns the number of
+    pairs updated."""
+    nn, cc = mask.shape
+    q_new = _new_cause_weight(alpha, sx, half_d)
+    occ50h = occ50 ** hill
+    inv_tau = 1.0 / tau_h
+    b = np.zeros(_L_ROWS * _LANE_PAIRS)
+    idx = np.empty(_LANE_PAIRS, np.int64)
+    count = 0
+    m = 0
+    for i in range(nn + 1):
+        # flush a full buffer (or the last one)
+        if i == nn or m + cc > _LANE_PAIRS:
+            if m > 0:
+                mp = _lanes_padded(m)
+                _lane_posterior(b, mp, off, g, sx, half_d, q_new, beta, inv_tau)
+                _lane_update(b, mp, n_iter, 0.5 / sr, eta, pe_thr, 3.0 * tau_h)
+                _lane_scatter(b, m, blk, idx)
+                count += m
+                m = 0
+            if i == nn:
+                break
+        o = occ[i]
+        free = 1.0
+        if o > 0.0:
+            oh = o ** hill
+            free = 1.0 - oh / (oh + occ50h)
+        t = time_h[i]
+        ctx = ctx_arr[i]
+        for c in range(cc):
+            if mask[i, c]:
+                k = i * cc + c
+                idx[m] = k
+                for f in range(_N_STATE_ROWS):
+                    b[f * _LANE_PAIRS + m] = blk[f, k]
+                b[_L_T + m] = t
+                b[_L_CTX + m] = ctx
+                b[_L_FREE + m] = free
+                b[_L_MASK + m] = 1.0
+                b[_L_R + m] = 1.0 if reward[i, c] else 0.0
+                m += 1
     return count
+
+
+@numba.njit(cache=True, fastmath=True, error_model="numpy", boundscheck=False)
+def _response_kernel(time_h, ctx_arr, blk, alpha, off, g, sx, half_d, theta, cr_noise, tau_h,
+                     beta, out):
+    """Conditioned response of every pair (no learning): the lane posterior's arithmetic."""
+    nn, cc = out.shape
+    inv_tau = 1.0 / tau_h
+    cr_scale = 1.0 / (cr_noise * math.sqrt(2.0))
+    for i in range(nn):
+        t = time_h[i]
+        ctx = ctx_arr[i]
+        for c in range(cc):
+            k = i * cc + c
+            q0, q1 = _pair_weights(blk[1, k], blk[2, k], blk[3, k], blk[4, k], blk[5, k],
+                                   blk[12, k], blk[7, k], blk[8, k], blk[9, k], blk[10, k], t,
+                                   ctx, off, g, sx, half_d, beta, inv_tau)
+            out[i, c] = _cr(_readout(q0, q1, blk[0, k], blk[6, k]), theta, cr_scale)
 
 
 @numba.njit(cache=True, fastmath=True)
@@ -761,13 +847,10 @@ def response(
     n = state.shape[0]
     ctx = _contexts(context, n, p)
     out = np.empty(state.shape)
-    s = state
-    _response_kernel(s.time_h, ctx, s.w0, s.n0, s.tmean0_h, s.tlast0_h, s.ctx0, s.lab0,
-                     s.w1, s.n1, s.tmean1_h, s.tlast1_h, s.ctx1, s.lab1, s.lab_time_h,
-                     p.new_cause_concentration_per_h, p.kernel_offset_h, p.kernel_exponent,
-                     p.feature_variance, 0.5 * (1.0 + p.n_context_features), p.cr_threshold,
-                     p.cr_noise,
-                     p.lability_prior_boost_per_h, p.lability_tau_min / 60.0, *_exp_table(p), out)
+    _response_kernel(state.time_h, ctx, state._block, p.new_cause_concentration_per_h,
+                     p.kernel_offset_h, p.kernel_exponent, p.feature_variance,
+                     0.5 * (1.0 + p.n_context_features), p.cr_threshold, p.cr_noise,
+                     p.lability_tau_min / 60.0, p.lability_prior_boost_per_h, out)
     return out
 
 
@@ -840,17 +923,23 @@ def expose(
         iters = int(min(p.max_em_iterations,
                         max(1, round(gap_to_next_min / p.em_iteration_period_min))))
     s = state
-    kernel = (_expose_kernel if 0.5 / p.us_variance <= _EXP_POLY_MAX_ABS
-              else _expose_kernel_reference)
-    return int(kernel(
-        mask, rew, occ, ctx, s.time_h,
-        s.w0, s.n0, s.tmean0_h, s.tlast0_h, s.ctx0, s.lab0,
-        s.w1, s.n1, s.tmean1_h, s.tlast1_h, s.ctx1, s.lab1, s.lab_time_h,
+    if 0.5 / p.us_variance > _EXP_POLY_MAX_ABS:
+        # the E-step's polynomial exp is accurate only there: the reference kernel instead
+        return int(_expose_kernel_reference(
+            mask, rew.astype(np.float64), occ, ctx, s.time_h,
+            s.w0, s.n0, s.tmean0_h, s.tlast0_h, s.ctx0, s.lab0,
+            s.w1, s.n1, s.tmean1_h, s.tlast1_h, s.ctx1, s.lab1, s.lab_time_h,
+            p.new_cause_concentration_per_h, p.kernel_offset_h, p.kernel_exponent,
+            p.feature_variance, 0.5 * (1.0 + p.n_context_features), p.learning_rate,
+            p.us_variance, iters, p.destabilization_pe_threshold,
+            p.destabilization_block_occupancy50, p.destabilization_block_hill,
+            p.lability_tau_min / 60.0, p.lability_prior_boost_per_h, *_exp_table(p)))
+    return int(_expose_kernel(
+        mask, rew, occ, ctx, s.time_h, s._block,
         p.new_cause_concentration_per_h, p.kernel_offset_h, p.kernel_exponent,
         p.feature_variance, 0.5 * (1.0 + p.n_context_features), p.learning_rate, p.us_variance,
         iters, p.destabilization_pe_threshold, p.destabilization_block_occupancy50,
-        p.destabilization_block_hill, p.lability_tau_min / 60.0, p.lability_prior_boost_per_h,
-        *_exp_table(p)))
+        p.destabilization_block_hill, p.lability_tau_min / 60.0, p.lability_prior_boost_per_h))
 
 
 def retrieve(
