@@ -177,3 +177,34 @@ def test_a_pairs_update_does_not_depend_on_its_lane():
                 pop.expose(sub, mask[sl], rew[sl], p, occupancy=occ[sl])
             for name in pop._CUE_FIELDS:
                 assert np.array_equal(getattr(sub, name), getattr(full, name)[sl]), (size, name)
+
+
+def test_erfc_and_conditioned_response_accuracy():
+    from scipy.special import erfc, ndtr
+
+    @pop.numba.njit
+    def ev(xs, theta, scale):
+        e = np.empty_like(xs)
+        cr = np.empty_like(xs)
+        for i in range(xs.size):
+            e[i] = pop._erfc_nonneg(abs(xs[i]))
+            cr[i] = pop._cr(xs[i], theta, scale)
+        return e, cr
+
+    a = np.linspace(-26.0, 26.0, 40001)
+    e, cr = ev(a, 0.3, 1.0 / (0.2 * math.sqrt(2.0)))
+    inside = np.abs(a) <= 7.9  # beyond ~7.95, exp(-a^2 + g) is clamped at exp(-64)
+    np.testing.assert_allclose(e[inside], erfc(np.abs(a[inside])), rtol=2e-12, atol=0)
+    assert np.all(e[~inside] < 3e-28)
+    np.testing.assert_allclose(cr, ndtr((a - 0.3) / 0.2), rtol=0, atol=1e-13)
+
+
+def test_erfc_coefficients_are_those_of_the_fit_script():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "tools" / "fit_erfc.py"
+    spec = importlib.util.spec_from_file_location("fit_erfc", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    np.testing.assert_allclose(pop._ERFC_CHEB, mod.fit(), rtol=1e-9, atol=1e-17)

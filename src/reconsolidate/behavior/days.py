@@ -49,17 +49,17 @@ from reconsolidate.memory import population as mem
 from reconsolidate.memory.params import MemoryParams
 from reconsolidate.memory.population import (
     _EXP_POLY_MAX_ABS,
+    _L_CR,
     _L_CTX,
     _L_FREE,
     _L_MASK,
     _L_R,
     _L_ROWS,
     _L_T,
-    _L_V,
     _L_W0,
     _LANE_PAIRS,
     _N_STATE_ROWS,
-    _cr,
+    _lane_cr,
     _lane_posterior,
     _lane_scatter,
     _lane_update,
@@ -301,6 +301,7 @@ def _days_kernel(days, weekend, detox, record_col, snapshot_col, accumulate, key
             # 2. each pair's posterior and read-out at the start of the day
             if m > 0:
                 _lane_posterior(b, _lanes_padded(m), off, g, sx, half_d, q_new, boost, inv_tau)
+                _lane_cr(b, _lanes_padded(m), theta, cr_scale)
             for q in range(nb):
                 i = i0 + q
                 # the day's craving: noisy-or over the exposed cues' conditioned responses
@@ -309,7 +310,7 @@ def _days_kernel(days, weekend, detox, record_col, snapshot_col, accumulate, key
                 ct = 0.0
                 wt = 0.0
                 for j in range(first_lane[q], first_lane[q + 1]):
-                    cr_c = _cr(b[_L_V + j], theta, cr_scale)
+                    cr_c = b[_L_CR + j]
                     if b[_L_MASK + j] > 0.0:
                         kp *= 1.0 - cr_c
                         any_exposed = True
