@@ -758,19 +758,36 @@ def _expose_kernel(mask, reward, occ, ctx_arr, time_h, blk, alpha, off, g, sx, h
 @numba.njit(cache=True, fastmath=True, error_model="numpy", boundscheck=False)
 def _response_kernel(time_h, ctx_arr, blk, alpha, off, g, sx, half_d, theta, cr_noise, tau_h,
                      beta, out):
-    """Conditioned response of every pair (no learning): the lane posterior's arithmetic."""
+    """Conditioned response of every pair (no learning), block by block through the lane
+    passes (:func:`_lane_posterior`, :func:`_lane_cr`): the same arithmetic as exposures."""
     nn, cc = out.shape
     inv_tau = 1.0 / tau_h
     cr_scale = 1.0 / (cr_noise * math.sqrt(2.0))
-    for i in range(nn):
-        t = time_h[i]
-        ctx = ctx_arr[i]
-        for c in range(cc):
-            k = i * cc + c
-            q0, q1 = _pair_weights(blk[1, k], blk[2, k], blk[3, k], blk[4, k], blk[5, k],
-                                   blk[12, k], blk[7, k], blk[8, k], blk[9, k], blk[10, k], t,
-                                   ctx, off, g, sx, half_d, beta, inv_tau)
-            out[i, c] = _cr(_readout(q0, q1, blk[0, k], blk[6, k]), theta, cr_scale)
+    q_new = _new_cause_weight(alpha, sx, half_d)
+    per_block = _LANE_PAIRS // cc
+    b = np.zeros(_L_ROWS * _LANE_PAIRS)
+    for i0 in range(0, nn, per_block):
+        nb = min(per_block, nn - i0)
+        m = nb * cc
+        base = i0 * cc
+        for f in range(_N_STATE_ROWS):
+            row = f * _LANE_PAIRS
+            for j in range(m):
+                b[row + j] = blk[f, base + j]
+        j = 0
+        for i in range(i0, i0 + nb):
+            for _ in range(cc):
+                b[_L_T + j] = time_h[i]
+                b[_L_CTX + j] = ctx_arr[i]
+                j += 1
+        mp = _lanes_padded(m)
+        _lane_posterior(b, mp, off, g, sx, half_d, q_new, beta, inv_tau)
+        _lane_cr(b, mp, theta, cr_scale)
+        j = 0
+        for i in range(i0, i0 + nb):
+            for c in range(cc):
+                out[i, c] = b[_L_CR + j]
+                j += 1
 
 
 @numba.njit(cache=True, fastmath=True)
