@@ -80,6 +80,26 @@ def test_occupancy_integral_exact_for_piecewise_linear() -> None:
         occupancy_integral(t, y, -1.0, 2.0)
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.floats(0.01, 5.0), min_size=1, max_size=12),
+    st.integers(0, 2**32 - 1),
+    st.floats(0.0, 1.0),
+    st.floats(0.0, 1.0),
+)
+def test_occupancy_integral_matches_the_interpolant(steps, seed, u0, u1) -> None:
+    """Oracle: the trapezoid over the window's own breakpoints (the window edges and the
+    samples inside it), each value from np.interp: exact for a piecewise-linear function."""
+    t = np.concatenate([[0.0], np.cumsum(steps)])
+    y = np.random.default_rng(seed).uniform(0, 1, (3, t.size))
+    start, stop = sorted((u0 * t[-1], u1 * t[-1]))
+    xs = np.unique(np.concatenate([[start, stop], t[(t > start) & (t < stop)]]))
+    want = [float(np.sum(0.5 * (np.interp(xs[1:], t, r) + np.interp(xs[:-1], t, r))
+                         * np.diff(xs))) for r in y]
+    np.testing.assert_allclose(occupancy_integral(t, y, start, stop), want, rtol=1e-12,
+                               atol=1e-14)
+
+
 def test_nmda_exposure_window_and_shapes() -> None:
     r = Regimen(infusion=[{"start_min": 0, "duration_min": 40, "dose_mg_per_kg": 0.8}])
     w = np.array([60.0, 70.0, 90.0])

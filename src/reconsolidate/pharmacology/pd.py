@@ -171,13 +171,39 @@ def occupancy_integral(
         )
     if stop_min == start_min:
         return np.zeros(y.shape[0])
-    inner = (t > start_min) & (t < stop_min)
-    tt = np.concatenate([[start_min], t[inner], [stop_min]])
+    # The integral of the piecewise-linear interpolant over the window is linear in the
+    # samples: weights once, then one pass per patient (fixed summation order, so a patient's
+    # integral does not depend on the other rows of its chunk).
+    return _weighted_row_sums(np.ascontiguousarray(y), _trapezoid_weights(t, start_min, stop_min))
 
-    def edge(x: float) -> np.ndarray:
-        j = int(np.clip(np.searchsorted(t, x, side="right") - 1, 0, t.size - 2))
-        f = (x - t[j]) / (t[j + 1] - t[j])
-        return y[:, j] * (1.0 - f) + y[:, j + 1] * f
 
-    yy = np.concatenate([edge(start_min)[:, None], y[:, inner], edge(stop_min)[:, None]], axis=1)
-    return (0.5 * (yy[:, 1:] + yy[:, :-1]) * np.diff(tt)[None, :]).sum(axis=1)
+def _trapezoid_weights(t: np.ndarray, start_min: float, stop_min: float) -> np.ndarray:
+    """Weights ``w`` (T,) with ``sum_j w_j y_j`` = the integral over [start, stop] of the
+    piecewise-linear interpolant of samples ``y`` at times ``t`` (window inside ``t``)."""
+    w = np.zeros(t.size)
+    j0 = int(np.clip(np.searchsorted(t, start_min, side="right") - 1, 0, t.size - 2))
+    j1 = int(np.clip(np.searchsorted(t, stop_min, side="left"), 1, t.size - 1))
+    for j in range(j0, j1):
+        a = max(t[j], start_min)
+        b = min(t[j + 1], stop_min)
+        if b <= a:
+            continue
+        h = t[j + 1] - t[j]
+        fa = (a - t[j]) / h
+        fb = (b - t[j]) / h
+        w[j] += 0.5 * (b - a) * (2.0 - fa - fb)
+        w[j + 1] += 0.5 * (b - a) * (fa + fb)
+    return w
+
+
+@numba.njit(cache=True)
+def _weighted_row_sums(y: np.ndarray, w: np.ndarray) -> np.ndarray:  # pragma: no cover
+    """``y @ w`` row by row in a fixed order (no BLAS: its blocking could depend on layout)."""
+    n, m = y.shape
+    out = np.empty(n)
+    for i in range(n):
+        acc = 0.0
+        for j in range(m):
+            acc += y[i, j] * w[j]
+        out[i] = acc
+    return out
