@@ -82,6 +82,9 @@ def _reference(p, m, st, bp, plan: DayPlan, stream: CounterStream, skill_hl: np.
         ("das2019", BehaviorParams()),
         ("combine", BehaviorParams(habit_weight_logit=6.0, habit_time_constant_days=10.0)),
         ("dakwar2020", BehaviorParams(craving_weight_logit=9.0, amount_craving_elasticity=1.5)),
+        # no background craving and no elasticity: a drinking day without a cue has craving 0
+        # and the amount (0 / ref)^0 = 1 (an exp(0 log 0) form gave NaN)
+        ("das2019", BehaviorParams(background_craving=0.0, amount_craving_elasticity=0.0)),
     ],
 )
 def test_kernel_matches_numpy_reference(cohort: str, bp: BehaviorParams) -> None:

@@ -38,7 +38,7 @@ def _run(kernel, s, mask, rew, occ, ctx, p, iters):
 @pytest.mark.parametrize("seed", [0, 1])
 def test_fast_kernel_matches_original_kernel(p, seed):
     rng = np.random.default_rng(seed)
-    n, c = 700, 4  # 700 > one block of 256 patients: exercises block edges
+    n, c = 700, 4  # 700 patients = 22 lane buffers of 32 (plus a partial one)
     acq = rng.uniform(0, 1, (n, c))
     fast = pop.new_state(acq, p, memory_age_h=rng.uniform(0, 200, n))
     fast.n0[rng.random((n, c)) < 0.1] = 0.0  # some naive pairs (new cause -> acquisition)
@@ -90,7 +90,7 @@ def test_exp_poly_wide_accuracy():
 
     x = np.linspace(-pop._EXP_WIDE_MAX_ABS, pop._EXP_WIDE_MAX_ABS, 20001)
     assert np.max(np.abs(ev(x) / np.exp(x) - 1.0)) < 1e-12
-    # clamped outside: finite, and exp(-64) is negligible next to any prior term
+    # clamped outside: finite (callers keep arguments where a clamped value is negligible)
     assert ev(np.array([-1e6]))[0] == ev(np.array([-64.0]))[0] < 1.7e-28
 
 
@@ -208,3 +208,64 @@ def test_erfc_coefficients_are_those_of_the_fit_script():
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     np.testing.assert_allclose(pop._ERFC_CHEB, mod.fit(), rtol=1e-9, atol=1e-17)
+
+
+@pytest.mark.parametrize("sx", [1.0, 0.02, 0.005])
+def test_read_out_keeps_its_ratio_however_small_the_feature_variance(sx):
+    """ABC renewal (acquisition in context 0, extinction in 1, test in 2) with a tiny feature
+    variance: both causes' likelihood exponents are about -1/sx, far below the exps' clamp;
+    weighting relative to the existing causes' maximum keeps their ratio (the read-out was
+    0.38 instead of 0.023 at sx 0.01 when the reference point was the new cause). Oracle: the
+    formula in float64 with math.exp, exact here (nothing underflows at these sx)."""
+    p = MemoryParams(feature_variance=sx, n_context_features=3)
+    s = pop.new_state(np.full((1, 1), 0.9), p, memory_age_h=240.0, context=0)
+    for _ in range(6):
+        pop.advance(s, 24.0)
+        pop.expose(s, np.ones((1, 1), bool), False, p, context=1)
+    pop.advance(s, 24.0)
+    assert s.n1[0, 0] > 0
+    half_d = 0.5 * (1 + p.n_context_features)
+    t = s.time_h[0]
+    q = []
+    for n, tm, tl, ck, boost in (
+        (s.n0[0, 0], s.tmean0_h[0, 0], s.tlast0_h[0, 0], s.ctx0[0, 0],
+         s.lab0[0, 0] * p.lability_prior_boost_per_h
+         * math.exp(-(t - s.lab_time_h[0, 0]) / (p.lability_tau_min / 60.0))),
+        (s.n1[0, 0], s.tmean1_h[0, 0], s.tlast1_h[0, 0], s.ctx1[0, 0], 0.0),
+    ):
+        def kern(dt):
+            return max(dt + p.kernel_offset_h, p.kernel_offset_h) ** -p.kernel_exponent
+        v = sx / (n + sx) + sx
+        mu = n / (n + sx)
+        dist = (1 - mu) ** 2 + ((1 - mu) ** 2 if ck == 2.0 else 1 + mu * mu)
+        prior = max(n - 1, 0) * kern(t - tm) + min(n, 1) * kern(t - tl) + boost
+        q.append(prior * math.exp(-0.5 * dist / v) * v ** -half_d)
+    v_read = (q[0] * s.w0[0, 0] + q[1] * s.w1[0, 0]) / (q[0] + q[1])
+    want = 0.5 * math.erfc(-(v_read - p.cr_threshold) / (p.cr_noise * math.sqrt(2.0)))
+    assert pop.response(s, p, context=2)[0, 0] == pytest.approx(want, rel=1e-9)
+
+
+def test_states_that_lost_their_block_are_moved_into_a_fresh_one():
+    """Pickling and deep copies turn the field views into separate arrays, and a field can be
+    rebound: the kernels must then work on (and the fields show) the same memory."""
+    import copy
+    import pickle
+
+    p = MemoryParams()
+    base = pop.new_state(np.full((4, 2), 0.8), p)
+    for make in (lambda s: pickle.loads(pickle.dumps(s)), copy.deepcopy):
+        t = make(base)
+        pop.advance(t, 1.0)
+        pop.expose(t, np.ones((4, 2), bool), True, p)
+        assert np.all(t.n0 == base.n0 + 1)
+    r = base.copy()
+    r.n0 = np.full((4, 2), 5.0)  # rebound: no longer a view into the block
+    pop.advance(r, 1.0)
+    pop.expose(r, np.ones((4, 2), bool), True, p)
+    assert np.all(r.n0 == 6.0)
+    assert np.all(pop.response(r, p) == pop.response(r.copy(), p))
+
+
+def test_a_state_needs_at_least_one_cue_class():
+    with pytest.raises(pop.InputError, match="cue classes"):
+        pop.new_state(np.zeros((3, 0)), MemoryParams())

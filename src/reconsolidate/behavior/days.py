@@ -64,7 +64,7 @@ from reconsolidate.memory.population import (
     _lane_scatter,
     _lane_update,
     _lanes_padded,
-    _new_cause_weight,
+    _new_cause_terms,
 )
 from reconsolidate.population.sample import Patients
 
@@ -211,7 +211,7 @@ def live_days(
         state.quit_lift_logit, state.therapy_lift_logit, state.ketamine_lift_logit,
         state.ketamine_lasting_lift_logit, state.coping_skill, state.habit, state.habit_ref,
         state.regression_logit, state.regression_target_logit, skill_decay,
-        s.time_h, s._block, behavior, memory_consts,
+        s.time_h, mem._block_of(s), behavior, memory_consts,
         drinks_out, snap_cr, snap_w, cr_sum,
     )
 
@@ -257,7 +257,7 @@ def _days_kernel(days, weekend, detox, record_col, snapshot_col, accumulate, key
     boost = memory_consts[10]
     theta = memory_consts[11]
     cr_scale = 1.0 / (memory_consts[12] * math.sqrt(2.0))
-    q_new = _new_cause_weight(alpha_c, sx, half_d)
+    f_new, x_new = _new_cause_terms(alpha_c, sx, half_d)
     ctx = 0.0  # daily life happens in the home context
     draw_decision = cc
     draw_amount = cc + 1
@@ -300,7 +300,8 @@ def _days_kernel(days, weekend, detox, record_col, snapshot_col, accumulate, key
             first_lane[nb] = m
             # 2. each pair's posterior and read-out at the start of the day
             if m > 0:
-                _lane_posterior(b, _lanes_padded(m), off, g, sx, half_d, q_new, boost, inv_tau)
+                _lane_posterior(b, _lanes_padded(m), off, g, sx, half_d, f_new, x_new, boost,
+                                inv_tau)
                 _lane_cr(b, _lanes_padded(m), theta, cr_scale)
             for q in range(nb):
                 i = i0 + q
@@ -344,12 +345,11 @@ def _days_kernel(days, weekend, detox, record_col, snapshot_col, accumulate, key
                 if drink:
                     z = normal_quantile(
                         counter_uniform(key, patient_day_counter(pidx[i], day, draw_amount)))
-                    # (kappa / ref)^elasticity exp(-rate motivation+) exp(sigma z - sigma^2/2),
-                    # as one exp (libm calls dominate this loop)
-                    drinks = dpdd[i] * math.exp(
-                        elasticity * math.log(kappa / craving_ref[i])
-                        - motivation_rate * max(motivation, 0.0)
-                        + sigma * z - 0.5 * sigma * sigma)
+                    # (kappa / ref)^elasticity exp(-rate motivation+) exp(sigma z - sigma^2/2);
+                    # pow, not exp(elasticity log(...)): kappa = 0 with elasticity 0 is allowed
+                    drinks = (dpdd[i] * (kappa / craving_ref[i]) ** elasticity
+                              * math.exp(sigma * z - 0.5 * sigma * sigma
+                                         - motivation_rate * max(motivation, 0.0)))
                     drinks = min(max(drinks, min_drinks), max_drinks)
                 rc = record_col[d]
                 if rc >= 0:

@@ -28,12 +28,19 @@ Implementation (performance; the model is unchanged):
   there by branch-free loops that the compiler vectorises with pairs as SIMD lanes
   (:func:`_lane_posterior`: prior x likelihood and read-out; :func:`_lane_em`;
   :func:`_lane_assign`: MAP assignment and lability by selects), and scattered back.
-- All exponentials are polynomial (:func:`_exp_poly`, :func:`_exp_poly_wide`; relative error
-  < 1e-12) instead of libm or the exp table (2e-7) of the reference kernel, so that the loops
-  vectorise; the defaults (kernel exponent 1, two contexts) share divisions and avoid ``pow``.
+- The per-pair exponentials are polynomial (:func:`_exp_poly`, :func:`_exp_poly_wide`;
+  relative error < 1e-12) and so is erfc (:func:`_erfc_nonneg`), instead of libm or the exp
+  table (2e-7) of the reference kernel, so that the loops vectorise; likelihoods are weighted
+  relative to the existing causes' largest exponent (:func:`_pair_weights`), so that none
+  underflows however small ``feature_variance``; the defaults (kernel exponent 1, two contexts)
+  share divisions and avoid ``pow``.
 - The passes always run over whole groups of ``_LANE_GROUP`` lanes, so that a pair's result
   does not depend on its lane (vector body or remainder loop): bit-identical whatever the
-  chunking.
+  chunking. They are inlined into each kernel (numba ``inline="always"``): as separately
+  compiled functions, a kernel compiled fresh and the same kernel loaded from numba's cache
+  rounded differently in the last bit (the first got its callees inlined and optimised in
+  place by LLVM, the second not), so worker processes loading the cache disagreed with the
+  process that compiled it (the trial's bit-identity test failed on a fresh clone).
 - ``_expose_kernel_reference`` is the original one-pass kernel, kept as the oracle of the fast
   path (``tests/memory/test_memory_population_fast.py``: weights within 1e-6, counts, times and
   contexts equal) and used for ``us_variance < 1/16`` (outside the polynomial's range).
@@ -115,6 +122,13 @@ class PopulationState:
             np.copyto(getattr(out, f.name), getattr(self, f.name))
         return out
 
+    def __getstate__(self) -> dict:
+        # pickling (and deepcopy) turn the field views into separate arrays: leave the block
+        # out; the kernels rebuild it on first use (_block_of)
+        state = dict(self.__dict__)
+        state.pop("_block", None)
+        return state
+
     @property
     def acquisition_strength(self) -> NDArray[np.float64]:
         """Reward prediction of the acquisition memory, (N, C) (a view, do not write)."""
@@ -155,6 +169,31 @@ def _alloc_state(n: int, c: int) -> PopulationState:
     state = PopulationState(time_h=np.zeros(n), **views)
     state._block = rows
     return state
+
+
+def _block_of(state: PopulationState) -> NDArray[np.float64]:
+    """The state's (13, L) block, the kernels' single argument, after checking that every
+    field is still its view.
+
+    A state whose fields were rebound, that was unpickled or deep-copied (views become separate
+    arrays), or that was built directly, is first moved into a fresh block, keeping its
+    values, so that the kernels never write to memory the fields no longer show.
+    """
+    blk = getattr(state, "_block", None)
+    n, c = state.shape
+    if blk is not None and all(
+        getattr(state, name).ctypes.data == blk[k].ctypes.data
+        and getattr(state, name).shape == (n, c)
+        and getattr(state, name).strides == (8 * c, 8)
+        for k, name in enumerate(_CUE_FIELDS)
+    ):
+        return blk
+    fresh = _alloc_state(n, c)
+    for name in _CUE_FIELDS:
+        np.copyto(getattr(fresh, name), getattr(state, name))
+        setattr(state, name, getattr(fresh, name))
+    state._block = fresh._block
+    return fresh._block
 
 
 def new_state(
@@ -199,9 +238,9 @@ def new_state(
         raise InputError("memory_age_h must be >= 0")
     _check_context(context, p)
     n, c = a.shape
-    if c > _LANE_PAIRS:
-        raise InputError(f"{c} cue classes: at most {_LANE_PAIRS} (one patient's pairs must fit "
-                         "in a lane buffer of the expose kernel)")
+    if not 1 <= c <= _LANE_PAIRS:
+        raise InputError(f"{c} cue classes: need 1 to {_LANE_PAIRS} (one patient's pairs must "
+                         "fit in a lane buffer of the expose kernel)")
     ntr = p.acquisition_trials if acquisition_trials is None else float(acquisition_trials)
     if ntr < 0:
         raise InputError(f"acquisition_trials = {ntr}: must be >= 0")
@@ -399,23 +438,26 @@ def _exp_poly_wide(x: float) -> float:
 
 
 @numba.njit(cache=True, inline="always", fastmath=True, error_model="numpy")
-def _new_cause_weight(alpha: float, sx: float, half_d: float) -> float:
-    """Prior x feature likelihood of a new cause (``alpha`` x the density of (cue 1, context)
-    under zero means): a constant of the parameters."""
+def _new_cause_terms(alpha: float, sx: float, half_d: float) -> tuple[float, float]:
+    """``(factor, exponent)`` of a new cause's prior x feature likelihood, ``factor x
+    exp(exponent)`` (``alpha`` x the density of (cue 1, context) under zero means): constants
+    of the parameters."""
     v = 1.0 + sx
-    return alpha * math.exp(-1.0 / v) * v ** (-half_d)
+    return alpha * v ** (-half_d), -1.0 / v
 
 
 @numba.njit(cache=True, inline="always", fastmath=True, error_model="numpy")
-def _cause_weight(k, tm, tl, same_ctx, boost, t, off, g, sx, half_d):
-    """Prior x feature likelihood of a cause with ``k`` trials (0 if ``k <= 0``), branch-free.
+def _cause_terms(k, tm, tl, same_ctx, boost, t, off, g, sx, half_d):
+    """``(factor, exponent)`` of the prior x feature likelihood of a cause with ``k > 0``
+    trials: the weight is ``factor x exp(exponent)``. Branch-free.
 
     Prior: the power-law CRP kernel ``(k - 1) K(t - tmean) + K(t - tlast)`` (``min(k, 1)``
     for the last trial, so a cause weakened below one trial fades smoothly) plus ``boost``
     (the lability boost); likelihood: the predictive density of (cue = 1, one-hot context),
-    without the constant (2 pi)^(-D/2) that cancels in every posterior, D = 1 + contexts.
-    ``g == 1`` and ``half_d == 1.5`` (the defaults) share one division between the two prior
-    terms and one between ``1/(k + sx)`` and ``1/v``; other values use ``pow``.
+    without the constant (2 pi)^(-D/2) that cancels in every posterior, D = 1 + contexts; its
+    exponent lies in [-1/feature_variance, 0]. ``g == 1`` and ``half_d == 1.5`` (the defaults)
+    share one division between the two prior terms and one between ``1/(k + sx)`` and
+    ``1/v``; other values use ``pow``.
     """
     d_mean = max(t - tm + off, off)
     d_last = max(t - tl + off, off)
@@ -433,21 +475,34 @@ def _cause_weight(k, tm, tl, same_ctx, boost, t, off, g, sx, half_d):
     om = (1.0 - mu) * (1.0 - mu)  # the cue feature
     q = om + (om if same_ctx else 1.0 + mu * mu)  # + the context features
     scale = iv * math.sqrt(iv) if half_d == 1.5 else iv ** half_d
-    w = (prior + boost) * _exp_poly_wide(-0.5 * q * iv) * scale
-    return w if k > 0.0 else 0.0
+    return (prior + boost) * scale, -0.5 * q * iv
 
 
 @numba.njit(cache=True, inline="always", fastmath=True, error_model="numpy")
 def _pair_weights(k0, tm0, tl0, c0, lab0, labt, k1, tm1, tl1, c1, t, ctx, off, g, sx, half_d,
-                  beta, inv_tau):
-    """Unnormalised posterior weights (prior x likelihood) of the acquisition and extinction
-    causes of one pair at time ``t`` in context ``ctx``; the acquisition cause's prior carries
-    the lability boost ``lab0 beta exp(-(t - labt)/tau)`` (a destabilised memory stays the
-    active one)."""
+                  beta, inv_tau, f_new, x_new):
+    """Posterior weights (prior x likelihood) of the acquisition cause, the extinction cause
+    (0 for a cause without trials) and a new cause of one pair at time ``t`` in context
+    ``ctx``, all divided by the same factor ``exp(x_ref)``: ``x_ref`` is the larger likelihood
+    exponent of the existing causes (the new cause's if none exists).
+
+    Why: the exponents reach -1/feature_variance. Relative to the existing causes' own
+    maximum, the two weights that the read-out compares keep their ratio however small
+    ``feature_variance`` is (as the reference model's log-space sums), instead of both
+    vanishing into the exp's clamp; a difference beyond +-64 (clamped) only ever concerns a
+    term that is negligible, by a factor e^64, next to another one in the same sum. The
+    acquisition cause's prior carries the lability boost ``lab0 beta exp(-(t - labt)/tau)``
+    (a destabilised memory stays the active one); ``(f_new, x_new)`` are
+    :func:`_new_cause_terms`."""
     boost = lab0 * beta * _exp_poly_wide(-(t - labt) * inv_tau)
-    q0 = _cause_weight(k0, tm0, tl0, c0 == ctx, boost, t, off, g, sx, half_d)
-    q1 = _cause_weight(k1, tm1, tl1, c1 == ctx, 0.0, t, off, g, sx, half_d)
-    return q0, q1
+    f0, x0 = _cause_terms(k0, tm0, tl0, c0 == ctx, boost, t, off, g, sx, half_d)
+    f1, x1 = _cause_terms(k1, tm1, tl1, c1 == ctx, 0.0, t, off, g, sx, half_d)
+    none = -1e300  # "no such cause" (no infinities: fastmath assumes there are none)
+    x_ref = max(x0 if k0 > 0.0 else none, x1 if k1 > 0.0 else none)
+    x_ref = x_ref if (k0 > 0.0) | (k1 > 0.0) else x_new
+    q0 = f0 * _exp_poly_wide(x0 - x_ref) if k0 > 0.0 else 0.0
+    q1 = f1 * _exp_poly_wide(x1 - x_ref) if k1 > 0.0 else 0.0
+    return q0, q1, f_new * _exp_poly_wide(x_new - x_ref)
 
 
 @numba.njit(cache=True, inline="always", fastmath=True, error_model="numpy")
@@ -461,7 +516,8 @@ def _readout(q0, q1, w0, w1):
 #: Chebyshev coefficients (in ``u = 2 t - 1``, lowest degree first) of ``g(t) = log(erfcx(a) / t)``
 #: with ``t = 1 / (1 + a / 2)``: ``erfc(a) = t exp(-a^2 + g(t))`` for a >= 0. Made by
 #: ``python tools/fit_erfc.py`` (least squares on 200 Chebyshev nodes against scipy's erfcx);
-#: relative error of erfc < 2e-13 on [0, 26] (tests).
+#: fitted ``g`` within 1e-14; :func:`_erfc_nonneg` within a relative 2e-13 for a <= 7.9 (tests),
+#: beyond which its exp is clamped (absolute error < 3e-28).
 _ERFC_CHEB = np.array([
     -0.6513268598908547,
     0.6419697923564903,
@@ -492,8 +548,8 @@ _ERFC_CHEB = np.array([
 @numba.njit(cache=True, inline="always", fastmath=True, error_model="numpy")
 def _erfc_nonneg(a):
     """erfc(a) for a >= 0 by pure arithmetic (vectorisable; libm's erfc is a branchy call):
-    Clenshaw's recurrence for ``g`` and :func:`_exp_poly_wide` (so erfc(a) for a > 8 is
-    ~1e-28 instead of smaller)."""
+    Clenshaw's recurrence for ``g`` and :func:`_exp_poly_wide` (whose clamp makes erfc(a) for
+    a above about 7.9, where ``g - a^2 < -64``, about 1e-28 instead of smaller)."""
     t = 1.0 / (1.0 + 0.5 * a)
     u = 2.0 * t - 1.0
     b1 = 0.0
@@ -531,19 +587,6 @@ def _em_step(r, q0, q1, qn, a0, a1, an, hsr, eta):
 
 @numba.njit(cache=True, inline="always", fastmath=True, error_model="numpy",
             boundscheck=False)
-def _lane_gather(b, j, blk, k, t, ctx, free, on, r):
-    """Put pair ``k`` (flat index into the state block ``blk``) into lane ``j``."""
-    for f in range(_N_STATE_ROWS):
-        b[f * _LANE_PAIRS + j] = blk[f, k]
-    b[_L_T + j] = t
-    b[_L_CTX + j] = ctx
-    b[_L_FREE + j] = free
-    b[_L_MASK + j] = 1.0 if on else 0.0
-    b[_L_R + j] = r
-
-
-@numba.njit(cache=True, inline="always", fastmath=True, error_model="numpy",
-            boundscheck=False)
 def _lane_scatter(b, m, blk, idx):
     """Write the state rows of lanes ``0..m-1`` back to their pairs ``idx[j]`` of ``blk``."""
     for j in range(m):
@@ -554,15 +597,15 @@ def _lane_scatter(b, m, blk, idx):
 
 @numba.njit(cache=True, inline="always", fastmath=True, error_model="numpy",
             boundscheck=False)
-def _lane_seed(b, j, q0, q1, q_new):
+def _lane_seed(b, j, q0, q1, qn):
     """Store lane ``j``'s read-out and normalised posterior, and seed its EM rows."""
     w0 = b[_L_W0 + j]
     w1 = b[_L_W1 + j]
     b[_L_V + j] = _readout(q0, q1, w0, w1)
-    rs = 1.0 / (q0 + q1 + q_new)
+    rs = 1.0 / (q0 + q1 + qn)
     q0 *= rs
     q1 *= rs
-    qn = q_new * rs
+    qn *= rs
     b[_L_Q0 + j] = q0
     b[_L_Q1 + j] = q1
     b[_L_QN + j] = qn
@@ -574,8 +617,9 @@ def _lane_seed(b, j, q0, q1, q_new):
     b[_L_PN + j] = qn
 
 
-@numba.njit(cache=True, fastmath=True, error_model="numpy", boundscheck=False)
-def _lane_posterior(b, m, off, g, sx, half_d, q_new, beta, inv_tau):
+@numba.njit(cache=True, inline="always", fastmath=True, error_model="numpy",
+            boundscheck=False)
+def _lane_posterior(b, m, off, g, sx, half_d, f_new, x_new, beta, inv_tau):
     """Posterior (prior x likelihood, normalised) of (acquisition, extinction, new cause) and
     the read-out ``V`` for lanes ``0..m-1``; seeds the EM rows.
 
@@ -585,21 +629,24 @@ def _lane_posterior(b, m, off, g, sx, half_d, q_new, beta, inv_tau):
     """
     if g == 1.0 and half_d == 1.5:
         for j in range(m):
-            q0, q1 = _pair_weights(b[_L_N0 + j], b[_L_TM0 + j], b[_L_TL0 + j], b[_L_C0 + j],
+            q0, q1, qn = _pair_weights(b[_L_N0 + j], b[_L_TM0 + j], b[_L_TL0 + j], b[_L_C0 + j],
                                    b[_L_LAB0 + j], b[_L_LABT + j], b[_L_N1 + j],
                                    b[_L_TM1 + j], b[_L_TL1 + j], b[_L_C1 + j], b[_L_T + j],
-                                   b[_L_CTX + j], off, 1.0, sx, 1.5, beta, inv_tau)
-            _lane_seed(b, j, q0, q1, q_new)
+                                   b[_L_CTX + j], off, 1.0, sx, 1.5, beta, inv_tau, f_new,
+                                   x_new)
+            _lane_seed(b, j, q0, q1, qn)
     else:
         for j in range(m):
-            q0, q1 = _pair_weights(b[_L_N0 + j], b[_L_TM0 + j], b[_L_TL0 + j], b[_L_C0 + j],
+            q0, q1, qn = _pair_weights(b[_L_N0 + j], b[_L_TM0 + j], b[_L_TL0 + j], b[_L_C0 + j],
                                    b[_L_LAB0 + j], b[_L_LABT + j], b[_L_N1 + j],
                                    b[_L_TM1 + j], b[_L_TL1 + j], b[_L_C1 + j], b[_L_T + j],
-                                   b[_L_CTX + j], off, g, sx, half_d, beta, inv_tau)
-            _lane_seed(b, j, q0, q1, q_new)
+                                   b[_L_CTX + j], off, g, sx, half_d, beta, inv_tau, f_new,
+                                   x_new)
+            _lane_seed(b, j, q0, q1, qn)
 
 
-@numba.njit(cache=True, fastmath=True, error_model="numpy", boundscheck=False)
+@numba.njit(cache=True, inline="always", fastmath=True, error_model="numpy",
+            boundscheck=False)
 def _lane_cr(b, m, theta, cr_scale):
     """Conditioned response (:func:`_cr`) of lanes ``0..m-1`` from their read-out, into
     ``_L_CR``."""
@@ -607,7 +654,8 @@ def _lane_cr(b, m, theta, cr_scale):
         b[_L_CR + j] = _cr(b[_L_V + j], theta, cr_scale)
 
 
-@numba.njit(cache=True, fastmath=True, error_model="numpy", boundscheck=False)
+@numba.njit(cache=True, inline="always", fastmath=True, error_model="numpy",
+            boundscheck=False)
 def _lane_em(b, m, n_iter, hsr, eta):
     """``n_iter`` EM iterations (:func:`_em_step`) for lanes ``0..m-1``, given the ``_L_R``
     row (reward: 1 alcohol, 0 none)."""
@@ -624,7 +672,8 @@ def _lane_em(b, m, n_iter, hsr, eta):
             b[_L_PN + j] = pn
 
 
-@numba.njit(cache=True, fastmath=True, error_model="numpy", boundscheck=False)
+@numba.njit(cache=True, inline="always", fastmath=True, error_model="numpy",
+            boundscheck=False)
 def _lane_assign(b, m, pe_thr, three_tau):
     """After EM, for the lanes whose ``_L_MASK`` row is 1 (the others keep their state): the
     hard MAP assignment (counts, times, contexts), the weights and the lability left by the
@@ -699,7 +748,8 @@ def _lane_assign(b, m, pe_thr, three_tau):
         b[_L_LABT + j] = t if on else labt
 
 
-@numba.njit(cache=True, fastmath=True, error_model="numpy", boundscheck=False)
+@numba.njit(cache=True, inline="always", fastmath=True, error_model="numpy",
+            boundscheck=False)
 def _lane_update(b, m, n_iter, hsr, eta, pe_thr, three_tau):
     """EM and assignment of lanes ``0..m-1`` whose posterior and reward rows are set."""
     _lane_em(b, m, n_iter, hsr, eta)
@@ -714,7 +764,7 @@ def _expose_kernel(mask, reward, occ, ctx_arr, time_h, blk, alpha, off, g, sx, h
     (``PopulationState._block``; pair (i, c) at column ``i * C + c``). Returns the number of
     pairs updated."""
     nn, cc = mask.shape
-    q_new = _new_cause_weight(alpha, sx, half_d)
+    f_new, x_new = _new_cause_terms(alpha, sx, half_d)
     occ50h = occ50 ** hill
     inv_tau = 1.0 / tau_h
     b = np.zeros(_L_ROWS * _LANE_PAIRS)
@@ -726,7 +776,7 @@ def _expose_kernel(mask, reward, occ, ctx_arr, time_h, blk, alpha, off, g, sx, h
         if i == nn or m + cc > _LANE_PAIRS:
             if m > 0:
                 mp = _lanes_padded(m)
-                _lane_posterior(b, mp, off, g, sx, half_d, q_new, beta, inv_tau)
+                _lane_posterior(b, mp, off, g, sx, half_d, f_new, x_new, beta, inv_tau)
                 _lane_update(b, mp, n_iter, 0.5 / sr, eta, pe_thr, 3.0 * tau_h)
                 _lane_scatter(b, m, blk, idx)
                 count += m
@@ -766,7 +816,7 @@ def _response_kernel(time_h, ctx_arr, blk, alpha, off, g, sx, half_d, theta, cr_
     nn, cc = out.shape
     inv_tau = 1.0 / tau_h
     cr_scale = 1.0 / (cr_noise * math.sqrt(2.0))
-    q_new = _new_cause_weight(alpha, sx, half_d)
+    f_new, x_new = _new_cause_terms(alpha, sx, half_d)
     per_block = _LANE_PAIRS // cc
     b = np.zeros(_L_ROWS * _LANE_PAIRS)
     for i0 in range(0, nn, per_block):
@@ -784,7 +834,7 @@ def _response_kernel(time_h, ctx_arr, blk, alpha, off, g, sx, half_d, theta, cr_
                 b[_L_CTX + j] = ctx_arr[i]
                 j += 1
         mp = _lanes_padded(m)
-        _lane_posterior(b, mp, off, g, sx, half_d, q_new, beta, inv_tau)
+        _lane_posterior(b, mp, off, g, sx, half_d, f_new, x_new, beta, inv_tau)
         _lane_cr(b, mp, theta, cr_scale)
         j = 0
         for i in range(i0, i0 + nb):
@@ -926,7 +976,7 @@ def response(
     n = state.shape[0]
     ctx = _contexts(context, n, p)
     out = np.empty(state.shape)
-    _response_kernel(state.time_h, ctx, state._block, p.new_cause_concentration_per_h,
+    _response_kernel(state.time_h, ctx, _block_of(state), p.new_cause_concentration_per_h,
                      p.kernel_offset_h, p.kernel_exponent, p.feature_variance,
                      0.5 * (1.0 + p.n_context_features), p.cr_threshold, p.cr_noise,
                      p.lability_tau_min / 60.0, p.lability_prior_boost_per_h, out)
@@ -1014,7 +1064,7 @@ def expose(
             p.destabilization_block_occupancy50, p.destabilization_block_hill,
             p.lability_tau_min / 60.0, p.lability_prior_boost_per_h, *_exp_table(p)))
     return int(_expose_kernel(
-        mask, rew, occ, ctx, s.time_h, s._block,
+        mask, rew, occ, ctx, s.time_h, _block_of(s),
         p.new_cause_concentration_per_h, p.kernel_offset_h, p.kernel_exponent,
         p.feature_variance, 0.5 * (1.0 + p.n_context_features), p.learning_rate, p.us_variance,
         iters, p.destabilization_pe_threshold, p.destabilization_block_occupancy50,
