@@ -68,30 +68,25 @@ def test_fast_kernel_matches_original_kernel(p, seed):
     np.testing.assert_allclose(pop.response(fast, p), pop.response(slow, p), atol=1e-6)
 
 
-def test_exp_poly_accuracy():
+@pytest.mark.parametrize(("name", "max_abs", "rtol"), [
+    ("_exp_poly", pop._EXP_POLY_MAX_ABS, 3e-14),
+    ("_exp_poly_wide", pop._EXP_WIDE_MAX_ABS, 1e-12),
+])
+def test_polynomial_exp_accuracy(name, max_abs, rtol):
+    f = getattr(pop, name)
+
     @pop.numba.njit
     def ev(xs):
         out = np.empty_like(xs)
         for i in range(xs.size):
-            out[i] = pop._exp_poly(xs[i])
+            out[i] = f(xs[i])
         return out
 
-    x = np.linspace(-pop._EXP_POLY_MAX_ABS, pop._EXP_POLY_MAX_ABS, 20001)
-    assert np.max(np.abs(ev(x) / np.exp(x) - 1.0)) < 3e-14
-
-
-def test_exp_poly_wide_accuracy():
-    @pop.numba.njit
-    def ev(xs):
-        out = np.empty_like(xs)
-        for i in range(xs.size):
-            out[i] = pop._exp_poly_wide(xs[i])
-        return out
-
-    x = np.linspace(-pop._EXP_WIDE_MAX_ABS, pop._EXP_WIDE_MAX_ABS, 20001)
-    assert np.max(np.abs(ev(x) / np.exp(x) - 1.0)) < 1e-12
-    # clamped outside: finite (callers keep arguments where a clamped value is negligible)
-    assert ev(np.array([-1e6]))[0] == ev(np.array([-64.0]))[0] < 1.7e-28
+    x = np.linspace(-max_abs, max_abs, 20001)
+    assert np.max(np.abs(ev(x) / np.exp(x) - 1.0)) < rtol
+    if name == "_exp_poly_wide":
+        # clamped outside: finite (callers keep arguments where a clamped value is negligible)
+        assert ev(np.array([-1e6]))[0] == ev(np.array([-64.0]))[0] < 1.7e-28
 
 
 def test_response_matches_reference_formula():

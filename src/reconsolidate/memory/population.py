@@ -398,17 +398,20 @@ def _lanes_padded(m: int) -> int:
 
 
 @numba.njit(cache=True, inline="always", fastmath=True, error_model="numpy")
-def _exp_poly(x: float) -> float:
-    """exp(x) for |x| <= 8 by pure arithmetic (so that loops using it vectorise).
-
-    exp(x) = (exp(x / 64))^64, with exp(y) for |y| <= 1/8 by its Taylor polynomial of
-    degree 9 (truncation y^10/10! < 3e-16) and six squarings: relative error < 3e-14 on
-    [-8, 8] (tests/memory/test_memory_population_fast.py).
-    """
-    y = x * 0.015625
-    p = 1.0 + y * (1.0 + y * (0.5 + y * (1.0 / 6.0 + y * (1.0 / 24.0 + y * (
+def _exp_taylor9(y: float) -> float:
+    """exp(y) for |y| <= 1/8 by its Taylor polynomial of degree 9 (truncation y^10/10!
+    < 3e-16)."""
+    return 1.0 + y * (1.0 + y * (0.5 + y * (1.0 / 6.0 + y * (1.0 / 24.0 + y * (
         1.0 / 120.0 + y * (1.0 / 720.0 + y * (1.0 / 5040.0 + y * (
             1.0 / 40320.0 + y * (1.0 / 362880.0)))))))))
+
+
+@numba.njit(cache=True, inline="always", fastmath=True, error_model="numpy")
+def _exp_poly(x: float) -> float:
+    """exp(x) for |x| <= 8 by pure arithmetic (so that loops using it vectorise):
+    ``(exp(x / 64))^64`` by :func:`_exp_taylor9` and six squarings; relative error < 3e-14 on
+    [-8, 8] (tests/memory/test_memory_population_fast.py)."""
+    p = _exp_taylor9(x * 0.015625)
     p = p * p
     p = p * p
     p = p * p
@@ -420,21 +423,12 @@ def _exp_poly(x: float) -> float:
 @numba.njit(cache=True, inline="always", fastmath=True, error_model="numpy")
 def _exp_poly_wide(x: float) -> float:
     """exp(x) by pure arithmetic for x clamped to [-64, 64] (below -64 it gives exp(-64)
-    < 1.7e-28 instead of less): ``(exp(x / 512))^512`` with :func:`_exp_poly`'s polynomial and
-    nine squarings; relative error < 1e-12 on [-64, 64] (tests)."""
-    y = min(max(x, -_EXP_WIDE_MAX_ABS), _EXP_WIDE_MAX_ABS) * (1.0 / 512.0)
-    p = 1.0 + y * (1.0 + y * (0.5 + y * (1.0 / 6.0 + y * (1.0 / 24.0 + y * (
-        1.0 / 120.0 + y * (1.0 / 720.0 + y * (1.0 / 5040.0 + y * (
-            1.0 / 40320.0 + y * (1.0 / 362880.0)))))))))
-    p = p * p
-    p = p * p
-    p = p * p
-    p = p * p
-    p = p * p
-    p = p * p
-    p = p * p
-    p = p * p
-    return p * p
+    < 1.7e-28 instead of less): ``(exp(x / 512))^512`` by :func:`_exp_taylor9` and nine
+    squarings; relative error < 1e-12 on [-64, 64] (tests)."""
+    p = _exp_taylor9(min(max(x, -_EXP_WIDE_MAX_ABS), _EXP_WIDE_MAX_ABS) * (1.0 / 512.0))
+    for _ in range(9):
+        p = p * p
+    return p
 
 
 @numba.njit(cache=True, inline="always", fastmath=True, error_model="numpy")
