@@ -49,13 +49,16 @@ Implementation (performance; the model is unchanged):
   suffer cache-set aliasing; each field is still an ordinary C-contiguous float64 array, and
   ``state._block`` is the same memory as one (13, L) array (the kernels' single argument).
 
-Measured (``python benchmarks/memory_population.py``, 10^6 x 6, one thread, 2-core VM): about
-23 M updates/s with the previous per-pair kernel, about 30-34 M/s with the lane passes. The
-goal of 100 M/s is NOT met. What bounds it here: gathering and scattering 13 float64 fields
-per pair costs about 10 ns even as a pure in-place sweep of the 13 interleaved streams (the
-memory floor of this layout: ~100 M/s with no arithmetic at all); the three EM iterations
-(two polynomial exps each) about 7.5 ns and the posterior about 6 ns per pair on 8-wide
-AVX-512 lanes.
+Measured (``python benchmarks/memory_population.py``, 10^6 x 6, one thread, 2-core VM with
+AVX-512): about 33 M updates/s on a full pass (the previous per-pair kernel: 23 M/s; the
+original kernel, timed interleaved: 15 M/s), 8.7 M/s counting only the exposed pairs of a 10%
+mask; :func:`response` 31 M pairs/s. The goal of 100 M/s is NOT met. What bounds it here:
+reading and writing back the 13 float64 fields of the pairs, all fields in step, costs about
+10 ns per pair with no arithmetic at all (an in-place update of 13 interleaved streams; a
+field-by-field sweep takes ~4 ns, but the model needs every field of a pair at once): the
+memory floor of this layout, ~100 M/s. On top come the
+posterior (~6 ns per pair on 8-wide lanes), the three EM iterations (two polynomial exps each,
+~7.5 ns) and the gather, scatter and mask scan.
 """
 
 from __future__ import annotations
