@@ -6,7 +6,8 @@ rounded differently, a trial's outputs would depend on the number of workers. Th
 once: separately compiled pass functions were inlined (and optimised in place) by LLVM into a
 freshly compiled caller but not into a cached one, and results differed in the last bit. Two
 subprocesses share a fresh cache directory: the first compiles (and writes the cache), the
-second loads it; both run the same memory and daily-life workload and print a digest.
+second loads it; both run the same memory and daily-life workload and a small trial (PK,
+observation, endpoints, Parquet outputs) and print a digest.
 """
 
 from __future__ import annotations
@@ -51,14 +52,32 @@ WORKLOAD = textwrap.dedent("""
               drinks, snaps, np.zeros((200, 6)))
     for x in (drinks, snaps[0], m.w0, m.n0, m.lab0, st.habit):
         h.update(x.tobytes())
+    # a whole small trial: PK sessions, observation, endpoints, Parquet outputs
+    import tempfile
+    from pathlib import Path
+    from reconsolidate.trial import load_trial_spec, make_plan, run_trial
+    from reconsolidate.trial.spec import TrialSpec
+    spec = load_trial_spec(Path(EXAMPLES) / "das2019.toml")
+    spec = TrialSpec.model_validate({**spec.model_dump(), "follow_up_days": 30,
+                                     "burn_in_days": 10,
+                                     "assessment": {"baseline_visit_day": 0,
+                                                    "visit_days": [7, 30]}})
+    out = Path(tempfile.mkdtemp())
+    run_trial(make_plan(spec, Path(EXAMPLES), 30, calibrated=True), out_dir=out / "t")
+    for f in sorted((out / "t").glob("*.parquet")):
+        h.update(f.read_bytes())
     print(h.hexdigest())
 """)
 
 
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "trials"
+
+
 def test_fresh_and_cached_kernels_agree_bit_for_bit(tmp_path: Path) -> None:
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "numba_cache"))
+    code = f"EXAMPLES = {str(EXAMPLES)!r}\n" + WORKLOAD
     digests = [
-        subprocess.run([sys.executable, "-c", WORKLOAD], env=env, capture_output=True,
+        subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                        text=True, check=True, timeout=600).stdout.strip()
         for _ in range(2)  # the first compiles and writes the cache, the second loads it
     ]
