@@ -145,11 +145,9 @@ def test_state_fields_are_separate_staggered_views():
 
 def test_a_pairs_update_does_not_depend_on_its_lane():
     """Which lane of the expose kernel's buffer a pair lands in depends on the patients before
-    it (chunking); its result must not, bit for bit. The lane passes run whole lane groups so
-    that no pair goes through a remainder loop, which may round differently from the vector
-    body: without that, the trial engine's Parquet outputs differed between chunk sizes
-    (tests/trial/test_trial_engine.py, bit-identity test), although this memory-level check
-    did not catch it on the machine where it was found."""
+    it (chunking); its result must not, bit for bit. (The lane passes run whole lane groups so
+    that no pair goes through a remainder loop, which could round differently from the vector
+    body; chunks of 1 and 7 patients put every pair in the first lanes.)"""
     p = MemoryParams()
     rng = np.random.default_rng(5)
     n, c = 400, 6

@@ -388,9 +388,12 @@ _N_STATE_ROWS = len(_CUE_FIELDS)
 #: The lane passes always run over a multiple of this many lanes (the lanes past the gathered
 #: ones hold stale but finite values and are never scattered). Why: a compiled loop runs its
 #: vector body on most lanes and a scalar remainder loop on the last few, and the two may round
-#: differently (fused multiply-adds); a pair's result would then depend on its lane position,
-#: i.e. on which other patients share the buffer (chunking). With whole groups of 64 no lane
-#: reaches a remainder loop (any vector width x unroll factor the compiler picks divides 64).
+#: differently (the compiler may fuse multiply-adds differently); a pair's result would then
+#: depend on its lane position, i.e. on which other patients share the buffer (chunking). With
+#: whole groups of 64 no lane reaches a remainder loop (any vector width x unroll factor the
+#: compiler picks here divides 64: the largest loop step seen is 32). A precaution: on this
+#: machine the two paths agreed in every test, and the chunk dependence once seen had another
+#: cause (fresh vs cached compilation, see the module docstring).
 _LANE_GROUP = 64
 
 
