@@ -210,6 +210,20 @@ def _observe_kernel(drinks, heavy_threshold, key, pidx, first_day, baseline_visi
     forget_per_day, etg_sensitivity = par[7], par[8]
     n_visits = visits.size
     never = np.iinfo(np.int32).max
+    # Tables of the per-day transcendental terms, which depend only on small integers: the
+    # dropout probability by heavy days in the past week (0-7) and the recall terms by lag
+    # (0..max_recall_days days); the same expressions as before, evaluated once.
+    p_drop = np.empty(8)
+    for hv in range(8):
+        p_drop[hv] = -math.expm1(-(hazard0 * math.exp(log_hr_heavy_week * float(hv) / 7.0)))
+    n_lags = max_recall_days + 2
+    shrink_of = np.empty(n_lags)
+    sigma_of = np.empty(n_lags)
+    for lag_i in range(n_lags):
+        lag = float(lag_i)
+        shrink_of[lag_i] = math.exp(-underreport * min(lag, max_lag))
+        cv = cv_base + cv_per_day * lag
+        sigma_of[lag_i] = math.sqrt(math.log1p(cv * cv))
     for i in range(n):
         pid = pidx[i]
         # dropout: daily hazard rising with the heavy days among the 7 days before
@@ -222,9 +236,8 @@ def _observe_kernel(drinks, heavy_threshold, key, pidx, first_day, baseline_visi
             if j >= 1 and drinks[i, j - 1] >= heavy_threshold[i]:
                 heavy7 += 1.0
             if day > baseline_visit_day:
-                h = hazard0 * math.exp(log_hr_heavy_week * heavy7 / 7.0)
                 u = counter_uniform(key, patient_day_counter(pid, day, DRAW_DROPOUT))
-                if u < -math.expm1(-h):
+                if u < p_drop[int(heavy7)]:
                     dropout = day
                     break
         dropout_out[i] = dropout
@@ -246,12 +259,12 @@ def _observe_kernel(drinks, heavy_threshold, key, pidx, first_day, baseline_visi
                 true = drinks[i, j]
                 value = 0.0
                 if true > 0.0:
-                    lag = float(visit_day - day)
+                    lag_i = visit_day - day
+                    lag = float(lag_i)
                     u = counter_uniform(key, patient_day_counter(pid, day, DRAW_FORGET))
                     if u >= min(forget_per_day * lag, 1.0):
-                        shrink = math.exp(-underreport * min(lag, max_lag))
-                        cv = cv_base + cv_per_day * lag
-                        sigma = math.sqrt(math.log1p(cv * cv))
+                        shrink = shrink_of[lag_i]
+                        sigma = sigma_of[lag_i]
                         z = normal_quantile(
                             counter_uniform(key, patient_day_counter(pid, day, DRAW_RECALL)))
                         noisy = true * shrink * math.exp(sigma * z - 0.5 * sigma * sigma)
