@@ -49,6 +49,11 @@ from reconsolidate.memory import population as mem
 from reconsolidate.memory.params import MemoryParams
 from reconsolidate.memory.population import (
     _EXP_POLY_MAX_ABS,
+    _F_N0,
+    _F_TL0,
+    _F_TM0,
+    _F_W0,
+    _F_W1,
     _L_CR,
     _L_CTX,
     _L_FREE,
@@ -288,6 +293,8 @@ def _days_kernel(days, weekend, detox, record_col, snapshot_col, accumulate, key
                     prob = prob_we[i, c] if weekend[d] else prob_wd[i, c]
                     e = counter_uniform(key, patient_day_counter(pidx[i], day, c)) < prob
                     if e or read_all:
+                        # (as in memory.population._expose_kernel; the reward, _L_R, is set
+                        # after today's drinking decision)
                         k = i * cc + c
                         idx[m] = k
                         for f in range(_N_STATE_ROWS):
@@ -387,10 +394,10 @@ def _days_kernel(days, weekend, detox, record_col, snapshot_col, accumulate, key
                     t = t_day[q]
                     for c in range(cc):
                         k = (i0 + q) * cc + c
-                        k0 = blk[1, k]
-                        if k0 > 0.0 and blk[0, k] >= blk[6, k]:
-                            blk[2, k] = (blk[2, k] * k0 + t) / (k0 + 1.0)
-                            blk[3, k] = t
-                            blk[1, k] = k0 + 1.0
+                        k0 = blk[_F_N0, k]
+                        if k0 > 0.0 and blk[_F_W0, k] >= blk[_F_W1, k]:
+                            blk[_F_TM0, k] = (blk[_F_TM0, k] * k0 + t) / (k0 + 1.0)
+                            blk[_F_TL0, k] = t
+                            blk[_F_N0, k] = k0 + 1.0
         for q in range(nb):
             time_h[i0 + q] = t_loc[q]
