@@ -266,6 +266,7 @@ def _days_kernel(days, weekend, detox, record_col, snapshot_col, accumulate, key
     ctx = 0.0  # daily life happens in the home context
     draw_decision = cc
     draw_amount = cc + 1
+    n_draws = cc + 2
     # patients per block: all of a block's pairs fit in one lane buffer
     per_block = _LANE_PAIRS // cc
     b = np.zeros(_L_ROWS * _LANE_PAIRS)
@@ -274,6 +275,8 @@ def _days_kernel(days, weekend, detox, record_col, snapshot_col, accumulate, key
     t_loc = np.empty(per_block)
     t_day = np.empty(per_block)  # each block patient's clock at the start of the day
     cue_free_drink = np.zeros(per_block, np.bool_)
+    u_day = np.empty(per_block * n_draws)  # the block's uniforms of the day, (patient, draw)
+    exposed = np.zeros(per_block * cc, np.bool_)  # the block's cue exposures of the day
     for i0 in range(0, n, per_block):
         nb = min(per_block, n - i0)
         for q in range(nb):
@@ -282,6 +285,18 @@ def _days_kernel(days, weekend, detox, record_col, snapshot_col, accumulate, key
             day = days[d]
             col = snapshot_col[d]
             read_all = col >= 0 or accumulate[d]
+            # 0. the block's draws of the day (cues, decision, amount) and exposures first, in
+            # branch-free loops that vectorise: drawn inside the branchy loops below they cost
+            # ~25 ns more per patient-day (the hash's latency sits on every exposure branch)
+            for q in range(nb):
+                pi = pidx[i0 + q]
+                for j in range(n_draws):
+                    u_day[q * n_draws + j] = counter_uniform(key, patient_day_counter(pi, day, j))
+            wkend = weekend[d]
+            for q in range(nb):
+                for c in range(cc):
+                    prob = prob_we[i0 + q, c] if wkend else prob_wd[i0 + q, c]
+                    exposed[q * cc + c] = u_day[q * n_draws + c] < prob
             # 1. cue exposures: gather the exposed pairs (every pair on days that read the
             # memory of all cues) into the lanes; _L_MASK marks the exposed ones
             m = 0
@@ -290,8 +305,7 @@ def _days_kernel(days, weekend, detox, record_col, snapshot_col, accumulate, key
                 first_lane[q] = m
                 t_day[q] = t_loc[q]
                 for c in range(cc):
-                    prob = prob_we[i, c] if weekend[d] else prob_wd[i, c]
-                    e = counter_uniform(key, patient_day_counter(pidx[i], day, c)) < prob
+                    e = exposed[q * cc + c]
                     if e or read_all:
                         # (as in memory.population._expose_kernel; the reward, _L_R, is set
                         # after today's drinking decision)
@@ -343,15 +357,13 @@ def _days_kernel(days, weekend, detox, record_col, snapshot_col, accumulate, key
                 x = (alpha[i] + beta * (1.0 - sk) * kappa + habit_weight * (hab - habit_ref[i])
                      - motivation)
                 p_drink = 1.0 / (1.0 + math.exp(-x))
-                drink = (counter_uniform(key, patient_day_counter(pidx[i], day, draw_decision))
-                         < p_drink)
+                drink = u_day[q * n_draws + draw_decision] < p_drink
                 if detox[d] and abstinent_at_entry[i]:
                     drink = False
                 # 4. the amount
                 drinks = 0.0
                 if drink:
-                    z = normal_quantile(
-                        counter_uniform(key, patient_day_counter(pidx[i], day, draw_amount)))
+                    z = normal_quantile(u_day[q * n_draws + draw_amount])
                     # (kappa / ref)^elasticity exp(-rate motivation+) exp(sigma z - sigma^2/2);
                     # pow, not exp(elasticity log(...)): kappa = 0 with elasticity 0 is allowed
                     drinks = (dpdd[i] * (kappa / craving_ref[i]) ** elasticity
