@@ -21,6 +21,7 @@ import time
 
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
+import numba
 import numpy as np
 
 from reconsolidate.memory import population as pop
@@ -30,6 +31,24 @@ from reconsolidate.memory.params import MemoryParams
 def _fields(s: pop.PopulationState) -> tuple:
     return (s.time_h, s.w0, s.n0, s.tmean0_h, s.tlast0_h, s.ctx0, s.lab0, s.w1, s.n1,
             s.tmean1_h, s.tlast1_h, s.ctx1, s.lab1, s.lab_time_h)
+
+
+@numba.njit(cache=True, boundscheck=False)
+def _traffic_only(blk, n_pairs):
+    """The expose kernel's memory traffic without its arithmetic: every pair's state fields
+    gathered into a lane buffer and written back, pair by pair, as ``expose`` does on a full
+    pass (the ceiling any kernel on this float64 state can reach on this machine)."""
+    rows = pop._N_STATE_ROWS
+    lanes = pop._LANE_PAIRS
+    b = np.zeros(rows * lanes)
+    for base in range(0, n_pairs, lanes):
+        m = min(lanes, n_pairs - base)
+        for j in range(m):
+            for f in range(rows):
+                b[f * lanes + j] = blk[f, base + j]
+        for j in range(m):
+            for f in range(rows):
+                blk[f, base + j] = b[f * lanes + j]
 
 
 def main() -> None:
@@ -90,6 +109,13 @@ def main() -> None:
     t0 = time.perf_counter()
     pop.response(state, p)
     t_resp = time.perf_counter() - t0
+    blk = pop._block_of(state)
+    _traffic_only(blk, 1000)  # compile
+    best_traffic = np.inf
+    for _ in range(args.repeats):
+        t0 = time.perf_counter()
+        _traffic_only(blk, n * c)
+        best_traffic = min(best_traffic, time.perf_counter() - t0)
     # machine-load indicator: numpy's vectorised exp over the same number of elements
     # (about 1-2 ns per element on an idle modern core)
     x = rng.random(n * c)
@@ -105,6 +131,9 @@ def main() -> None:
     print(f"interleaved A/B, full pass: current expose {n * c / best_fast / 1e6:.1f} M/s, "
           f"original kernel {n * c / best_orig / 1e6:.1f} M/s "
           f"(x{best_orig / best_fast:.2f})")
+    print(f"state traffic alone (gather + write-back of the {pop._N_STATE_ROWS} float64 fields, "
+          f"no arithmetic): {best_traffic / (n * c) * 1e9:.1f} ns per pair -> ceiling "
+          f"{n * c / best_traffic / 1e6:.0f} M updates/s")
     print(f"response read-out: {n * c / t_resp / 1e6:.1f} million (patient, cue) per second")
     print(f"load indicator: numpy exp {t_exp / (n * c) * 1e9:.1f} ns per element "
           f"(about 1-2 ns on an idle core; larger values mean a contended machine)")

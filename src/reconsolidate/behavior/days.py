@@ -309,16 +309,19 @@ def _days_kernel(days, weekend, detox, record_col, snapshot_col, accumulate, key
                     if e or read_all:
                         # (as in memory.population._expose_kernel; the reward, _L_R, is set
                         # after today's drinking decision)
-                        k = i * cc + c
-                        idx[m] = k
-                        for f in range(_N_STATE_ROWS):
-                            b[f * _LANE_PAIRS + m] = blk[f, k]
+                        idx[m] = i * cc + c
                         b[_L_T + m] = t_loc[q]
                         b[_L_CTX + m] = ctx
                         b[_L_FREE + m] = 1.0
                         b[_L_MASK + m] = 1.0 if e else 0.0
                         m += 1
             first_lane[nb] = m
+            # their state, after the scan (as memory.population._expose_kernel: 172 -> 166 ns
+            # per patient-day)
+            for j in range(m):
+                k = idx[j]
+                for f in range(_N_STATE_ROWS):
+                    b[f * _LANE_PAIRS + j] = blk[f, k]
             # 2. each pair's posterior and read-out at the start of the day
             if m > 0:
                 _lane_posterior(b, _lanes_padded(m), off, g, sx, half_d, f_new, x_new, boost,
