@@ -22,6 +22,7 @@ fixed point of STANPUMP's ``find_peak()`` iteration, found without iterating.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from reconsolidate.pharmacology.models import PKModel, get_model
@@ -110,7 +111,7 @@ def _plan_phase(
     phi, gam = propagators(a, b, update_min)
     last = float(stops[-1] - starts[-1])
     phi_last, gam_last = propagators(a, b, last) if last < update_min - 1e-12 else (phi, gam)
-    x = x0.copy()
+    x = x0
     segs = []
     if phase.target == "effect_site":
         horizon = 20.0 + 6.0 / ke0_per_min
@@ -126,24 +127,68 @@ def _plan_phase(
         x_unit = np.where(inside[None, :, None], gam_tau, after)
         ce_unit = np.einsum("mi,mji->mj", ce_row, x_unit)
         valid = ce_unit > 1e-12 * ce_unit.max(axis=1, keepdims=True)
+    # boluses the pump is told about at each update, (n_steps, M) mg into the central compartment
+    bolus_add = np.zeros((n_steps, x.shape[0]))
     for k in range(n_steps):
-        t0 = float(starts[k])
         for tb, dose in boluses:
-            if t0 <= tb < float(stops[k]):
-                x[:, 0] += dose  # the pump is told about the bolus at this update
-        p, g = (phi_last, gam_last) if k == n_steps - 1 else (phi, gam)
-        if phase.target == "plasma":
-            cp_free = np.einsum("i,mik,mk->m", np.eye(a.shape[1])[0], phi, x) * obs[:, 0, 0]
-            udf = gam[:, 0] * obs[:, 0, 0]
-            rate = (target - cp_free) / udf
-        else:
-            free = np.einsum("mjk,mk->mj", w_free, x)
-            ratio = np.where(valid, (target - free) / np.where(valid, ce_unit, 1.0), np.inf)
-            rate = ratio.min(axis=1)
-        rate = np.clip(rate, 0.0, max_rate_mg_per_min)
-        segs.append((t0, float(stops[k]), rate))
-        x = np.einsum("mik,mk->mi", p, x) + g * rate[:, None]
+            if float(starts[k]) <= tb < float(stops[k]):
+                bolus_add[k] += dose
+    m = x.shape[0]
+    if phase.target == "plasma":  # no look-ahead grid
+        w_free, ce_unit, valid = np.empty((m, 0, x.shape[1])), np.empty((m, 0)), np.empty(
+            (m, 0), dtype=np.bool_)
+    rates = np.empty((n_steps, m))
+    c = np.ascontiguousarray
+    _plan_steps_kernel(c(phi), c(gam), c(phi_last), c(gam_last), c(x), bolus_add,
+                       phase.target == "effect_site", c(obs[:, 0, 0]), c(w_free), c(ce_unit),
+                       c(valid), target,
+                       np.broadcast_to(max_rate_mg_per_min, (m,)).astype(np.float64), rates)
+    for k in range(n_steps):
+        segs.append((float(starts[k]), float(stops[k]), rates[k]))
     return segs
+
+
+@numba.njit(cache=True)
+def _plan_steps_kernel(phi, gam, phi_last, gam_last, x0, bolus_add, effect, obs_cp, w_free,
+                       ce_unit, valid, target, max_rate, out):
+    """The pump's update loop of one TCI phase, patient by patient: at each update, add the
+    boluses it is told about, choose the rate (plasma: Jacobs; effect site: the smallest
+    admissible rate over the look-ahead grid), clip it to ``[0, max_rate]``, write it to
+    ``out[k, m]`` (mg/min) and propagate the predicted state over the interval (the last one
+    may be shorter: ``phi_last``, ``gam_last``)."""
+    n_pat, n = x0.shape
+    n_steps = out.shape[0]
+    n_grid = ce_unit.shape[1]
+    x = np.empty(n)
+    xn = np.empty(n)
+    for mm in range(n_pat):
+        for i in range(n):
+            x[i] = x0[mm, i]
+        for k in range(n_steps):
+            x[0] += bolus_add[k, mm]
+            if effect:
+                rate = np.inf
+                for j in range(n_grid):
+                    if valid[mm, j]:
+                        free = 0.0
+                        for i in range(n):
+                            free += w_free[mm, j, i] * x[i]
+                        rate = min(rate, (target - free) / ce_unit[mm, j])
+            else:
+                cp_free = 0.0
+                for i in range(n):
+                    cp_free += phi[mm, 0, i] * x[i]
+                rate = (target - cp_free * obs_cp[mm]) / (gam[mm, 0] * obs_cp[mm])
+            rate = min(max(rate, 0.0), max_rate[mm])
+            out[k, mm] = rate
+            last = k == n_steps - 1
+            for i in range(n):
+                acc = 0.0
+                for l in range(n):
+                    acc += (phi_last[mm, i, l] if last else phi[mm, i, l]) * x[l]
+                xn[i] = acc + (gam_last[mm, i] if last else gam[mm, i]) * rate
+            for i in range(n):
+                x[i] = xn[i]
 
 
 def build_schedule(
