@@ -37,7 +37,7 @@ def _fields(s: pop.PopulationState) -> tuple:
 def _traffic_only(blk, n_pairs):
     """The expose kernel's memory traffic without its arithmetic: every pair's state fields
     gathered into a lane buffer and written back, pair by pair, as ``expose`` does on a full
-    pass (the ceiling any kernel on this float64 state can reach on this machine)."""
+    pass: the ceiling of the lane-buffer design on this machine, whatever its arithmetic."""
     rows = pop._N_STATE_ROWS
     lanes = pop._LANE_PAIRS
     b = np.zeros(rows * lanes)

@@ -51,14 +51,16 @@ Implementation (performance; the model is unchanged):
 
 Measured (``python benchmarks/memory_population.py``, 10^6 x 6, one thread, 2-core VM with
 AVX-512): about 33 M updates/s on a full pass (the previous per-pair kernel: 23 M/s; the
-original kernel, timed interleaved: 15 M/s), 8.7 M/s counting only the exposed pairs of a 10%
-mask; :func:`response` 31 M pairs/s. The goal of 100 M/s is NOT met. What bounds it here:
-reading and writing back the 13 float64 fields of the pairs, all fields in step, costs about
-10 ns per pair with no arithmetic at all (an in-place update of 13 interleaved streams; a
-field-by-field sweep takes ~4 ns, but the model needs every field of a pair at once): the
-memory floor of this layout, ~100 M/s. On top come the
-posterior (~6 ns per pair on 8-wide lanes), the three EM iterations (two polynomial exps each,
-~7.5 ns) and the gather, scatter and mask scan.
+original kernel, timed interleaved: 15 M/s), 12 M/s counting only the exposed pairs of a 10%
+mask; :func:`response` 32 M pairs/s. The goal of 100 M/s is NOT met. Where a full pass's
+~30 ns per pair go: gathering the 13 fields into the lane buffer and writing them back costs
+~17 ns per pair with no arithmetic at all (the benchmark prints it: a ~60 M/s ceiling for
+this design), the arithmetic ~12 ns more (posterior ~6.6 ns per lane, the three EM iterations
+~6.3, assignment ~1.4, on 8-wide lanes). Streaming the fields in place costs only ~3.6 ns per
+pair, but the passes do not vectorise when they read the state's own arrays (the compiler
+cannot prove 13 separate arrays disjoint; measured: the posterior alone ~85 ns per pair), and
+the fields cannot be laid out as lane tiles without giving up their (N, C) views. 100 M/s
+would need both the traffic and the arithmetic cut (e.g. float32 lanes and a tiled layout).
 """
 
 from __future__ import annotations
