@@ -74,8 +74,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"spec: {spec.name}; {len(plan.arms)} arms x {args.patients_per_arm:,} patients "
           f"= {n:,} patients x {days} simulated days (follow-up {spec.follow_up_days} d); "
           f"workers {args.workers}, chunk {args.chunk_size}")
-    print(f"patient-days: {pd:,.0f}")
-    print(f"simulate: {sim:.2f} s -> {pd / sim:,.0f} patient-days per second")
+    sim_pd = res.timings["simulated_patient_days"]
+    print(f"patient-days: {pd:,.0f}, of which {sim_pd:,.0f} simulated (the arms' common "
+          "history before randomisation once: trial.engine.prefix_groups)")
+    print(f"simulate: {sim:.2f} s -> {pd / sim:,.0f} patient-days of the trial per second "
+          f"({sim_pd / sim:,.0f} simulated patient-days per second)")
     print(f"write: {res.timings['write_seconds']:.2f} s; wall total {wall:.2f} s")
     if args.workers == 1:
         # CPU time of this process (simulation + writing): less sensitive to other load on the

@@ -10,7 +10,14 @@ import pytest
 
 from reconsolidate.trial import TrialSpec, load_trial_spec, make_plan, run_trial, simulate_chunk
 from reconsolidate.trial import run as run_mod
-from reconsolidate.trial.engine import memory_snapshot_days
+from reconsolidate.trial.engine import (
+    ChunkResult,
+    branch_day,
+    memory_snapshot_days,
+    prefix_groups,
+    simulate_arms,
+    simulated_patient_days,
+)
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "trials"
 
@@ -96,6 +103,55 @@ def test_removing_an_arm_leaves_the_others_unchanged() -> None:
         assert np.array_equal(r.drinks_true, full[a.name].drinks_true)
         assert np.array_equal(r.observation.drinks_reported,
                               full[a.name].observation.drinks_reported, equal_nan=True)
+
+
+def _arrays(r: ChunkResult) -> dict[str, np.ndarray]:
+    out = {"drinks_true": r.drinks_true, "reported": r.observation.drinks_reported,
+           "dropout": r.observation.dropout_day, "urge": r.lab_urge, "liking": r.lab_liking,
+           "intensity": r.psychedelic_intensity_peak,
+           "occupancy": r.restabilisation_occupancy_min, "cue": r.cue_reactivity,
+           "weight": r.acquisition_weight}
+    out.update({f"outcome.{k}": np.asarray(v) for k, v in r.outcomes.items()})
+    return out
+
+
+def test_arms_share_their_history_before_randomisation_with_the_same_results(
+    tmp_path: Path,
+) -> None:
+    """Arms with the same cohort, therapy and size simulate their common days once (in memory
+    or through prefix files); every output equals simulating each arm alone. The KARE design
+    (no outcome asserted) has two such groups, one per therapy."""
+    plan = _plan("kare2022", 24, follow_up_days=30, burn_in_days=20,
+                 assessment={"baseline_visit_day": 0, "visit_days": [7, 14, 30]})
+    groups = prefix_groups(plan)
+    assert groups == {0: (0, (0, 2)), 2: (0, (0, 2)), 1: (1, (1, 3)), 3: (1, (1, 3))}
+    first_session = min(min(s.day for s in a.protocol.sessions)
+                         for a in plan.arms if a.protocol.sessions)
+    lab = min((d for a in plan.arms for d in a.protocol.lab_days), default=30)
+    assert branch_day(plan, (0, 2)) == min(first_session, lab) > plan.sim_first_day
+    alone = [simulate_chunk(plan, a.index, 0, 3, 24) for a in plan.arms]
+    shared = simulate_arms(plan, 0, 3, 24)
+    files = [simulate_chunk(plan, a.index, 0, 3, 24, prefix_dir=tmp_path) for a in plan.arms]
+    assert not list(tmp_path.iterdir())  # each group's last arm removed its prefix file
+    for a, b, c in zip(alone, shared, files, strict=True):
+        x, y, z = _arrays(a), _arrays(b), _arrays(c)
+        for k in x:
+            assert np.array_equal(x[k], y[k], equal_nan=True), (a.arm, k)
+            assert np.array_equal(x[k], z[k], equal_nan=True), (a.arm, k)
+    spec = plan.spec
+    days = spec.burn_in_days + spec.n_observed_days
+    common = branch_day(plan, (0, 2)) - plan.sim_first_day
+    assert simulated_patient_days(plan) == (4 * 24 * days, 4 * 24 * days - 2 * 24 * common)
+
+
+def test_arms_of_other_cohorts_or_sizes_do_not_share() -> None:
+    assert prefix_groups(_plan("placebo-natural-history", 10)) == {}
+    spec = _small_das(10).spec
+    data = spec.model_dump()
+    data["arms"][1]["allocation"] = 2.0
+    plan = make_plan(TrialSpec.model_validate(data), EXAMPLES, 10, calibrated=False)
+    assert plan.arms[1].n_patients != plan.arms[0].n_patients
+    assert set(prefix_groups(plan)) == {0, 2}
 
 
 def test_common_random_numbers_same_people_same_baseline() -> None:

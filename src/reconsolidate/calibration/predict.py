@@ -1,8 +1,9 @@
 """Predicting calibration targets from simulated trials, with the endpoints code.
 
 :func:`simulate_scenarios` runs each scenario's arms through the trial engine
-(:func:`reconsolidate.trial.simulate_chunk`, one chunk per arm, the scenario's own seed: common
-random numbers across parameter sets, which makes the loss surface smooth for the optimiser) and
+(:func:`reconsolidate.trial.engine.simulate_arms`, one chunk per arm, the arms' common history
+before randomisation simulated once, the scenario's own seed: common random numbers across
+parameter sets, which makes the loss surface smooth for the optimiser) and
 keeps the reported (TLFB) and true daily drinking. :func:`predict_targets` scores each target on
 its window with :func:`reconsolidate.endpoints.compute_endpoints`, exactly as a real diary would
 be scored. :func:`evaluate` is the picklable unit of work sent to a Dask worker.
@@ -136,7 +137,7 @@ def simulate_scenarios(
         Override the scenario sizes (tests, quick looks).
     """
     from reconsolidate.behavior import drinking_probability_target
-    from reconsolidate.trial.engine import make_plan, simulate_chunk
+    from reconsolidate.trial.engine import make_plan, simulate_arms
 
     params = dict(params or {})
     names = scenarios or sorted({t.scenario for t in lt.targets})
@@ -148,8 +149,8 @@ def simulate_scenarios(
         plan = make_plan(spec, lt.scenario_path(name).parent, n)
         bw = spec.analysis.baseline_window_days or (-spec.baseline_days, -1)
         arms: dict[str, ArmData] = {}
-        for arm in plan.arms:
-            r = simulate_chunk(plan, arm.index, 0, 0, arm.n_patients)
+        results = simulate_arms(plan, 0, 0, max(a.n_patients for a in plan.arms))
+        for arm, r in zip(plan.arms, results, strict=True):
             arms[arm.name] = ArmData(
                 reported=np.asarray(r.observation.drinks_reported, dtype=np.float64),
                 true=np.asarray(r.drinks_true, dtype=np.float64),

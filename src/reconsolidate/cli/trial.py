@@ -127,8 +127,11 @@ def _run(
     out_console.print(table)
     pd = result.timings["patient_days"]
     sim = result.timings["simulate_seconds"]
+    shared = pd - result.timings["simulated_patient_days"]
+    note = (f" ({shared:,.0f} of them shared by arms before randomisation, simulated once)"
+            if shared else "")
     out_console.print(
-        f"{pd:,.0f} patient-days simulated in {sim:.2f} s ({pd / max(sim, 1e-9):,.0f} per s); "
+        f"{pd:,.0f} patient-days{note} in {sim:.2f} s ({pd / max(sim, 1e-9):,.0f} per s); "
         f"written to {out_dir}"
     )
 

@@ -4,7 +4,12 @@
 number is drawn from a counter-based :class:`~reconsolidate._random.PatientStream` at the patient's
 index, so a patient's results do not depend on the chunking, on the worker that ran the chunk, or
 on which other arms exist (common random numbers: patient ``i`` of every arm is the same person
-with the same daily cue exposures and chances; arms differ only by treatment).
+with the same daily cue exposures and chances; arms differ only by treatment). Arms that also
+share cohort, therapy and size therefore live the same days until the first lab or treatment
+session of any of them: that history is simulated once and copied (:func:`prefix_groups`,
+:class:`ChunkPrefix`; between worker processes through files), with the same results as
+simulating each arm alone (tests/trial/test_trial_engine.py). In the Das example it is the
+burn-in and most of the baseline, 146 of each patient's 418 simulated days.
 
 Order of events on a study day: quit attempt (treatment seekers, ``quit_day``) -> therapy session
 -> lab ratings (before the session) -> treatment session (retrieval, then infusion after
@@ -14,6 +19,9 @@ Order of events on a study day: quit attempt (treatment seekers, ``quit_day``) -
 
 from __future__ import annotations
 
+import os
+import pickle
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,11 +49,16 @@ from reconsolidate.trial.spec import ProtocolSpec, SessionSpec, TrialSpec
 __all__ = [
     "RESTABILISATION_WINDOW_MIN",
     "ArmPlan",
+    "ChunkPrefix",
     "ChunkResult",
     "TrialPlan",
+    "branch_day",
     "make_plan",
     "memory_snapshot_days",
+    "prefix_groups",
+    "simulate_arms",
     "simulate_chunk",
+    "simulated_patient_days",
 ]
 
 # Window over which the NMDA occupancy integral after retrieval is taken: 6 h (Nader 2000;
@@ -380,9 +393,19 @@ def _day_plan(spec: TrialSpec, d0: int, d1: int, snapshot_col: dict[int, int]) -
 
 
 def simulate_chunk(
-    plan: TrialPlan, arm_index: int, replicate: int, start: int, stop: int
+    plan: TrialPlan,
+    arm_index: int,
+    replicate: int,
+    start: int,
+    stop: int,
+    prefix_dir: str | Path | None = None,
 ) -> ChunkResult:
     """Simulate patients ``start .. stop-1`` of arm ``arm_index`` in replicate ``replicate``.
+
+    With ``prefix_dir``, an arm that shares its history before randomisation with other arms
+    (:func:`prefix_groups`) reads that history from ``prefix_dir`` if another arm left it
+    there, and otherwise leaves its own: the same result, without simulating the common days
+    again (:class:`ChunkPrefix`).
 
     Daily life between event days runs in the fused kernel
     (:func:`reconsolidate.behavior.days.live_days`); events (quit day, therapy sessions, lab
@@ -399,6 +422,131 @@ def simulate_chunk(
     15-21 points of drinking days from their covariate). The rounds let intercept and memory
     settle together.
     """
+    group = prefix_groups(plan).get(arm_index)
+    if prefix_dir is None or group is None:
+        return _simulate(plan, arm_index, replicate, start, stop)
+    leader, members = group
+    path = Path(prefix_dir) / f"prefix-arm{leader}-rep{replicate}-{start}-{stop}.pkl"
+    try:
+        with path.open("rb") as fh:
+            prefix = pickle.load(fh)  # our own file, in the run's private directory
+    except FileNotFoundError:
+        if arm_index == members[-1]:  # no arm of the group comes after this one
+            return _simulate(plan, arm_index, replicate, start, stop)
+        kept: list[ChunkPrefix] = []
+        result = _simulate(plan, arm_index, replicate, start, stop, on_prefix=kept.append)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        with tmp.open("wb") as fh:
+            pickle.dump(kept[0], fh, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)  # whole or absent: another worker may read it at any time
+        return result
+    if arm_index == members[-1]:
+        path.unlink(missing_ok=True)  # the group's last arm (an arm run later makes its own)
+    return _simulate(plan, arm_index, replicate, start, stop, prefix=prefix)
+
+
+def simulate_arms(
+    plan: TrialPlan, replicate: int, start: int, stop: int
+) -> list[ChunkResult]:
+    """:func:`simulate_chunk` for every arm, in order, on its patients ``start ..
+    min(stop, n_patients) - 1``, each prefix group's common history simulated once (kept in
+    memory): the same results as separate calls."""
+    groups = prefix_groups(plan)
+    prefixes: dict[int, ChunkPrefix] = {}
+    out = []
+    for arm in plan.arms:
+        hi = min(stop, arm.n_patients)
+        group = groups.get(arm.index)
+        if group is None:
+            out.append(_simulate(plan, arm.index, replicate, start, hi))
+        elif group[0] in prefixes:
+            out.append(_simulate(plan, arm.index, replicate, start, hi,
+                                 prefix=prefixes[group[0]]))
+        else:
+            out.append(_simulate(plan, arm.index, replicate, start, hi,
+                                 on_prefix=lambda p, k=group[0]: prefixes.__setitem__(k, p)))
+    return out
+
+
+def simulated_patient_days(plan: TrialPlan) -> tuple[int, int]:
+    """(patient-days of the trial, patient-days simulated): every arm's patients live
+    ``burn_in_days + n_observed_days`` days, but each prefix group's days before its branch
+    day are simulated once (per replicate)."""
+    spec = plan.spec
+    days = spec.burn_in_days + spec.n_observed_days
+    total = sum(a.n_patients for a in plan.arms) * days
+    saved = 0
+    for k, (leader, members) in prefix_groups(plan).items():
+        if k != leader:
+            saved += plan.arms[k].n_patients * (branch_day(plan, members) - plan.sim_first_day)
+    return total * spec.replicates, (total - saved) * spec.replicates
+
+
+@dataclass
+class ChunkPrefix:
+    """A chunk's simulated history up to the start of study day ``day``, before that day's
+    events: the part that the arms of one prefix group (:func:`prefix_groups`) share, because
+    their patients are the same people (common random numbers) and nothing differs between
+    the arms before ``day``. Copied by every arm that continues from it."""
+
+    day: int
+    memory: mem.PopulationState
+    bstate: BehaviorState
+    drinks_true: np.ndarray
+    cue_reactivity: np.ndarray
+    acquisition_weight: np.ndarray
+    cr_sum: np.ndarray
+
+
+def prefix_groups(plan: TrialPlan) -> dict[int, tuple[int, tuple[int, ...]]]:
+    """Arms that share their history before randomisation: arm index -> (the group's first
+    arm, all its arms), for groups of two or more.
+
+    Arms share it when they have the same cohort, therapy and number of patients: their
+    patients are then the same people with the same days (common random numbers) and every
+    event before the group's branch day (:func:`branch_day`: the first lab or treatment
+    session of any of its arms) is the same: burn-in, re-calibrations, quit day, therapy.
+    """
+    groups: list[list[ArmPlan]] = []
+    for arm in plan.arms:
+        for g in groups:
+            a = g[0]
+            if (a.cohort == arm.cohort and a.therapy == arm.therapy
+                    and a.n_patients == arm.n_patients):
+                g.append(arm)
+                break
+        else:
+            groups.append([arm])
+    out: dict[int, tuple[int, tuple[int, ...]]] = {}
+    for g in groups:
+        members = tuple(a.index for a in g)
+        if len(g) > 1 and branch_day(plan, members) > plan.sim_first_day:
+            out.update({a.index: (g[0].index, members) for a in g})
+    return out
+
+
+def branch_day(plan: TrialPlan, arm_indices: tuple[int, ...]) -> int:
+    """First study day on which any of these arms has a lab or treatment session (the end of
+    their common history), or ``follow_up_days``."""
+    days = [plan.spec.follow_up_days]
+    for k in arm_indices:
+        arm = plan.arms[k]
+        days += [s.day for s in arm.protocol.sessions] + list(arm.protocol.lab_days)
+    return min(days)
+
+
+def _simulate(
+    plan: TrialPlan,
+    arm_index: int,
+    replicate: int,
+    start: int,
+    stop: int,
+    prefix: ChunkPrefix | None = None,
+    on_prefix: Callable[[ChunkPrefix], None] | None = None,
+) -> ChunkResult:
+    """:func:`simulate_chunk` without the prefix files: continue from ``prefix`` (a copy), or
+    start from the beginning and, with ``on_prefix``, hand it the history up to the arm's
+    branch day on the way."""
     spec = plan.spec
     arm = plan.arms[arm_index]
     bp = spec.behavior
@@ -407,9 +555,13 @@ def simulate_chunk(
 
     patients = sample_patients(arm.cohort, spec.cues, seed, start, stop, replicate=replicate)
     n = patients.n
-    memory = mem.new_state(patients.acquisition_strength, mp)
-    alpha, kref = calibrate_intercept(patients, mem.response(memory, mp), bp)
-    bstate = BehaviorState.start(alpha, kref, drinking_probability_target(patients, bp))
+    if prefix is None:
+        memory = mem.new_state(patients.acquisition_strength, mp)
+        alpha, kref = calibrate_intercept(patients, mem.response(memory, mp), bp)
+        bstate = BehaviorState.start(alpha, kref, drinking_probability_target(patients, bp))
+    else:
+        memory = prefix.memory.copy()
+        bstate = prefix.bstate.copy()
     skill_half_life = np.full(n, arm.therapy.coping_skill_half_life_days)
     day_stream = CounterStream(seed, DAY_STREAM, replicate)
     s_mot = np.sqrt(np.log1p(bp.motivation_cv**2))
@@ -425,15 +577,24 @@ def simulate_chunk(
     occ_integral = np.zeros(n)
     snap_days = memory_snapshot_days(spec)
     snap_col = {int(d): k for k, d in enumerate(snap_days)}
-    cue_reactivity = np.full((n, snap_days.size), np.nan)
-    acquisition_weight = np.full((n, snap_days.size), np.nan)
-
     first_obs = spec.first_day
-    drinks_true = np.zeros((n, spec.n_observed_days))
+    if prefix is None:
+        cue_reactivity = np.full((n, snap_days.size), np.nan)
+        acquisition_weight = np.full((n, snap_days.size), np.nan)
+        drinks_true = np.zeros((n, spec.n_observed_days))
+        cr_sum = np.zeros(memory.shape)
+        day = plan.sim_first_day
+    else:
+        cue_reactivity = prefix.cue_reactivity.copy()
+        acquisition_weight = prefix.acquisition_weight.copy()
+        drinks_true = prefix.drinks_true.copy()
+        cr_sum = prefix.cr_sum.copy()
+        day = prefix.day
+    group = prefix_groups(plan).get(arm_index) if on_prefix is not None else None
+    branch = branch_day(plan, group[1]) if group is not None else None
 
     recal_days = set(recalibration_days(spec))
     _, round_days = _burn_in_rounds(spec)
-    cr_sum = np.zeros(memory.shape)
 
     def _live(d0: int, d1: int) -> None:
         if d1 > d0:
@@ -441,10 +602,20 @@ def simulate_chunk(
                       _day_plan(spec, d0, d1, snap_col), skill_half_life, drinks_true,
                       (cue_reactivity, acquisition_weight), cr_sum)
 
-    day = plan.sim_first_day
-    for event_day in _event_days(plan, arm):
+    for event_day in [*_event_days(plan, arm), spec.follow_up_days]:
+        if event_day < day:
+            continue  # before the prefix's day: already in it
+        if branch is not None and on_prefix is not None and day <= branch <= event_day:
+            _live(day, branch)
+            day = branch
+            on_prefix(ChunkPrefix(day, memory.copy(), bstate.copy(), drinks_true.copy(),
+                                  cue_reactivity.copy(), acquisition_weight.copy(),
+                                  cr_sum.copy()))
+            branch = None
         _live(day, event_day)
         day = event_day
+        if day == spec.follow_up_days:
+            break
         if day in recal_days:
             # Re-calibrate the intercept on the round's average memory, so that the observed
             # baseline reproduces each patient's drinking covariates (see the docstring).
@@ -481,7 +652,6 @@ def simulate_chunk(
             i_s, o_s = _session(plan, arm, j, s, memory, bstate, patients, replicate)
             intensity = np.maximum(intensity, i_s)
             occ_integral += o_s
-    _live(day, spec.follow_up_days)
 
     an = spec.analysis
     obs = observe(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import multiprocessing
 import subprocess
+import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -28,7 +29,12 @@ from reconsolidate import __version__
 from reconsolidate._io import atomic_dir, atomic_write_json, atomic_write_text
 from reconsolidate.endpoints import ParticipantEndpoints, summarize_arms
 from reconsolidate.population.cohorts import UK_UNITS_PER_US_DRINK
-from reconsolidate.trial.engine import ChunkResult, TrialPlan, simulate_chunk
+from reconsolidate.trial.engine import (
+    ChunkResult,
+    TrialPlan,
+    simulate_chunk,
+    simulated_patient_days,
+)
 
 __all__ = ["ROW_GROUP_ROWS", "TrialResult", "run_trial", "summarize"]
 
@@ -83,8 +89,8 @@ def _tasks(plan: TrialPlan, chunk_size: int) -> list[tuple[int, int, int, int]]:
     return out
 
 
-def _run_task(plan: TrialPlan, task: tuple[int, int, int, int]) -> ChunkResult:
-    return simulate_chunk(plan, *task)
+def _run_task(plan: TrialPlan, task: tuple[int, int, int, int], prefix_dir: str) -> ChunkResult:
+    return simulate_chunk(plan, *task, prefix_dir=prefix_dir)
 
 
 def _worker_init() -> None:
@@ -95,32 +101,36 @@ def _worker_init() -> None:
 
 
 def _results(plan: TrialPlan, tasks: list, workers: int) -> Iterator[ChunkResult]:
-    if workers <= 1:
-        for t in tasks:
-            yield _run_task(plan, t)
-        return
-    # "spawn", not fork: forking a process whose numba/OpenMP threads already ran is unsafe.
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init) as pool:
-        pending: deque[Future] = deque()
-        it = iter(tasks)
-        for t in it:
-            pending.append(pool.submit(_run_task, plan, t))
-            if len(pending) >= 2 * workers:
-                break
-        while pending:
-            try:
-                res = pending.popleft().result()
-            except BrokenProcessPool as exc:
-                raise RuntimeError(
-                    "a worker process died. With --workers > 1 (spawned processes), a script "
-                    "that calls run_trial must guard its entry point with "
-                    "`if __name__ == \"__main__\":`; otherwise see the worker's error above"
-                ) from exc
-            nxt = next(it, None)
-            if nxt is not None:
-                pending.append(pool.submit(_run_task, plan, nxt))
-            yield res
+    # the arms' common histories (engine.prefix_groups) pass between tasks through files in a
+    # private directory, so that workers share them too; removed when the run ends
+    with tempfile.TemporaryDirectory(prefix="reconsolidate-prefixes-") as prefix_dir:
+        if workers <= 1:
+            for t in tasks:
+                yield _run_task(plan, t, prefix_dir)
+            return
+        # "spawn", not fork: forking a process whose numba/OpenMP threads already ran is unsafe.
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx,
+                                 initializer=_worker_init) as pool:
+            pending: deque[Future] = deque()
+            it = iter(tasks)
+            for t in it:
+                pending.append(pool.submit(_run_task, plan, t, prefix_dir))
+                if len(pending) >= 2 * workers:
+                    break
+            while pending:
+                try:
+                    res = pending.popleft().result()
+                except BrokenProcessPool as exc:
+                    raise RuntimeError(
+                        "a worker process died. With --workers > 1 (spawned processes), a "
+                        "script that calls run_trial must guard its entry point with "
+                        "`if __name__ == \"__main__\":`; otherwise see the worker's error above"
+                    ) from exc
+                nxt = next(it, None)
+                if nxt is not None:
+                    pending.append(pool.submit(_run_task, plan, nxt, prefix_dir))
+                yield res
 
 
 def _patient_ids(r: ChunkResult) -> list[str]:
@@ -320,7 +330,9 @@ def run_trial(
     arm_names = [a.name for a in plan.arms]
     outcomes: dict[str, list[dict[str, np.ndarray]]] = {a: [] for a in arm_names}
     timings = {"simulate_seconds": 0.0, "write_seconds": 0.0}
-    patient_days = total * (spec.burn_in_days + spec.n_observed_days)
+    # fewer are simulated than the trial has: the arms' common history before randomisation
+    # once per group (engine.prefix_groups)
+    patient_days, simulated_days = simulated_patient_days(plan)
 
     def _consume(tmp: Path | None) -> None:
         writers: dict[str, _FixedRowGroupWriter] = {}
@@ -364,6 +376,7 @@ def run_trial(
             timings_out = {
                 **timings,
                 "patient_days": float(patient_days),
+                "simulated_patient_days": float(simulated_days),
                 "patient_days_per_second": patient_days / max(timings["simulate_seconds"], 1e-9),
             }
             atomic_write_json(
@@ -408,4 +421,5 @@ def run_trial(
             if report:
                 _write_report(tmp)
     timings["patient_days"] = float(patient_days)
+    timings["simulated_patient_days"] = float(simulated_days)
     return TrialResult(summary=summary, timings=timings, out_dir=Path(out_dir) if out_dir else None)
