@@ -492,8 +492,8 @@ class ChunkPrefix:
     day: int
     memory: mem.PopulationState
     bstate: BehaviorState
-    drinks_true: np.ndarray
-    cue_reactivity: np.ndarray
+    drinks_true: np.ndarray  # (n, days from the first observed day to ``day``)
+    cue_reactivity: np.ndarray  # (n, snapshots before ``day``)
     acquisition_weight: np.ndarray
     cr_sum: np.ndarray
 
@@ -585,9 +585,14 @@ def _simulate(
         cr_sum = np.zeros(memory.shape)
         day = plan.sim_first_day
     else:
-        cue_reactivity = prefix.cue_reactivity.copy()
-        acquisition_weight = prefix.acquisition_weight.copy()
-        drinks_true = prefix.drinks_true.copy()
+        # the prefix keeps only the columns of its days (see on_prefix below)
+        cue_reactivity = np.full((n, snap_days.size), np.nan)
+        acquisition_weight = np.full((n, snap_days.size), np.nan)
+        drinks_true = np.zeros((n, spec.n_observed_days))
+        k = prefix.cue_reactivity.shape[1]
+        cue_reactivity[:, :k] = prefix.cue_reactivity
+        acquisition_weight[:, :k] = prefix.acquisition_weight
+        drinks_true[:, : prefix.drinks_true.shape[1]] = prefix.drinks_true
         cr_sum = prefix.cr_sum.copy()
         day = prefix.day
     group = prefix_groups(plan).get(arm_index) if on_prefix is not None else None
@@ -608,9 +613,14 @@ def _simulate(
         if branch is not None and on_prefix is not None and day <= branch <= event_day:
             _live(day, branch)
             day = branch
-            on_prefix(ChunkPrefix(day, memory.copy(), bstate.copy(), drinks_true.copy(),
-                                  cue_reactivity.copy(), acquisition_weight.copy(),
-                                  cr_sum.copy()))
+            # only the days lived so far (a prefix file per chunk then stays ~1 KB per
+            # patient in the Das example instead of ~4)
+            lived = max(day - first_obs, 0)
+            snaps = int(np.searchsorted(snap_days, day))
+            on_prefix(ChunkPrefix(day, memory.copy(), bstate.copy(),
+                                  drinks_true[:, :lived].copy(),
+                                  cue_reactivity[:, :snaps].copy(),
+                                  acquisition_weight[:, :snaps].copy(), cr_sum.copy()))
             branch = None
         _live(day, event_day)
         day = event_day
