@@ -87,6 +87,46 @@ def test_outputs_bit_identical_for_workers_and_chunk_sizes(tmp_path: Path, monke
     assert pq.ParquetFile(tmp_path / "a" / "memory.parquet").num_row_groups > 1
 
 
+def test_write_or_simulation_errors_leave_no_run_directory(tmp_path: Path, monkeypatch) -> None:
+    """Tables are written in a background thread: an error there, or in the simulation while
+    it writes, reaches the caller and leaves no run directory (and no thread behind)."""
+    import threading
+
+    plan = _small_das(12)
+
+    real_table = run_mod._drinking_table
+
+    def broken_table(r, *args, fail_at=0):
+        if r.arm == plan.arms[-1].name and r.start == fail_at:
+            raise OSError("disk full")
+        return real_table(r, *args)
+
+    # failing on the first chunk (seen at a later put) and on the last one (seen at close)
+    for fail_at in (0, 8):
+        with monkeypatch.context() as m:
+            m.setattr(run_mod, "_drinking_table",
+                      lambda r, *a, f=fail_at: broken_table(r, *a, fail_at=f))
+            with pytest.raises(OSError, match="disk full"):
+                run_trial(plan, out_dir=tmp_path / "w", chunk_size=4)
+        assert not (tmp_path / "w").exists()
+
+    calls = {"n": 0}
+    real = run_mod.simulate_chunk
+
+    def failing_chunk(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("simulation failed")
+        return real(*args, **kwargs)
+
+    with monkeypatch.context() as m:
+        m.setattr(run_mod, "simulate_chunk", failing_chunk)
+        with pytest.raises(RuntimeError, match="simulation failed"):
+            run_trial(plan, out_dir=tmp_path / "s", chunk_size=4)
+    assert not (tmp_path / "s").exists()
+    assert not [t for t in threading.enumerate() if t.name == "parquet-writer"]
+
+
 def test_removing_an_arm_leaves_the_others_unchanged() -> None:
     plan = _small_das(30)
     spec = plan.spec

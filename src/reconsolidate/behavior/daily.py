@@ -223,7 +223,7 @@ def calibrate_intercept(
     return alpha, craving_ref
 
 
-@numba.njit(cache=True, fastmath=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def _intercept_kernel(cr, q_weekday, q_weekend, target, patterns, share_weekday, share_weekend,
                       background, beta, alpha_out, craving_ref_out):
     # Loops run over the exposure patterns (innermost, branch-free, the logistic by the

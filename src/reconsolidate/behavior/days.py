@@ -221,7 +221,7 @@ def live_days(
     )
 
 
-@numba.njit(cache=True, fastmath=True, error_model="numpy", boundscheck=False)
+@numba.njit(cache=True, nogil=True, fastmath=True, error_model="numpy", boundscheck=False)
 def _days_kernel(days, weekend, detox, record_col, snapshot_col, accumulate, key, pidx, prob_wd,
                  prob_we,
                  alpha, craving_ref, dpdd, abstinent_at_entry, quit_l, therapy_l, ketamine_l,

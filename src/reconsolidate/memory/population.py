@@ -762,7 +762,7 @@ def _lane_update(b, m, n_iter, hsr, eta, pe_thr, three_tau):
     _lane_assign(b, m, pe_thr, three_tau)
 
 
-@numba.njit(cache=True, fastmath=True, error_model="numpy", boundscheck=False)
+@numba.njit(cache=True, nogil=True, fastmath=True, error_model="numpy", boundscheck=False)
 def _expose_kernel(mask, reward, occ, ctx_arr, time_h, blk, alpha, off, g, sx, half_d, eta, sr,
                    n_iter, pe_thr, occ50, hill, tau_h, beta):
     """One exposure of the masked (patient, cue) pairs: gather them into lane buffers of
@@ -819,7 +819,7 @@ def _expose_kernel(mask, reward, occ, ctx_arr, time_h, blk, alpha, off, g, sx, h
     return count
 
 
-@numba.njit(cache=True, fastmath=True, error_model="numpy", boundscheck=False)
+@numba.njit(cache=True, nogil=True, fastmath=True, error_model="numpy", boundscheck=False)
 def _response_kernel(time_h, ctx_arr, blk, alpha, off, g, sx, half_d, theta, cr_noise, tau_h,
                      beta, out):
     """Conditioned response of every pair (no learning), block by block through the lane

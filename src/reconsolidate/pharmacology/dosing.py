@@ -148,7 +148,7 @@ def _plan_phase(
     return segs
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _plan_steps_kernel(phi, gam, phi_last, gam_last, x0, bolus_add, effect, obs_cp, w_free,
                        ce_unit, valid, target, max_rate, out):
     """The pump's update loop of one TCI phase, patient by patient: at each update, add the

@@ -113,7 +113,7 @@ def _load_per_ng_ml(fu: float, molar_mass_g_per_mol: float, analyte: str, ki_s_u
     return free_um_per_ng_ml / ki_s_um
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _occupancy_kernel(  # pragma: no cover - compiled
     c: np.ndarray, nk: np.ndarray, load_per_ng_ml: float, nk_load_per_ng_ml: float,
     out: np.ndarray,

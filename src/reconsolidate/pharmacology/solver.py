@@ -336,7 +336,7 @@ def _propagate_block(  # pragma: no cover - compiled
 
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, nogil=True)
 def _propagate_parallel(  # pragma: no cover - compiled
     a, b, obs_state, obs_scale, deltas, step_u, step_seg, rates, bolus_idx, boluses, rec_col,
     out,

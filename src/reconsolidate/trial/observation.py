@@ -200,7 +200,7 @@ def observe(
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _observe_kernel(drinks, heavy_threshold, key, pidx, first_day, baseline_visit_day, visits,
                     par, max_recall_days, etg_on, etg_window_days,
                     reported, etg, dropout_out, completed_out):

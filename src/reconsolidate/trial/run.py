@@ -10,8 +10,10 @@ flight, so memory stays bounded for any number of patients.
 from __future__ import annotations
 
 import multiprocessing
+import queue
 import subprocess
 import tempfile
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -78,6 +80,60 @@ class _FixedRowGroupWriter:
         if self._rows:
             self._flush(self._rows)
         self._writer.close()
+
+
+class _BackgroundWriter:
+    """Turns chunk results into tables and writes them, in order, in a thread of its own, so
+    that writing overlaps the simulation of the next chunks (the compiled kernels and Parquet's
+    encoder both release the GIL). At most two chunks wait in its queue (bounded memory); an
+    error in the thread is raised in the caller at the next ``put`` or at ``close``."""
+
+    def __init__(self, out: Path, tables: Callable[[ChunkResult], dict[str, pa.Table]]) -> None:
+        self._out = out
+        self._tables = tables
+        self._writers: dict[str, _FixedRowGroupWriter] = {}
+        self._queue: queue.Queue[ChunkResult | None] = queue.Queue(maxsize=2)
+        self._error: BaseException | None = None
+        self.busy_seconds = 0.0
+        self._thread = threading.Thread(target=self._run, name="parquet-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (r := self._queue.get()) is not None:
+            if self._error is not None:
+                continue  # keep draining so that put() never blocks forever
+            t0 = time.perf_counter()
+            try:
+                for name, t in self._tables(r).items():
+                    if name not in self._writers:
+                        self._writers[name] = _FixedRowGroupWriter(
+                            self._out / f"{name}.parquet", t.schema)
+                    self._writers[name].write(t)
+            except BaseException as exc:  # re-raised in the caller
+                self._error = exc
+            self.busy_seconds += time.perf_counter() - t0
+
+    def put(self, r: ChunkResult) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(r)
+
+    def stop(self) -> None:
+        """End the thread without closing the files (the run directory is discarded)."""
+        self._error = self._error or RuntimeError("stopped")
+        self._queue.put(None)
+        self._thread.join()
+
+    def close(self) -> None:
+        """Write what is queued, close the files, and raise the thread's error if any."""
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        t0 = time.perf_counter()
+        for w in self._writers.values():
+            w.close()
+        self.busy_seconds += time.perf_counter() - t0
 
 
 def _tasks(plan: TrialPlan, chunk_size: int) -> list[tuple[int, int, int, int]]:
@@ -334,36 +390,41 @@ def run_trial(
     # once per group (engine.prefix_groups)
     patient_days, simulated_days = simulated_patient_days(plan)
 
+    def _tables(r: ChunkResult) -> dict[str, pa.Table]:
+        tables = {
+            "patients": _patients_table(r),
+            "outcomes": _outcomes_table(r),
+            "memory": _memory_table(r),
+        }
+        if write_drinking:
+            tables["drinking"] = _drinking_table(r, spec.first_day, spec.observation.etg)
+        return tables
+
     def _consume(tmp: Path | None) -> None:
-        writers: dict[str, _FixedRowGroupWriter] = {}
+        writer = _BackgroundWriter(tmp, _tables) if tmp is not None else None
         done = 0
         t0 = time.perf_counter()
-        write_s = 0.0
-        for r in _results(plan, tasks, workers):
-            outcomes[r.arm].append(r.outcomes)
-            if tmp is not None:
-                tw = time.perf_counter()
-                tables = {
-                    "patients": _patients_table(r),
-                    "outcomes": _outcomes_table(r),
-                    "memory": _memory_table(r),
-                }
-                if write_drinking:
-                    tables["drinking"] = _drinking_table(r, spec.first_day, spec.observation.etg)
-                for name, t in tables.items():
-                    if name not in writers:
-                        writers[name] = _FixedRowGroupWriter(tmp / f"{name}.parquet", t.schema)
-                    writers[name].write(t)
-                write_s += time.perf_counter() - tw
-            done += r.patients.n
-            if progress is not None:
-                progress(done, total)
-        tw = time.perf_counter()
-        for w in writers.values():
-            w.close()
-        write_s += time.perf_counter() - tw
-        timings["write_seconds"] = write_s
-        timings["simulate_seconds"] = time.perf_counter() - t0 - write_s
+        waited = 0.0  # main-thread time spent handing chunks to the writer or waiting for it
+        try:
+            for r in _results(plan, tasks, workers):
+                outcomes[r.arm].append(r.outcomes)
+                if writer is not None:
+                    tw = time.perf_counter()
+                    writer.put(r)
+                    waited += time.perf_counter() - tw
+                done += r.patients.n
+                if progress is not None:
+                    progress(done, total)
+        except BaseException:
+            if writer is not None:
+                writer.stop()  # the run failed: end the thread, keep the first error
+            raise
+        if writer is not None:
+            tw = time.perf_counter()
+            writer.close()
+            waited += time.perf_counter() - tw
+        timings["write_seconds"] = writer.busy_seconds if writer is not None else 0.0
+        timings["simulate_seconds"] = time.perf_counter() - t0 - waited
 
     if out_dir is None:
         _consume(None)
