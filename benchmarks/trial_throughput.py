@@ -75,8 +75,8 @@ def main(argv: list[str] | None = None) -> int:
           f"= {n:,} patients x {days} simulated days (follow-up {spec.follow_up_days} d); "
           f"workers {args.workers}, chunk {args.chunk_size}")
     sim_pd = res.timings["simulated_patient_days"]
-    print(f"patient-days: {pd:,.0f}, of which {sim_pd:,.0f} simulated (the arms' common "
-          "history before randomisation once: trial.engine.prefix_groups)")
+    print(f"patient-days: {pd:,.0f}, of which {sim_pd:,.0f} simulated, as counted (the arms' "
+          "common history before randomisation once: trial.engine.prefix_groups)")
     print(f"simulate: {sim:.2f} s -> {pd / sim:,.0f} patient-days of the trial per second "
           f"({sim_pd / sim:,.0f} simulated patient-days per second)")
     print(f"write: {res.timings['write_seconds']:.2f} s; wall total {wall:.2f} s")

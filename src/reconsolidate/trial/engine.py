@@ -199,6 +199,7 @@ class ChunkResult:
     memory_days: np.ndarray  # (n_snapshots,) study days of the memory snapshots
     cue_reactivity: np.ndarray  # (n, n_snapshots) mean conditioned response over cues, 0-1
     acquisition_weight: np.ndarray  # (n, n_snapshots) mean acquisition weight over cues, 0-1
+    simulated_patient_days: int = 0  # patients x days this call simulated (less from a prefix)
 
 
 def _pk_seed(seed: int, replicate: int) -> int:
@@ -436,9 +437,14 @@ def simulate_chunk(
         kept: list[ChunkPrefix] = []
         result = _simulate(plan, arm_index, replicate, start, stop, on_prefix=kept.append)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        with tmp.open("wb") as fh:
-            pickle.dump(kept[0], fh, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, path)  # whole or absent: another worker may read it at any time
+        try:
+            with tmp.open("wb") as fh:
+                pickle.dump(kept[0], fh, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, path)  # whole or absent: another worker may read it at any time
+        except OSError:
+            # the prefix only saves time (e.g. a full temporary disk): the other arms then
+            # simulate their whole history themselves
+            tmp.unlink(missing_ok=True)
         return result
     if arm_index == members[-1]:
         path.unlink(missing_ok=True)  # the group's last arm (an arm run later makes its own)
@@ -584,6 +590,7 @@ def _simulate(
         drinks_true = np.zeros((n, spec.n_observed_days))
         cr_sum = np.zeros(memory.shape)
         day = plan.sim_first_day
+        first_day_simulated = day
     else:
         # the prefix keeps only the columns of its days (see on_prefix below)
         cue_reactivity = np.full((n, snap_days.size), np.nan)
@@ -595,6 +602,7 @@ def _simulate(
         drinks_true[:, : prefix.drinks_true.shape[1]] = prefix.drinks_true
         cr_sum = prefix.cr_sum.copy()
         day = prefix.day
+        first_day_simulated = day
     group = prefix_groups(plan).get(arm_index) if on_prefix is not None else None
     branch = branch_day(plan, group[1]) if group is not None else None
 
@@ -693,6 +701,7 @@ def _simulate(
         memory_days=snap_days,
         cue_reactivity=cue_reactivity,
         acquisition_weight=acquisition_weight,
+        simulated_patient_days=n * (spec.follow_up_days - first_day_simulated),
     )
 
 

@@ -386,9 +386,11 @@ def run_trial(
     arm_names = [a.name for a in plan.arms]
     outcomes: dict[str, list[dict[str, np.ndarray]]] = {a: [] for a in arm_names}
     timings = {"simulate_seconds": 0.0, "write_seconds": 0.0}
-    # fewer are simulated than the trial has: the arms' common history before randomisation
-    # once per group (engine.prefix_groups)
-    patient_days, simulated_days = simulated_patient_days(plan)
+    # fewer may be simulated than the trial has: the arms' common history before
+    # randomisation once per group (engine.prefix_groups), counted as it happens (with
+    # several workers an arm may not find the history in time and simulate it itself)
+    patient_days = simulated_patient_days(plan)[0]
+    counted = {"simulated": 0}
 
     def _tables(r: ChunkResult) -> dict[str, pa.Table]:
         tables = {
@@ -408,6 +410,7 @@ def run_trial(
         try:
             for r in _results(plan, tasks, workers):
                 outcomes[r.arm].append(r.outcomes)
+                counted["simulated"] += r.simulated_patient_days
                 if writer is not None:
                     tw = time.perf_counter()
                     writer.put(r)
@@ -437,7 +440,7 @@ def run_trial(
             timings_out = {
                 **timings,
                 "patient_days": float(patient_days),
-                "simulated_patient_days": float(simulated_days),
+                "simulated_patient_days": float(counted["simulated"]),
                 "patient_days_per_second": patient_days / max(timings["simulate_seconds"], 1e-9),
             }
             atomic_write_json(
@@ -482,5 +485,5 @@ def run_trial(
             if report:
                 _write_report(tmp)
     timings["patient_days"] = float(patient_days)
-    timings["simulated_patient_days"] = float(simulated_days)
+    timings["simulated_patient_days"] = float(counted["simulated"])
     return TrialResult(summary=summary, timings=timings, out_dir=Path(out_dir) if out_dir else None)
