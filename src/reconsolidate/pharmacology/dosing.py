@@ -111,9 +111,11 @@ def _plan_phase(
     phi, gam = propagators(a, b, update_min)
     last = float(stops[-1] - starts[-1])
     phi_last, gam_last = propagators(a, b, last) if last < update_min - 1e-12 else (phi, gam)
-    x = x0
-    segs = []
-    if phase.target == "effect_site":
+    m, n = x0.shape
+    if phase.target == "plasma":  # no look-ahead grid
+        w_free, ce_unit = np.empty((m, 0, n)), np.empty((m, 0))
+        valid = np.empty((m, 0), dtype=np.bool_)
+    else:
         horizon = 20.0 + 6.0 / ke0_per_min
         step = update_min * _EFFECT_GRID_FRACTION
         tau = step * np.arange(1, int(np.ceil(horizon / step)) + 1)
@@ -128,24 +130,18 @@ def _plan_phase(
         ce_unit = np.einsum("mi,mji->mj", ce_row, x_unit)
         valid = ce_unit > 1e-12 * ce_unit.max(axis=1, keepdims=True)
     # boluses the pump is told about at each update, (n_steps, M) mg into the central compartment
-    bolus_add = np.zeros((n_steps, x.shape[0]))
+    bolus_add = np.zeros((n_steps, m))
     for k in range(n_steps):
         for tb, dose in boluses:
             if float(starts[k]) <= tb < float(stops[k]):
                 bolus_add[k] += dose
-    m = x.shape[0]
-    if phase.target == "plasma":  # no look-ahead grid
-        w_free, ce_unit, valid = np.empty((m, 0, x.shape[1])), np.empty((m, 0)), np.empty(
-            (m, 0), dtype=np.bool_)
     rates = np.empty((n_steps, m))
     c = np.ascontiguousarray
-    _plan_steps_kernel(c(phi), c(gam), c(phi_last), c(gam_last), c(x), bolus_add,
+    _plan_steps_kernel(c(phi), c(gam), c(phi_last), c(gam_last), c(x0), bolus_add,
                        phase.target == "effect_site", c(obs[:, 0, 0]), c(w_free), c(ce_unit),
                        c(valid), target,
                        np.broadcast_to(max_rate_mg_per_min, (m,)).astype(np.float64), rates)
-    for k in range(n_steps):
-        segs.append((float(starts[k]), float(stops[k]), rates[k]))
-    return segs
+    return [(float(starts[k]), float(stops[k]), rates[k]) for k in range(n_steps)]
 
 
 @numba.njit(cache=True, nogil=True)

@@ -58,7 +58,6 @@ __all__ = [
     "prefix_groups",
     "simulate_arms",
     "simulate_chunk",
-    "simulated_patient_days",
 ]
 
 # Window over which the NMDA occupancy integral after retrieval is taken: 6 h (Nader 2000;
@@ -435,7 +434,8 @@ def simulate_chunk(
         if arm_index == members[-1]:  # no arm of the group comes after this one
             return _simulate(plan, arm_index, replicate, start, stop)
         kept: list[ChunkPrefix] = []
-        result = _simulate(plan, arm_index, replicate, start, stop, on_prefix=kept.append)
+        result = _simulate(plan, arm_index, replicate, start, stop,
+                           on_prefix=(branch_day(plan, members), kept.append))
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         try:
             with tmp.open("wb") as fh:
@@ -469,23 +469,9 @@ def simulate_arms(
             out.append(_simulate(plan, arm.index, replicate, start, hi,
                                  prefix=prefixes[group[0]]))
         else:
-            out.append(_simulate(plan, arm.index, replicate, start, hi,
-                                 on_prefix=lambda p, k=group[0]: prefixes.__setitem__(k, p)))
+            out.append(_simulate(plan, arm.index, replicate, start, hi, on_prefix=(
+                branch_day(plan, group[1]), lambda p, k=group[0]: prefixes.__setitem__(k, p))))
     return out
-
-
-def simulated_patient_days(plan: TrialPlan) -> tuple[int, int]:
-    """(patient-days of the trial, patient-days simulated): every arm's patients live
-    ``burn_in_days + n_observed_days`` days, but each prefix group's days before its branch
-    day are simulated once (per replicate)."""
-    spec = plan.spec
-    days = spec.burn_in_days + spec.n_observed_days
-    total = sum(a.n_patients for a in plan.arms) * days
-    saved = 0
-    for k, (leader, members) in prefix_groups(plan).items():
-        if k != leader:
-            saved += plan.arms[k].n_patients * (branch_day(plan, members) - plan.sim_first_day)
-    return total * spec.replicates, (total - saved) * spec.replicates
 
 
 @dataclass
@@ -548,11 +534,11 @@ def _simulate(
     start: int,
     stop: int,
     prefix: ChunkPrefix | None = None,
-    on_prefix: Callable[[ChunkPrefix], None] | None = None,
+    on_prefix: tuple[int, Callable[[ChunkPrefix], None]] | None = None,
 ) -> ChunkResult:
     """:func:`simulate_chunk` without the prefix files: continue from ``prefix`` (a copy), or
-    start from the beginning and, with ``on_prefix``, hand it the history up to the arm's
-    branch day on the way."""
+    start from the beginning and, with ``on_prefix = (branch day, callback)``, hand the
+    callback the history up to the branch day on the way."""
     spec = plan.spec
     arm = plan.arms[arm_index]
     bp = spec.behavior
@@ -584,27 +570,22 @@ def _simulate(
     snap_days = memory_snapshot_days(spec)
     snap_col = {int(d): k for k, d in enumerate(snap_days)}
     first_obs = spec.first_day
+    cue_reactivity = np.full((n, snap_days.size), np.nan)
+    acquisition_weight = np.full((n, snap_days.size), np.nan)
+    drinks_true = np.zeros((n, spec.n_observed_days))
     if prefix is None:
-        cue_reactivity = np.full((n, snap_days.size), np.nan)
-        acquisition_weight = np.full((n, snap_days.size), np.nan)
-        drinks_true = np.zeros((n, spec.n_observed_days))
         cr_sum = np.zeros(memory.shape)
         day = plan.sim_first_day
-        first_day_simulated = day
     else:
-        # the prefix keeps only the columns of its days (see on_prefix below)
-        cue_reactivity = np.full((n, snap_days.size), np.nan)
-        acquisition_weight = np.full((n, snap_days.size), np.nan)
-        drinks_true = np.zeros((n, spec.n_observed_days))
+        # the prefix keeps only the columns of its days (see below)
         k = prefix.cue_reactivity.shape[1]
         cue_reactivity[:, :k] = prefix.cue_reactivity
         acquisition_weight[:, :k] = prefix.acquisition_weight
         drinks_true[:, : prefix.drinks_true.shape[1]] = prefix.drinks_true
         cr_sum = prefix.cr_sum.copy()
         day = prefix.day
-        first_day_simulated = day
-    group = prefix_groups(plan).get(arm_index) if on_prefix is not None else None
-    branch = branch_day(plan, group[1]) if group is not None else None
+    first_day_simulated = day
+    branch, hand_over = on_prefix if on_prefix is not None else (None, None)
 
     recal_days = set(recalibration_days(spec))
     _, round_days = _burn_in_rounds(spec)
@@ -618,18 +599,18 @@ def _simulate(
     for event_day in [*_event_days(plan, arm), spec.follow_up_days]:
         if event_day < day:
             continue  # before the prefix's day: already in it
-        if branch is not None and on_prefix is not None and day <= branch <= event_day:
+        if hand_over is not None and day <= branch <= event_day:
             _live(day, branch)
             day = branch
             # only the days lived so far (a prefix file per chunk then stays ~1 KB per
             # patient in the Das example instead of ~4)
             lived = max(day - first_obs, 0)
             snaps = int(np.searchsorted(snap_days, day))
-            on_prefix(ChunkPrefix(day, memory.copy(), bstate.copy(),
+            hand_over(ChunkPrefix(day, memory.copy(), bstate.copy(),
                                   drinks_true[:, :lived].copy(),
                                   cue_reactivity[:, :snaps].copy(),
                                   acquisition_weight[:, :snaps].copy(), cr_sum.copy()))
-            branch = None
+            hand_over = None
         _live(day, event_day)
         day = event_day
         if day == spec.follow_up_days:

@@ -31,12 +31,7 @@ from reconsolidate import __version__
 from reconsolidate._io import atomic_dir, atomic_write_json, atomic_write_text
 from reconsolidate.endpoints import ParticipantEndpoints, summarize_arms
 from reconsolidate.population.cohorts import UK_UNITS_PER_US_DRINK
-from reconsolidate.trial.engine import (
-    ChunkResult,
-    TrialPlan,
-    simulate_chunk,
-    simulated_patient_days,
-)
+from reconsolidate.trial.engine import ChunkResult, TrialPlan, simulate_chunk
 
 __all__ = ["ROW_GROUP_ROWS", "TrialResult", "run_trial", "summarize"]
 
@@ -386,11 +381,11 @@ def run_trial(
     arm_names = [a.name for a in plan.arms]
     outcomes: dict[str, list[dict[str, np.ndarray]]] = {a: [] for a in arm_names}
     timings = {"simulate_seconds": 0.0, "write_seconds": 0.0}
-    # fewer may be simulated than the trial has: the arms' common history before
-    # randomisation once per group (engine.prefix_groups), counted as it happens (with
-    # several workers an arm may not find the history in time and simulate it itself)
-    patient_days = simulated_patient_days(plan)[0]
-    counted = {"simulated": 0}
+    patient_days = total * (spec.burn_in_days + spec.n_observed_days)
+    # fewer may be simulated: the arms' common history before randomisation once per group
+    # (engine.prefix_groups), counted as the chunks report it (with several workers an arm may
+    # not find that history in time and simulate it itself)
+    simulated_days = 0
 
     def _tables(r: ChunkResult) -> dict[str, pa.Table]:
         tables = {
@@ -403,6 +398,7 @@ def run_trial(
         return tables
 
     def _consume(tmp: Path | None) -> None:
+        nonlocal simulated_days
         writer = _BackgroundWriter(tmp, _tables) if tmp is not None else None
         done = 0
         t0 = time.perf_counter()
@@ -410,7 +406,7 @@ def run_trial(
         try:
             for r in _results(plan, tasks, workers):
                 outcomes[r.arm].append(r.outcomes)
-                counted["simulated"] += r.simulated_patient_days
+                simulated_days += r.simulated_patient_days
                 if writer is not None:
                     tw = time.perf_counter()
                     writer.put(r)
@@ -440,7 +436,7 @@ def run_trial(
             timings_out = {
                 **timings,
                 "patient_days": float(patient_days),
-                "simulated_patient_days": float(counted["simulated"]),
+                "simulated_patient_days": float(simulated_days),
                 "patient_days_per_second": patient_days / max(timings["simulate_seconds"], 1e-9),
             }
             atomic_write_json(
@@ -485,5 +481,5 @@ def run_trial(
             if report:
                 _write_report(tmp)
     timings["patient_days"] = float(patient_days)
-    timings["simulated_patient_days"] = float(counted["simulated"])
+    timings["simulated_patient_days"] = float(simulated_days)
     return TrialResult(summary=summary, timings=timings, out_dir=Path(out_dir) if out_dir else None)
