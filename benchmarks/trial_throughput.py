@@ -79,7 +79,9 @@ def main(argv: list[str] | None = None) -> int:
           "common history before randomisation once: trial.engine.prefix_groups)")
     print(f"simulate: {sim:.2f} s -> {pd / sim:,.0f} patient-days of the trial per second "
           f"({sim_pd / sim:,.0f} simulated patient-days per second)")
-    print(f"write: {res.timings['write_seconds']:.2f} s; wall total {wall:.2f} s")
+    print(f"write: {res.timings['write_seconds']:.2f} s; warm-up (the kernels on a few patients "
+          f"per arm, before the simulation): {res.timings['warm_up_seconds']:.2f} s; wall total "
+          f"{wall:.2f} s")
     if args.workers == 1:
         # CPU time of this process (simulation + writing): less sensitive to other load on the
         # machine than wall time.

@@ -126,6 +126,34 @@ def test_write_or_simulation_errors_leave_no_run_directory(tmp_path: Path, monke
     assert not [t for t in threading.enumerate() if t.name == "parquet-writer"]
 
 
+def test_warm_up_runs_the_kernels_first_is_timed_apart_and_changes_no_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """run_trial first runs every kernel on a few patients per arm (numba compiles them on a
+    first run): before the first chunk, reported as ``warm_up_seconds``, without side effects
+    on the results."""
+    import json
+
+    plan = _small_das(20)
+    events: list[str] = []
+    real = run_mod.warm_up_kernels
+    monkeypatch.setattr(run_mod, "warm_up_kernels",
+                        lambda p, c: (events.append("warm_up"), real(p, c))[1])
+    done: list[int] = []
+    run_trial(plan, out_dir=tmp_path / "a",
+              progress=lambda d, _t: (events.append("progress"), done.append(d)))
+    assert events[:2] == ["warm_up", "progress"] and done[0] == 0 and done[-1] == 60
+    events.clear()
+    run_trial(plan, out_dir=tmp_path / "b", warm_up=False)
+    assert events == []
+    for name in ("patients", "drinking", "outcomes", "memory"):
+        assert ((tmp_path / "a" / f"{name}.parquet").read_bytes()
+                == (tmp_path / "b" / f"{name}.parquet").read_bytes()), name
+    ta = json.loads((tmp_path / "a" / "metadata.json").read_text())["timings"]
+    tb = json.loads((tmp_path / "b" / "metadata.json").read_text())["timings"]
+    assert ta["warm_up_seconds"] > 0.0 and tb["warm_up_seconds"] == 0.0
+
+
 def test_removing_an_arm_leaves_the_others_unchanged() -> None:
     plan = _small_das(30)
     spec = plan.spec

@@ -88,14 +88,19 @@ def _run(
         disable=json_out is not None or not console.is_terminal,
     ) as progress:
         total = sum(a.n_patients for a in plan.arms) * spec.replicates
-        task = progress.add_task(f"trial {spec.name}", total=total)
+        # the first run after an install compiles the kernels (run_trial's warm-up) before the
+        # first patient is simulated: say so instead of showing a bar that does not move
+        task = progress.add_task(
+            f"trial {spec.name}: preparing the compiled kernels (the first run after an "
+            "install compiles them, about a minute)", total=total)
         result = run_trial(
             plan,
             out_dir=out_dir,
             spec_text=spec_text,
             workers=workers,
             chunk_size=chunk_size,
-            progress=lambda done, _t: progress.update(task, completed=done),
+            progress=lambda done, _t: progress.update(
+                task, completed=done, description=f"trial {spec.name}"),
             write_drinking=not no_drinking_table,
             report=not no_report,
         )
@@ -130,9 +135,12 @@ def _run(
     shared = pd - result.timings["simulated_patient_days"]
     note = (f" ({shared:,.0f} of them shared by arms before randomisation, simulated once)"
             if shared else "")
+    warm = result.timings["warm_up_seconds"]
+    compiled = (f"; the compiled kernels took {warm:.0f} s to prepare first (compiled on a first "
+                "run, loaded from numba's cache later)" if warm >= 5.0 else "")
     out_console.print(
-        f"{pd:,.0f} patient-days{note} in {sim:.2f} s ({pd / max(sim, 1e-9):,.0f} per s); "
-        f"written to {out_dir}"
+        f"{pd:,.0f} patient-days{note} in {sim:.2f} s ({pd / max(sim, 1e-9):,.0f} per s)"
+        f"{compiled}; written to {out_dir}"
     )
 
 

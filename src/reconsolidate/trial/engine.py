@@ -58,6 +58,7 @@ __all__ = [
     "prefix_groups",
     "simulate_arms",
     "simulate_chunk",
+    "warm_up",
 ]
 
 # Window over which the NMDA occupancy integral after retrieval is taken: 6 h (Nader 2000;
@@ -472,6 +473,23 @@ def simulate_arms(
             out.append(_simulate(plan, arm.index, replicate, start, hi, on_prefix=(
                 branch_day(plan, group[1]), lambda p, k=group[0]: prefixes.__setitem__(k, p))))
     return out
+
+
+def warm_up(plan: TrialPlan, chunk_size: int = 5000) -> None:
+    """Run every compiled kernel that simulating ``plan`` in chunks of ``chunk_size`` patients
+    uses, on a few patients of each arm (the results are discarded).
+
+    numba compiles the kernels on the first run after an install or a change of their code
+    (about 40 s on a 2-core machine) and otherwise loads them from its cache (about 1 s).
+    :func:`reconsolidate.trial.run.run_trial` does this first, so that its timings measure the
+    simulation alone, and so that worker processes find the kernels in the cache instead of
+    all compiling them at once. Why ``min(chunk_size, 65)`` patients: the PK solver runs chunks
+    of more than 64 patients through its parallel kernel and smaller ones through its one-block
+    kernel (``pharmacology.solver``), and the warm-up must compile the one the chunks use.
+    """
+    from reconsolidate.pharmacology.solver import _LANES as pk_one_block
+
+    simulate_arms(plan, 0, 0, min(chunk_size, pk_one_block + 1))
 
 
 @dataclass

@@ -32,6 +32,7 @@ from reconsolidate._io import atomic_dir, atomic_write_json, atomic_write_text
 from reconsolidate.endpoints import ParticipantEndpoints, summarize_arms
 from reconsolidate.population.cohorts import UK_UNITS_PER_US_DRINK
 from reconsolidate.trial.engine import ChunkResult, TrialPlan, simulate_chunk
+from reconsolidate.trial.engine import warm_up as warm_up_kernels
 
 __all__ = ["ROW_GROUP_ROWS", "TrialResult", "run_trial", "summarize"]
 
@@ -347,6 +348,7 @@ def run_trial(
     progress: Callable[[int, int], None] | None = None,
     write_drinking: bool = True,
     report: bool = False,
+    warm_up: bool = True,
 ) -> TrialResult:
     """Simulate every arm and write the run directory (atomically) if ``out_dir`` is given.
 
@@ -364,7 +366,8 @@ def run_trial(
     chunk_size
         Patients per task (does not change any result).
     progress
-        Called with (patients done, patients total) after each chunk.
+        Called with (0, patients total) once the compiled kernels are ready (after the warm-up)
+        and with (patients done, patients total) after each chunk.
     write_drinking
         Write ``drinking.parquet`` (the long daily table; by far the largest file).
         ``memory.parquet`` (the memory snapshots every ``spec.memory_every_days``) is always
@@ -372,6 +375,13 @@ def run_trial(
     report
         Also write ``report.html`` (``reconsolidate.report``) into the run directory before it
         appears; a report failure is warned about and does not lose the simulated trial.
+    warm_up
+        First run every compiled kernel on a few patients per arm
+        (:func:`reconsolidate.trial.engine.warm_up`): numba compiles them on the first run after
+        an install (about 40 s) and loads them from its cache otherwise. Its time is reported
+        apart (``timings["warm_up_seconds"]``), so that ``simulate_seconds`` and the
+        patient-days per second measure the simulation alone, also on a first run; with
+        ``workers`` > 1 the workers then load the kernels instead of each compiling them.
     """
     if chunk_size < 1 or workers < 1:
         raise ValueError("chunk_size and workers must be >= 1")
@@ -380,7 +390,13 @@ def run_trial(
     total = sum(t[3] - t[2] for t in tasks)
     arm_names = [a.name for a in plan.arms]
     outcomes: dict[str, list[dict[str, np.ndarray]]] = {a: [] for a in arm_names}
-    timings = {"simulate_seconds": 0.0, "write_seconds": 0.0}
+    timings = {"simulate_seconds": 0.0, "write_seconds": 0.0, "warm_up_seconds": 0.0}
+    if warm_up:
+        t_warm = time.perf_counter()
+        warm_up_kernels(plan, chunk_size)
+        timings["warm_up_seconds"] = time.perf_counter() - t_warm
+    if progress is not None:
+        progress(0, total)
     patient_days = total * (spec.burn_in_days + spec.n_observed_days)
     # fewer may be simulated: the arms' common history before randomisation once per group
     # (engine.prefix_groups), counted as the chunks report it (with several workers an arm may
