@@ -21,10 +21,10 @@ from reconsolidate.population import CueEnvironment, get_cohort, sample_patients
 MP = MemoryParams()
 
 
-def _start(n: int, cohort: str, bp: BehaviorParams, start: int = 0):
+def _start(n: int, cohort: str, bp: BehaviorParams, start: int = 0, mp: MemoryParams = MP):
     p = sample_patients(get_cohort(cohort), CueEnvironment(), 11, start, start + n)
-    m = mem.new_state(p.acquisition_strength, MP)
-    a, k = calibrate_intercept(p, mem.response(m, MP), bp)
+    m = mem.new_state(p.acquisition_strength, mp)
+    a, k = calibrate_intercept(p, mem.response(m, mp), bp)
     st = BehaviorState.start(a, k, drinking_probability_target(p, bp))
     # some motivation and skill, so that every term of the decision is exercised
     # (a function of the patient index, so that a chunk of the same patients is the same)
@@ -54,7 +54,8 @@ def _plan(days: np.ndarray, detox_until: int | None = None, snapshot_every: int 
     )
 
 
-def _reference(p, m, st, bp, plan: DayPlan, stream: CounterStream, skill_hl: np.ndarray):
+def _reference(p, m, st, bp, plan: DayPlan, stream: CounterStream, skill_hl: np.ndarray,
+               mp: MemoryParams = MP):
     """The same days with the numpy reference :func:`live_day`, one day at a time."""
     n, c = p.n, m.shape[1]
     drinks = np.zeros((p.n, plan.days.size))
@@ -63,13 +64,13 @@ def _reference(p, m, st, bp, plan: DayPlan, stream: CounterStream, skill_hl: np.
     cr_sum = np.zeros((n, c))
     for j, d in enumerate(plan.days):
         if plan.accumulate is not None and plan.accumulate[j]:
-            cr_sum += mem.response(m, MP)
+            cr_sum += mem.response(m, mp)
         if plan.snapshot_col[j] >= 0:
-            snaps[:, plan.snapshot_col[j]] = mem.response(m, MP).mean(axis=1)
+            snaps[:, plan.snapshot_col[j]] = mem.response(m, mp).mean(axis=1)
             snaps_w[:, plan.snapshot_col[j]] = m.w0.mean(axis=1)
         u = stream.uniform(p.index, int(d), c + 2)
         forced = p.abstinent_at_entry if plan.detox[j] else None
-        drinks[:, j] = live_day(m, st, p, bp, MP, u, weekend=bool(plan.weekend[j]),
+        drinks[:, j] = live_day(m, st, p, bp, mp, u, weekend=bool(plan.weekend[j]),
                                 forced_abstinent=forced)
         mem.advance(m, 24.0)
         st.decay(bp, skill_hl, 1.0)
@@ -77,28 +78,35 @@ def _reference(p, m, st, bp, plan: DayPlan, stream: CounterStream, skill_hl: np.
 
 
 @pytest.mark.parametrize(
-    ("cohort", "bp"),
+    ("cohort", "bp", "mp"),
     [
-        ("das2019", BehaviorParams()),
-        ("combine", BehaviorParams(habit_weight_logit=6.0, habit_time_constant_days=10.0)),
-        ("dakwar2020", BehaviorParams(craving_weight_logit=9.0, amount_craving_elasticity=1.5)),
+        ("das2019", BehaviorParams(), MP),
+        ("combine", BehaviorParams(habit_weight_logit=6.0, habit_time_constant_days=10.0), MP),
+        ("dakwar2020", BehaviorParams(craving_weight_logit=9.0, amount_craving_elasticity=1.5),
+         MP),
         # no background craving and no elasticity: a drinking day without a cue has craving 0
         # and the amount (0 / ref)^0 = 1 (an exp(0 log 0) form gave NaN)
-        ("das2019", BehaviorParams(background_craving=0.0, amount_craving_elasticity=0.0)),
+        ("das2019", BehaviorParams(background_craving=0.0, amount_craving_elasticity=0.0), MP),
+        # a kernel exponent other than 1 and three contexts: the kernel's general posterior
+        # loop (memory.population._general_shape), compiled only for such parameters
+        ("das2019", BehaviorParams(), MemoryParams(kernel_exponent=0.8)),
+        ("das2019", BehaviorParams(), MemoryParams(n_context_features=3)),
     ],
 )
-def test_kernel_matches_numpy_reference(cohort: str, bp: BehaviorParams) -> None:
+def test_kernel_matches_numpy_reference(cohort: str, bp: BehaviorParams,
+                                        mp: MemoryParams) -> None:
     n = 600
-    p, m, st = _start(n, cohort, bp)
+    p, m, st = _start(n, cohort, bp, mp=mp)
     m2, st2 = m.copy(), st.copy()
     stream = CounterStream(3, DAY_STREAM, 0)
     plan = _plan(np.arange(-12, 60), detox_until=-5, snapshot_every=7, accumulate_until=20)
     skill_hl = np.full(n, 90.0)
-    ref, ref_snap, ref_snap_w, ref_cr_sum = _reference(p, m, st, bp, plan, stream, skill_hl)
+    ref, ref_snap, ref_snap_w, ref_cr_sum = _reference(p, m, st, bp, plan, stream, skill_hl,
+                                                       mp)
     out = np.zeros_like(ref)
     snap = (np.zeros_like(ref_snap), np.zeros_like(ref_snap))
     cr_sum = np.zeros_like(ref_cr_sum)
-    live_days(m2, st2, p, bp, MP, stream, plan, skill_hl, out, snap, cr_sum)
+    live_days(m2, st2, p, bp, mp, stream, plan, skill_hl, out, snap, cr_sum)
     # same decisions; amounts and states to rounding (the kernel's arithmetic order differs)
     assert np.array_equal(out > 0, ref > 0)
     np.testing.assert_allclose(out, ref, rtol=1e-12, atol=0)

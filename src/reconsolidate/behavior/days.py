@@ -64,6 +64,7 @@ from reconsolidate.memory.population import (
     _L_W0,
     _LANE_PAIRS,
     _N_STATE_ROWS,
+    _general_shape,
     _lane_cr,
     _lane_posterior,
     _lane_scatter,
@@ -217,7 +218,7 @@ def live_days(
         state.ketamine_lasting_lift_logit, state.coping_skill, state.habit, state.habit_ref,
         state.regression_logit, state.regression_target_logit, skill_decay,
         s.time_h, mem._block_of(s), behavior, memory_consts,
-        drinks_out, snap_cr, snap_w, cr_sum,
+        drinks_out, snap_cr, snap_w, cr_sum, _general_shape(mp),
     )
 
 
@@ -226,7 +227,8 @@ def _days_kernel(days, weekend, detox, record_col, snapshot_col, accumulate, key
                  prob_we,
                  alpha, craving_ref, dpdd, abstinent_at_entry, quit_l, therapy_l, ketamine_l,
                  lasting_l, skill, habit, habit_ref, regression_l, regression_tgt, skill_decay,
-                 time_h, blk, behavior, memory_consts, drinks_out, snap_cr, snap_w, cr_sum):
+                 time_h, blk, behavior, memory_consts, drinks_out, snap_cr, snap_w, cr_sum,
+                 general):
     n = time_h.size
     cc = prob_wd.shape[1]
     n_days = days.size
@@ -324,9 +326,12 @@ def _days_kernel(days, weekend, detox, record_col, snapshot_col, accumulate, key
                     b[f * _LANE_PAIRS + j] = blk[f, k]
             # 2. each pair's posterior and read-out at the start of the day
             if m > 0:
-                _lane_posterior(b, _lanes_padded(m), off, g, sx, half_d, f_new, x_new, boost,
-                                inv_tau)
-                _lane_cr(b, _lanes_padded(m), theta, cr_scale)
+                lanes = _lanes_padded(m)
+                if general is None:  # pruned by type when compiled (see _lane_posterior)
+                    _lane_posterior(b, lanes, off, 1.0, sx, 1.5, f_new, x_new, boost, inv_tau)
+                else:
+                    _lane_posterior(b, lanes, off, g, sx, half_d, f_new, x_new, boost, inv_tau)
+                _lane_cr(b, lanes, theta, cr_scale)
             for q in range(nb):
                 i = i0 + q
                 # the day's craving: noisy-or over the exposed cues' conditioned responses

@@ -92,7 +92,7 @@ def _run(
         # first patient is simulated: say so instead of showing a bar that does not move
         task = progress.add_task(
             f"trial {spec.name}: preparing the compiled kernels (the first run after an "
-            "install compiles them, about a minute)", total=total)
+            "install compiles them, about 30 s)", total=total)
         result = run_trial(
             plan,
             out_dir=out_dir,

@@ -622,26 +622,26 @@ def _lane_seed(b, j, q0, q1, qn):
     b[_L_PN + j] = qn
 
 
+def _general_shape(p: MemoryParams) -> float | None:
+    """The kernels' ``general`` argument (see :func:`_lane_posterior`): None for the default
+    kernel exponent (1) and number of context features (2), 1.0 otherwise."""
+    return None if p.kernel_exponent == 1.0 and p.n_context_features == 2 else 1.0
+
+
 @numba.njit(cache=True, inline="always", fastmath=True, error_model="numpy",
             boundscheck=False)
 def _lane_posterior(b, m, off, g, sx, half_d, f_new, x_new, beta, inv_tau):
     """Posterior (prior x likelihood, normalised) of (acquisition, extinction, new cause) and
     the read-out ``V`` for lanes ``0..m-1``; seeds the EM rows.
 
-    The defaults (kernel exponent 1, two contexts) get their own loop with the constants
-    spelled out: the compiler then drops the ``pow`` branches and vectorises it (a branch on
-    a run-time parameter inside the loop stops that: measured 74 vs 6.5 ns per pair).
-    """
-    if g == 1.0 and half_d == 1.5:
-        _lane_posterior_loop(b, m, off, 1.0, sx, 1.5, f_new, x_new, beta, inv_tau)
-    else:
-        _lane_posterior_loop(b, m, off, g, sx, half_d, f_new, x_new, beta, inv_tau)
-
-
-@numba.njit(cache=True, inline="always", fastmath=True, error_model="numpy",
-            boundscheck=False)
-def _lane_posterior_loop(b, m, off, g, sx, half_d, f_new, x_new, beta, inv_tau):
-    """The loop of :func:`_lane_posterior` (inlined twice there, once with constants)."""
+    The kernels call it with the defaults (kernel exponent 1, two contexts) spelled out as
+    constants when their ``general`` argument (:func:`_general_shape`) is None: the compiler
+    then drops the ``pow`` branches and vectorises the loop (a branch on a run-time parameter
+    inside the loop stops that: measured 74 vs 6.5 ns per pair). The branch on ``general``
+    stands in each kernel itself, where numba prunes it by the argument's type when it
+    compiles the kernel (inside an inlined helper it does not): a kernel compiled for the
+    defaults then does not contain the general loop at all (compiling both into the three
+    kernels made a first run take ~40 s instead of ~30)."""
     for j in range(m):
         q0, q1, qn = _pair_weights(b[_L_N0 + j], b[_L_TM0 + j], b[_L_TL0 + j], b[_L_C0 + j],
                                    b[_L_LAB0 + j], b[_L_LABT + j], b[_L_N1 + j],
@@ -764,7 +764,7 @@ def _lane_update(b, m, n_iter, hsr, eta, pe_thr, three_tau):
 
 @numba.njit(cache=True, nogil=True, fastmath=True, error_model="numpy", boundscheck=False)
 def _expose_kernel(mask, reward, occ, ctx_arr, time_h, blk, alpha, off, g, sx, half_d, eta, sr,
-                   n_iter, pe_thr, occ50, hill, tau_h, beta):
+                   n_iter, pe_thr, occ50, hill, tau_h, beta, general):
     """One exposure of the masked (patient, cue) pairs: gather them into lane buffers of
     ``_LANE_PAIRS``, run the lane passes, scatter back. ``blk`` is the state's (13, L) block
     (``PopulationState._block``; pair (i, c) at column ``i * C + c``). Returns the number of
@@ -792,7 +792,10 @@ def _expose_kernel(mask, reward, occ, ctx_arr, time_h, blk, alpha, off, g, sx, h
                     for f in range(_N_STATE_ROWS):
                         b[f * _LANE_PAIRS + j] = blk[f, k]
                 mp = _lanes_padded(m)
-                _lane_posterior(b, mp, off, g, sx, half_d, f_new, x_new, beta, inv_tau)
+                if general is None:  # pruned by type when compiled (see _lane_posterior)
+                    _lane_posterior(b, mp, off, 1.0, sx, 1.5, f_new, x_new, beta, inv_tau)
+                else:
+                    _lane_posterior(b, mp, off, g, sx, half_d, f_new, x_new, beta, inv_tau)
                 _lane_update(b, mp, n_iter, 0.5 / sr, eta, pe_thr, 3.0 * tau_h)
                 _lane_scatter(b, m, blk, idx)
                 count += m
@@ -821,7 +824,7 @@ def _expose_kernel(mask, reward, occ, ctx_arr, time_h, blk, alpha, off, g, sx, h
 
 @numba.njit(cache=True, nogil=True, fastmath=True, error_model="numpy", boundscheck=False)
 def _response_kernel(time_h, ctx_arr, blk, alpha, off, g, sx, half_d, theta, cr_noise, tau_h,
-                     beta, out):
+                     beta, out, general):
     """Conditioned response of every pair (no learning), block by block through the lane
     passes (:func:`_lane_posterior`, :func:`_lane_cr`): the same arithmetic as exposures."""
     nn, cc = out.shape
@@ -845,7 +848,10 @@ def _response_kernel(time_h, ctx_arr, blk, alpha, off, g, sx, half_d, theta, cr_
                 b[_L_CTX + j] = ctx_arr[i]
                 j += 1
         mp = _lanes_padded(m)
-        _lane_posterior(b, mp, off, g, sx, half_d, f_new, x_new, beta, inv_tau)
+        if general is None:  # pruned by type when compiled (see _lane_posterior)
+            _lane_posterior(b, mp, off, 1.0, sx, 1.5, f_new, x_new, beta, inv_tau)
+        else:
+            _lane_posterior(b, mp, off, g, sx, half_d, f_new, x_new, beta, inv_tau)
         _lane_cr(b, mp, theta, cr_scale)
         j = 0
         for i in range(i0, i0 + nb):
@@ -990,7 +996,8 @@ def response(
     _response_kernel(state.time_h, ctx, _block_of(state), p.new_cause_concentration_per_h,
                      p.kernel_offset_h, p.kernel_exponent, p.feature_variance,
                      0.5 * (1.0 + p.n_context_features), p.cr_threshold, p.cr_noise,
-                     p.lability_tau_min / 60.0, p.lability_prior_boost_per_h, out)
+                     p.lability_tau_min / 60.0, p.lability_prior_boost_per_h, out,
+                     _general_shape(p))
     return out
 
 
@@ -1079,7 +1086,8 @@ def expose(
         p.new_cause_concentration_per_h, p.kernel_offset_h, p.kernel_exponent,
         p.feature_variance, 0.5 * (1.0 + p.n_context_features), p.learning_rate, p.us_variance,
         iters, p.destabilization_pe_threshold, p.destabilization_block_occupancy50,
-        p.destabilization_block_hill, p.lability_tau_min / 60.0, p.lability_prior_boost_per_h))
+        p.destabilization_block_hill, p.lability_tau_min / 60.0, p.lability_prior_boost_per_h,
+        _general_shape(p)))
 
 
 def retrieve(

@@ -480,7 +480,7 @@ def warm_up(plan: TrialPlan, chunk_size: int = 5000) -> None:
     uses, on a few patients of each arm (the results are discarded).
 
     numba compiles the kernels on the first run after an install or a change of their code
-    (about 40 s on a 2-core machine) and otherwise loads them from its cache (about 1 s).
+    (about 30 s on a 2-core machine) and otherwise loads them from its cache (about 1 s).
     :func:`reconsolidate.trial.run.run_trial` does this first, so that its timings measure the
     simulation alone, and so that worker processes find the kernels in the cache instead of
     all compiling them at once. Why ``min(chunk_size, 65)`` patients: the PK solver runs chunks

@@ -378,7 +378,7 @@ def run_trial(
     warm_up
         First run every compiled kernel on a few patients per arm
         (:func:`reconsolidate.trial.engine.warm_up`): numba compiles them on the first run after
-        an install (about 40 s) and loads them from its cache otherwise. Its time is reported
+        an install (about 30 s) and loads them from its cache otherwise. Its time is reported
         apart (``timings["warm_up_seconds"]``), so that ``simulate_seconds`` and the
         patient-days per second measure the simulation alone, also on a first run; with
         ``workers`` > 1 the workers then load the kernels instead of each compiling them.
