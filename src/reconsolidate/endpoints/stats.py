@@ -20,7 +20,7 @@ from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import stats as _st
+from scipy.special import ndtri
 
 from reconsolidate.exceptions import InputError
 
@@ -34,7 +34,16 @@ __all__ = [
     "risk_difference",
 ]
 
-_Z975 = float(_st.norm.ppf(0.975))
+_Z975 = float(ndtri(0.975))
+
+
+def _scipy_stats():
+    """scipy.stats, imported on first use: it takes ~0.4 s to import, which every trial worker
+    process would pay at start-up (the trial engine imports this package for its endpoints but
+    uses none of these tests)."""
+    from scipy import stats
+
+    return stats
 
 
 @dataclass(frozen=True)
@@ -262,9 +271,10 @@ def mean_difference(a: ArrayLike, b: ArrayLike) -> dict:
     se = math.sqrt(va + vb)
     if se > 0:
         df = (va + vb) ** 2 / (va**2 / (x.size - 1) + vb**2 / (y.size - 1))
-        q = float(_st.t.ppf(0.975, df))
+        st = _scipy_stats()
+        q = float(st.t.ppf(0.975, df))
         out.update(ci_low=out["difference"] - q * se, ci_high=out["difference"] + q * se,
-                   p_value=float(2 * _st.t.sf(abs(out["difference"]) / se, df)))
+                   p_value=float(2 * st.t.sf(abs(out["difference"]) / se, df)))
     out.update(hedges_g(x, y))
     return out
 
@@ -297,7 +307,7 @@ def risk_difference(a: ArrayLike, b: ArrayLike) -> dict:
     diff = p1 - p2
     lo = diff - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
     hi = diff + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
-    p_exact = float(_st.fisher_exact([[k1, x.size - k1], [k2, y.size - k2]])[1])
+    p_exact = float(_scipy_stats().fisher_exact([[k1, x.size - k1], [k2, y.size - k2]])[1])
     out.update(difference=100 * diff, ci_low=100 * lo, ci_high=100 * hi, p_value=p_exact)
     return out
 
