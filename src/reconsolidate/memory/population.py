@@ -52,15 +52,22 @@ Implementation (performance; the model is unchanged):
 Measured (``python benchmarks/memory_population.py``, 10^6 x 6, one thread, 2-core VM with
 AVX-512): about 33 M updates/s on a full pass (the previous per-pair kernel: 23 M/s; the
 original kernel, timed interleaved: 15 M/s), 12 M/s counting only the exposed pairs of a 10%
-mask; :func:`response` 32 M pairs/s. The goal of 100 M/s is NOT met. Where a full pass's
-~30 ns per pair go: gathering the 13 fields into the lane buffer and writing them back costs
-~17 ns per pair with no arithmetic at all (the benchmark prints it: a ~60 M/s ceiling for
-this design), the arithmetic ~12 ns more (posterior ~6.6 ns per lane, the three EM iterations
-~6.3, assignment ~1.4, on 8-wide lanes). Streaming the fields in place costs only ~3.6 ns per
-pair, but the passes do not vectorise when they read the state's own arrays (the compiler
-cannot prove 13 separate arrays disjoint; measured: the posterior alone ~85 ns per pair), and
-the fields cannot be laid out as lane tiles without giving up their (N, C) views. 100 M/s
-would need both the traffic and the arithmetic cut (e.g. float32 lanes and a tiled layout).
+mask; :func:`response` 32 M pairs/s. The goal of 100 M/s is NOT met, and float64 cannot meet
+it. A full pass's ~30 ns per pair are two halves that the benchmark prints apart: gathering
+the 13 fields into the lane buffer and writing them back, with no arithmetic, ~17 ns (a
+~60 M/s ceiling for this design); the arithmetic alone, on pairs resident in the L1 cache (no
+memory traffic at all), ~15 ns (a ~65 M/s ceiling whatever the layout: four polynomial
+exponentials, six divisions and two square roots for the posterior, two exponentials and a
+division in each of the three EM iterations, then the assignment, 8 lanes per AVX-512
+instruction; merging the posterior's divisions into two gained 3%). Streaming the fields in
+place costs only ~4 ns per pair, but the assignment pass does not vectorise when it reads
+and writes the state's own 13 arrays (measured ~19 ns alone: the compiler cannot prove them
+disjoint), and the fields cannot be laid out as lane tiles without giving up their (N, C)
+views. A float32
+version of the same passes (a throw-away experiment, not shipped: literals cast, exps
+unchanged in form) ran their arithmetic in ~10 ns per pair against ~20 ns for float64 in the
+same harness, and its states agreed with float64 to ~1e-5 after an exposure; so even float32
+arithmetic alone sits at the 100 M/s line, before any traffic.
 """
 
 from __future__ import annotations
