@@ -83,6 +83,29 @@ def test_table_output(small_spec: Path, tmp_path: Path, capsys) -> None:
     assert "PDA %" in text and "ret_pbo+mbrp" in text and "patient-days" in text
 
 
+def test_table_output_says_how_long_a_first_run_spent_compiling(
+    small_spec: Path, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A first run compiles the kernels (run_trial's warm-up, ~30 s): the summary line says so,
+    apart from the simulation time; a run that found them cached says nothing about it."""
+    from reconsolidate.trial import run as run_mod
+
+    real = run_mod.run_trial
+
+    def first_run(*args, **kwargs):
+        res = real(*args, **kwargs)
+        res.timings["warm_up_seconds"] = 31.4
+        return res
+
+    monkeypatch.setattr(run_mod, "run_trial", first_run)
+    assert main(["trial", str(small_spec), "--out", str(tmp_path / "t"), "--no-report"]) == 0
+    text = " ".join(capsys.readouterr().out.split())  # (the console wraps long lines)
+    assert "the compiled kernels took 31 s to prepare first" in text
+    monkeypatch.setattr(run_mod, "run_trial", real)
+    assert main(["trial", str(small_spec), "--out", str(tmp_path / "u"), "--no-report"]) == 0
+    assert "compiled kernels" not in capsys.readouterr().out
+
+
 def test_schema(capsys) -> None:
     assert main(["trial", "--schema"]) == 0
     schema = json.loads(capsys.readouterr().out)

@@ -91,8 +91,8 @@ def _run(
         # the first run after an install compiles the kernels (run_trial's warm-up) before the
         # first patient is simulated: say so instead of showing a bar that does not move
         task = progress.add_task(
-            f"trial {spec.name}: preparing the compiled kernels (the first run after an "
-            "install compiles them, about 30 s)", total=total)
+            f"trial {spec.name}: preparing the compiled kernels (first run after an install: "
+            "~30 s)", total=total)
         result = run_trial(
             plan,
             out_dir=out_dir,
