@@ -154,6 +154,51 @@ def test_warm_up_runs_the_kernels_first_is_timed_apart_and_changes_no_result(
     assert ta["warm_up_seconds"] > 0.0 and tb["warm_up_seconds"] == 0.0
 
 
+_MISSED_BY_WARM_UP = """
+import sys
+from pathlib import Path
+
+import numba
+
+from reconsolidate.endpoints import core
+from reconsolidate.trial import load_trial_spec, make_plan, run_trial
+from reconsolidate.trial.engine import warm_up
+
+# chunks of 66 (the PK solver's parallel kernel) and 4 patients (its one-block kernel); the
+# first chunk's diary (66 x 270 days) is over the threshold of the parallel endpoint kernel
+core.PARALLEL_MIN_CELLS = 66 * 200
+examples = Path(sys.argv[1])
+plan = make_plan(load_trial_spec(examples / "das2019.toml"), examples, 70, calibrated=False)
+
+
+def compiled():
+    return {(name, str(sig)) for mod_name, mod in list(sys.modules.items())
+            if mod_name.startswith("reconsolidate") and mod is not None
+            for name, f in vars(mod).items() if isinstance(f, numba.core.dispatcher.Dispatcher)
+            for sig in f.signatures}
+
+
+warm_up(plan, 66)
+before = compiled()
+run_trial(plan, out_dir=None, chunk_size=66, warm_up=False)
+print(sorted(compiled() - before))
+"""
+
+
+def test_warm_up_runs_every_kernel_variant_the_chunks_use() -> None:
+    """The warm-up must run each compiled kernel with every type signature and variant that the
+    run's chunks will use, also those picked by a chunk's size (the PK solver's one-block and
+    parallel kernels; the parallel endpoint kernel for large diaries), or the run compiles them
+    itself and counts that as simulation time. In a fresh process (where a dispatcher lists a
+    signature only once something called it), nothing may be added after the warm-up."""
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "-c", _MISSED_BY_WARM_UP, str(EXAMPLES)],
+                         capture_output=True, text=True, check=True)
+    assert res.stdout.strip() == "[]", res.stdout
+
+
 def test_removing_an_arm_leaves_the_others_unchanged() -> None:
     plan = _small_das(30)
     spec = plan.spec
