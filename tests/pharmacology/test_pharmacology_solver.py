@@ -187,3 +187,34 @@ def test_expm_augmented_matches_scipy_and_is_independent_of_batch() -> None:
     np.testing.assert_allclose(e, ref, rtol=1e-11, atol=1e-14)
     # a matrix's exponential does not depend on its batch mates (lanes are independent)
     assert np.array_equal(expm_augmented(top[70:71]), e[70:71])
+
+
+@pytest.mark.parametrize("n_pat", [1, 63, 64, 65, 200])
+def test_propagate_is_the_same_for_any_thread_count_and_batch(n_pat: int) -> None:
+    """Blocks of 64 patients run on numba's thread count of Python threads: a patient's
+    concentrations are bit-identical on one thread, on two, and alone in a batch of one."""
+    import numba
+
+    m = get_model("domino")
+    w = np.linspace(50.0, 110.0, n_pat)
+    params = m.individual_parameters(w, female=np.arange(n_pat) % 2 == 0,
+                                     eta=draw_eta(m, 11, 0, n_pat))
+    ke0 = np.full(n_pat, 0.4)
+    a, b, obs = system_matrices(m, params, ke0)
+    reg = Regimen(infusion=[{"start_min": 0.0, "duration_min": 40.0,
+                             "rate_mg_per_kg_per_min": 0.0178}],
+                  bolus=[{"time_min": 0.0, "dose_mg_per_kg": 0.1}])
+    sched = build_schedule(reg, m, w, ke0)
+    t = np.linspace(0.0, 120.0, 25)
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = propagate(a, b, obs, sched, t)
+        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+        two = propagate(a, b, obs, sched, t)
+    finally:
+        numba.set_num_threads(before)
+    assert np.array_equal(one, two)
+    p = n_pat - 1
+    alone = propagate(a[p:], b, obs[p:], build_schedule(reg, m, w[p:], ke0[p:]), t)
+    assert np.array_equal(alone[0], one[p]) and np.all(one[:, :, 1:] > 0.0)

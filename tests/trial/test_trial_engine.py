@@ -164,8 +164,8 @@ from reconsolidate.endpoints import core
 from reconsolidate.trial import load_trial_spec, make_plan, run_trial
 from reconsolidate.trial.engine import warm_up
 
-# chunks of 66 (the PK solver's parallel kernel) and 4 patients (its one-block kernel); the
-# first chunk's diary (66 x 270 days) is over the threshold of the parallel endpoint kernel
+# chunks of 66 and 4 patients: the first chunk's diary (66 x 270 days) is over the threshold
+# of the parallel endpoint kernel, the second's is not
 core.PARALLEL_MIN_CELLS = 66 * 200
 examples = Path(sys.argv[1])
 plan = make_plan(load_trial_spec(examples / "das2019.toml"), examples, 70, calibrated=False)
@@ -187,8 +187,8 @@ print(sorted(compiled() - before))
 
 def test_warm_up_runs_every_kernel_variant_the_chunks_use() -> None:
     """The warm-up must run each compiled kernel with every type signature and variant that the
-    run's chunks will use, also those picked by a chunk's size (the PK solver's one-block and
-    parallel kernels; the parallel endpoint kernel for large diaries), or the run compiles them
+    run's chunks will use, also those picked by a chunk's size (the parallel endpoint kernel
+    for large diaries, the serial one for small), or the run compiles them
     itself and counts that as simulation time. In a fresh process (where a dispatcher lists a
     signature only once something called it), nothing may be added after the warm-up."""
     import subprocess

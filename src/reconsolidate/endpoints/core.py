@@ -18,6 +18,7 @@ responders-only), as abstcal does for smoking (software-anchors.md section 2).
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from typing import Literal
 
@@ -208,9 +209,9 @@ def heavy_threshold_drinks(
     return np.where(fem, float(heavy_drinks_women), float(heavy_drinks_men))
 
 
-#: Matrices with at least this many cells use the parallel kernel by default. Smaller ones (e.g.
-#: the trial engine's per-worker chunks) use the serial kernel: GNU OpenMP, numba's usual
-#: threading layer, is not fork-safe, and threads do not pay off on small inputs.
+#: Matrices with at least this many cells are split over threads by default
+#: (:func:`_row_counts_threaded`); smaller ones (e.g. the trial engine's chunks) run on the
+#: calling thread: threads do not pay off on small inputs.
 PARALLEL_MIN_CELLS = 2_000_000
 
 
@@ -292,35 +293,25 @@ def _row_counts_kernel(x, thr, mode, fill_value, grace_days, last_k):  # pragma:
             heavy_after_grace, counted_after_grace, drank_last, counted_last, invalid)
 
 
-@numba.njit(parallel=True, cache=True, nogil=True)
-def _row_counts_parallel(x, thr, mode, fill_value, grace_days, last_k):  # pragma: no cover (jit)
-    """Row blocks of :func:`_row_counts_kernel` in parallel (same results, any block split)."""
+def _row_counts_threaded(x, thr, mode, fill_value, grace_days, last_k):
+    """:func:`_row_counts_kernel` on row blocks, one per ``numba.get_num_threads()`` Python
+    thread (the kernel releases the GIL); the same results for any split (rows are independent).
+
+    Python threads rather than a ``parallel=True`` kernel, which took ~6 s to compile on a
+    first run and is not fork-safe under GNU OpenMP; the thread count follows numba's, so
+    worker processes that set one numba thread stay on one core.
+    """
     n = x.shape[0]
-    n_blocks = 64
-    step = (n + n_blocks - 1) // n_blocks
-    ints = np.zeros((12, n), np.int64)
-    total = np.zeros(n, np.float64)
-    for b in numba.prange(n_blocks):
-        lo = b * step
-        hi = min(n, lo + step)
-        if lo >= hi:
-            continue
-        r = _row_counts_kernel(x[lo:hi], thr[lo:hi], mode, fill_value, grace_days, last_k)
-        ints[0, lo:hi] = r[0]
-        ints[1, lo:hi] = r[1]
-        ints[2, lo:hi] = r[2]
-        ints[3, lo:hi] = r[3]
-        total[lo:hi] = r[4]
-        ints[4, lo:hi] = r[5]
-        ints[5, lo:hi] = r[6]
-        ints[6, lo:hi] = r[7]
-        ints[7, lo:hi] = r[8]
-        ints[8, lo:hi] = r[9]
-        ints[9, lo:hi] = r[10]
-        ints[10, lo:hi] = r[11]
-        ints[11, lo:hi] = r[12]
-    return (ints[0], ints[1], ints[2], ints[3], total, ints[4], ints[5], ints[6], ints[7],
-            ints[8], ints[9], ints[10], ints[11])
+    n_threads = max(1, min(numba.get_num_threads(), n))
+    if n_threads == 1:
+        return _row_counts_kernel(x, thr, mode, fill_value, grace_days, last_k)
+    edges = [n * k // n_threads for k in range(n_threads + 1)]
+    with ThreadPoolExecutor(n_threads, thread_name_prefix="endpoints") as pool:
+        parts = list(pool.map(
+            lambda lo, hi: _row_counts_kernel(x[lo:hi], thr[lo:hi], mode, fill_value,
+                                              grace_days, last_k),
+            edges[:-1], edges[1:]))
+    return tuple(np.concatenate(col) for col in zip(*parts, strict=True))
 
 
 def _row_counts_numpy(x, thr, mode, fill_value, grace_days, last_k):
@@ -429,8 +420,8 @@ def compute_endpoints(
     backend
         ``"numba"`` (fused kernel) or ``"numpy"`` (reference implementation).
     parallel
-        numba backend only: run row blocks on several threads. Default: only for matrices of at
-        least :data:`PARALLEL_MIN_CELLS` cells (keeps worker processes single-threaded).
+        numba backend only: run row blocks on ``numba.get_num_threads()`` threads. Default:
+        only for matrices of at least :data:`PARALLEL_MIN_CELLS` cells.
 
     Returns
     -------
@@ -474,7 +465,7 @@ def compute_endpoints(
         if not x.flags.c_contiguous:
             x = np.ascontiguousarray(x)
         use_par = (x.size >= PARALLEL_MIN_CELLS) if parallel is None else bool(parallel)
-        kernel = _row_counts_parallel if use_par else _row_counts_kernel
+        kernel = _row_counts_threaded if use_par else _row_counts_kernel
         res = kernel(x, thr, mode, fill, int(grace_days), k)
     elif backend == "numpy":
         res = _row_counts_numpy(x, thr, mode, fill, int(grace_days), k)

@@ -24,6 +24,8 @@ whichever patients share its call or block.
 
 from __future__ import annotations
 
+import itertools
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numba
@@ -250,7 +252,7 @@ def _expm_augmented_kernel(top):  # pragma: no cover - compiled
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _propagate_block(  # pragma: no cover - compiled
     p0, lanes, a, b, obs_state, obs_scale, deltas, step_u, step_seg, rates, bolus_idx, boluses,
     rec_col, out,
@@ -329,23 +331,44 @@ def _propagate_block(  # pragma: no cover - compiled
                     for l in range(lanes):
                         xn[i, l] += phi[uu, i, k, l] * x[k, l]
             # Copy back rather than swap the two arrays: swapping array references inside
-            # the parallel loop measured 1.5x slower.
+            # the block loop measured 1.5x slower.
             for i in range(n):
                 for l in range(lanes):
                     x[i, l] = xn[i, l]
 
 
 
-@numba.njit(parallel=True, cache=True, nogil=True)
-def _propagate_parallel(  # pragma: no cover - compiled
-    a, b, obs_state, obs_scale, deltas, step_u, step_seg, rates, bolus_idx, boluses, rec_col,
-    out,
+@numba.njit(cache=True, nogil=True)
+def _propagate_blocks(  # pragma: no cover - compiled
+    blk0, blk1, lanes, a, b, obs_state, obs_scale, deltas, step_u, step_seg, rates, bolus_idx,
+    boluses, rec_col, out,
 ):
-    """All blocks of ``_LANES`` patients, in parallel over blocks."""
-    n_pat = a.shape[0]
-    for blk in numba.prange((n_pat + _LANES - 1) // _LANES):
-        _propagate_block(blk * _LANES, _LANES, a, b, obs_state, obs_scale, deltas, step_u,
+    """Blocks ``blk0 .. blk1 - 1`` of ``lanes`` patients each (the last one may be short)."""
+    for blk in range(blk0, blk1):
+        _propagate_block(blk * lanes, lanes, a, b, obs_state, obs_scale, deltas, step_u,
                          step_seg, rates, bolus_idx, boluses, rec_col, out)
+
+
+def _run_blocks(n_pat: int, args: tuple) -> None:
+    """All patients through :func:`_propagate_blocks`, split over ``numba.get_num_threads()``
+    Python threads (the kernel releases the GIL) when there are several blocks.
+
+    Python threads rather than a ``parallel=True`` kernel: numba's parallel compilation of
+    this kernel took ~6 s of a first run's ~30 s, for no speed-up over threads. The thread
+    count follows numba's, so worker processes that set one numba thread stay on one core.
+    Every patient's arithmetic is the same whatever the split (no fastmath, no reduction).
+    """
+    lanes = min(_LANES, n_pat)
+    n_blocks = -(-n_pat // lanes)
+    n_threads = min(numba.get_num_threads(), n_blocks)
+    if n_threads <= 1:
+        _propagate_blocks(0, n_blocks, lanes, *args)
+        return
+    edges = [n_blocks * k // n_threads for k in range(n_threads + 1)]
+    with ThreadPoolExecutor(n_threads, thread_name_prefix="pk-propagate") as pool:
+        for f in [pool.submit(_propagate_blocks, lo, hi, lanes, *args)
+                  for lo, hi in itertools.pairwise(edges)]:
+            f.result()
 
 
 def propagate(
@@ -416,12 +439,8 @@ def propagate(
         step_u.astype(np.int64), seg, rates, bolus_idx,
         boluses if bt.size else np.zeros((1, n_pat)), rec_col, out_grid,
     )
-    if n_pat > _LANES:
-        _propagate_parallel(*args)
-    elif n_pat > 0:
-        # One block: no thread pool, whose start-up and barrier cost milliseconds when the
-        # other cores are busy.
-        _propagate_block(0, n_pat, *args)
+    if n_pat > 0:
+        _run_blocks(n_pat, args)
     if np.array_equal(times, rec_grid):  # sorted, distinct, none before 0: no re-indexing
         return out_grid.transpose(1, 0, 2)
     out = np.zeros((n_obs, n_pat, times.size))

@@ -475,6 +475,11 @@ def simulate_arms(
     return out
 
 
+#: Patients per arm that :func:`warm_up` simulates: what a kernel compiles does not depend on
+#: the data, but whether it is called can (a chunk in which nobody drops out, say), so not one.
+WARM_UP_PATIENTS = 64
+
+
 def warm_up(plan: TrialPlan, chunk_size: int = 5000) -> None:
     """Run every compiled kernel that simulating ``plan`` in chunks of ``chunk_size`` patients
     uses, on a few patients of each arm (the results are discarded).
@@ -483,30 +488,11 @@ def warm_up(plan: TrialPlan, chunk_size: int = 5000) -> None:
     (about 30 s on a 2-core machine) and otherwise loads them from its cache (about 1 s).
     :func:`reconsolidate.trial.run.run_trial` does this first, so that its timings measure the
     simulation alone, and so that worker processes find the kernels in the cache instead of
-    all compiling them at once.
-
-    Two kernels depend on a chunk's size, so the warm-up looks at the sizes the chunks will
-    have (every arm, the last chunk included): the PK solver runs chunks of more than 64
-    patients through its parallel kernel and smaller ones through its one-block kernel
-    (``pharmacology.solver``), so the warm-up simulates 65 patients if any chunk is larger and
-    the smallest chunk's size if any chunk is that small; and the endpoints of a chunk whose
-    diary has at least ``endpoints.core.PARALLEL_MIN_CELLS`` cells run on several threads, so
-    each endpoint kernel that some chunk will use is run on a tiny diary of the same types.
+    all compiling them at once. No kernel depends on a chunk's size: the PK solver and the
+    endpoints split large inputs over Python threads that run the same kernel
+    (``pharmacology.solver``, ``endpoints.core``).
     """
-    from reconsolidate.endpoints import core as endpoints_core
-    from reconsolidate.pharmacology.solver import _LANES as pk_one_block
-
-    sizes = {min(chunk_size, arm.n_patients - s)
-             for arm in plan.arms for s in range(0, arm.n_patients, chunk_size)}
-    small = [n for n in sizes if n <= pk_one_block]
-    if any(n > pk_one_block for n in sizes):
-        simulate_arms(plan, 0, 0, pk_one_block + 1)
-    if small:
-        simulate_arms(plan, 0, 0, min(small))
-    # _outcomes gives compute_endpoints the follow-up part of the diary (float64)
-    for parallel in {n * plan.spec.follow_up_days >= endpoints_core.PARALLEL_MIN_CELLS
-                     for n in sizes}:
-        compute_endpoints(np.zeros((2, 2)), np.zeros(2, bool), parallel=parallel)
+    simulate_arms(plan, 0, 0, min(chunk_size, WARM_UP_PATIENTS))
 
 
 @dataclass
