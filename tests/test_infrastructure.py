@@ -88,8 +88,55 @@ def test_atomic_dir_leaves_nothing_on_failure(tmp_path: Path) -> None:
     # replacing an existing result directory is atomic too
     with atomic_dir(out) as d:
         atomic_write_json(d / "b.json", {"y": 3})
-    assert sorted(p.name for p in out.iterdir()) == ["b.json"]
+    assert sorted(p.name for p in out.iterdir()) == [".reconsolidate-output", "b.json"]
     assert [p.name for p in tmp_path.iterdir()] == ["run"]
+
+
+def test_atomic_dir_never_replaces_what_it_did_not_write(tmp_path: Path) -> None:
+    """A user's folder, a file, or an output of another kind (a trial run as the --out of an
+    analysis) is refused before any work, and left exactly as it was; an empty folder and an
+    earlier output of the same kind are replaced."""
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "thesis.txt").write_text("years of work")
+    ran: list[int] = []
+    with pytest.raises(InputError, match="precious.*never replaced"), atomic_dir(precious):
+        ran.append(1)
+    assert ran == [] and (precious / "thesis.txt").read_text() == "years of work"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["precious"]
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(InputError, match="not a directory"), atomic_dir(tmp_path / "file"):
+        pass
+    run = tmp_path / "run"
+    with atomic_dir(run, kind="trial run") as d:
+        (d / "outcomes.parquet").write_bytes(b"data")
+    with pytest.raises(InputError, match=r"holds a trial run"), atomic_dir(run, kind="analysis"):
+        pass
+    assert (run / "outcomes.parquet").read_bytes() == b"data"
+    with atomic_dir(run, kind="trial run") as d:
+        (d / "outcomes.parquet").write_bytes(b"new")
+    assert (run / "outcomes.parquet").read_bytes() == b"new"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with atomic_dir(empty) as d:
+        (d / "a").write_text("a")
+    assert (empty / "a").exists()
+
+
+def test_outputs_get_the_usual_permissions_and_strict_json(tmp_path: Path) -> None:
+    """Files and directories appear with the permissions of the umask (not the private ones of
+    their temporary names), and JSON has no NaN (strict parsers reject it)."""
+    import os
+
+    old = os.umask(0o022)
+    os.umask(old)
+    with atomic_dir(tmp_path / "out") as d:
+        atomic_write_json(d / "a.json", {"x": np.array([1.0, np.nan]), "y": np.float64("inf")})
+    assert (tmp_path / "out").stat().st_mode & 0o777 == 0o777 & ~old
+    assert (tmp_path / "out" / "a.json").stat().st_mode & 0o777 == 0o666 & ~old
+    assert json.loads((tmp_path / "out" / "a.json").read_text(),
+                      parse_constant=lambda c: pytest.fail(f"not strict JSON: {c}")) == {
+        "x": [1.0, None], "y": None}
 
 
 def test_cli_version_and_unknown_command(capsys: pytest.CaptureFixture[str]) -> None:

@@ -57,6 +57,9 @@ def _write(tmp_path: Path, text: str) -> str:
         (["--model", "propofol"], "allowed: clements250"),
         (["--at", "2,x"], "--at"),
         (["--at", "-5"], "--at"),
+        (["--at", "1e9"], "from 0 to 10080"),  # not a 75 GiB allocation
+        (["--weight-kg", "500"], "--weight-kg = '500'"),
+        (["--age-years", "-1"], "--age-years = '-1'"),
         (["--sex", "X"], "--sex"),
         (["--plot", "out.txt"], "--plot"),
         (["--regimen", "missing.toml"], "file not found"),

@@ -49,6 +49,11 @@ def _parse_float(text: str | None, option: str, allowed: str) -> float | None:
     return value
 
 
+#: Latest --at time: a week after the first dose, far past any ketamine exposure (the exact
+#: solution's cost grows with the span of times asked for).
+MAX_TIME_MIN = 7 * 24 * 60.0
+
+
 def _parse_times(text: str) -> np.ndarray:
     parts = [p.strip() for p in text.split(",") if p.strip()]
     if not parts:
@@ -61,8 +66,11 @@ def _parse_times(text: str) -> np.ndarray:
             raise InputError(
                 f"--at = {text!r}: {p!r} is not a number; expected comma-separated minutes"
             ) from None
-        if not math.isfinite(v) or v < 0:
-            raise InputError(f"--at = {text!r}: times must be finite minutes >= 0, got {p!r}")
+        if not math.isfinite(v) or v < 0 or v > MAX_TIME_MIN:
+            raise InputError(
+                f"--at = {text!r}: times must be minutes from 0 to {MAX_TIME_MIN:g} (7 days), "
+                f"got {p!r}"
+            )
         out.append(v)
     return np.array(out)
 
@@ -241,9 +249,13 @@ def pk(
     if regimen is None:
         raise InputError("--regimen is required: a regimen TOML file (see examples/regimens/)")
     w = _parse_float(weight_kg, "--weight-kg", "a positive body weight in kg")
-    if w is None or w <= 0:
-        raise InputError(f"--weight-kg = {weight_kg!r}: allowed: a positive body weight in kg")
+    if w is None or not 0 < w <= 400:
+        raise InputError(
+            f"--weight-kg = {weight_kg!r}: allowed: a body weight in kg, 0 < weight <= 400"
+        )
     age = _parse_float(age_years, "--age-years", "a number of years between 0 and 120")
+    if age is not None and not 0 <= age <= 120:
+        raise InputError(f"--age-years = {age_years!r}: allowed: 0 to 120 years")
     ke0 = _parse_float(ke0_per_min, "--ke0-per-min", "a rate constant > 0 per minute")
     if plot is not None and Path(plot).suffix.lower() not in _PLOT_SUFFIXES:
         raise InputError(f"--plot = {plot!r}: allowed file types: {', '.join(_PLOT_SUFFIXES)}")

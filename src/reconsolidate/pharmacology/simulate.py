@@ -106,7 +106,7 @@ def _as_weights(weight_kg: Any) -> np.ndarray:
     bad = ~np.isfinite(w) | (w <= 0) | (w > 400)
     if bad.any():
         raise InputError(
-            f"weight_kg = {w[bad][0]!r}: must be a positive body weight in kg (0 < weight <= 400)"
+            f"weight_kg = {float(w[bad][0])!r}: must be a positive body weight in kg (0 < weight <= 400)"
         )
     return w
 
@@ -142,7 +142,7 @@ def _as_age(age_years: Any, n: int) -> np.ndarray | None:
         raise InputError(f"age_years: got {a.size} values for {n} patients")
     bad = ~np.isfinite(a) | (a < 0) | (a > 120)
     if bad.any():
-        raise InputError(f"age_years = {a[bad][0]!r}: must be between 0 and 120")
+        raise InputError(f"age_years = {float(a[bad][0])!r}: must be between 0 and 120")
     return a
 
 
@@ -154,7 +154,7 @@ def _as_times(times_min: Any) -> np.ndarray:
     if t.ndim != 1 or t.size == 0:
         raise InputError("times_min: must be a non-empty 1-D array of minutes")
     if not np.all(np.isfinite(t)):
-        raise InputError(f"times_min contains {t[~np.isfinite(t)][0]!r}: times must be finite")
+        raise InputError(f"times_min contains {float(t[~np.isfinite(t)][0])!r}: times must be finite")
     return t
 
 
