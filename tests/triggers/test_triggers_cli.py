@@ -25,7 +25,8 @@ def test_json_profiles_are_ranked_strongest_first(capsys: pytest.CaptureFixture[
         ["triggers", str(EXAMPLES / "diary.csv"), "--mapping", str(EXAMPLES / "mapping.toml"),
          "--json", "-"],
     )
-    truth = json.loads((EXAMPLES / "diary.truth.json").read_text())
+    truth = json.loads((EXAMPLES / "diary.truth.json").read_text(),
+                       parse_constant=lambda c: pytest.fail(f"not strict JSON: {c}"))
     assert set(out["participants"]) == set(truth["participants"])
     hits = 0
     for pid, prof in out["participants"].items():
@@ -94,7 +95,9 @@ def test_simulate_diary_writes_diary_and_truth_atomically(
     out = tmp_path / "syn.parquet"
     assert main(["simulate-diary", "--patients", "30", "--weeks", "8", "--out", str(out),
                  "--seed", "4"]) == 0
-    truth = json.loads((tmp_path / "syn.truth.json").read_text())
+    # strict JSON (no NaN: JavaScript's JSON.parse rejects it)
+    truth = json.loads((tmp_path / "syn.truth.json").read_text(),
+                       parse_constant=lambda c: pytest.fail(f"not strict JSON: {c}"))
     assert len(truth["participants"]) == 30 and "live_day" in truth["generator"]
     capsys.readouterr()
     prof = _json(capsys, ["triggers", str(out), "--json", "-"])
