@@ -100,7 +100,7 @@ def test_atomic_dir_never_replaces_what_it_did_not_write(tmp_path: Path) -> None
     precious.mkdir()
     (precious / "thesis.txt").write_text("years of work")
     ran: list[int] = []
-    with pytest.raises(InputError, match="precious.*never replaced"), atomic_dir(precious):
+    with pytest.raises(InputError, match=r"precious.*never replaced"), atomic_dir(precious):
         ran.append(1)
     assert ran == [] and (precious / "thesis.txt").read_text() == "years of work"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["precious"]

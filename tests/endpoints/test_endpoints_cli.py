@@ -143,11 +143,125 @@ def test_run_dir_and_csv_diary_give_identical_results(tmp_path, capsys) -> None:
     run = _write_run_dir(tmp_path)
     diary, people = _write_csv_copy(tmp_path)
     args = ["--window", "1:21", "--salt", "same-salt-123"]
+    # a run directory compares against its control-named arm as report.html does; a diary
+    # against the first arm in sort order unless told
     a = _json(capsys, ["analyze", str(run), *args])
-    b = _json(capsys, ["analyze", str(diary), "--participants", str(people), *args])
+    b = _json(capsys, ["analyze", str(diary), "--participants", str(people), *args,
+                       "--reference", "midazolam"])
+    assert a["reference_arm"] == "midazolam"
     assert a["arms"] == b["arms"]
     assert a["comparisons"] == b["comparisons"]
     assert a["window"]["n_days"] == 21
+
+
+def _small_trial_run(tmp_path: Path, capsys) -> tuple[Path, dict]:
+    """A small das2019 run (60 patients per arm, 60 follow-up days) whose [analysis] differs
+    from every analyze default: missing days excluded, K = 21, 7 grace days, baseline -14..-1."""
+    spec = (REPO / "examples" / "trials" / "das2019.toml").read_text()
+    regimen = (REPO / "examples" / "regimens" / "das2019.toml").resolve()
+    for a, b in (("../regimens/das2019.toml", str(regimen)),
+                 ("follow_up_days = 270", "follow_up_days = 60\nburn_in_days = 30"),
+                 ("visit_days = [7, 30, 60, 90, 120, 150, 180, 210, 240, 270]",
+                  "visit_days = [7, 30, 60]"),
+                 ("abstinent_last_days = 14",
+                  "abstinent_last_days = 21\ngrace_days = 7\nbaseline_window_days = [-14, -1]")):
+        assert a in spec
+        spec = spec.replace(a, b)
+    path = tmp_path / "das-small.toml"
+    path.write_text(spec)
+    run = tmp_path / "run"
+    trial = _json(capsys, ["trial", str(path), "--patients-per-arm", "60", "--out", str(run),
+                           "--no-report", "--uncalibrated"])
+    return run, trial
+
+
+def test_run_dir_scored_with_the_runs_own_analysis_settings(tmp_path, capsys) -> None:
+    """`analyze RUN_DIR` reproduces the trial's own summary and outcomes: missing-day handling,
+    K, grace days, baseline window and reference arm come from the run (they were analyze's
+    diary defaults: heavy, 28, 0, all baseline days, first arm sorted)."""
+    run, trial = _small_trial_run(tmp_path, capsys)
+    res = _json(capsys, ["analyze", str(run), "--gee", "none"])
+    outcomes = pq.read_table(run / "outcomes.parquet").to_pandas()
+    assert res["missing_data"] == "itt, missing days = exclude"
+    assert res["settings"]["abstinent_last_days"] == 21
+    assert res["settings"]["grace_days"] == 7
+    assert res["baseline"]["source"] == "diary study days -14..-1"
+    assert res["reference_arm"] == "RET+PBO"
+    assert res["settings_defaults_from"].startswith("metadata.json")
+    for arm, s in res["arms"].items():
+        t = trial["arms"][arm]
+        assert s["percent_days_abstinent"] == pytest.approx(t["percent_days_abstinent"])
+        assert s["percent_heavy_drinking_days"] == pytest.approx(
+            t["percent_heavy_drinking_days"])
+        assert s["percent_abstinent_last_days"] == pytest.approx(t["abstinent_last_21_days_pct"])
+        assert s["percent_no_heavy_drinking_days"] == pytest.approx(
+            t["percent_no_heavy_drinking_days"])
+        o = outcomes[outcomes["arm"] == arm]
+        assert s["change_drinks_per_week"] == pytest.approx(o["change_drinks_per_week"].mean())
+    # a flag given explicitly still wins over the run's setting
+    heavy = _json(capsys, ["analyze", str(run), "--gee", "none", "--missing", "heavy",
+                           "--abstinent-last-days", "28", "--reference", "RET+KET"])
+    assert heavy["missing_data"] == "itt, missing days = heavy"
+    assert heavy["settings"]["abstinent_last_days"] == 28
+    assert heavy["reference_arm"] == "RET+KET"
+    assert all(heavy["arms"][a]["percent_days_abstinent"] < res["arms"][a]["percent_days_abstinent"]
+               for a in res["arms"])
+
+
+def test_out_never_replaces_the_run_or_a_users_folder(tmp_path, capsys) -> None:
+    """`analyze RUN --out RUN` used to replace the run directory with the analysis (losing the
+    simulated trial): an output replaces only an earlier output of its own kind, and a trial
+    run of an earlier version (unmarked, only a run's files) is still replaced by a new run."""
+    from reconsolidate._io import MARKER
+
+    run, _ = _small_trial_run(tmp_path, capsys)
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    assert main(["analyze", str(run), "--out", str(run)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "\n" not in err and "holds a trial run" in err
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+    assert main(["analyze", str(run), "--out", str(tmp_path / "an")]) == 0
+    assert main(["analyze", str(run), "--out", str(tmp_path / "an")]) == 0  # its own kind
+    capsys.readouterr()
+    (run / MARKER).unlink()  # as written before outputs were marked
+    spec = tmp_path / "das-small.toml"
+    assert main(["trial", str(spec), "--patients-per-arm", "20", "--out", str(run),
+                 "--no-report", "--uncalibrated", "--json", "-"]) == 0
+    assert (run / MARKER).read_text().strip() == "trial run"
+
+
+def test_run_dir_without_resolved_spec_uses_spec_toml_analysis(tmp_path, capsys) -> None:
+    """An older metadata.json without the resolved spec: the [analysis] of spec.toml (a trial
+    spec: it has follow_up_days), absent keys at the trial's defaults; a bad value exits 2."""
+    run = _write_run_dir(tmp_path)
+    (run / "spec.toml").write_text('name = "fixture"\nfollow_up_days = 28\n\n[analysis]\n'
+                                   'abstinent_last_days = 10\n')
+    res = _json(capsys, ["analyze", str(run), "--gee", "none"])
+    assert res["settings_defaults_from"] == "spec.toml [analysis]"
+    assert res["missing_data"] == "itt, missing days = exclude"  # AnalysisSpec's default
+    assert res["settings"]["abstinent_last_days"] == 10
+    (run / "spec.toml").write_text('name = "f"\nfollow_up_days = 28\n[analysis]\n'
+                                   'missing_days = "often"\n')
+    assert main(["analyze", str(run)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "[analysis] missing_days = 'often'" in err and "\n" not in err
+
+
+@pytest.mark.parametrize(("window", "message"), [
+    ("1:500", "--window '1:500': END 500 is after the diary's last day 27"),
+    ("-30:5", "--window '-30:5': START -30 is before the diary's first day -14"),
+])
+def test_window_past_the_diary_exit_2(window, message, capsys) -> None:
+    """A window past the diary's days was scored as if those days were missing (heavy by
+    default: PHDD 95.6 % instead of 18.5 % for --window 1:500 on the example)."""
+    code = main(["analyze", str(EXAMPLE_DIARY), "--participants", str(EXAMPLE_PEOPLE),
+                 f"--window={window}"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert message in err and "allowed START:END within -14:27" in err
+    assert "\n" not in err and "Traceback" not in err
+    assert main(["analyze", str(EXAMPLE_DIARY), "--participants", str(EXAMPLE_PEOPLE),
+                 "--window=-14:27", "--json", "-"]) == 0  # the whole diary is allowed
 
 
 def test_example_diary_table_and_json(capsys) -> None:

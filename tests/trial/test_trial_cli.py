@@ -69,6 +69,35 @@ def test_json_summary_and_run_directory(small_spec: Path, tmp_path: Path, capsys
     assert (out / "report.html").is_file()
 
 
+def test_abstinent_last_key_and_label_follow_the_spec_k(
+    small_spec: Path, tmp_path: Path, capsys
+) -> None:
+    """[analysis] abstinent_last_days = 28 names the summary key, the EtG-confirmed key and the
+    table column after 28 days (they said 14 whatever K was), and the value is the 28-day one."""
+    import pyarrow.parquet as pq
+
+    small_spec.write_text(small_spec.read_text()
+                          + "\n[observation]\netg = true\n\n[analysis]\nabstinent_last_days = 28\n")
+    out = tmp_path / "k28"
+    assert main(["trial", str(small_spec), "--out", str(out), "--patients-per-arm", "12",
+                 "--json", "-", "--no-report"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    outcomes = pq.read_table(out / "outcomes.parquet").to_pandas()
+    for arm, row in data["arms"].items():
+        assert "abstinent_last_28_days_pct" in row
+        assert "confirmed_abstinent_last_28_days_pct" in row
+        assert not [k for k in row if "_14_" in k]
+        o = outcomes[outcomes["arm"] == arm]
+        assert row["abstinent_last_28_days_pct"] == pytest.approx(
+            100.0 * o["abstinent_last_days"].mean())
+    assert "abstinent_last_28_days_pct" in json.loads(
+        (out / "metadata.json").read_text())["summary"]["ret_ket+none"]
+    assert main(["trial", str(small_spec), "--out", str(tmp_path / "t28"), "--no-report",
+                 "--patients-per-arm", "12"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "28 d %" in text and "14 d" not in text
+
+
 def test_overrides_patients_and_seed(small_spec: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "r2"
     assert main(["trial", str(small_spec), "--out", str(out), "--patients-per-arm", "7",

@@ -8,6 +8,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from reconsolidate._io import MARKER
 from reconsolidate.trial import TrialSpec, load_trial_spec, make_plan, run_trial, simulate_chunk
 from reconsolidate.trial import run as run_mod
 from reconsolidate.trial.engine import (
@@ -288,6 +289,7 @@ def test_run_directory_layout(tmp_path: Path) -> None:
     out = tmp_path / "run"
     run_trial(plan, out_dir=out, spec_text="name = 'x'\n")
     assert sorted(p.name for p in out.iterdir()) == [
+        MARKER,  # atomic_dir's hidden mark of its own output (_io, commit d7d91b2)
         "drinking.parquet", "memory.parquet", "metadata.json", "outcomes.parquet",
         "patients.parquet", "spec.toml",
     ]

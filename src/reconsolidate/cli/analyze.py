@@ -41,6 +41,60 @@ def _parse_missing(text: str) -> str | float:
         ) from None
 
 
+def _run_settings(run_dir: Path) -> tuple[dict[str, Any] | None, str]:
+    """The ``[analysis]`` settings a trial run was scored with, and where they were found.
+
+    ``metadata.json``'s resolved spec first (what the trial used, defaults filled in); else
+    ``spec.toml`` when it is a trial spec (it has the required ``follow_up_days``), whose
+    absent keys take :class:`~reconsolidate.trial.spec.AnalysisSpec`'s defaults as in the
+    trial; else None (not written by ``reconsolidate trial``: the diary defaults apply).
+    """
+    import tomllib
+
+    from reconsolidate.trial.spec import AnalysisSpec
+
+    mp = run_dir / "metadata.json"
+    if mp.is_file():
+        try:
+            meta = json.loads(mp.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InputError(f"{mp}: invalid JSON: {exc}") from None
+        spec = (meta.get("resolved_parameters") or {}).get("spec") or {}
+        if "analysis" in spec:
+            return AnalysisSpec.model_validate(spec["analysis"]).model_dump(), (
+                f"{mp.name} (resolved spec [analysis])")
+    sp = run_dir / "spec.toml"
+    if sp.is_file():
+        try:
+            spec = tomllib.loads(sp.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise InputError(f"{sp}: not valid TOML: {exc}") from None
+        if "follow_up_days" in spec:
+            try:
+                an = AnalysisSpec.model_validate(spec.get("analysis", {}))
+            except ValueError as exc:  # pydantic's ValidationError: name the first bad field
+                err = exc.errors()[0] if hasattr(exc, "errors") else {"loc": (), "msg": str(exc)}
+                field = ".".join(str(x) for x in err["loc"])
+                raise InputError(
+                    f"{sp}: [analysis] {field} = {err.get('input')!r}: {err['msg']}") from None
+            return an.model_dump(), f"{sp.name} [analysis]"
+    return None, "analyze defaults (no trial spec in the run directory)"
+
+
+def _check_window(window: str, lo: int, hi: int, first_day: int, last_day: int) -> None:
+    """Refuse a window reaching past the diary: its days would be scored as missing days."""
+    if hi > last_day:
+        raise InputError(
+            f"--window {window!r}: END {hi} is after the diary's last day {last_day}; "
+            f"allowed START:END within {first_day}:{last_day}"
+        )
+    if lo < first_day:
+        raise InputError(
+            f"--window {window!r}: START {lo} is before the diary's first day {first_day}; "
+            f"allowed START:END within {first_day}:{last_day}"
+        )
+
+
 def run_analysis(
     source: Path,
     *,
@@ -48,11 +102,11 @@ def run_analysis(
     biomarkers: Path | None = None,
     window: str | None = None,
     baseline: str | None = None,
-    missing: str = "heavy",
+    missing: str | None = None,
     responders_only: bool = False,
-    heavy_drinks: str = "5:4",
-    grace_days: int = 0,
-    abstinent_last_days: int = 28,
+    heavy_drinks: str | None = None,
+    grace_days: int | None = None,
+    abstinent_last_days: int | None = None,
     reference: str | None = None,
     gee: str = "exchangeable",
     options: dict | None = None,
@@ -66,6 +120,14 @@ def run_analysis(
     ``result`` is the JSON-ready dict (``arms``, ``comparisons``, settings and provenance);
     ``tables`` holds the per-participant endpoints and the long diary (pseudonymised unless
     ``pseudonymise=False``) as column dicts for writing.
+
+    Settings left None take, for a run directory, the run's own ``[analysis]`` values
+    (:func:`_run_settings`: ``missing_days``, ``heavy_drinks_men``/``_women`` in US standard
+    drinks, ``grace_days`` and ``abstinent_last_days`` in days, ``baseline_window_days``) and
+    the reference arm that ``report.html`` compares against, so that ``analyze RUN_DIR``
+    reproduces the trial's summary; for a diary (or a run without a trial spec): missing days
+    heavy, 5:4 drinks, 0 grace days, K = 28 days, baseline every day before the window, and the
+    first arm in sort order as reference. Given values always win.
     """
     from reconsolidate.data import load_run_dir, load_trial_data
     from reconsolidate.endpoints import (
@@ -76,6 +138,24 @@ def run_analysis(
         summarize_arms,
     )
 
+    run_an: dict[str, Any] | None = None
+    settings_from = "analyze defaults (diary)"
+    if source.is_dir():
+        run_an, settings_from = _run_settings(source)
+    if run_an is not None:
+        # the run's own scoring, as engine._outcomes applied it: `trial` and `analyze RUN_DIR`
+        # must not disagree silently
+        if missing is None:
+            missing = run_an["missing_days"]
+        if heavy_drinks is None:
+            heavy_drinks = f"{run_an['heavy_drinks_men']}:{run_an['heavy_drinks_women']}"
+        if abstinent_last_days is None:
+            abstinent_last_days = run_an["abstinent_last_days"]
+        if baseline is None and run_an["baseline_window_days"] is not None:
+            baseline = "{}:{}".format(*run_an["baseline_window_days"])
+    missing = "heavy" if missing is None else missing
+    heavy_drinks = "5:4" if heavy_drinks is None else heavy_drinks
+    abstinent_last_days = 28 if abstinent_last_days is None else abstinent_last_days
     try:
         men_s, women_s = heavy_drinks.split(":")
         men, women = float(men_s), float(women_s)
@@ -103,6 +183,12 @@ def run_analysis(
         w0, w1 = 0, max(data.last_study_day, 0)
     else:
         w0, w1 = _parse_range(window, "window")
+        _check_window(window, w0, w1, data.first_study_day, data.last_study_day)
+    if grace_days is None:
+        grace_days = 0
+        if run_an is not None:
+            # the engine caps the run's grace period below the window length the same way
+            grace_days = min(run_an["grace_days"], w1 - w0)
     if baseline is None:
         base, base_src = data.baseline_drinks_per_week(None, min(-1, w0 - 1))
     else:
@@ -131,6 +217,13 @@ def run_analysis(
         abst = abstinence_matrix(
             drinks, data.is_female, handling, heavy_drinks_men=men, heavy_drinks_women=women
         )
+    if reference is None and run_meta is not None and arms:
+        from reconsolidate.report.build import reference_arm
+
+        # report.html's choice (a placebo/control-named arm, in the run's arm order)
+        names = [a for a in run_meta.get("arms", {}) if a in arms] or list(
+            dict.fromkeys(data.arm.tolist()))
+        reference = reference_arm(names)
     comps = (
         compare_arms(
             ep,
@@ -158,6 +251,7 @@ def run_analysis(
         "baseline": {"source": base_src},
         "missing_data": handling.label,
         "settings": ep.settings,
+        "settings_defaults_from": settings_from,
         "units": "US standard drinks (14 g ethanol); percentages in %; times in days",
         "provenance": data.provenance,
     }
@@ -223,7 +317,7 @@ def _write_tables(out: Path, result: dict, tables: dict) -> None:
 
     from reconsolidate._io import atomic_dir
 
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, kind="analysis") as tmp:
         for name, cols in tables.items():
             tbl = pa.table(
                 {
@@ -336,28 +430,54 @@ def analyze(
     ] = None,
     baseline: Annotated[
         str | None,
-        typer.Option("--baseline", help="Baseline window START:END (default: days < 0)."),
+        typer.Option(
+            "--baseline",
+            help="Baseline window START:END (default: a run's baseline_window_days, else the "
+            "days before the window).",
+        ),
     ] = None,
     missing: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--missing",
-            help="ITT handling of missing days: heavy, abstinent, exclude, or a number of drinks.",
+            help="ITT handling of missing days: heavy, abstinent, exclude, or a number of drinks "
+            "(default: a run's missing_days, else heavy).",
         ),
-    ] = "heavy",
+    ] = None,
     responders_only: Annotated[
         bool,
         typer.Option("--responders-only", help="Score only participants with a complete window."),
     ] = False,
     heavy_drinks: Annotated[
-        str,
-        typer.Option("--heavy-drinks", help="Heavy-day thresholds MEN:WOMEN, US standard drinks."),
-    ] = "5:4",
-    grace_days: Annotated[int, typer.Option("--grace-days", help="PSNHDD grace period, days.")] = 0,
+        str | None,
+        typer.Option(
+            "--heavy-drinks",
+            help="Heavy-day thresholds MEN:WOMEN, US standard drinks (default: a run's "
+            "heavy_drinks_men/_women, else 5:4).",
+        ),
+    ] = None,
+    grace_days: Annotated[
+        int | None,
+        typer.Option(
+            "--grace-days", help="PSNHDD grace period, days (default: a run's grace_days, else 0)."
+        ),
+    ] = None,
     abstinent_last_days: Annotated[
-        int, typer.Option("--abstinent-last-days", help="K for 'abstinent in the last K days'.")
-    ] = 28,
-    reference: Annotated[str | None, typer.Option("--reference", help="Control arm.")] = None,
+        int | None,
+        typer.Option(
+            "--abstinent-last-days",
+            help="K for 'abstinent in the last K days', days (default: a run's "
+            "abstinent_last_days, else 28).",
+        ),
+    ] = None,
+    reference: Annotated[
+        str | None,
+        typer.Option(
+            "--reference",
+            help="Control arm (default: a run's placebo/control arm as in report.html, else "
+            "the first in sort order).",
+        ),
+    ] = None,
     gee: Annotated[
         str, typer.Option("--gee", help="GEE working correlation: exchangeable, ar1, none.")
     ] = "exchangeable",

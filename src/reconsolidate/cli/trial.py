@@ -12,16 +12,23 @@ from reconsolidate.exceptions import InputError
 
 __all__ = ["register"]
 
-_COLUMNS = (
-    ("n", "n", "{:d}"),
-    ("percent_days_abstinent", "PDA %", "{:.1f}"),
-    ("percent_heavy_drinking_days", "PHDD %", "{:.1f}"),
-    ("drinks_per_week_change_pct", "drinks/wk change %", "{:+.1f}"),
-    ("abstinent_last_14_days_pct", "abstinent last 14 d %", "{:.1f}"),
-    ("median_days_to_first_heavy_day", "median days to heavy", "{:.0f}"),
-    ("urge_change", "urge change", "{:+.1f}"),
-    ("liking_change", "liking change", "{:+.1f}"),
-)
+def _columns(abstinent_last_days: int, follow_up_days: int) -> tuple[tuple[str, str, str], ...]:
+    """The summary table's (key, label, format) columns; K (days) from the spec's
+    ``[analysis] abstinent_last_days``, capped at the follow-up as the endpoint is."""
+    from reconsolidate.trial.run import abstinent_last_key, abstinent_last_span_days
+
+    last = abstinent_last_key(abstinent_last_days, follow_up_days)
+    k = abstinent_last_span_days(abstinent_last_days, follow_up_days)
+    return (
+        ("n", "n", "{:d}"),
+        ("percent_days_abstinent", "PDA %", "{:.1f}"),
+        ("percent_heavy_drinking_days", "PHDD %", "{:.1f}"),
+        ("drinks_per_week_change_pct", "drinks/wk change %", "{:+.1f}"),
+        (last, f"abstinent last {k} d %", "{:.1f}"),
+        ("median_days_to_first_heavy_day", "median days to heavy", "{:.0f}"),
+        ("urge_change", "urge change", "{:+.1f}"),
+        ("liking_change", "liking change", "{:+.1f}"),
+    )
 
 
 def _fmt(v: object, f: str) -> str:
@@ -123,11 +130,12 @@ def _run(
 
     table = Table(title=f"{spec.name} (seed {spec.seed}): outcomes by arm, days 0-"
                   f"{spec.follow_up_days - 1}, reported TLFB")
+    columns = _columns(spec.analysis.abstinent_last_days, spec.follow_up_days)
     table.add_column("arm")
-    for _, label, _ in _COLUMNS:
+    for _, label, _ in columns:
         table.add_column(label, justify="right")
     for arm, row in result.summary.items():
-        table.add_row(arm, *(_fmt(row.get(k), f) for k, _, f in _COLUMNS))
+        table.add_row(arm, *(_fmt(row.get(k), f) for k, _, f in columns))
     out_console = Console() if sys.stdout.isatty() else Console(width=160)
     out_console.print(table)
     pd = result.timings["patient_days"]

@@ -66,7 +66,7 @@ def run_triggers(
             else:
                 from reconsolidate._io import atomic_dir
 
-                with atomic_dir(simulate_out) as tmp:
+                with atomic_dir(simulate_out, kind="retrieval simulation") as tmp:
                     sim = compare_retrieval(
                         profiles, d, participant or None, out_dir=tmp / "runs", **opts
                     )

@@ -372,7 +372,9 @@ def _endpoints(outcomes: Any) -> Any:
     )
 
 
-def _reference_arm(arms: list[str]) -> str:
+def reference_arm(arms: list[str]) -> str:
+    """The arm the others are compared with: the first whose name says it is a control
+    (placebo, saline, midazolam, ...), else the first in sort order."""
     for a in arms:
         if _CONTROL_PATTERN.search(a):
             return a
@@ -413,7 +415,7 @@ def _km_and_tables(outcomes: Any, arms: list[str], meta: dict[str, Any]) -> dict
         rows.append({"label": lab, "cells": cells})
     rows.append({"label": "median days to first heavy day (KM)",
                  "cells": [_fmt(medians.get(a), 0) for a in arms]})
-    ref = _reference_arm(arms)
+    ref = reference_arm(arms)
     comps = compare_arms(ep, labels, reference=ref)
     want = dict(_COMPARISONS)
     crow = []

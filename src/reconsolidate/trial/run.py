@@ -34,9 +34,15 @@ from reconsolidate.population.cohorts import UK_UNITS_PER_US_DRINK
 from reconsolidate.trial.engine import ChunkResult, TrialPlan, simulate_chunk
 from reconsolidate.trial.engine import warm_up as warm_up_kernels
 
-__all__ = ["ROW_GROUP_ROWS", "TrialResult", "run_trial", "summarize"]
+__all__ = ["ROW_GROUP_ROWS", "TrialResult", "abstinent_last_key",
+           "abstinent_last_span_days", "run_trial", "summarize"]
 
 ROW_GROUP_ROWS = 1 << 20  # fixed Parquet row-group size: output independent of chunking
+
+# what a run directory of an earlier version (before outputs were marked) may hold: such a
+# directory is replaced, anything else that is not a marked trial run is refused
+_RUN_FILES = frozenset({"spec.toml", "metadata.json", "patients.parquet", "drinking.parquet",
+                        "outcomes.parquet", "memory.parquet", "report.html"})
 
 
 @dataclass
@@ -249,13 +255,52 @@ def _outcomes_table(r: ChunkResult) -> pa.Table:
     return pa.table(cols)
 
 
+def abstinent_last_span_days(abstinent_last_days: int, n_days_window: int = 0) -> int:
+    """Days that "abstinent in the last K days" covers: K, or the window if that is shorter.
+
+    Parameters
+    ----------
+    abstinent_last_days
+        K of the spec's ``[analysis] abstinent_last_days``, days.
+    n_days_window
+        Days in the analysis window (the follow-up); 0 = unknown (K is returned).
+    """
+    # compute_endpoints scores the last min(K, window) days: name what was scored
+    return min(abstinent_last_days, n_days_window) if n_days_window > 0 else abstinent_last_days
+
+
+def abstinent_last_key(abstinent_last_days: int, n_days_window: int = 0) -> str:
+    """Summary key of "% abstinent in the last K days", e.g. ``abstinent_last_14_days_pct``.
+
+    K (days) is :func:`abstinent_last_span_days` of the same arguments, so the key follows the
+    spec's ``[analysis] abstinent_last_days`` instead of a fixed 14.
+    """
+    return f"abstinent_last_{abstinent_last_span_days(abstinent_last_days, n_days_window)}_days_pct"
+
+
 def summarize(
     arms: list[str],
     outcomes: dict[str, list[dict[str, np.ndarray]]],
     n_days_window: int = 0,
+    abstinent_last_days: int = 14,
 ) -> dict[str, dict[str, Any]]:
-    """Per-arm summary (the CLI table and ``--json``) from per-patient outcome arrays."""
+    """Per-arm summary (the CLI table and ``--json``) from per-patient outcome arrays.
+
+    Parameters
+    ----------
+    arms
+        Arm names, in output order.
+    outcomes
+        Per arm, the chunks' per-patient outcome arrays (``engine._outcomes``).
+    n_days_window
+        Days in the analysis window (the follow-up), days.
+    abstinent_last_days
+        K the outcomes were computed with (``[analysis] abstinent_last_days``), days; names
+        the keys ``abstinent_last_{K}_days_pct`` and ``confirmed_abstinent_last_{K}_days_pct``
+        (:func:`abstinent_last_key`).
+    """
     out: dict[str, dict[str, Any]] = {}
+    last_key = abstinent_last_key(abstinent_last_days, n_days_window)
     ep_fields = set(ParticipantEndpoints.__dataclass_fields__) - {"n_days_window", "settings"}
     for arm in arms:
         parts = outcomes[arm]
@@ -282,7 +327,7 @@ def summarize(
             "uk_units_per_week_baseline": _f(base * UK_UNITS_PER_US_DRINK),
             "uk_units_per_week": _f(now * UK_UNITS_PER_US_DRINK),
             "drinks_per_week_change_pct": _f(100.0 * (now - base) / base) if base > 0 else None,
-            "abstinent_last_14_days_pct": s["percent_abstinent_last_days"],
+            last_key: s["percent_abstinent_last_days"],
             "median_days_to_first_heavy_day": s["median_days_to_first_heavy_day"],
             "urge_change": _f(np.nanmean(cat["urge_change"])) if "urge_change" in cat else None,
             "liking_change": (
@@ -299,7 +344,7 @@ def summarize(
             ),
         }
         if "confirmed_abstinent_last_days" in cat:
-            row["confirmed_abstinent_last_14_days_pct"] = _f(
+            row["confirmed_" + last_key] = _f(
                 100.0 * np.nanmean(cat["confirmed_abstinent_last_days"])
             )
         out[arm] = row
@@ -443,11 +488,13 @@ def run_trial(
 
     if out_dir is None:
         _consume(None)
-        summary = summarize(arm_names, outcomes, spec.follow_up_days)
+        summary = summarize(arm_names, outcomes, spec.follow_up_days,
+                            spec.analysis.abstinent_last_days)
     else:
-        with atomic_dir(out_dir) as tmp:
+        with atomic_dir(out_dir, kind="trial run", legacy_files=_RUN_FILES) as tmp:
             _consume(tmp)
-            summary = summarize(arm_names, outcomes, spec.follow_up_days)
+            summary = summarize(arm_names, outcomes, spec.follow_up_days,
+                                spec.analysis.abstinent_last_days)
             atomic_write_text(tmp / "spec.toml", spec_text or "")
             timings_out = {
                 **timings,
