@@ -11,6 +11,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from reconsolidate.memory.params import MemoryParams
+from reconsolidate.pharmacology.pd import exp_weighted_occupancy_integral
 
 __all__ = ["damage_fraction", "window_mean_weight", "window_weighted_occupancy_min"]
 
@@ -43,29 +44,14 @@ def window_weighted_occupancy_min(
         raise ValueError("times_min must be (T,) with T >= 2 and occupancy (N, T)")
     if np.any(np.diff(t) < 0):
         raise ValueError("times_min must be increasing")
-    # clip the sample grid to start at the retrieval (interpolating occupancy there)
     if retrieval_min >= t[-1]:
         return np.zeros(occ.shape[0])
-    if retrieval_min > t[0]:
-        j = int(np.searchsorted(t, retrieval_min, side="right"))
-        o_r = np.array([np.interp(retrieval_min, t, row) for row in occ])
-        t = np.concatenate([[retrieval_min], t[j:]])
-        occ = np.concatenate([o_r[:, None], occ[:, j:]], axis=1)
-    s = (t - retrieval_min) / tau_min  # dimensionless, >= 0 except before retrieval
-    a, b = s[:-1], s[1:]
-    h = b - a
-    y0, y1 = occ[:, :-1], occ[:, 1:]
-    keep = h > 0
-    ea = np.exp(-a)
-    # int_a^b (y0 + (y1 - y0)(u - a)/h) e^-u du = e^-a [y0 (1 - e^-h) + (y1 - y0) g(h)/h]
-    # with g(h) = 1 - e^-h (1 + h); both factors are computed without cancellation for small h
-    one_minus = -np.expm1(-h)
-    g = np.where(h < 1e-3, h * h / 2 - h**3 / 3 + h**4 / 8, one_minus - h * np.exp(-h))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        slope_term = np.where(keep, (y1 - y0) * g / np.where(keep, h, 1.0), 0.0)
-        seg = ea * (y0 * one_minus + slope_term)
-    seg = np.where(keep, seg, 0.0)
-    return tau_min * seg.sum(axis=1)
+    # the closed form lives with the other occupancy integrals (also used by the trial engine
+    # through the pharmacology engine's nmda_exposure(weight_tau_min=...))
+    return exp_weighted_occupancy_integral(
+        t, occ, max(float(retrieval_min), float(t[0])), float(t[-1]), float(tau_min),
+        origin_min=float(retrieval_min),
+    )
 
 
 def window_mean_weight(

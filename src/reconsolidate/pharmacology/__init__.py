@@ -6,7 +6,8 @@ Public API (see ``/work/coord/CONTRACTS.md``):
 - :class:`Regimen`, :func:`load_regimen` -- boluses, infusions, plasma / effect-site TCI;
 - :func:`simulate` -> :class:`PKResult` -- exact, vectorised over patients, optional
   between-subject variability drawn per patient from ``PatientStream(seed, "pk.eta", ...)``;
-- :func:`occupancy_integral`, :func:`nmda_exposure` -> :class:`NMDAExposure`;
+- :func:`occupancy_integral`, :func:`exp_weighted_occupancy_integral` (e.g. lability-weighted),
+  :func:`nmda_exposure` -> :class:`NMDAExposure` (optionally with the weighted integral);
 - :func:`nmda_occupancy`, :func:`psychedelic_intensity` -- the PD functions;
 - :func:`macro_constants` -- the STANPUMP macro-constant solution (cross-check);
 - :func:`ke0_from_tpeak`.
@@ -21,7 +22,12 @@ from reconsolidate.pharmacology.models import (
     ke0_from_tpeak,
     list_models,
 )
-from reconsolidate.pharmacology.pd import nmda_occupancy, occupancy_integral, psychedelic_intensity
+from reconsolidate.pharmacology.pd import (
+    exp_weighted_occupancy_integral,
+    nmda_occupancy,
+    occupancy_integral,
+    psychedelic_intensity,
+)
 from reconsolidate.pharmacology.regimen import Bolus, Infusion, Regimen, TCIPhase, load_regimen
 from reconsolidate.pharmacology.simulate import NMDAExposure, PKResult, nmda_exposure, simulate
 
@@ -36,6 +42,7 @@ __all__ = [
     "PKResult",
     "Regimen",
     "TCIPhase",
+    "exp_weighted_occupancy_integral",
     "get_model",
     "ke0_from_tpeak",
     "list_models",

@@ -26,6 +26,7 @@ __all__ = [
     "KI_S_NORKETAMINE_UM",
     "MOLAR_MASS_KETAMINE_G_PER_MOL",
     "MOLAR_MASS_NORKETAMINE_G_PER_MOL",
+    "exp_weighted_occupancy_integral",
     "nmda_occupancy",
     "occupancy_integral",
     "psychedelic_intensity",
@@ -193,6 +194,95 @@ def _trapezoid_weights(t: np.ndarray, start_min: float, stop_min: float) -> np.n
         fb = (b - t[j]) / h
         w[j] += 0.5 * (b - a) * (2.0 - fa - fb)
         w[j + 1] += 0.5 * (b - a) * (fa + fb)
+    return w
+
+
+def exp_weighted_occupancy_integral(
+    times_min: np.ndarray,
+    occupancy: np.ndarray,
+    start_min: float,
+    stop_min: float,
+    tau_min: float,
+    origin_min: float | None = None,
+) -> np.ndarray:
+    """``int_start^stop occ(t) exp(-(t - origin)/tau) dt`` (occupancy x min), per patient.
+
+    Exact for the piecewise-linear interpolant of the samples (closed form per segment), e.g.
+    NMDA occupancy weighted by the exponential decay of a memory's lability after a retrieval
+    at ``origin_min`` (default ``start_min``); see
+    :func:`reconsolidate.memory.window.window_weighted_occupancy_min`.
+
+    Parameters
+    ----------
+    times_min
+        Sample times, shape (T,), non-decreasing (a repeated time is a step), T >= 2.
+    occupancy
+        Samples, shape (N, T) or (T,).
+    start_min, stop_min
+        Window; must lie within the sampled range.
+    tau_min
+        Time constant of the weight (min), > 0.
+    origin_min
+        Time at which the weight is 1 (default ``start_min``).
+
+    Returns
+    -------
+    ndarray, shape (N,)
+    """
+    t = np.asarray(times_min, dtype=np.float64)
+    y = np.atleast_2d(np.asarray(occupancy, dtype=np.float64))
+    if t.ndim != 1 or y.shape[1] != t.size:
+        raise InputError(f"occupancy shape {y.shape} does not match times_min shape {t.shape}")
+    if t.size < 2 or np.any(np.diff(t) < 0):
+        raise InputError("times_min must be non-decreasing with at least 2 samples")
+    if not (t[0] <= start_min <= stop_min <= t[-1]):
+        raise InputError(
+            f"window [{start_min:g}, {stop_min:g}] min: must satisfy start <= stop and lie "
+            f"within the sampled range [{t[0]:g}, {t[-1]:g}] min"
+        )
+    if not (np.isfinite(tau_min) and tau_min > 0):
+        raise InputError(f"tau_min = {tau_min!r}: must be > 0")
+    origin = float(start_min if origin_min is None else origin_min)
+    if stop_min == start_min:
+        return np.zeros(y.shape[0])
+    # Linear in the samples, like the plain integral: weights once (they depend on the times
+    # only), then the same fixed-order row sums (a patient's value does not depend on its chunk).
+    w = _exp_weights(t, float(start_min), float(stop_min), float(tau_min), origin)
+    return _weighted_row_sums(np.ascontiguousarray(y), w)
+
+
+def _exp_weights(t: np.ndarray, start: float, stop: float, tau: float, origin: float
+                 ) -> np.ndarray:
+    """Weights ``w`` (T,) with ``sum_j w_j y_j`` = the integral over [start, stop] of the
+    piecewise-linear interpolant of ``y`` times ``exp(-(t - origin)/tau)``.
+
+    On a segment [t_j, t_j+1] (length H) clipped to [a, b], with u = (t - a)/tau and
+    h = (b - a)/tau: ``E0 = int e^-(t-origin)/tau = tau e^-(a-origin)/tau (1 - e^-h)`` and
+    ``E1 = int (t - a) e^-(t-origin)/tau = tau^2 e^-(a-origin)/tau g(h)``,
+    ``g(h) = 1 - e^-h (1 + h)``; the interpolant's weights are ``(t_j+1 - a)/H E0 - E1/H`` on
+    y_j and ``(a - t_j)/H E0 + E1/H`` on y_j+1. ``1 - e^-h`` and ``g`` are evaluated without
+    cancellation for small h (expm1; a series below h = 1e-3).
+    """
+    t0, t1 = t[:-1], t[1:]
+    a = np.maximum(t0, start)
+    b = np.minimum(t1, stop)
+    big_h = t1 - t0
+    keep = (b > a) & (big_h > 0)
+    a = np.where(keep, a, t0)
+    b = np.where(keep, b, t0)
+    big_h = np.where(keep, big_h, 1.0)
+    h = (b - a) / tau
+    one_minus = -np.expm1(-h)
+    g = np.where(h < 1e-3, h * h * (0.5 - h * (1.0 / 3.0 - h * (0.125 - h / 30.0))),
+                 one_minus - h * np.exp(-h))
+    ea = tau * np.exp(-(a - origin) / tau)
+    e0 = ea * one_minus
+    e1_over_h = ea * tau * g / big_h
+    left = np.where(keep, (t1 - a) / big_h * e0 - e1_over_h, 0.0)
+    right = np.where(keep, (a - t0) / big_h * e0 + e1_over_h, 0.0)
+    w = np.zeros(t.size)
+    w[:-1] += left
+    w[1:] += right
     return w
 
 

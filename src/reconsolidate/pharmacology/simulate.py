@@ -21,6 +21,7 @@ from reconsolidate.pharmacology.dosing import build_schedule
 from reconsolidate.pharmacology.models import PARAMETER_NAMES, PKModel, get_model
 from reconsolidate.pharmacology.pd import (
     FU_KETAMINE,
+    exp_weighted_occupancy_integral,
     nmda_occupancy,
     occupancy_integral,
     psychedelic_intensity,
@@ -91,6 +92,10 @@ class NMDAExposure:
     psychedelic_intensity_peak: np.ndarray
     window_start_min: float
     window_stop_min: float
+    #: ``int occ(t) exp(-(t - window_start)/weight_tau_min) dt`` over the window (occupancy x
+    #: min), when :func:`nmda_exposure` was given ``weight_tau_min`` (else None).
+    weighted_occupancy_integral_min: np.ndarray | None = None
+    weight_tau_min: float | None = None
 
 
 # ------------------------------------------------------------------------------ validation
@@ -106,7 +111,8 @@ def _as_weights(weight_kg: Any) -> np.ndarray:
     bad = ~np.isfinite(w) | (w <= 0) | (w > 400)
     if bad.any():
         raise InputError(
-            f"weight_kg = {float(w[bad][0])!r}: must be a positive body weight in kg (0 < weight <= 400)"
+            f"weight_kg = {float(w[bad][0])!r}: must be a positive body weight in kg "
+            "(0 < weight <= 400)"
         )
     return w
 
@@ -154,7 +160,9 @@ def _as_times(times_min: Any) -> np.ndarray:
     if t.ndim != 1 or t.size == 0:
         raise InputError("times_min: must be a non-empty 1-D array of minutes")
     if not np.all(np.isfinite(t)):
-        raise InputError(f"times_min contains {float(t[~np.isfinite(t)][0])!r}: times must be finite")
+        raise InputError(
+            f"times_min contains {float(t[~np.isfinite(t)][0])!r}: times must be finite"
+        )
     return t
 
 
@@ -295,6 +303,7 @@ def nmda_exposure(
     age_years: Any = None,
     ke0_per_min: float | None = None,
     fu: float = FU_KETAMINE,
+    weight_tau_min: float | None = None,
 ) -> NMDAExposure:
     """NMDA-blockade summary per patient over ``[window_start_min, window_stop_min]``.
 
@@ -302,6 +311,12 @@ def nmda_exposure(
     is 0). Values are sampled exactly every ``resolution_min`` plus at every schedule event in
     the window (so infusion-end peaks are caught); the integral is the trapezoid over those
     exact samples. Peaks (plasma, occupancy, psychedelic intensity) are within the window.
+
+    With ``weight_tau_min``, also the integral weighted by ``exp(-(t - window_start_min) /
+    weight_tau_min)`` (``weighted_occupancy_integral_min``; e.g. the decay of a memory's
+    lability after a retrieval ending at ``window_start_min``), exact for the piecewise-linear
+    interpolant of the same samples (:func:`~reconsolidate.pharmacology.pd.
+    exp_weighted_occupancy_integral`).
     """
     if not (np.isfinite(window_start_min) and np.isfinite(window_stop_min)
             and window_stop_min > window_start_min):
@@ -311,6 +326,8 @@ def nmda_exposure(
         )
     if not (np.isfinite(resolution_min) and resolution_min > 0):
         raise InputError(f"resolution_min = {resolution_min!r}: must be > 0")
+    if weight_tau_min is not None and not (np.isfinite(weight_tau_min) and weight_tau_min > 0):
+        raise InputError(f"weight_tau_min = {weight_tau_min!r}: must be > 0")
     grid = np.arange(window_start_min, window_stop_min, resolution_min)
     events = [0.0, regimen.end_min]
     events += [x.start_min for x in regimen.infusion] + [x.stop_min for x in regimen.infusion]
@@ -323,6 +340,11 @@ def nmda_exposure(
         seed=seed, patient_offset=patient_offset, ke0_per_min=ke0_per_min, fu=fu,
     )
     integral = occupancy_integral(times, res.nmda_occupancy, window_start_min, window_stop_min)
+    weighted = None
+    if weight_tau_min is not None:
+        weighted = exp_weighted_occupancy_integral(
+            times, res.nmda_occupancy, window_start_min, window_stop_min, float(weight_tau_min)
+        )
     return NMDAExposure(
         occupancy_integral_min=integral,
         mean_occupancy=integral / (window_stop_min - window_start_min),
@@ -331,5 +353,7 @@ def nmda_exposure(
         psychedelic_intensity_peak=psychedelic_intensity(res.plasma_ng_ml.max(axis=1)),
         window_start_min=float(window_start_min),
         window_stop_min=float(window_stop_min),
+        weighted_occupancy_integral_min=weighted,
+        weight_tau_min=None if weight_tau_min is None else float(weight_tau_min),
     )
 

@@ -61,9 +61,16 @@ __all__ = [
     "warm_up",
 ]
 
-# Window over which the NMDA occupancy integral after retrieval is taken: 6 h (Nader 2000;
+# Window over which the NMDA occupancy after retrieval acts on restabilisation: 6 h (Nader 2000;
 # Xue 2012 [abs]: a manipulation 6 h after retrieval is outside the reconsolidation window). The
-# memory model weights it by its lability decay, so a longer window changes nothing material.
+# occupancy is weighted exactly by the lability left, exp(-(t - t_retrieval)/tau) (tau =
+# MemoryParams.lability_tau_min, 60 min by default), over its time course, as in the memory
+# paradigms, so that 6 h = 6 tau leave out at most exp(-6) = 0.25% of the weight and the window
+# length matters little: for the Das 2019 regimen (Domino model, 70 kg, no PK variability) the
+# weighted integral is 22.355 / 22.640 / 22.645 occupancy x min over 180 / 360 / 720 min
+# (tests/trial/test_trial_protocols.py). The plain integral times the window's mean weight,
+# exact only for constant occupancy, would give 15.45 / 10.56 / 5.89 for this front-loaded
+# infusion.
 RESTABILISATION_WINDOW_MIN = 360.0
 
 
@@ -194,7 +201,9 @@ class ChunkResult:
     lab_urge: np.ndarray  # (n, n_lab_days), 0-100
     lab_liking: np.ndarray
     psychedelic_intensity_peak: np.ndarray  # (n,) max over sessions (0 without ketamine)
-    restabilisation_occupancy_min: np.ndarray  # (n,) summed occupancy integral in windows
+    # (n,) summed plain (unweighted) occupancy integral over the restabilisation windows; the
+    # memory gets the lability-weighted one
+    restabilisation_occupancy_min: np.ndarray
     outcomes: dict[str, np.ndarray]
     memory_days: np.ndarray  # (n_snapshots,) study days of the memory snapshots
     cue_reactivity: np.ndarray  # (n, n_snapshots) mean conditioned response over cues, 0-1
@@ -237,8 +246,12 @@ def _exposure(
     start: int,
     window_start_min: float,
     window_stop_min: float,
+    weight_tau_min: float | None = None,
 ) -> dict[str, np.ndarray]:
     """NMDA exposure of a chunk over a window (regimen time), via the pharmacology engine.
+
+    With ``weight_tau_min``, also ``weighted_occupancy_integral_min``: the occupancy integral
+    weighted by ``exp(-(t - window_start_min)/weight_tau_min)`` (exact for the same samples).
 
     A one-patient chunk is padded with a second patient (then dropped): the pharmacology
     engine's single-patient path differs from its batch path in the last bit, and results must
@@ -269,11 +282,12 @@ def _exposure(
             patient_offset=start,
             sex=sex,
             age_years=age,
+            weight_tau_min=weight_tau_min,
         )
-    return {
-        name: np.asarray(getattr(e, name), dtype=np.float64)[:n]
-        for name in ("occupancy_integral_min", "mean_occupancy", "psychedelic_intensity_peak")
-    }
+    names = ["occupancy_integral_min", "mean_occupancy", "psychedelic_intensity_peak"]
+    if weight_tau_min is not None:
+        names.append("weighted_occupancy_integral_min")
+    return {name: np.asarray(getattr(e, name), dtype=np.float64)[:n] for name in names}
 
 
 def _session(
@@ -318,18 +332,16 @@ def _session(
         # Dakwar 2020's active placebo [P]), so no effect on restabilisation and no psychedelic
         # experience.
         return zeros, zeros
+    # Restabilisation: occupancy from the end of retrieval (regimen time -delay_min, the memory
+    # state's clock now) weighted by the lability left, exp(-(t + delay_min)/tau), exactly over
+    # its time course (as the memory paradigms do); the drug given 6 h later meets ~none.
     e = _exposure(
         regimen, patients, s, pk_seed, start,
         -s.delay_min, -s.delay_min + RESTABILISATION_WINDOW_MIN,
+        weight_tau_min=plan.memory_params.lability_tau_min,
     )
     integral = e["occupancy_integral_min"]
-    mem.restabilise(
-        memory,
-        integral,
-        window_start_min=0.0,
-        window_stop_min=RESTABILISATION_WINDOW_MIN,
-        params=plan.memory_params,
-    )
+    mem.restabilise_weighted(memory, e["weighted_occupancy_integral_min"], plan.memory_params)
     intensity = e["psychedelic_intensity_peak"]
     bp = plan.spec.behavior
     lift = bp.ketamine_motivation_logit_per_intensity * intensity
