@@ -86,6 +86,15 @@ def test_visit_schedule_defaults_to_every_14_days_ending_at_follow_up() -> None:
         ({"arms": [{"name": "a", "protocol": "sal3", "therapy": "early"}],
           "therapies": {"early": {"preset": "met", "session_days": [-35, 0]}}},
          r"therapy 'early' has sessions on days \[-35\]"),
+        ({"arms": [{"name": "a", "protocol": "ket3"}],
+          "protocols": {"ket3": {"sessions": [{"day": 0, "retrieval": "none", "drug": "ketamine",
+                                                "regimen": "r.toml", "pk_model": "foo"}]}}},
+         r"pk_model = 'foo': unknown PK model; allowed: .*domino"),
+        # a PK setting on a placebo session would be silently ignored
+        ({"arms": [{"name": "a", "protocol": "sal3"}],
+          "protocols": {"sal3": {"sessions": [{"day": 0, "retrieval": "none", "drug": "saline",
+                                                "pk_model": "clements250"}]}}},
+         "pk_model: only a ketamine session takes these, not a saline session"),
     ],
 )
 def test_invalid_specs(patch: dict, msg: str) -> None:
@@ -100,6 +109,16 @@ def test_load_reports_field_path(tmp_path: Path) -> None:
                  '[[arms]]\nname = "a"\nprotocol = "p"\n')
     with pytest.raises(InputError, match=r"protocols\.p\.sessions\[0\]\.retrieval"):
         load_trial_spec(f)
+
+
+def test_unknown_cohort_preset_names_the_field(tmp_path: Path) -> None:
+    from reconsolidate.trial import make_plan
+
+    spec = TrialSpec.model_validate({**BASE, "cohort": {"preset": "das2018"},
+                                     "arms": [{"name": "a", "protocol": "sal3"}]})
+    with pytest.raises(InputError, match=r"cohort\.preset = 'das2018': unknown cohort preset; "
+                                         r"allowed: .*das2019"):
+        make_plan(spec, tmp_path, 4, calibrated=False)
 
 
 def test_per_arm_cohorts_without_a_trial_cohort() -> None:

@@ -238,8 +238,10 @@ def resolve_cohort(spec: CohortSpec, where: str = "cohort") -> Cohort:
     """Complete ``spec`` from its preset (if any) and validate it as a :class:`Cohort`."""
     given = {k: v for k, v in spec if k != "preset" and v is not None}
     if spec.preset is not None:
-        base = get_cohort(spec.preset)
-        return base.model_copy(update=given)
+        if spec.preset not in COHORT_PRESETS:
+            raise InputError(f"{where}.preset = {spec.preset!r}: unknown cohort preset; "
+                             f"allowed: {', '.join(list_cohorts())}")
+        return get_cohort(spec.preset).model_copy(update=given)
     missing = [
         name
         for name, field in Cohort.model_fields.items()

@@ -130,7 +130,8 @@ def make_plan(
     for k, a in enumerate(spec.all_arms()):
         cspec = a.cohort if a.cohort is not None else spec.cohort
         assert cspec is not None  # validated by TrialSpec
-        cohort = resolve_cohort(cspec, where=f"arm {a.name!r} cohort")
+        where = f"arm {a.name!r}: arms.cohort" if a.cohort is not None else "cohort"
+        cohort = resolve_cohort(cspec, where=where)
         therapy = spec.therapy_of(a)
         protocol = spec.protocols[a.protocol]
         regs: dict[int, Any] = {}

@@ -90,6 +90,19 @@ class SessionSpec(StrictModel):
                 raise ValueError(f"unknown cue class {c!r}; valid: {', '.join(CUE_CLASSES)}")
         if self.drug == "ketamine" and not self.regimen:
             raise ValueError("a ketamine session needs 'regimen' (a regimen TOML file)")
+        if self.drug != "ketamine":
+            # silently ignored otherwise: only ketamine is simulated pharmacologically
+            fields = type(self).model_fields
+            given = [k for k in ("pk_model", "pk_variability", "regimen")
+                     if getattr(self, k) != fields[k].default]
+            if given:
+                raise ValueError(f"{', '.join(given)}: only a ketamine session takes these, "
+                                 f"not a {self.drug} session")
+        from reconsolidate.pharmacology.models import list_models
+
+        if self.pk_model not in list_models():
+            raise ValueError(f"pk_model = {self.pk_model!r}: unknown PK model; allowed: "
+                             f"{', '.join(list_models())}")
         return self
 
 
