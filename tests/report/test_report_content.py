@@ -147,6 +147,9 @@ def test_report_cli_writes_file_and_rejects_bad_dirs(
     assert "report written to" in capsys.readouterr().out
     assert main(["report", str(tmp_path / "missing")]) == 2
     assert "not found" in capsys.readouterr().err
+    (tmp_path / "pk.png").write_bytes(b"")
+    assert main(["report", str(tmp_path / "pk.png")]) == 2
+    assert "is not a directory" in capsys.readouterr().err
     (tmp_path / "empty").mkdir()
     assert main(["report", str(tmp_path / "empty")]) == 2
     assert "no metadata.json" in capsys.readouterr().err

@@ -507,7 +507,8 @@ def build_report(run_dir: str | Path) -> str:
     rd = Path(run_dir)
     mpath = rd / "metadata.json"
     if not rd.is_dir():
-        raise InputError(f"run directory {rd} not found")
+        what = "is not a directory" if rd.exists() else "not found"
+        raise InputError(f"run directory {rd} {what} (a `reconsolidate trial --out` directory)")
     if not mpath.is_file():
         raise InputError(f"{rd}: no metadata.json (is this a `reconsolidate trial` run directory?)")
     try:
