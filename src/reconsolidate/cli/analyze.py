@@ -51,18 +51,15 @@ def _run_settings(run_dir: Path) -> tuple[dict[str, Any] | None, str]:
     """
     import tomllib
 
+    from reconsolidate.data import read_run_metadata
     from reconsolidate.trial.spec import AnalysisSpec
 
-    mp = run_dir / "metadata.json"
-    if mp.is_file():
-        try:
-            meta = json.loads(mp.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise InputError(f"{mp}: invalid JSON: {exc}") from None
+    meta = read_run_metadata(run_dir)
+    if meta is not None:
         spec = (meta.get("resolved_parameters") or {}).get("spec") or {}
         if "analysis" in spec:
             return AnalysisSpec.model_validate(spec["analysis"]).model_dump(), (
-                f"{mp.name} (resolved spec [analysis])")
+                "metadata.json (resolved spec [analysis])")
     sp = run_dir / "spec.toml"
     if sp.is_file():
         try:

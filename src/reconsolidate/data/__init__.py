@@ -16,6 +16,7 @@ from reconsolidate.data.diary import (
     DrinkingData,
     load_run_dir,
     load_trial_data,
+    read_run_metadata,
 )
 from reconsolidate.data.impute import IMPUTATION_METHODS, impute_missing_days
 from reconsolidate.data.privacy import date_shift_days, new_salt, pseudonymise_ids
@@ -33,5 +34,6 @@ __all__ = [
     "load_trial_data",
     "new_salt",
     "pseudonymise_ids",
+    "read_run_metadata",
     "read_table",
 ]

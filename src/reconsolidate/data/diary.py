@@ -708,6 +708,20 @@ def _select_replicate(rd: Path, replicate: int | None
     return _bytes(drinking), _bytes(sel), replicate
 
 
+def read_run_metadata(run_dir: str | Path) -> dict | None:
+    """A trial run directory's ``metadata.json`` (None if it has none); invalid JSON raises
+    :class:`InputError` naming the file."""
+    import json
+
+    mp = Path(run_dir) / "metadata.json"
+    if not mp.is_file():
+        return None
+    try:
+        return json.loads(mp.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"{mp}: invalid JSON: {exc}") from None
+
+
 def load_run_dir(run_dir: str | Path, *, options: DiaryOptions | dict | None = None,
                  salt: bytes | str | None = None, replicate: int | None = None,
                  biomarkers: str | Path | None = None) -> tuple[DrinkingData, dict]:
@@ -721,8 +735,6 @@ def load_run_dir(run_dir: str | Path, *, options: DiaryOptions | dict | None = N
     ``drinking.parquet``, whose ``etg_positive`` column is a simulated EtG result; blank = no
     sample) applies the biomarker override exactly as for real diaries.
     """
-    import json
-
     rd = Path(run_dir)
     for f in ("patients.parquet", "drinking.parquet"):
         if not (rd / f).is_file():
@@ -737,13 +749,7 @@ def load_run_dir(run_dir: str | Path, *, options: DiaryOptions | dict | None = N
     data = load_trial_data(diary, people, biomarkers, options=opts, salt=salt,
                            names=(str(rd / "drinking.parquet"), str(rd / "patients.parquet"),
                                   str(biomarkers)))
-    meta: dict = {}
-    mp = rd / "metadata.json"
-    if mp.is_file():
-        try:
-            meta = json.loads(mp.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise InputError(f"{mp}: invalid JSON: {exc}") from None
+    meta = read_run_metadata(rd) or {}
     data.provenance["run_dir"] = str(rd)
     data.provenance["replicate"] = rep
     return data, meta

@@ -138,6 +138,27 @@ def psychedelic_intensity(plasma_ng_ml: np.ndarray) -> np.ndarray:
     return np.maximum(np.asarray(plasma_ng_ml, dtype=np.float64), 0.0) / BOWDLE_REFERENCE_NG_ML
 
 
+def _window_samples(
+    times_min: np.ndarray, occupancy: np.ndarray, start_min: float, stop_min: float,
+    strictly: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Validated (T,) times and (N, T) samples of an integral over [start_min, stop_min]."""
+    t = np.asarray(times_min, dtype=np.float64)
+    y = np.atleast_2d(np.asarray(occupancy, dtype=np.float64))
+    if t.ndim != 1 or y.shape[1] != t.size:
+        raise InputError(f"occupancy shape {y.shape} does not match times_min shape {t.shape}")
+    steps = np.diff(t)
+    if t.size < 2 or np.any(steps <= 0 if strictly else steps < 0):
+        order = "strictly increasing" if strictly else "non-decreasing"
+        raise InputError(f"times_min must be {order} with at least 2 samples")
+    if not (t[0] <= start_min <= stop_min <= t[-1]):
+        raise InputError(
+            f"window [{start_min:g}, {stop_min:g}] min: must satisfy start <= stop and lie "
+            f"within the sampled range [{t[0]:g}, {t[-1]:g}] min"
+        )
+    return t, y
+
+
 def occupancy_integral(
     times_min: np.ndarray, occupancy: np.ndarray, start_min: float, stop_min: float
 ) -> np.ndarray:
@@ -159,17 +180,7 @@ def occupancy_integral(
     -------
     ndarray, shape (N,)
     """
-    t = np.asarray(times_min, dtype=np.float64)
-    y = np.atleast_2d(np.asarray(occupancy, dtype=np.float64))
-    if t.ndim != 1 or y.shape[1] != t.size:
-        raise InputError(f"occupancy shape {y.shape} does not match times_min shape {t.shape}")
-    if t.size < 2 or np.any(np.diff(t) <= 0):
-        raise InputError("times_min must be strictly increasing with at least 2 samples")
-    if not (t[0] <= start_min <= stop_min <= t[-1]):
-        raise InputError(
-            f"window [{start_min:g}, {stop_min:g}] min: must satisfy start <= stop and lie "
-            f"within the sampled range [{t[0]:g}, {t[-1]:g}] min"
-        )
+    t, y = _window_samples(times_min, occupancy, start_min, stop_min, strictly=True)
     if stop_min == start_min:
         return np.zeros(y.shape[0])
     # The integral of the piecewise-linear interpolant over the window is linear in the
@@ -229,17 +240,7 @@ def exp_weighted_occupancy_integral(
     -------
     ndarray, shape (N,)
     """
-    t = np.asarray(times_min, dtype=np.float64)
-    y = np.atleast_2d(np.asarray(occupancy, dtype=np.float64))
-    if t.ndim != 1 or y.shape[1] != t.size:
-        raise InputError(f"occupancy shape {y.shape} does not match times_min shape {t.shape}")
-    if t.size < 2 or np.any(np.diff(t) < 0):
-        raise InputError("times_min must be non-decreasing with at least 2 samples")
-    if not (t[0] <= start_min <= stop_min <= t[-1]):
-        raise InputError(
-            f"window [{start_min:g}, {stop_min:g}] min: must satisfy start <= stop and lie "
-            f"within the sampled range [{t[0]:g}, {t[-1]:g}] min"
-        )
+    t, y = _window_samples(times_min, occupancy, start_min, stop_min, strictly=False)
     if not (np.isfinite(tau_min) and tau_min > 0):
         raise InputError(f"tau_min = {tau_min!r}: must be > 0")
     origin = float(start_min if origin_min is None else origin_min)
