@@ -7,7 +7,7 @@ A therapy is a list of session days and what each session does:
 - ``coping_skill_gain_per_session``: fraction of the remaining gap to ``coping_skill_max`` closed
   by each session. Coping skill ``s`` scales the craving -> drinking coupling by ``(1 - s)``
   ("urge surfing") and the abstinence-violation loss by ``(1 - s)``; skill persists (it decays
-  with ``coping_skill_half_life_days``).
+  with ``coping_skill_half_life_days``, ASSUMPTION: 180 days, no source).
 
 Presets (all effect sizes ASSUMPTION, to be calibrated; the structure follows what each therapy
 targets):
@@ -45,6 +45,7 @@ class Therapy(StrictModel):
     motivation_logit_per_session: float = Field(0.0, ge=0, le=10)
     coping_skill_gain_per_session: float = Field(0.0, ge=0, le=1)
     coping_skill_max: float = Field(0.0, ge=0, le=1)
+    # ASSUMPTION (no source): coping skill learnt in therapy fades with a half-life of 180 days.
     coping_skill_half_life_days: float = Field(180.0, gt=0)
     description: str = ""
 

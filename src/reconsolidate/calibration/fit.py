@@ -221,7 +221,7 @@ def calibrate(
         import optuna
     except ImportError:
         raise InputError(
-            "calibration needs optuna and dask: pip install 'reconsolidate[parallel]'"
+            "calibration needs optuna (not installed): pip install -e '.[parallel]'"
         ) from None
 
     if budget < 1:

@@ -82,7 +82,8 @@ class Phase(StrictModel):
     context: str = Field(description="Context of the phase (one of `contexts`).")
     trials: list[Trial] = Field(min_length=1, description="Trials in order.")
     iti_min: float = Field(default=2.0, gt=0, allow_inf_nan=False,
-                           description="Inter-trial interval (min).")
+                           description="Inter-trial interval (min). ASSUMPTION: default 2 min, "
+                           "the within-session trial spacing assumed by MemoryParams.")
     description: str = ""
 
 

@@ -2,9 +2,10 @@
 
 Every default carries its source. Values from Gershman, Monfils, Norman & Niv 2017 (eLife
 6:e23763) are the ones its simulation code uses (``imm_run``/``imm_plot`` in
-github.com/sjgershm/memory-modification, commit e1164e1, read as equations only; tag [code] in
-/work/shared/science/memory-models.md section 1.3). Everything else is an ``ASSUMPTION`` to be
-calibrated, with the reason given next to it.
+github.com/sjgershm/memory-modification, commit e1164e1, read as equations only; tag [code]:
+read in the cited repository's source, as recorded in the project's curated literature notes,
+not shipped). Everything else is an ``ASSUMPTION`` to be calibrated, with the reason given next
+to it.
 """
 
 from __future__ import annotations
@@ -64,9 +65,10 @@ class MemoryParams:
     cr_noise
         lambda of the read-out (SD, in units of V). ASSUMPTION: 0.2, see ``cr_threshold``.
     destabilization_pe_threshold
-        |prediction error| (reward units) a retrieval must carry to destabilise the active memory.
-        ASSUMPTION: 0.4; Sevenster, Beckers & Kindt 2013 [abs] show no destabilisation when the
-        outcome is as expected, the exact threshold is not known.
+        |prediction error| (reward units) a retrieval must carry to destabilise the active memory
+        once it is consolidated (see ``lability_tau_min``). ASSUMPTION: 0.4; Sevenster, Beckers
+        & Kindt 2013 [abs] show no destabilisation when the outcome is as expected, the exact
+        threshold is not known.
     destabilization_block_occupancy50
         NMDA occupancy during retrieval that halves destabilisation (Ben Mamou 2006; Milton 2013
         [abs]: NMDA/GluN2B blockade at retrieval prevents lability). ASSUMPTION: 0.3.
@@ -78,10 +80,20 @@ class MemoryParams:
         restabilisation). ASSUMPTION: 60 min, so that a drug 6 h after retrieval meets
         exp(-6) = 0.25% of the lability (Nader, Schafe & LeDoux 2000 [mem]: anisomycin 6 h after
         retrieval has no effect; Xue 2012 [abs]: 6 h outside the window).
+        The same constant sets when a memory counts as still consolidating: a latent cause whose
+        mean trial time is less than ``3 * lability_tau_min`` ago (3 h by default) is labile
+        whenever it is inferred, with or without a prediction error (NMDA blockade at the trial
+        still prevents it). ASSUMPTION: the factor 3 (no source); it is hard-coded, not a field
+        (``memory.reference``, ``memory.population`` and the fused daily kernel of
+        ``behavior.days``).
     restabilization_damage_max
         Largest fraction of a labile memory lost when restabilisation is fully blocked
-        (plateau). ASSUMPTION: 0.9 (Nader 2000 normalised CR 0.30 vs 0.70 after PSI, imm_plot
-        [code], gives a loss of that order).
+        (plateau). ASSUMPTION: 0.9; a free parameter of the calibration
+        (``calibration/targets.toml``, range 0.1-1), and trial runs use the shipped fit's value
+        (``calibration/fitted.toml``) unless the spec sets it. For scale only: Nader 2000's
+        normalised CR after retrieval + PSI vs no retrieval + PSI, 0.30 vs 0.70 (``imm_plot``
+        ``nader00`` [code]), is a 1 - 0.30/0.70 = 57% loss [D] in one test of a rat fear memory;
+        0.9 is not derived from it.
     restabilization_occupancy_scale_min
         Window-weighted NMDA occupancy integral (occupancy x min) giving 1 - 1/e of the maximal
         damage. ASSUMPTION: 5 occupancy-min (a quarter of full occupancy for 20 min), so that a

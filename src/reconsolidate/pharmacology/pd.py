@@ -50,7 +50,7 @@ KI_R_NORKETAMINE_UM = 13.0
 #: ASSUMPTION: the same fu for norketamine (no source located).
 FU_KETAMINE = 0.53
 
-#: Bowdle TA et al., Anesthesiology 1998 (metajournal.com/articles/363642): psychedelic VAS is
+#: Bowdle TA et al., Anesthesiology 1998;88:82 (metajournal.com/articles/363642): psychedelic VAS is
 #: linear in steady-state venous plasma ketamine over 50-200 ng/mL (R = 0.93-0.99), no Emax [V].
 #: ASSUMPTION (scaling): intensity = Cp / 200 ng/mL, i.e. 1.0 at the top of Bowdle's studied
 #: range and 0 without drug (line through the origin; the paper's slope and intercept in VAS

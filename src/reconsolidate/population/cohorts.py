@@ -8,8 +8,9 @@ missing field raises :class:`~reconsolidate.exceptions.InputError` naming what i
 Drinking amounts are in US standard drinks (14 g ethanol, NIAAA); one UK unit is 8 g, so one US
 drink is 1.75 UK units (:data:`UK_UNITS_PER_US_DRINK`).
 
-Sources and confidence tags ([P] primary, [S] secondary, [D] derived) follow
-``shared/science/clinical-evidence.md``; everything without a source is labelled ASSUMPTION.
+Sources and confidence tags ([P] primary, [S] secondary, [D] derived) follow the project's
+curated literature notes (not shipped); the citations are given inline below. Everything without
+a source is labelled ASSUMPTION.
 """
 
 from __future__ import annotations
@@ -53,7 +54,9 @@ class Cohort(StrictModel):
     drinking_days_per_week
         Usual drinking days per week before the study, in [0, 7].
     dsm5_criteria
-        Number of DSM-5 AUD criteria met, in [0, 11] (AUD severity; >= 6 is severe).
+        Number of DSM-5 AUD criteria met, in [0, 11] (AUD severity: 2-3 mild, 4-5 moderate,
+        >= 6 severe; American Psychiatric Association, Diagnostic and Statistical Manual of
+        Mental Disorders, 5th ed. (DSM-5), 2013, doi:10.1176/appi.books.9780890425596 [mem]).
     treatment_seeking_fraction
         Share who seek treatment (they have a quit attempt starting at the trial's quit day).
     abstinent_at_entry_fraction
@@ -64,8 +67,10 @@ class Cohort(StrictModel):
         the mean, assessment reactivity; ``BehaviorParams.recruitment_regression_logit``).
     cue_strength_cv
         Between-patient coefficient of variation of each cue memory's acquisition strength.
+        ASSUMPTION: 0.25 (no source).
     exposure_rate_cv
         Between-patient coefficient of variation of the cue exposure rates.
+        ASSUMPTION: 0.3 (no source).
     source
         Where the numbers come from.
     """
@@ -80,8 +85,8 @@ class Cohort(StrictModel):
     treatment_seeking_fraction: float = Field(ge=0, le=1)
     abstinent_at_entry_fraction: float = Field(ge=0, le=1)
     recruited_by_screening: bool = False
-    cue_strength_cv: float = Field(0.25, ge=0, le=2)
-    exposure_rate_cv: float = Field(0.3, ge=0, le=2)
+    cue_strength_cv: float = Field(0.25, ge=0, le=2)  # ASSUMPTION (no source)
+    exposure_rate_cv: float = Field(0.3, ge=0, le=2)  # ASSUMPTION (no source)
     source: str = ""
 
 
@@ -116,11 +121,12 @@ _WEIGHT_FEMALE = LogNormal(median=70.0, cv=0.2, low=40.0, high=120.0)
 
 # Das 2019 (Nat Commun 10:5187, doi:10.1038/s41467-019-13162-w):
 # - 55 men / 35 women [S] -> female fraction 35/90 = 0.389 [D];
-# - mean age ~28 [S]; SD not found -> ASSUMPTION SD 6.5 years, truncated to 18-65 (location
-#   27.5 so that the truncated mean is ~28 [D]);
+# - mean age ~28 [S]; SD not found -> ASSUMPTION SD 6.5 years, truncated to 18-65; location
+#   27.5 gives a truncated mean of 28.46 years (SD 5.67) [D: scipy.stats.truncnorm], ~28 after
+#   rounding;
 # - ~74 UK units/week [S] = 74 / 1.75 = 42.3 US drinks/week [D];
 # - ~6 drinking days/week before ("drank on four days, rather than six") [S]; truncated at 7,
-#   location 6.35 and ASSUMPTION SD 0.8 give a mean of ~6.0 [D];
+#   location 6.35 and ASSUMPTION SD 0.8 give a mean of 6.06 [D: truncated to 3-7];
 # - so ~42.3 / 6 = 7.0 US drinks per drinking day [D]; log-normal median 6.6 with ASSUMPTION
 #   CV 0.35 has mean 6.6 * exp(0.1156 / 2) = 7.0 [D];
 # - no AUD diagnosis, not treatment-seeking [S] -> ASSUMPTION 2 DSM-5 criteria on average
@@ -143,7 +149,8 @@ _DAS2019 = Cohort(
 )
 
 # Dakwar 2020 (Am J Psychiatry 177:125, doi:10.1176/appi.ajp.2019.19070684):
-# - treatment-seeking alcohol dependence [P]; mean age 53 (SD 9.8) [P];
+# - treatment-seeking alcohol dependence [P]; mean age 53 (SD 9.8) [P] (truncated to 21-75 the
+#   sampled mean is 52.70, SD 9.40 [D: scipy.stats.truncnorm]);
 # - about 5 drinks/day before entry [P] = 35 drinks/week [D]; drinking days NF -> ASSUMPTION 6
 #   days/week, so 35 / 6 = 5.8 drinks per drinking day [D under that assumption];
 # - sex split NF -> ASSUMPTION 30% women; dependence -> ASSUMPTION mean 6 DSM-5 criteria.
@@ -191,7 +198,8 @@ _COMBINE = Cohort(
 
 # KARE design only (Grabski et al. 2022 Am J Psychiatry, doi:10.1176/appi.ajp.2021.21030277;
 # efficacy results are held out and not used): severe AUD, recently abstinent at entry [S];
-# 35 women of 96 [P]; mean age 44.07 (SD 10.59) [P]; ~125 UK units/week before [S] = 71.4 US
+# 35 women of 96 [P]; mean age 44.07 (SD 10.59) [P] (truncated to 18-60 the sampled mean is
+# 42.82, SD 9.02 [D: scipy.stats.truncnorm]); ~125 UK units/week before [S] = 71.4 US
 # drinks/week [D]; "every day" [S] -> ASSUMPTION 6.5 drinking days/week, 71.4 / 6.5 = 11.0 drinks
 # per drinking day [D under that assumption]; severe AUD -> ASSUMPTION mean 8 DSM-5 criteria.
 _KARE2022 = Cohort(

@@ -18,7 +18,10 @@ from reconsolidate.population.cues import CUE_CLASSES, CueEnvironment, exposure_
 
 __all__ = ["MAX_DSM5_CRITERIA", "Patients", "sample_patients", "severity_scale"]
 
-MAX_DSM5_CRITERIA = 11  # DSM-5 AUD has 11 criteria (2-3 mild, 4-5 moderate, >= 6 severe)
+#: DSM-5 alcohol use disorder has 11 criteria (2-3 met: mild, 4-5: moderate, >= 6: severe):
+#: American Psychiatric Association, Diagnostic and Statistical Manual of Mental Disorders,
+#: 5th ed. (DSM-5), 2013, doi:10.1176/appi.books.9780890425596 [mem: DOI not in the notes].
+MAX_DSM5_CRITERIA = 11
 
 # Order of the draws in the ``population.covariates`` stream; appending keeps old draws stable.
 _COV = (

@@ -14,9 +14,10 @@
   ``h = base * exp(log_hazard_ratio_heavy_week * heavy_days_last_7 / 7)``. After dropout no visit is
   completed; days not covered by a completed visit are missing (NaN).
 - **EtG biomarker** (optional): a urine test at each completed visit is positive when the patient
-  drank in the preceding ``etg_window_days`` with probability ``etg_sensitivity`` (ASSUMPTION: the
-  ~80 h detection window commonly quoted for urine EtG at a 500 ng/mL cut-off; no source in the
-  notes). Dakwar 2020 confirmed TLFB abstinence with urine EtG [P].
+  drank in the preceding ``etg_window_days`` with probability ``etg_sensitivity`` (both
+  ASSUMPTIONs, 3 days and 0.9: the project's literature notes give no source for EtG's detection
+  window, cut-off or sensitivity). Dakwar 2020 (Am J Psychiatry 177:125,
+  doi:10.1176/appi.ajp.2019.19070684) confirmed TLFB abstinence with urine EtG [P].
 
 All random numbers are per patient and keyed by patient index (common random numbers).
 """
@@ -89,8 +90,12 @@ class ObservationModel(StrictModel):
         description="ASSUMPTION: log hazard ratio of dropout for a week of daily heavy drinking",
     )
     etg: bool = Field(False, description="urine ethyl glucuronide test at every completed visit")
-    etg_window_days: int = Field(3, ge=1, le=7, description="ASSUMPTION: EtG detection window")
-    etg_sensitivity: float = Field(0.9, ge=0, le=1, description="ASSUMPTION: EtG sensitivity")
+    etg_window_days: int = Field(
+        3, ge=1, le=7, description="ASSUMPTION (unsourced): EtG detection window, days"
+    )
+    etg_sensitivity: float = Field(
+        0.9, ge=0, le=1, description="ASSUMPTION (unsourced): EtG sensitivity, probability"
+    )
 
 
 @dataclass

@@ -81,7 +81,12 @@ class SessionSpec(StrictModel):
         description="minutes from the end of retrieval to the start of the infusion (< 0: drug "
         "running during retrieval)",
     )
-    retrieval_duration_min: float = Field(5.0, gt=0, le=120, description="retrieval length, min")
+    retrieval_duration_min: float = Field(
+        5.0,
+        gt=0,
+        le=120,
+        description="retrieval length, min (ASSUMPTION: default 5, no published duration used)",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> SessionSpec:
@@ -147,7 +152,11 @@ class AssessmentSpec(StrictModel):
     baseline_visit_day: int = Field(0, description="baseline TLFB interview (covers days before)")
     visit_days: list[int] | None = Field(None, description="follow-up TLFB visit days")
     visit_every_days: int = Field(
-        14, ge=1, le=365, description="visit spacing when visit_days is not given"
+        14,
+        ge=1,
+        le=365,
+        description="visit spacing, days, when visit_days is not given (ASSUMPTION: design "
+        "default 14)",
     )
 
 
@@ -159,8 +168,21 @@ class AnalysisSpec(StrictModel):
     )
     heavy_drinks_men: float = Field(5.0, gt=0, description="heavy day, US drinks (NIAAA >= 5)")
     heavy_drinks_women: float = Field(4.0, gt=0, description="heavy day, US drinks (NIAAA >= 4)")
-    abstinent_last_days: int = Field(14, ge=1, description="K of 'abstinent in the last K days'")
-    grace_days: int = Field(0, ge=0, description="grace period of no-heavy-drinking-days")
+    abstinent_last_days: int = Field(
+        14,
+        ge=1,
+        description="K of 'abstinent in the last K days', days. Default 14 follows the project's "
+        "issue spec ('share abstinent in the final 2 weeks'); it differs from the endpoints "
+        "default of 28 days, the 'last 4 weeks of treatment' of Falk/Witkiewitz et al. 2019, "
+        "JAMA Psychiatry (PMC6450273)",
+    )
+    grace_days: int = Field(
+        0,
+        ge=0,
+        description="grace period of the no-heavy-drinking-days endpoint, days. Default 0 (no "
+        "grace) is a design choice; Falk et al. 2010 (Alcohol Clin Exp Res 34:2022, PMID "
+        "20659066) recommend a grace period of 1-2 months",
+    )
     baseline_window_days: tuple[int, int] | None = Field(
         None,
         description="first and last study day (inclusive, both < 0) of the baseline drinking "
@@ -176,7 +198,12 @@ class TrialSpec(StrictModel):
     seed: int = Field(0, ge=0)
     replicates: int = Field(1, ge=1, le=1000)
     patients_per_arm: int = Field(1000, ge=1)
-    baseline_days: int = Field(28, ge=1, le=365, description="observed baseline days before day 0")
+    baseline_days: int = Field(
+        28,
+        ge=1,
+        le=365,
+        description="observed baseline days before day 0 (ASSUMPTION: design default 28)",
+    )
     burn_in_days: int = Field(
         120,
         ge=0,
