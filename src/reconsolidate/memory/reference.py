@@ -1,7 +1,8 @@
 """Reference memory model: latent-cause-modulated Rescorla-Wagner with NMDA gates.
 
 Reimplemented from the equations of Gershman, Monfils, Norman & Niv 2017 (eLife 6:e23763), as
-summarised in /work/shared/science/memory-models.md section 1.2 (no code was ported):
+summarised in the project's curated literature notes on memory models (not shipped; no code was
+ported):
 
 - prior over latent causes: distance-dependent CRP with a power-law kernel over the (hard MAP)
   assignments of earlier trials, ``P(k) ~ sum_i m_i K(t - t_i)``, ``P(new) ~ alpha``, with real

@@ -1,6 +1,6 @@
 """Ketamine pharmacology: infusion regimen -> plasma / effect-site ketamine -> NMDA occupancy.
 
-Public API (see ``/work/coord/CONTRACTS.md``):
+Public API (each documented in its module; docs/pharmacology.md is the guide):
 
 - :func:`list_models`, :func:`get_model` -- published PK models with provenance;
 - :class:`Regimen`, :func:`load_regimen` -- boluses, infusions, plasma / effect-site TCI;

@@ -9,7 +9,7 @@ at a 70-kg reference and scaled with weight as the source does:
 
 Models published as micro-constants with V1 per kg (Domino, Clements, Hijazi) have both exponents
 equal to 1, which leaves every rate constant independent of weight, exactly as in STANPUMP and
-opentiva. Confidence tags are those of ``/work/shared/science/pharmacology.md``: [V] verified in
+opentiva. Confidence tags (as in the project's curated literature notes, not shipped): [V] verified in
 the cited source, [C] as implemented in the cited code (paper not verified), [D] derived,
 [U] unverified.
 
