@@ -18,7 +18,6 @@ responders-only), as abstcal does for smoking (software-anchors.md section 2).
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from typing import Literal
 
@@ -26,6 +25,7 @@ import numba
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from reconsolidate._threads import run_split
 from reconsolidate.exceptions import InputError
 
 __all__ = [
@@ -294,23 +294,14 @@ def _row_counts_kernel(x, thr, mode, fill_value, grace_days, last_k):  # pragma:
 
 
 def _row_counts_threaded(x, thr, mode, fill_value, grace_days, last_k):
-    """:func:`_row_counts_kernel` on row blocks, one per ``numba.get_num_threads()`` Python
-    thread (the kernel releases the GIL); the same results for any split (rows are independent).
-
-    Python threads rather than a ``parallel=True`` kernel, which took ~6 s to compile on a
-    first run and is not fork-safe under GNU OpenMP; the thread count follows numba's, so
-    worker processes that set one numba thread stay on one core.
-    """
-    n = x.shape[0]
-    n_threads = max(1, min(numba.get_num_threads(), n))
-    if n_threads == 1:
-        return _row_counts_kernel(x, thr, mode, fill_value, grace_days, last_k)
-    edges = [n * k // n_threads for k in range(n_threads + 1)]
-    with ThreadPoolExecutor(n_threads, thread_name_prefix="endpoints") as pool:
-        parts = list(pool.map(
-            lambda lo, hi: _row_counts_kernel(x[lo:hi], thr[lo:hi], mode, fill_value,
-                                              grace_days, last_k),
-            edges[:-1], edges[1:]))
+    """:func:`_row_counts_kernel` on row blocks split over threads
+    (:func:`reconsolidate._threads.run_split`); the same results for any split (rows are
+    independent)."""
+    parts = run_split(lambda lo, hi: _row_counts_kernel(x[lo:hi], thr[lo:hi], mode, fill_value,
+                                                        grace_days, last_k),
+                      x.shape[0], "endpoints")
+    if len(parts) == 1:
+        return parts[0]
     return tuple(np.concatenate(col) for col in zip(*parts, strict=True))
 
 

@@ -9,9 +9,9 @@ at a 70-kg reference and scaled with weight as the source does:
 
 Models published as micro-constants with V1 per kg (Domino, Clements, Hijazi) have both exponents
 equal to 1, which leaves every rate constant independent of weight, exactly as in STANPUMP and
-opentiva. Confidence tags (as in the project's curated literature notes, not shipped): [V] verified in
-the cited source, [C] as implemented in the cited code (paper not verified), [D] derived,
-[U] unverified.
+opentiva. Confidence tags (as in the project's curated literature notes, not shipped): [V]
+verified in the cited source, [C] as implemented in the cited code (paper not verified), [D]
+derived, [U] unverified.
 
 Sources of code implementations (used as the numerical reference for the parameter values):
 STANPUMP ``DRUGS.C`` and stanpumpR ``R/drugs_ketamine.R`` (github.com/StevenLShafer/stanpumpR),

@@ -24,13 +24,12 @@ whichever patients share its call or block.
 
 from __future__ import annotations
 
-import itertools
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numba
 import numpy as np
 
+from reconsolidate._threads import run_split
 from reconsolidate.pharmacology.models import PKModel
 
 __all__ = ["Schedule", "expm_augmented", "propagate", "system_matrices"]
@@ -350,25 +349,12 @@ def _propagate_blocks(  # pragma: no cover - compiled
 
 
 def _run_blocks(n_pat: int, args: tuple) -> None:
-    """All patients through :func:`_propagate_blocks`, split over ``numba.get_num_threads()``
-    Python threads (the kernel releases the GIL) when there are several blocks.
-
-    Python threads rather than a ``parallel=True`` kernel: numba's parallel compilation of
-    this kernel took ~6 s of a first run's ~30 s, for no speed-up over threads. The thread
-    count follows numba's, so worker processes that set one numba thread stay on one core.
-    Every patient's arithmetic is the same whatever the split (no fastmath, no reduction).
-    """
+    """All patients through :func:`_propagate_blocks`, the blocks split over threads
+    (:func:`reconsolidate._threads.run_split`); every patient's arithmetic is the same whatever
+    the split (no fastmath, no reduction)."""
     lanes = min(_LANES, n_pat)
-    n_blocks = -(-n_pat // lanes)
-    n_threads = min(numba.get_num_threads(), n_blocks)
-    if n_threads <= 1:
-        _propagate_blocks(0, n_blocks, lanes, *args)
-        return
-    edges = [n_blocks * k // n_threads for k in range(n_threads + 1)]
-    with ThreadPoolExecutor(n_threads, thread_name_prefix="pk-propagate") as pool:
-        for f in [pool.submit(_propagate_blocks, lo, hi, lanes, *args)
-                  for lo, hi in itertools.pairwise(edges)]:
-            f.result()
+    run_split(lambda lo, hi: _propagate_blocks(lo, hi, lanes, *args), -(-n_pat // lanes),
+              "pk-propagate")
 
 
 def propagate(
