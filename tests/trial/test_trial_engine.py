@@ -222,7 +222,8 @@ def _arrays(r: ChunkResult) -> dict[str, np.ndarray]:
     out = {"drinks_true": r.drinks_true, "reported": r.observation.drinks_reported,
            "dropout": r.observation.dropout_day, "urge": r.lab_urge, "liking": r.lab_liking,
            "intensity": r.psychedelic_intensity_peak,
-           "occupancy": r.restabilisation_occupancy_min, "cue": r.cue_reactivity,
+           "occupancy": r.restabilisation_occupancy_min,
+           "weighted_occupancy": r.restabilisation_weighted_occupancy_min, "cue": r.cue_reactivity,
            "weight": r.acquisition_weight}
     out.update({f"outcome.{k}": np.asarray(v) for k, v in r.outcomes.items()})
     return out

@@ -122,6 +122,38 @@ def test_restabilisation_gets_the_exact_lability_weighted_integral(
     np.testing.assert_allclose(got[0], oracle, rtol=5e-3)
 
 
+def test_the_chunk_records_the_weighted_integral_the_memory_got(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``patients.parquet``'s weighted column is the dose the memory received, summed over the
+    sessions (here two), and the plain column the unweighted integral over the same windows:
+    larger, since the weight is < 1 after retrieval; for a drug 2 h late (weight at most
+    exp(-2) over the occupancy) the weighted integral is at most exp(-2) of the plain one."""
+    got = _capture_restabilisation(monkeypatch)
+    sessions = {"two": [_session(regimen=DAS_REG, retrieval="alcohol_prediction_error",
+                                 delay_min=0.0),
+                        {**_session(regimen=DAS_REG, retrieval="alcohol_prediction_error",
+                                    delay_min=0.0), "day": 2}],
+                "late": [_session(regimen=DAS_REG, retrieval="alcohol_prediction_error",
+                                  delay_min=120.0)]}
+    spec = TrialSpec.model_validate({
+        "name": "p", "seed": 3, "baseline_days": 7, "burn_in_days": 7, "follow_up_days": 8,
+        "cohort": {"preset": "das2019"},
+        "protocols": {k: {"sessions": v} for k, v in sessions.items()},
+        "arms": [{"name": k, "protocol": k} for k in sessions],
+    })
+    plan = make_plan(spec, ".", 6, calibrated=False)
+    r = simulate_chunk(plan, 0, 0, 0, 6)
+    assert len(got) == 2
+    np.testing.assert_array_equal(r.restabilisation_weighted_occupancy_min, got[0] + got[1])
+    assert np.all(r.restabilisation_occupancy_min > 2.0 * r.restabilisation_weighted_occupancy_min)
+    late = simulate_chunk(plan, 1, 0, 0, 6)
+    assert np.all(late.restabilisation_occupancy_min > 10.0)
+    assert np.all(late.restabilisation_weighted_occupancy_min
+                  <= np.exp(-2.0) * late.restabilisation_occupancy_min)
+    assert np.all(late.restabilisation_weighted_occupancy_min > 0.0)
+
+
 def test_restabilisation_hardly_depends_on_the_window_beyond_four_tau(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

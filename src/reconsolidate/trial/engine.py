@@ -202,9 +202,12 @@ class ChunkResult:
     lab_urge: np.ndarray  # (n, n_lab_days), 0-100
     lab_liking: np.ndarray
     psychedelic_intensity_peak: np.ndarray  # (n,) max over sessions (0 without ketamine)
-    # (n,) summed plain (unweighted) occupancy integral over the restabilisation windows; the
-    # memory gets the lability-weighted one
+    # (n,) summed plain (unweighted) NMDA occupancy integral over the restabilisation windows,
+    # occupancy x min
     restabilisation_occupancy_min: np.ndarray
+    # (n,) summed lability-weighted occupancy integral (weight exp(-(t - t_retrieval)/tau)),
+    # occupancy x min: what the memory receives (memory.population.restabilise_weighted)
+    restabilisation_weighted_occupancy_min: np.ndarray
     outcomes: dict[str, np.ndarray]
     memory_days: np.ndarray  # (n_snapshots,) study days of the memory snapshots
     cue_reactivity: np.ndarray  # (n, n_snapshots) mean conditioned response over cues, 0-1
@@ -301,7 +304,14 @@ def _session(
     patients: Patients,
     replicate: int,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Apply one treatment session; returns (psychedelic intensity, window occupancy integral)."""
+    """Apply one treatment session.
+
+    Returns
+    -------
+    (psychedelic intensity peak, plain window occupancy integral (occupancy x min),
+    lability-weighted window occupancy integral (occupancy x min), the one the memory receives),
+    each (n,); zeros without ketamine.
+    """
     n = patients.n
     zeros = np.zeros(n)
     regimen = arm.regimens.get(j)
@@ -332,7 +342,7 @@ def _session(
         # Saline or midazolam: no NMDA antagonism (midazolam 0.025 mg/kg is a benzodiazepine,
         # Dakwar 2020's active placebo [P]), so no effect on restabilisation and no psychedelic
         # experience.
-        return zeros, zeros
+        return zeros, zeros, zeros
     # Restabilisation: occupancy from the end of retrieval (regimen time -delay_min, the memory
     # state's clock now) weighted by the lability left, exp(-(t + delay_min)/tau), exactly over
     # its time course (as the memory paradigms do); the drug given 6 h later meets ~none.
@@ -341,14 +351,14 @@ def _session(
         -s.delay_min, -s.delay_min + RESTABILISATION_WINDOW_MIN,
         weight_tau_min=plan.memory_params.lability_tau_min,
     )
-    integral = e["occupancy_integral_min"]
-    mem.restabilise_weighted(memory, e["weighted_occupancy_integral_min"], plan.memory_params)
+    weighted = e["weighted_occupancy_integral_min"]
+    mem.restabilise_weighted(memory, weighted, plan.memory_params)
     intensity = e["psychedelic_intensity_peak"]
     bp = plan.spec.behavior
     lift = bp.ketamine_motivation_logit_per_intensity * intensity
     bstate.ketamine_lift_logit += (1.0 - bp.ketamine_lasting_fraction) * lift
     bstate.ketamine_lasting_lift_logit += bp.ketamine_lasting_fraction * lift
-    return intensity, integral
+    return intensity, e["occupancy_integral_min"], weighted
 
 
 def _event_days(plan: TrialPlan, arm: ArmPlan) -> list[int]:
@@ -601,6 +611,7 @@ def _simulate(
     liking = np.full((n, len(lab_days)), np.nan)
     intensity = np.zeros(n)
     occ_integral = np.zeros(n)
+    occ_weighted = np.zeros(n)
     snap_days = memory_snapshot_days(spec)
     snap_col = {int(d): k for k, d in enumerate(snap_days)}
     first_obs = spec.first_day
@@ -682,9 +693,10 @@ def _simulate(
             urge[:, k], liking[:, k] = _lab_ratings(memory, plan, u_lab)
         if day in sessions:
             j, s = sessions[day]
-            i_s, o_s = _session(plan, arm, j, s, memory, bstate, patients, replicate)
+            i_s, o_s, w_s = _session(plan, arm, j, s, memory, bstate, patients, replicate)
             intensity = np.maximum(intensity, i_s)
             occ_integral += o_s
+            occ_weighted += w_s
 
     an = spec.analysis
     obs = observe(
@@ -712,6 +724,7 @@ def _simulate(
         lab_liking=liking,
         psychedelic_intensity_peak=intensity,
         restabilisation_occupancy_min=occ_integral,
+        restabilisation_weighted_occupancy_min=occ_weighted,
         outcomes=outcomes,
         memory_days=snap_days,
         cue_reactivity=cue_reactivity,

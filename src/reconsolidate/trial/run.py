@@ -210,6 +210,8 @@ def _patients_table(r: ChunkResult) -> pa.Table:
             cols[name] = pa.array(arr)
     cols["psychedelic_intensity_peak"] = pa.array(r.psychedelic_intensity_peak)
     cols["restabilisation_occupancy_integral_min"] = pa.array(r.restabilisation_occupancy_min)
+    cols["restabilisation_weighted_occupancy_integral_min"] = pa.array(
+        r.restabilisation_weighted_occupancy_min)
     cols["dropout_day"] = pa.array(
         np.where(r.observation.dropout_day < np.iinfo(np.int32).max, r.observation.dropout_day, -1)
         .astype(np.int32)
