@@ -56,6 +56,25 @@ def test_dakwar2020_preset_matches_published_cohort() -> None:
     assert p.treatment_seeking.all()
 
 
+@pytest.mark.parametrize(("preset", "mean", "sd"), [
+    ("dakwar2020", 53.0, 9.8),  # Dakwar 2020 [P]
+    ("kare2022", 44.07, 10.59),  # Grabski 2022 (KARE design) [P]
+])
+def test_age_distribution_has_the_published_mean_and_sd(preset: str, mean: float,
+                                                        sd: float) -> None:
+    """The truncated normal's own moments (scipy's truncnorm, no sampling) equal the published
+    sample mean and SD: its location and scale are solved for them, since truncating a normal
+    of that mean and SD to the age range shifts the mean (KARE: 42.82 at 18-60)."""
+    from scipy.stats import truncnorm
+
+    a = get_cohort(preset).age_years
+    d = truncnorm((a.low - a.mean) / a.sd, (a.high - a.mean) / a.sd, loc=a.mean, scale=a.sd)
+    assert d.mean() == pytest.approx(mean, abs=0.01)
+    assert d.std() == pytest.approx(sd, abs=0.01)
+    u = (np.arange(200_000) + 0.5) / 200_000  # the sampler's inversion on a uniform grid
+    assert a.ppf(u).mean() == pytest.approx(mean, abs=0.01)
+
+
 def test_combine_and_kare_are_recently_abstinent_treatment_seekers() -> None:
     for name in ("combine", "kare2022"):
         p = _sample(name, 5000)

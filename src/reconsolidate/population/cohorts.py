@@ -149,14 +149,16 @@ _DAS2019 = Cohort(
 )
 
 # Dakwar 2020 (Am J Psychiatry 177:125, doi:10.1176/appi.ajp.2019.19070684):
-# - treatment-seeking alcohol dependence [P]; mean age 53 (SD 9.8) [P] (truncated to 21-75 the
-#   sampled mean is 52.70, SD 9.40 [D: scipy.stats.truncnorm]);
+# - treatment-seeking alcohol dependence [P]; mean age 53 (SD 9.8) [P]; truncated to an
+#   ASSUMPTION range of 21-75, location 53.46 and scale 10.39 give exactly that mean and SD
+#   [D: scipy.stats.truncnorm, both moments solved with scipy.optimize.fsolve] (location 53,
+#   scale 9.8 would give 52.70, SD 9.40);
 # - about 5 drinks/day before entry [P] = 35 drinks/week [D]; drinking days NF -> ASSUMPTION 6
 #   days/week, so 35 / 6 = 5.8 drinks per drinking day [D under that assumption];
 # - sex split NF -> ASSUMPTION 30% women; dependence -> ASSUMPTION mean 6 DSM-5 criteria.
 _DAKWAR2020 = Cohort(
     female_fraction=0.3,
-    age_years=Normal(mean=53.0, sd=9.8, low=21.0, high=75.0),
+    age_years=Normal(mean=53.46, sd=10.39, low=21.0, high=75.0),
     weight_kg_male=_WEIGHT_MALE,
     weight_kg_female=_WEIGHT_FEMALE,
     drinks_per_drinking_day=LogNormal(median=5.8, cv=0.4, low=2.0, high=25.0),
@@ -198,13 +200,16 @@ _COMBINE = Cohort(
 
 # KARE design only (Grabski et al. 2022 Am J Psychiatry, doi:10.1176/appi.ajp.2021.21030277;
 # efficacy results are held out and not used): severe AUD, recently abstinent at entry [S];
-# 35 women of 96 [P]; mean age 44.07 (SD 10.59) [P] (truncated to 18-60 the sampled mean is
-# 42.82, SD 9.02 [D: scipy.stats.truncnorm]); ~125 UK units/week before [S] = 71.4 US
-# drinks/week [D]; "every day" [S] -> ASSUMPTION 6.5 drinking days/week, 71.4 / 6.5 = 11.0 drinks
-# per drinking day [D under that assumption]; severe AUD -> ASSUMPTION mean 8 DSM-5 criteria.
+# 35 women of 96 [P]; mean age 44.07 (SD 10.59) [P], ages 18-60 (registry NCT02649231); truncated
+# to 18-60, location 54.66 and scale 19.30 give exactly that mean and SD [D: scipy.stats.truncnorm,
+# both moments solved with scipy.optimize.fsolve] (location 44.07, scale 10.59 would give 42.82,
+# SD 9.02: the truncation at 60 cuts more of the upper tail); ~125 UK units/week before [S] =
+# 71.4 US drinks/week [D]; "every day" [S] -> ASSUMPTION 6.5 drinking days/week,
+# 71.4 / 6.5 = 11.0 drinks per drinking day [D under that assumption]; severe AUD -> ASSUMPTION
+# mean 8 DSM-5 criteria.
 _KARE2022 = Cohort(
     female_fraction=35 / 96,
-    age_years=Normal(mean=44.07, sd=10.59, low=18.0, high=60.0),
+    age_years=Normal(mean=54.66, sd=19.30, low=18.0, high=60.0),
     weight_kg_male=_WEIGHT_MALE,
     weight_kg_female=_WEIGHT_FEMALE,
     drinks_per_drinking_day=LogNormal(median=11.0, cv=0.35, low=3.0, high=35.0),
