@@ -155,7 +155,7 @@ def _make_sampler(optuna: Any, sampler: str, seed: int, budget: int, batch_size:
         import cmaes  # noqa: F401  (optuna's CmaEsSampler needs it)
     except ImportError:
         raise InputError("--sampler cmaes needs the cmaes package: "
-                         "pip install 'reconsolidate[parallel]'") from None
+                         "pip install -e '.[parallel]'") from None
     # A generation is told to CMA-ES once popsize of its trials are complete; a popsize that is
     # a multiple of the batch size wastes none (the default 4 + 3 ln n, 12 for 20 parameters,
     # with batches of 8 would ask 16 per generation and use 12).
@@ -333,7 +333,7 @@ def _client(scheduler: str | Any | None) -> tuple[Any, bool]:
         from dask.distributed import Client
     except ImportError:
         raise InputError(
-            "--scheduler needs dask.distributed: pip install 'reconsolidate[parallel]'"
+            "--scheduler needs dask.distributed: pip install -e '.[parallel]'"
         ) from None
 
     if isinstance(scheduler, str):
