@@ -53,7 +53,7 @@ def _traffic_only(blk, n_pairs):
 
 @numba.njit(cache=True, fastmath=True, error_model="numpy", boundscheck=False)
 def _arithmetic_only(blk, time_h, cc, n_rounds, alpha, off, g, sx, half_d, eta, sr, n_iter,
-                     pe_thr, tau_h, beta):
+                     pe_thr, tau_h, consolidating_h, beta):
     """The expose kernel's arithmetic without its memory traffic: one lane buffer's pairs (the
     first ``_LANE_PAIRS // cc`` patients) gathered once, then ``n_rounds`` exposures of all of
     them (half rewarded, the clock 1 h on each round) by the same lane passes, the state staying
@@ -77,7 +77,7 @@ def _arithmetic_only(blk, time_h, cc, n_rounds, alpha, off, g, sx, half_d, eta, 
         # the kernels' loop for the default kernel shape (exponent 1, two contexts: main()
         # checks), constants spelled out as the kernels spell them
         pop._lane_posterior(b, mp, off, 1.0, sx, 1.5, f_new, x_new, beta, 1.0 / tau_h)
-        pop._lane_update(b, mp, n_iter, 0.5 / sr, eta, pe_thr, 3.0 * tau_h)
+        pop._lane_update(b, mp, n_iter, 0.5 / sr, eta, pe_thr, consolidating_h)
     return m * n_rounds
 
 
@@ -119,7 +119,8 @@ def main() -> None:
             p.feature_variance, 0.5 * (1.0 + p.n_context_features), p.learning_rate,
             p.us_variance, p.max_em_iterations, p.destabilization_pe_threshold,
             p.destabilization_block_occupancy50, p.destabilization_block_hill,
-            p.lability_tau_min / 60.0, p.lability_prior_boost_per_h, *pop._exp_table(p))
+            p.lability_tau_min / 60.0, pop._consolidating_h(p), p.lability_prior_boost_per_h,
+            *pop._exp_table(p))
     zeros = np.zeros(n)
     orig_state = state.copy()
     s_small = small.copy()
@@ -150,7 +151,8 @@ def main() -> None:
     arith_args = (p.new_cause_concentration_per_h, p.kernel_offset_h, p.kernel_exponent,
                   p.feature_variance, 0.5 * (1.0 + p.n_context_features), p.learning_rate,
                   p.us_variance, p.max_em_iterations, p.destabilization_pe_threshold,
-                  p.lability_tau_min / 60.0, p.lability_prior_boost_per_h)
+                  p.lability_tau_min / 60.0, pop._consolidating_h(p),
+                  p.lability_prior_boost_per_h)
     _arithmetic_only(blk, state.time_h, c, 2, *arith_args)  # compile
     best_arith = np.inf
     for _ in range(args.repeats):

@@ -91,6 +91,10 @@ def _reference(p, m, st, bp, plan: DayPlan, stream: CounterStream, skill_hl: np.
         # loop (memory.population._general_shape), compiled only for such parameters
         ("das2019", BehaviorParams(), MemoryParams(kernel_exponent=0.8)),
         ("das2019", BehaviorParams(), MemoryParams(n_context_features=3)),
+        # a consolidation window longer than a day (30 tau = 30 h): daily exposures are 24 h
+        # apart, so only such a window changes the daily-life course (drinks, weights and
+        # lability then differ from the default's); both implementations must use it
+        ("das2019", BehaviorParams(), MemoryParams(consolidation_window_tau_multiple=30.0)),
     ],
 )
 def test_kernel_matches_numpy_reference(cohort: str, bp: BehaviorParams,

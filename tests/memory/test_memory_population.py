@@ -60,6 +60,40 @@ def test_new_state_validates():
         pop.new_state(np.array([[0.5]]), P, memory_age_h=-1.0)
 
 
+@pytest.mark.parametrize("bad", [0.0, -1.0])
+def test_consolidation_window_multiple_must_be_positive(bad):
+    with pytest.raises(InputError, match="consolidation_window_tau_multiple"):
+        MemoryParams(consolidation_window_tau_multiple=bad)
+
+
+# us_variance 0.05 sends pop.expose to the original kernel (_expose_kernel_reference)
+@pytest.mark.parametrize("us_variance", [0.4, 0.05])
+def test_consolidation_window_multiple_gates_lability_without_prediction_error(us_variance):
+    """A memory acquired about 2 h before an expected (rewarded, no prediction error) trial is
+    still consolidating, hence labile, with the default window of 3 tau (3 h) and consolidated,
+    hence left stable, with a window of 1 tau (1 h): in the reference model and in the
+    population model's kernels."""
+    x = np.array([1.0, 1.0])  # cue, context
+    for mult, labile in [(3.0, True), (1.0, False)]:
+        p = MemoryParams(n_context_features=1, us_variance=us_variance,
+                         consolidation_window_tau_multiple=mult)
+        # reference: 8 acquisition trials 2 min apart, then the trial 2 h after the first
+        m = ReferenceModel(2, p, n_cues=1)
+        t = 0.0
+        for k in range(8):
+            m.trial(x, 1.0, t, gap_to_next_min=2.0 if k < 7 else None)
+            t += 2 / 60
+        res = m.trial(x, 1.0, 2.0)
+        assert abs(res.prediction_error) < p.destabilization_pe_threshold
+        assert m.n_causes == 1
+        assert bool(m.lability[0] > 0.1) == labile, ("reference", mult)
+        # population: the acquisition memory's mean trial 2 h before the trial
+        s = pop.new_state(np.full((1, 1), 0.95), p, memory_age_h=2.0)
+        pop.expose(s, np.ones((1, 1), bool), True, p)
+        assert s.n1[0, 0] == 0.0  # the trial went to the acquisition memory
+        assert bool(s.lab0[0, 0] > 0.1) == labile, ("population", mult)
+
+
 def _history(s, rng_seed):
     rng = np.random.default_rng(rng_seed)
     n, c = s.shape

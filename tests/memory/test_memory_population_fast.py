@@ -29,8 +29,8 @@ def _run(kernel, s, mask, rew, occ, ctx, p, iters):
         p.new_cause_concentration_per_h, p.kernel_offset_h, p.kernel_exponent,
         p.feature_variance, 0.5 * (1.0 + p.n_context_features), p.learning_rate, p.us_variance,
         iters, p.destabilization_pe_threshold, p.destabilization_block_occupancy50,
-        p.destabilization_block_hill, p.lability_tau_min / 60.0, p.lability_prior_boost_per_h,
-        *pop._exp_table(p))
+        p.destabilization_block_hill, p.lability_tau_min / 60.0, pop._consolidating_h(p),
+        p.lability_prior_boost_per_h, *pop._exp_table(p))
 
 
 @pytest.mark.parametrize("p", [MemoryParams(), MemoryParams(n_context_features=1),

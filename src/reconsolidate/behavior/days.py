@@ -204,6 +204,7 @@ def live_days(
         p.feature_variance, 0.5 * (1.0 + p.n_context_features), p.learning_rate,
         p.us_variance, float(p.max_em_iterations), p.destabilization_pe_threshold,
         p.lability_tau_min / 60.0, p.lability_prior_boost_per_h, p.cr_threshold, p.cr_noise,
+        p.consolidation_window_tau_multiple,
     ])
     skill_decay = np.exp(-_LN2 * 1.0 / np.asarray(skill_half_life_days, dtype=np.float64))
     _days_kernel(
@@ -260,7 +261,8 @@ def _days_kernel(days, weekend, detox, record_col, snapshot_col, accumulate, key
     pe_thr = memory_consts[8]
     tau_h = memory_consts[9]
     inv_tau = 1.0 / tau_h
-    three_tau = 3.0 * tau_h
+    # hours a cause counts as still consolidating (as memory.population._consolidating_h)
+    consolidating_h = memory_consts[13] * tau_h
     boost = memory_consts[10]
     theta = memory_consts[11]
     cr_scale = 1.0 / (memory_consts[12] * math.sqrt(2.0))
@@ -405,7 +407,7 @@ def _days_kernel(days, weekend, detox, record_col, snapshot_col, accumulate, key
                 skill[i] = sk * skill_decay[i]
                 habit[i] = hab
             if m > 0:
-                _lane_update(b, _lanes_padded(m), n_iter, hsr, eta, pe_thr, three_tau)
+                _lane_update(b, _lanes_padded(m), n_iter, hsr, eta, pe_thr, consolidating_h)
                 _lane_scatter(b, m, blk, idx)
             # unsignalled alcohol (a drinking day without a cue) refreshes the recency of each
             # reward-predicting cause; none of these patients' pairs was exposed

@@ -81,11 +81,19 @@ class MemoryParams:
         exp(-6) = 0.25% of the lability (Nader, Schafe & LeDoux 2000 [mem]: anisomycin 6 h after
         retrieval has no effect; Xue 2012 [abs]: 6 h outside the window).
         The same constant sets when a memory counts as still consolidating: a latent cause whose
-        mean trial time is less than ``3 * lability_tau_min`` ago (3 h by default) is labile
-        whenever it is inferred, with or without a prediction error (NMDA blockade at the trial
-        still prevents it). ASSUMPTION: the factor 3 (no source); it is hard-coded, not a field
+        mean trial time is less than ``consolidation_window_tau_multiple * lability_tau_min``
+        ago (3 h by default) is labile whenever it is inferred, with or without a prediction
+        error (NMDA blockade at the trial still prevents it); see
+        ``consolidation_window_tau_multiple``.
+    consolidation_window_tau_multiple
+        Length of the consolidation window in multiples of ``lability_tau_min``
+        (dimensionless): a latent cause whose mean trial time is less than
+        ``consolidation_window_tau_multiple * lability_tau_min`` ago counts as still
+        consolidating and is labile whenever it is inferred, with or without a prediction error
         (``memory.reference``, ``memory.population`` and the fused daily kernel of
-        ``behavior.days``).
+        ``behavior.days``). ASSUMPTION (no source): 3 time constants, by which the lability
+        has decayed to exp(-3) = 5%; at the default ``lability_tau_min`` of 60 min a memory
+        formed within the last 3 h is treated as still consolidating.
     restabilization_damage_max
         Largest fraction of a labile memory lost when restabilisation is fully blocked
         (plateau). ASSUMPTION: 0.9; a free parameter of the calibration
@@ -133,13 +141,15 @@ class MemoryParams:
     restabilization_occupancy_scale_min: float = 5.0
     acquisition_trials: float = 20.0
     lability_prior_boost_per_h: float = 30.0
+    consolidation_window_tau_multiple: float = 3.0
 
     def __post_init__(self) -> None:
         positive = {
             "learning_rate", "new_cause_concentration_per_h", "kernel_offset_h", "us_variance",
             "feature_variance", "em_iteration_period_min", "cr_noise",
             "destabilization_block_occupancy50", "destabilization_block_hill",
-            "lability_tau_min", "restabilization_occupancy_scale_min", "acquisition_trials",
+            "lability_tau_min", "consolidation_window_tau_multiple",
+            "restabilization_occupancy_scale_min", "acquisition_trials",
         }
         for f in fields(self):
             v = getattr(self, f.name)

@@ -229,7 +229,11 @@ def new_state(
         Model parameters (``acquisition_trials`` sets the effective trial count).
     memory_age_h
         Hours since the (mean) acquisition trial, scalar or (N,) or (N, C); the patients'
-        clocks start at 0 and the acquisition trials lie in the past.
+        clocks start at 0 and the acquisition trials lie in the past. ASSUMPTION: 24 h by
+        default, a day-old memory: older than the consolidation window
+        (``consolidation_window_tau_multiple * lability_tau_min``, 3 h at the default
+        parameters), so that an exposure right away destabilises it only if it carries a
+        prediction error.
     context
         Context id (0 .. n_context_features-1) the memory was acquired in.
     acquisition_trials
@@ -268,6 +272,12 @@ def new_state(
     s.ctx0[...] = float(context)
     s.ctx1[...] = -1.0
     return s
+
+
+def _consolidating_h(p: MemoryParams) -> float:
+    """Hours a latent cause counts as still consolidating (labile whenever inferred, without
+    a prediction error): ``consolidation_window_tau_multiple * lability_tau_min``, in hours."""
+    return p.consolidation_window_tau_multiple * (p.lability_tau_min / 60.0)
 
 
 def _check_context(context: int, p: MemoryParams) -> None:
@@ -687,17 +697,18 @@ def _lane_em(b, m, n_iter, hsr, eta):
 
 @numba.njit(cache=True, inline="always", fastmath=True, error_model="numpy",
             boundscheck=False)
-def _lane_assign(b, m, pe_thr, three_tau):
+def _lane_assign(b, m, pe_thr, consolidating_h):
     """After EM, for the lanes whose ``_L_MASK`` row is 1 (the others keep their state): the
     hard MAP assignment (counts, times, contexts), the weights and the lability left by the
     trial (replacing any earlier one, as LC-RW's PSI term acts on the posterior of the
     injection trial), at time ``t``.
 
-    A consolidated cause (mean trial time older than 3 tau) is destabilised only by a
-    prediction error (|r - V| >= ``pe_thr``); a cause still consolidating is labile whenever
-    it is inferred; NMDA blockade at the trial (``_L_FREE`` < 1) prevents both. Selects, no
-    branches, and every value loaded unconditionally first (a load inside a conditional
-    expression keeps the loop from vectorising).
+    A consolidated cause (mean trial time ``consolidating_h`` or more hours ago,
+    ``consolidation_window_tau_multiple`` x tau) is destabilised only by a prediction error
+    (|r - V| >= ``pe_thr``); a cause still consolidating is labile whenever it is inferred;
+    NMDA blockade at the trial (``_L_FREE`` < 1) prevents both. Selects, no branches, and every
+    value loaded unconditionally first (a load inside a conditional expression keeps the loop
+    from vectorising).
     """
     for j in range(m):
         on = b[_L_MASK + j] > 0.0
@@ -741,8 +752,8 @@ def _lane_assign(b, m, pe_thr, three_tau):
         p0 = pn if new0 else p0
         pn = 0.0 if new0 else pn
         pe_gate = 1.0 if abs(pe) >= pe_thr else 0.0
-        g0 = 1.0 if t - tm0n < three_tau else pe_gate
-        g1 = 1.0 if t - tm1n < three_tau else pe_gate
+        g0 = 1.0 if t - tm0n < consolidating_h else pe_gate
+        g1 = 1.0 if t - tm1n < consolidating_h else pe_gate
         lab0n = p0 * g0 * free
         lab1n = (p1 + pn) * g1 * free if k1n > 0.0 else 0.0
         # unconditional stores of selects (masked-out lanes keep their values)
@@ -763,19 +774,21 @@ def _lane_assign(b, m, pe_thr, three_tau):
 
 @numba.njit(cache=True, inline="always", fastmath=True, error_model="numpy",
             boundscheck=False)
-def _lane_update(b, m, n_iter, hsr, eta, pe_thr, three_tau):
-    """EM and assignment of lanes ``0..m-1`` whose posterior and reward rows are set."""
+def _lane_update(b, m, n_iter, hsr, eta, pe_thr, consolidating_h):
+    """EM and assignment of lanes ``0..m-1`` whose posterior and reward rows are set
+    (``consolidating_h``: hours a cause counts as still consolidating, see
+    :func:`_lane_assign`)."""
     _lane_em(b, m, n_iter, hsr, eta)
-    _lane_assign(b, m, pe_thr, three_tau)
+    _lane_assign(b, m, pe_thr, consolidating_h)
 
 
 @numba.njit(cache=True, nogil=True, fastmath=True, error_model="numpy", boundscheck=False)
 def _expose_kernel(mask, reward, occ, ctx_arr, time_h, blk, alpha, off, g, sx, half_d, eta, sr,
-                   n_iter, pe_thr, occ50, hill, tau_h, beta, general):
+                   n_iter, pe_thr, occ50, hill, tau_h, consolidating_h, beta, general):
     """One exposure of the masked (patient, cue) pairs: gather them into lane buffers of
     ``_LANE_PAIRS``, run the lane passes, scatter back. ``blk`` is the state's (13, L) block
-    (``PopulationState._block``; pair (i, c) at column ``i * C + c``). Returns the number of
-    pairs updated."""
+    (``PopulationState._block``; pair (i, c) at column ``i * C + c``); ``consolidating_h`` is
+    :func:`_consolidating_h`. Returns the number of pairs updated."""
     nn, cc = mask.shape
     f_new, x_new = _new_cause_terms(alpha, sx, half_d)
     occ50h = occ50 ** hill
@@ -803,7 +816,7 @@ def _expose_kernel(mask, reward, occ, ctx_arr, time_h, blk, alpha, off, g, sx, h
                     _lane_posterior(b, mp, off, 1.0, sx, 1.5, f_new, x_new, beta, inv_tau)
                 else:
                     _lane_posterior(b, mp, off, g, sx, half_d, f_new, x_new, beta, inv_tau)
-                _lane_update(b, mp, n_iter, 0.5 / sr, eta, pe_thr, 3.0 * tau_h)
+                _lane_update(b, mp, n_iter, 0.5 / sr, eta, pe_thr, consolidating_h)
                 _lane_scatter(b, m, blk, idx)
                 count += m
                 m = 0
@@ -870,8 +883,8 @@ def _response_kernel(time_h, ctx_arr, blk, alpha, off, g, sx, half_d, theta, cr_
 @numba.njit(cache=True, fastmath=True)
 def _expose_kernel_reference(mask, reward, occ, ctx_arr, time_h,
                    w0, n0, tm0, tl0, c0, lab0, w1, n1, tm1, tl1, c1, lab1, labt,
-                   alpha, off, g, sx, half_d, eta, sr, n_iter, pe_thr, occ50, hill, tau_h, beta,
-                   tab, lo, inv):
+                   alpha, off, g, sx, half_d, eta, sr, n_iter, pe_thr, occ50, hill, tau_h,
+                   consolidating_h, beta, tab, lo, inv):
     """Original (pre-optimisation) expose kernel, kept as the oracle of :func:`_expose_kernel`.
 
     Not used by the public API; ``tests/memory/test_memory_population_fast.py`` checks that the
@@ -947,13 +960,13 @@ def _expose_kernel_reference(mask, reward, occ, ctx_arr, time_h,
                 lab1[i, c] = 0.0
             # Lability after this trial (replacing any earlier one, as LC-RW's PSI term acts
             # on the posterior of the injection trial): a consolidated cause (mean trial time
-            # older than 3 tau) is destabilised only by a prediction error; a cause still
-            # consolidating is labile whenever it is inferred. NMDA blockade at the trial
-            # prevents both.
+            # consolidating_h or more hours ago) is destabilised only by a prediction error; a
+            # cause still consolidating is labile whenever it is inferred. NMDA blockade at the
+            # trial prevents both.
             free = 1.0 - block
             pe_gate = 1.0 if abs(pe) >= pe_thr else 0.0
-            g0 = 1.0 if t - tm0[i, c] < 3.0 * tau_h else pe_gate
-            g1 = 1.0 if t - tm1[i, c] < 3.0 * tau_h else pe_gate
+            g0 = 1.0 if t - tm0[i, c] < consolidating_h else pe_gate
+            g1 = 1.0 if t - tm1[i, c] < consolidating_h else pe_gate
             lab0[i, c] = p0 * g0 * free
             lab1[i, c] = (p1 + pn) * g1 * free if n1[i, c] > 0.0 else 0.0
             labt[i, c] = t
@@ -1087,14 +1100,15 @@ def expose(
             p.feature_variance, 0.5 * (1.0 + p.n_context_features), p.learning_rate,
             p.us_variance, iters, p.destabilization_pe_threshold,
             p.destabilization_block_occupancy50, p.destabilization_block_hill,
-            p.lability_tau_min / 60.0, p.lability_prior_boost_per_h, *_exp_table(p)))
+            p.lability_tau_min / 60.0, _consolidating_h(p), p.lability_prior_boost_per_h,
+            *_exp_table(p)))
     return int(_expose_kernel(
         mask, rew, occ, ctx, s.time_h, _block_of(s),
         p.new_cause_concentration_per_h, p.kernel_offset_h, p.kernel_exponent,
         p.feature_variance, 0.5 * (1.0 + p.n_context_features), p.learning_rate, p.us_variance,
         iters, p.destabilization_pe_threshold, p.destabilization_block_occupancy50,
-        p.destabilization_block_hill, p.lability_tau_min / 60.0, p.lability_prior_boost_per_h,
-        _general_shape(p)))
+        p.destabilization_block_hill, p.lability_tau_min / 60.0, _consolidating_h(p),
+        p.lability_prior_boost_per_h, _general_shape(p)))
 
 
 def retrieve(

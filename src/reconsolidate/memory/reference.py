@@ -21,8 +21,8 @@ the pharmacology engine's occupancy time course (project extension, memory-model
 - **destabilisation** (Ben Mamou 2006; Milton 2013; Sevenster 2013): after each trial a
   consolidated cause becomes labile in proportion to its posterior only if the trial carried a
   prediction error ``|r - V| >= threshold``; a cause still consolidating (mean trial time less
-  than 3 lability time constants ago) is labile whenever inferred; NMDA occupancy at the trial
-  blocks both (Hill function);
+  than ``consolidation_window_tau_multiple`` (3) lability time constants ago) is labile
+  whenever inferred; NMDA occupancy at the trial blocks both (Hill function);
 - **restabilisation**: lability decays as ``exp(-dt/tau)``; NMDA occupancy weighted by that
   lability, ``I_w = int occ(t) L(t) dt``, removes ``D = D_max (1 - exp(-I_w/I_scale))`` of the
   labile cause's weights on the features present when it was destabilised, and of its trial
@@ -238,6 +238,7 @@ class ReferenceModel:
         p = self.params
         k = self.n_causes
         tau_h = p.lability_tau_min / 60.0
+        consolidating_h = p.consolidation_window_tau_multiple * tau_h
         block = 0.0
         if occupancy > 0:
             oh = occupancy**p.destabilization_block_hill
@@ -249,7 +250,7 @@ class ReferenceModel:
         for j in range(k):
             mine = causes == j
             tmean = float(times[mine].mean()) if mine.any() else time_h
-            consolidating = time_h - tmean < 3.0 * tau_h
+            consolidating = time_h - tmean < consolidating_h
             gate = 1.0 if consolidating else pe_gate
             self.lability[j] = post[j] * gate * (1.0 - block)
             self.reopened[j] = (not consolidating) and pe_gate > 0
