@@ -8,10 +8,11 @@ from reconsolidate._config import read_toml
 from reconsolidate.calibration import load_targets
 
 
-def make_run(tmp: Path, patients_per_arm: int = 30) -> Path:
+def make_run(tmp: Path, patients_per_arm: int = 30, replicates: int = 1) -> Path:
     """Run the Das 2019 calibration scenario shortened to 8 weeks; returns the run directory.
 
-    The ketamine regimen is inlined in the spec so the run directory is self-describing.
+    The ketamine regimen is inlined in the spec so the run directory is self-describing;
+    ``replicates`` sets the spec's ``replicates`` (independent replicate trials).
     """
     from reconsolidate.trial import load_trial_spec, make_plan, run_trial
 
@@ -24,6 +25,7 @@ def make_run(tmp: Path, patients_per_arm: int = 30) -> Path:
             if isinstance(s.get("regimen"), str):
                 s["regimen"] = read_toml(path.parent / s["regimen"])
     data["follow_up_days"] = 56
+    data["replicates"] = replicates
     data["assessment"]["visit_days"] = [7, 28, 56]
     spec = type(spec).model_validate(data)
     out = tmp / "run"

@@ -157,3 +157,120 @@ def test_report_cli_writes_file_and_rejects_bad_dirs(
                        capture_output=True, text=True, timeout=600, check=False)
     assert r.returncode == 0, r.stderr
     assert write_report(run_dir).read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
+@pytest.fixture(scope="module")
+def two_replicate_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_run(tmp_path_factory.mktemp("replicates"), patients_per_arm=12, replicates=2)
+
+
+_ROW = re.compile(
+    r'<tr><td>([^<]*)</td><td class="num">(\d+)</td><td>([^<]*)</td><td>([^<]*)</td>'
+    r'<td class="num">([^<]*)</td><td class="num">([^<]*)</td><td class="num">([^<]*)</td>')
+
+
+def test_report_compares_arms_within_each_replicate_as_analyze_does(
+    two_replicate_run: Path,
+) -> None:
+    """A run of 2 replicates: one comparison table row per (replicate, endpoint, arm), each
+    equal to `reconsolidate analyze RUN_DIR --replicate R`; no comparison on pooled replicates
+    (analyze refuses that), and the report says how replicates are treated."""
+    import html as _html
+
+    from reconsolidate.cli.analyze import run_analysis
+    from reconsolidate.exceptions import InputError
+    from reconsolidate.report.build import _COMPARISONS, _fmt, _fmt_p
+
+    text = build_report(two_replicate_run)
+    assert "This run holds 2 replicate trials" in text
+    assert "never computed on the pooled replicates" in text
+    assert "Between-arm effects (reference arm: RET+PBO), within each replicate" in text
+    assert "Across the 2 replicates" in text
+    table = text.split("Between-arm effects", 1)[1].split("</table>", 1)[0]
+    rows = [tuple(_html.unescape(x) for x in m) for m in _ROW.findall(table)]
+    label_key = {label: key for key, label in _COMPARISONS}
+    got: dict[tuple[int, str, str], tuple[str, str, str, str]] = {}
+    for label, rep, arm, ref, est, ci, p in rows:
+        key = label_key[re.sub(r"last \d+ days", "last K days", label)]
+        assert ref == "RET+PBO"
+        got[(int(rep), key, arm)] = (est, ci, p, ref)
+    assert len(got) == len(rows)
+    assert {r for r, _, _ in got} == {0, 1}
+    with pytest.raises(InputError, match="replicates are separate trials and are not pooled"):
+        run_analysis(two_replicate_run)
+    for rep in (0, 1):
+        res, _ = run_analysis(two_replicate_run, replicate=rep)
+        want = {}
+        for c in res["comparisons"]:
+            if c["endpoint"] not in label_key.values():
+                continue
+            hr = c["kind"] == "hazard_ratio"
+            d = 2 if hr else 1
+            est = c.get("hazard_ratio") if hr else c.get("difference")
+            ci = (f"[{_fmt(c.get('ci_low'), d)}, {_fmt(c.get('ci_high'), d)}]"
+                  if c.get("ci_low") is not None else "-")
+            want[(rep, c["endpoint"], c["arm"])] = (_fmt(est, d), ci, _fmt_p(c.get("p_value")),
+                                                    c["reference"])
+        assert want
+        assert {k: v for k, v in got.items() if k[0] == rep} == want
+
+
+def test_report_of_a_single_replicate_run_has_no_replicate_column(run_dir: Path) -> None:
+    text = build_report(run_dir)
+    assert "replicate trials" not in text and "Across the" not in text
+    assert "<th>replicate</th>" not in text
+
+
+def _status_rows(text: str) -> dict[str, str]:
+    import html as _html
+
+    section = text.split('id="calibration"', 1)[1]
+    return {k: _html.unescape(v) for k, v in re.findall(
+        r"<tr><td><code>([^<]+)</code></td>.*?<td[^>]*>([^<]*)</td><td>", section, flags=re.S)}
+
+
+def test_report_calibration_summary_counts_used_and_unused_parameters(
+    run_dir: Path, tmp_path: Path
+) -> None:
+    """Parameters of a module no arm simulates (a therapy preset) are counted as not used by
+    the run, not as uncalibrated parameters of it; the counts add up to the table."""
+    import json
+    import shutil
+
+    text = build_report(run_dir)
+    assert "free parameters of this run have their calibrated value" not in text
+    status = _status_rows(text)
+    n = len(status)
+    unused = sorted(k for k, v in status.items() if v.startswith("not used by this run"))
+    assert unused == ["therapy.education.motivation_logit_per_session",
+                      "therapy.met.motivation_logit_per_session"]
+    assert status["therapy.met.motivation_logit_per_session"] == (
+        "not used by this run: no arm receives the met therapy (no arm has an adjunct therapy)")
+    n_cal = sum(v == "calibrated" for v in status.values())
+    n_def = sum(v == "code default (not calibrated)" for v in status.values())
+    n_spec = sum(v == "set by the spec" for v in status.values())
+    assert n_cal + n_def + n_spec + len(unused) == n
+    assert (f"Of the {n} free parameters, {n - 2} are used by this run: {n_cal} at their "
+            f"calibrated value, {n_def} at their code default (not calibrated: an ASSUMPTION) "
+            f"and {n_spec} at a value the trial spec sets. 2 are not used by this run (the met "
+            "therapy, the education therapy: no arm simulates them); their calibration status "
+            "does not matter here.") in text
+
+    # one arm receives MET at its calibrated value: that parameter becomes used and calibrated
+    from reconsolidate.calibration.defaults import load_fitted
+
+    met = load_fitted(None)["parameters"]["therapy.met.motivation_logit_per_session"]
+    rd = tmp_path / "met-run"
+    shutil.copytree(run_dir, rd)
+    meta = json.loads((rd / "metadata.json").read_text(encoding="utf-8"))
+    meta["arms"]["RET+KET"]["therapy"].update(name="met", motivation_logit_per_session=met)
+    (rd / "metadata.json").write_text(json.dumps(meta), encoding="utf-8")
+    text = build_report(rd)
+    status = _status_rows(text)
+    assert status["therapy.met.motivation_logit_per_session"] == "calibrated"
+    assert status["therapy.education.motivation_logit_per_session"] == (
+        "not used by this run: no arm receives the education therapy (the arms' therapies: met)")
+    assert (f"Of the {n} free parameters, {n - 1} are used by this run: {n_cal + 1} at their "
+            "calibrated value") in text
+    assert ("1 is not used by this run (the education therapy: no arm simulates it); its "
+            "calibration status does not matter here.") in text

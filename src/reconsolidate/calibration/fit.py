@@ -26,6 +26,8 @@ import datetime as _dt
 import hashlib
 import json
 import math
+import posixpath
+import re
 import shlex
 import sys
 import time
@@ -42,7 +44,14 @@ from reconsolidate.calibration.predict import evaluate
 from reconsolidate.calibration.targets import LoadedTargets, load_targets
 from reconsolidate.exceptions import InputError
 
-__all__ = ["SAMPLERS", "CalibrationResult", "calibrate", "search_box", "write_calibration"]
+__all__ = [
+    "SAMPLERS",
+    "CalibrationResult",
+    "bundle_targets",
+    "calibrate",
+    "search_box",
+    "write_calibration",
+]
 
 
 @dataclass
@@ -348,6 +357,93 @@ def _client(scheduler: str | Any | None) -> tuple[Any, bool]:
     return Client(scheduler), True  # a cluster object (LocalCluster, ...)
 
 
+# Files write_calibration writes itself: a scenario file may not take their place in DIR.
+_OUTPUT_FILES = frozenset({"fitted.toml", "history.json", "history.csv", "targets.toml",
+                           "summary.json"})
+
+
+def _inside(path: str) -> str | None:
+    """``path`` (relative, POSIX or Windows separators) normalised, or None when it is absolute
+    or leaves its folder (``..``): such a file cannot be copied next to the targets file."""
+    p = path.replace("\\", "/")
+    if posixpath.isabs(p) or re.match(r"^[A-Za-z]:", p):
+        return None
+    n = posixpath.normpath(p)
+    if n in (".", "..") or n.startswith("../"):
+        return None
+    return n
+
+
+def _render_toml(data: dict[str, Any]) -> str:
+    """TOML text of parsed TOML data (tomli-w); checked by parsing it back."""
+    import tomllib
+
+    import tomli_w
+
+    text = tomli_w.dumps(data)
+    if tomllib.loads(text) != data:  # pragma: no cover - a bug in the writer, not user input
+        raise RuntimeError("TOML writer: the written targets file does not read back equal")
+    return text
+
+
+def bundle_targets(lt: LoadedTargets) -> tuple[bytes, dict[str, bytes], dict[str, str]]:
+    """What ``DIR/targets.toml`` and its neighbours must hold for ``DIR`` to be self-contained.
+
+    A targets file names its scenario specs by paths relative to itself, and a scenario spec
+    its regimen files relative to the spec. Each scenario whose spec and regimen files lie in
+    the targets file's folder (paths without ``..`` leaving it) is copied into ``DIR`` at the
+    same relative path, byte for byte; the targets file is then copied unchanged, so its
+    SHA-256 is the ``targets_sha256`` of the fit. A scenario reaching outside that folder
+    (absolute path, or ``..`` past it) cannot be copied so; the targets file is then rewritten
+    with that scenario's spec as an absolute path (valid on this machine only) and a header
+    comment naming the original file and its SHA-256.
+
+    Parameters
+    ----------
+    lt
+        The targets the fit read.
+
+    Returns
+    -------
+    tuple
+        (bytes of ``DIR/targets.toml``, ``{relative path: bytes}`` of the scenario and
+        regimen files to write next to it, ``{scenario: absolute spec path}`` of the scenarios
+        left outside ``DIR``).
+    """
+    import tomllib
+
+    from reconsolidate.trial.spec import load_trial_spec
+
+    files: dict[str, bytes] = {}
+    outside: dict[str, str] = {}
+    for name, sc in lt.scenarios.items():
+        spec_file = lt.base / sc.spec  # not resolved: a symlinked folder is copied as files
+        rel = _inside(sc.spec)
+        regimens = []
+        for prot in load_trial_spec(spec_file).protocols.values():
+            regimens += [s.regimen for s in prot.sessions if isinstance(s.regimen, str)]
+        reg_rel = [None if rel is None else _inside(posixpath.join(posixpath.dirname(rel), r))
+                   for r in regimens]
+        if rel is None or rel in _OUTPUT_FILES or any(r is None or r in _OUTPUT_FILES
+                                                       for r in reg_rel):
+            outside[name] = str(lt.scenario_path(name))
+            continue
+        files[rel] = spec_file.read_bytes()
+        for r, rr in zip(regimens, reg_rel, strict=True):
+            files[str(rr)] = (spec_file.parent / r).read_bytes()
+    raw = lt.path.read_bytes()
+    if not outside:
+        return raw, files, outside
+    data = tomllib.loads(raw.decode("utf-8"))
+    for name, path in outside.items():
+        data["scenarios"][name]["spec"] = path
+    head = (f"# Written by `reconsolidate calibrate`: the targets file {lt.path}\n"
+            f"# (sha256 {lt.sha256}, the targets_sha256 of fitted.toml) with the spec of\n"
+            f"# scenario(s) {', '.join(sorted(outside))} as absolute path(s): they lie outside\n"
+            "# its folder and were not copied here. Comments of the original are not kept.\n\n")
+    return (head + _render_toml(data)).encode("utf-8"), files, outside
+
+
 def write_calibration(
     result: CalibrationResult,
     out_dir: str | Path,
@@ -359,10 +455,24 @@ def write_calibration(
     Files: ``fitted.toml`` (the fitted parameters with provenance; copy it to
     ``src/reconsolidate/calibration/fitted.toml`` to make it the package default),
     ``history.json`` (every trial), ``history.csv`` (one row per trial), ``targets.toml``
-    (copy of the targets used), ``summary.json`` (best predictions vs targets).
+    (copy of the targets used) with the scenario specs and regimen files it names at their
+    relative paths (:func:`bundle_targets`: ``reconsolidate validate DIR/targets.toml``
+    works, also after ``DIR`` is moved), ``summary.json`` (best predictions vs targets, and
+    under ``targets_copy`` the SHA-256 of every copied file).
+
+    Raises
+    ------
+    InputError
+        When the targets file changed since :func:`calibrate` read it (the copy would not be
+        what was fitted).
     """
     lt = load_targets(result.settings["targets_path"])
+    if lt.sha256 != result.settings["targets_sha256"]:
+        raise InputError(f"{lt.path}: changed since the calibration read it (sha256 "
+                         f"{lt.sha256[:12]}..., fit {result.settings['targets_sha256'][:12]}...); "
+                         "allowed: the file the fit used, unchanged")
     targets = lt.select(result.settings["target_ids"])
+    targets_bytes, scenario_files, outside = bundle_targets(lt)
     cmd = command or "reconsolidate " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     prov = {
         "command": cmd,
@@ -398,6 +508,13 @@ def write_calibration(
             for t, p in zip(targets, result.best_predicted, strict=True)
         ],
         "settings": result.settings,
+        "targets_copy": {
+            "sha256": hashlib.sha256(targets_bytes).hexdigest(),
+            "identical_to_fitted": not outside,
+            "scenarios_outside": outside,
+            "files_sha256": {k: hashlib.sha256(v).hexdigest()
+                             for k, v in sorted(scenario_files.items())},
+        },
         "timings": result.timings,
     }
     names = [p["name"] for p in result.settings["parameters"]]
@@ -409,6 +526,10 @@ def write_calibration(
         atomic_write_text(tmp / "fitted.toml", render_fitted_toml(prov, result.best_params))
         atomic_write_json(tmp / "history.json", to_jsonable(result.history))
         atomic_write_text(tmp / "history.csv", "\n".join(rows) + "\n")
-        atomic_write_text(tmp / "targets.toml", lt.path.read_text(encoding="utf-8"))
+        (tmp / "targets.toml").write_bytes(targets_bytes)  # bytes: the hash must match
+        for rel, data in scenario_files.items():
+            dest = tmp / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(data)
         atomic_write_text(tmp / "summary.json", json.dumps(to_jsonable(summary), indent=2) + "\n")
     return Path(out_dir)

@@ -22,7 +22,12 @@ def register(app: typer.Typer) -> None:
         targets: Path | None = typer.Argument(  # noqa: B008
             None, help="targets TOML (default: the shipped calibration/targets.toml)"
         ),
-        out: Path = typer.Option(..., "--out", help="output directory (written atomically)"),  # noqa: B008
+        out: Path = typer.Option(  # noqa: B008
+            ..., "--out",
+            help="output directory (written atomically); holds fitted.toml and a copy of the "
+            "targets file with its scenario files, so `reconsolidate validate DIR/targets.toml` "
+            "works",
+        ),
         scheduler: str | None = typer.Option(
             None, "--scheduler", help="Dask scheduler address tcp://HOST:PORT (default: local)"
         ),

@@ -325,7 +325,8 @@ def _memory_section(run_dir: Path, arms: list[str]) -> dict[str, str]:
     }
 
 
-def _weekly_section(run_dir: Path, patients: Any, arms: list[str]) -> dict[str, str]:
+def _weekly_section(run_dir: Path, patients: Any, arms: list[str], pooled: bool = False
+                    ) -> dict[str, str]:
     dp = run_dir / "drinking.parquet"
     if not dp.is_file():
         return {"uri": "", "caption": "The run has no drinking.parquet (--no-drinking-table): "
@@ -355,7 +356,8 @@ def _weekly_section(run_dir: Path, patients: Any, arms: list[str]) -> dict[str, 
             weeks_all.astype(float), series, ylabel="reported drinks per week (US standard)"),
         "caption": ("Reported (TLFB) US standard drinks per week by arm; a patient-week is the "
                     "mean of its observed days x 7 (missing days and dropouts are left out). "
-                    "Negative weeks are the baseline."),
+                    "Negative weeks are the baseline."
+                    + (" Patients of all replicates pooled." if pooled else "")),
     }
 
 
@@ -381,8 +383,82 @@ def reference_arm(arms: list[str]) -> str:
     return sorted(arms)[0]
 
 
-def _km_and_tables(outcomes: Any, arms: list[str], meta: dict[str, Any]) -> dict[str, Any]:
-    from reconsolidate.endpoints import compare_arms, kaplan_meier, summarize_arms
+def replicate_of(patients: Any, outcomes: Any) -> np.ndarray | None:
+    """Replicate of each row of ``outcomes`` (from ``patients.parquet``), or None when the run
+    holds a single replicate (or predates the ``replicate`` column).
+
+    Raises
+    ------
+    InputError
+        When an outcome row's ``patient_id`` is not in ``patients.parquet``.
+    """
+    if "replicate" not in patients or "patient_id" not in outcomes:
+        return None
+    reps = patients["replicate"].to_numpy()
+    if len(np.unique(reps)) <= 1:
+        return None
+    rep = dict(zip(patients["patient_id"].astype(str), reps.astype(int), strict=True))
+    ids = outcomes["patient_id"].astype(str)
+    unknown = ids[~ids.isin(rep.keys())]
+    if len(unknown):
+        raise InputError(f"outcomes.parquet: patient_id {unknown.iloc[0]!r} is not in "
+                         "patients.parquet (allowed: the run's own patients)")
+    return ids.map(rep).to_numpy(int)
+
+
+def _comparison_rows(ep: Any, labels: np.ndarray, ref: str, k: Any,
+                     replicate: int | None = None) -> list[dict[str, Any]]:
+    """The between-arm table rows of one trial (one replicate, or the whole run)."""
+    from reconsolidate.endpoints import compare_arms
+
+    want = dict(_COMPARISONS)
+    crow: list[dict[str, Any]] = []
+    for c in compare_arms(ep, labels, reference=ref):
+        if c["endpoint"] not in want:
+            continue
+        est = c.get("hazard_ratio") if c["kind"] == "hazard_ratio" else c.get("difference")
+        digits = 2 if c["kind"] == "hazard_ratio" else 1
+        ci = (f"[{_fmt(c.get('ci_low'), digits)}, {_fmt(c.get('ci_high'), digits)}]"
+              if c.get("ci_low") is not None else "-")
+        g = (f"{_fmt(c.get('hedges_g'), 2)} [{_fmt(c.get('g_ci_low'), 2)}, "
+             f"{_fmt(c.get('g_ci_high'), 2)}]" if c.get("hedges_g") is not None else "-")
+        crow.append({"endpoint": want[c["endpoint"]].replace("K days", f"{k} days"),
+                     "key": c["endpoint"], "arm": c["arm"], "reference": c["reference"],
+                     "replicate": "" if replicate is None else str(replicate),
+                     "estimate": _fmt(est, digits), "ci": ci, "p": _fmt_p(c.get("p_value")),
+                     "g": g, "value": est, "p_value": c.get("p_value"), "digits": digits})
+    return crow
+
+
+def _across_replicates(crow: list[dict[str, Any]], n_reps: int) -> list[dict[str, str]]:
+    """Per (endpoint, arm): how the replicate trials' estimates spread (no patient pooling)."""
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for c in crow:
+        groups.setdefault((c["endpoint"], c["arm"], c["reference"]), []).append(c)
+    rows = []
+    for (endpoint, arm, ref), cs in groups.items():
+        v = np.array([float(c["value"]) for c in cs if c["value"] is not None], dtype=float)
+        v = v[np.isfinite(v)]
+        d = cs[0]["digits"]
+        n_sig = sum(1 for c in cs if c["p_value"] is not None and c["p_value"] < 0.05)
+        rows.append({
+            "endpoint": endpoint, "arm": arm, "reference": ref,
+            "median": _fmt(float(np.median(v)), d) if v.size else "-",
+            "range": f"{_fmt(float(v.min()), d)} to {_fmt(float(v.max()), d)}" if v.size else "-",
+            "significant": f"{n_sig} of {n_reps}",
+        })
+    return rows
+
+
+def _km_and_tables(outcomes: Any, arms: list[str], meta: dict[str, Any],
+                   replicates: np.ndarray | None = None) -> dict[str, Any]:
+    """Kaplan-Meier figure, endpoint table and between-arm comparisons.
+
+    Descriptive numbers (curves, endpoint means) pool the replicates, as the trial's summary
+    does; comparisons are made within each replicate (``replicates``, one per outcome row),
+    never over pooled replicates: as ``reconsolidate analyze RUN_DIR --replicate R``.
+    """
+    from reconsolidate.endpoints import kaplan_meier, summarize_arms
 
     ep = _endpoints(outcomes)
     labels = outcomes["arm"].astype(str).to_numpy()
@@ -416,21 +492,16 @@ def _km_and_tables(outcomes: Any, arms: list[str], meta: dict[str, Any]) -> dict
     rows.append({"label": "median days to first heavy day (KM)",
                  "cells": [_fmt(medians.get(a), 0) for a in arms]})
     ref = reference_arm(arms)
-    comps = compare_arms(ep, labels, reference=ref)
-    want = dict(_COMPARISONS)
-    crow = []
-    for c in comps:
-        if c["endpoint"] not in want:
-            continue
-        est = c.get("hazard_ratio") if c["kind"] == "hazard_ratio" else c.get("difference")
-        digits = 2 if c["kind"] == "hazard_ratio" else 1
-        ci = (f"[{_fmt(c.get('ci_low'), digits)}, {_fmt(c.get('ci_high'), digits)}]"
-              if c.get("ci_low") is not None else "-")
-        g = (f"{_fmt(c.get('hedges_g'), 2)} [{_fmt(c.get('g_ci_low'), 2)}, "
-             f"{_fmt(c.get('g_ci_high'), 2)}]" if c.get("hedges_g") is not None else "-")
-        crow.append({"endpoint": want[c["endpoint"]].replace("K days", f"{k} days"),
-                     "arm": c["arm"], "reference": c["reference"], "estimate": _fmt(est, digits),
-                     "ci": ci, "p": _fmt_p(c.get("p_value")), "g": g})
+    reps = [] if replicates is None else sorted(np.unique(replicates).tolist())
+    if not reps:
+        crow = _comparison_rows(ep, labels, ref, k)
+    else:
+        crow = []
+        for r in reps:
+            sel = outcomes[replicates == r].reset_index(drop=True)
+            crow += _comparison_rows(_endpoints(sel), sel["arm"].astype(str).to_numpy(), ref,
+                                     k, replicate=int(r))
+    pooled = " (replicates pooled)" if reps else ""
     return {
         "km_uri": km_uri,
         "km_caption": (
@@ -438,14 +509,31 @@ def _km_and_tables(outcomes: Any, arms: list[str], meta: dict[str, Any]) -> dict
             f"{_fmt(an.get('heavy_drinks_men', 5), 0)} US drinks men, >= "
             f"{_fmt(an.get('heavy_drinks_women', 4), 0)} women) over days 0-"
             f"{follow - 1 if isinstance(follow, int) else ''}, reported diary, missing days "
-            f"handled as '{an.get('missing_days', '')}'."),
+            f"handled as '{an.get('missing_days', '')}'{pooled}."),
         "endpoint_rows": rows,
         "comparisons": crow,
+        "across_replicates": _across_replicates(crow, len(reps)) if reps else [],
+        "replicates": [int(r) for r in reps],
         "reference": ref,
     }
 
 
+CALIBRATED = "calibrated"
+CODE_DEFAULT = "code default (not calibrated)"
+SET_BY_SPEC = "set by the spec"
+NOT_USED = "not used by this run"
+
+
 def _calibration_section(meta: dict[str, Any]) -> dict[str, Any]:
+    """The calibration-status table and its summary sentence.
+
+    Each free parameter (the targets file's ``[[parameters]]`` and the fitted file's) is one
+    of: used by this run at its calibrated value (``calibrated``), used at the value the code
+    gives it (``code default (not calibrated)``: an ASSUMPTION), used at a value the spec
+    sets, or not used by this run (it belongs to a module no arm simulates, e.g. a therapy
+    preset no arm receives). The summary counts each; the calibrated and uncalibrated counts
+    are out of the parameters this run uses.
+    """
     from reconsolidate.calibration.defaults import load_fitted
     from reconsolidate.calibration.predict import code_default
     from reconsolidate.calibration.targets import load_targets
@@ -462,11 +550,15 @@ def _calibration_section(meta: dict[str, Any]) -> dict[str, Any]:
         free = []
     names = list(dict.fromkeys([p.name for p in free] + sorted(fp)))
     why = {p.name: p.why for p in free}
+    therapies = sorted({str(a["therapy"].get("name")) for a in run_arms.values()
+                        if isinstance(a.get("therapy"), dict)} - {"None", "none"})
     rows = []
-    n_cal = 0
+    counts = {CALIBRATED: 0, CODE_DEFAULT: 0, SET_BY_SPEC: 0, NOT_USED: 0}
+    unused_modules: list[str] = []
     for name in names:
         parts = name.split(".")
         used: float | None = None
+        reason = ""
         if parts[0] == "behavior":
             used = spec.get("behavior", {}).get(parts[1])
         elif parts[0] == "memory":
@@ -477,22 +569,48 @@ def _calibration_section(meta: dict[str, Any]) -> dict[str, Any]:
                 if isinstance(th, dict) and th.get("name") == parts[1]:
                     used = th.get(parts[2])
                     break
+            if used is None:
+                reason = (f"no arm receives the {parts[1]} therapy"
+                          + (f" (the arms' therapies: {', '.join(therapies)})" if therapies
+                             else " (no arm has an adjunct therapy)"))
+                unused_modules.append(f"the {parts[1]} therapy")
         elif parts[0] == "cohort":
             for a in run_arms.values():
                 used = a.get("cohort", {}).get(parts[1])
                 break
+        if used is None and not reason:
+            reason = "not among the run's resolved parameters"
+            unused_modules.append(name)
         fv, cv = fp.get(name), code_default(name)
         if used is None:
-            status = "not used by this run"
+            status = NOT_USED
         elif fv is not None and math.isclose(float(used), fv, rel_tol=1e-9, abs_tol=1e-12):
-            status, n_cal = "calibrated", n_cal + 1
+            status = CALIBRATED
         elif cv is not None and math.isclose(float(used), cv, rel_tol=1e-9, abs_tol=1e-12):
-            status = "code default (not calibrated)"
+            status = CODE_DEFAULT
         else:
-            status = "set by the spec"
+            status = SET_BY_SPEC
+        counts[status] += 1
         rows.append({"name": name, "used": _fmt(used, 4), "fitted": _fmt(fv, 4),
-                     "code": _fmt(cv, 4), "status": status, "why": why.get(name, "")})
-    return {"rows": rows, "provenance": prov, "n_calibrated": n_cal, "n": len(rows)}
+                     "code": _fmt(cv, 4), "status": status + (f": {reason}" if reason else ""),
+                     "kind": status, "why": why.get(name, "")})
+    n_used = len(rows) - counts[NOT_USED]
+    summary = (
+        f"Of the {len(rows)} free parameters, {n_used} are used by this run: "
+        f"{counts[CALIBRATED]} at their calibrated value, {counts[CODE_DEFAULT]} at their code "
+        f"default (not calibrated: an ASSUMPTION) and {counts[SET_BY_SPEC]} at a value the "
+        "trial spec sets."
+    )
+    if counts[NOT_USED]:
+        mods = list(dict.fromkeys(unused_modules))
+        one = counts[NOT_USED] == 1
+        summary += (f" {counts[NOT_USED]} {'is' if one else 'are'} not used by this run "
+                    f"({', '.join(mods)}: no arm simulates {'it' if len(mods) == 1 else 'them'})"
+                    f"; {'its' if one else 'their'} calibration status does not matter here.")
+    return {"rows": rows, "provenance": prov, "summary": summary, "n": len(rows),
+            "n_used": n_used, "n_calibrated": counts[CALIBRATED],
+            "n_code_default": counts[CODE_DEFAULT], "n_set_by_spec": counts[SET_BY_SPEC],
+            "n_not_used": counts[NOT_USED]}
 
 
 # --------------------------------------------------------------------------- entry points ----
@@ -521,6 +639,7 @@ def build_report(run_dir: str | Path) -> str:
     patients = _read_parquet(rd / "patients.parquet")
     outcomes = _read_parquet(rd / "outcomes.parquet")
     arms = _arms(meta, patients)
+    replicates = replicate_of(patients, outcomes)
     spec = meta.get("resolved_parameters", {}).get("spec", {})
     pk_figs, pk_notes = _pk_section(meta, patients, arms, rd)
     ctx = {
@@ -535,8 +654,8 @@ def build_report(run_dir: str | Path) -> str:
         "pk_figs": pk_figs,
         "pk_notes": pk_notes,
         "memory": _memory_section(rd, arms),
-        "weekly": _weekly_section(rd, patients, arms),
-        **_km_and_tables(outcomes, arms, meta),
+        "weekly": _weekly_section(rd, patients, arms, pooled=replicates is not None),
+        **_km_and_tables(outcomes, arms, meta, replicates),
         "calibration": _calibration_section(meta),
         "spec_text": (rd / "spec.toml").read_text(encoding="utf-8")
         if (rd / "spec.toml").is_file() else "",

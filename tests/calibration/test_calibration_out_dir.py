@@ -1,0 +1,126 @@
+"""``calibrate --out DIR`` writes a self-contained DIR: ``validate DIR/targets.toml`` works."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from reconsolidate.calibration import load_fitted, load_targets
+from reconsolidate.calibration.fit import (
+    _render_toml,
+    bundle_targets,
+    calibrate,
+    write_calibration,
+)
+from reconsolidate.calibration.validate import validate
+from reconsolidate.cli import main
+from reconsolidate.exceptions import InputError
+
+TARGET = "dakwar2020_ketamine_pda_21d"
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_calibrate_out_dir_targets_file_validates(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """The shipped targets through the CLI: DIR/targets.toml is byte-identical to the shipped
+    file, its scenarios are copied next to it, and ``validate`` reads it from anywhere (the
+    directory is moved first: nothing points back to the package)."""
+    out = tmp_path / "cal"
+    assert main(["calibrate", "--out", str(out), "--budget", "1", "--batch-size", "1",
+                 "--patients-per-arm", "2", "--json", "-"]) == 0
+    capsys.readouterr()
+    shipped = load_targets()
+    moved = tmp_path / "elsewhere" / "cal"
+    moved.parent.mkdir()
+    out.rename(moved)
+    copy = moved / "targets.toml"
+    assert copy.read_bytes() == shipped.path.read_bytes()
+    for name in shipped.scenarios:
+        rel = shipped.scenarios[name].spec
+        assert (moved / rel).read_bytes() == shipped.scenario_path(name).read_bytes()
+    assert (moved / "scenarios" / "regimens" / "das2019.toml").is_file()
+
+    assert main(["validate", str(copy), "--patients-per-arm", "4", "--target", TARGET,
+                 "--json", "-"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert [t["id"] for t in res["targets"]] == [TARGET]
+    # provenance: the fit's targets_sha256 is the hash of the shipped file and of the copy
+    prov = load_fitted(moved / "fitted.toml")["provenance"]
+    assert prov["targets_sha256"] == shipped.sha256 == _sha(copy) == res["targets_sha256"]
+    summary = json.loads((moved / "summary.json").read_text(encoding="utf-8"))
+    tc = summary["targets_copy"]
+    assert tc["identical_to_fitted"] is True and tc["scenarios_outside"] == {}
+    assert tc["files_sha256"]["scenarios/das2019.toml"] == _sha(moved / "scenarios/das2019.toml")
+    # the copy is itself a valid targets file to calibrate from (same hash, same bundle)
+    again = load_targets(copy)
+    assert again.sha256 == shipped.sha256
+    assert bundle_targets(again)[1] == bundle_targets(shipped)[1]
+
+
+def test_calibrate_out_dir_with_a_scenario_outside_the_targets_folder(tmp_path: Path) -> None:
+    """A scenario the targets file names by an absolute path cannot be copied at its relative
+    place: DIR/targets.toml names it absolutely (and says so), fitted.toml keeps the hash of
+    the file the fit read, and ``validate`` reads the rewritten file."""
+    shipped = load_targets()
+    text = shipped.path.read_text(encoding="utf-8")
+    pkg = shipped.base / "scenarios"
+    user = tmp_path / "mine"
+    shutil.copytree(pkg, user / "scenarios")
+    # dakwar2020 by absolute path into the package; the others relative (copied)
+    text = text.replace('spec = "scenarios/dakwar2020.toml"',
+                        f'spec = {json.dumps(str(pkg / "dakwar2020.toml"))}')
+    tpath = user / "targets.toml"
+    tpath.write_text(text, encoding="utf-8")
+    res = calibrate(tpath, budget=1, seed=1, batch_size=1, patients_per_arm=4,
+                    target_ids=[TARGET])
+    out = tmp_path / "out"
+    write_calibration(res, out, command="reconsolidate calibrate test")
+    copy = out / "targets.toml"
+    written = copy.read_text(encoding="utf-8")
+    assert written.startswith("# Written by `reconsolidate calibrate`")
+    assert _sha(tpath) in written and "dakwar2020" in written.splitlines()[2]
+    data = tomllib.loads(written)
+    original = tomllib.loads(text)
+    assert data["scenarios"]["dakwar2020"]["spec"] == str((pkg / "dakwar2020.toml").resolve())
+    data["scenarios"]["dakwar2020"]["spec"] = original["scenarios"]["dakwar2020"]["spec"]
+    assert data == original  # nothing else changed
+    assert not (out / "scenarios" / "dakwar2020.toml").exists()
+    assert (out / "scenarios" / "das2019.toml").is_file()
+    prov = load_fitted(out / "fitted.toml")["provenance"]
+    assert prov["targets_sha256"] == _sha(tpath) != _sha(copy)
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["targets_copy"]["identical_to_fitted"] is False
+    assert summary["targets_copy"]["sha256"] == _sha(copy)
+    assert list(summary["targets_copy"]["scenarios_outside"]) == ["dakwar2020"]
+    v = validate(copy, target_ids=[TARGET], patients_per_arm=4)
+    assert v["n_targets"] == 1 and v["targets"][0]["predicted"] is not None
+
+
+def test_write_calibration_refuses_a_targets_file_changed_since_the_fit(tmp_path: Path) -> None:
+    shipped = load_targets()
+    user = tmp_path / "mine"
+    shutil.copytree(shipped.base / "scenarios", user / "scenarios")
+    tpath = user / "targets.toml"
+    tpath.write_bytes(shipped.path.read_bytes())
+    res = calibrate(tpath, budget=1, seed=1, batch_size=1, patients_per_arm=4,
+                    target_ids=[TARGET])
+    tpath.write_text(tpath.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
+    with pytest.raises(InputError, match="changed since the calibration read it"):
+        write_calibration(res, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_toml_writer_round_trips_the_shipped_targets_and_specs() -> None:
+    shipped = load_targets()
+    for path in [shipped.path, *(shipped.scenario_path(n) for n in shipped.scenarios)]:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        assert tomllib.loads(_render_toml(data)) == data
