@@ -114,7 +114,11 @@ def km_figure(curves: dict[str, tuple[np.ndarray, np.ndarray]], *, xlabel: str) 
     ax.set_ylim(0, 1.02)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("free of heavy drinking (Kaplan-Meier)")
-    ax.legend(fontsize=8)
+    if curves:
+        ax.legend(fontsize=8)
+    else:  # e.g. no reported follow-up day (every visit missed): say so instead of a blank
+        ax.text(0.5, 0.5, "no arm has a reported follow-up day", ha="center", va="center",
+                transform=ax.transAxes)
     return png_data_uri(fig)
 
 
