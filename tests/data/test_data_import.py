@@ -277,3 +277,46 @@ def test_parquet_calendar_date_columns(tmp_path) -> None:
     csv = _load(b"id,date,amount\nA1,2024-01-01,6\nA1,2024-01-02,0\nB2,2024-01-03,4\n")
     np.testing.assert_array_equal(a.drinks_per_day, csv.drinks_per_day)
     assert a.first_study_day == csv.first_study_day == -1
+
+
+@pytest.mark.parametrize(("which", "content", "expected"), [
+    ("diary", b"id,date,amount\n", "diary.csv: no data rows (only a header line); expected one "
+     "row per participant-day"),
+    ("diary", b"id,date,amount\r\n\r\n  \n", "diary.csv: no data rows"),
+    ("participants", b"id,sex,arm,randomization_date\n", "participants.csv: no data rows (only "
+     "a header line); expected one row per participant"),
+    ("biomarkers", b"id,date,etg_positive\n", "etg.csv: no data rows (only a header line); "
+     "expected one row per biomarker test"),
+])
+def test_header_only_files_are_rejected_in_one_line(which, content, expected) -> None:
+    """A header-only diary used to load as every participant missing every day (and be scored
+    in full); now one problem, one line, naming the file."""
+    diary = b"id,date,amount\nA1,2024-01-02,0\nB2,2024-01-02,3\n"
+    people, bio = PEOPLE, None
+    if which == "diary":
+        diary = content
+    elif which == "participants":
+        people = content
+    else:
+        bio = content
+    with pytest.raises(DataValidationError) as exc:
+        _load(diary, people, bio)
+    msg = str(exc.value)
+    assert msg.startswith(expected) and "\n" not in msg
+    assert len(exc.value.problems) == 1
+
+
+def test_zero_row_parquet_and_malformed_rows_are_not_header_only() -> None:
+    buf = io.BytesIO()
+    pq.write_table(pa.table({"id": pa.array([], pa.string()), "study_day": pa.array([], pa.int32()),
+                             "drinks": pa.array([], pa.float64())}), buf)
+    with pytest.raises(DataValidationError,
+                       match=r"^diary\.csv: no data rows \(only the column names\)"):
+        _load(buf.getvalue())
+    # rows that all have the wrong field count are reported as such, not as "no data rows"
+    with pytest.raises(DataValidationError) as exc:
+        _load(b"id,date,amount\nA1,2024-01-02\n")
+    assert "expected 3 fields" in str(exc.value) and "no data rows" not in str(exc.value)
+    # several problems keep the counted multi-line layout
+    with pytest.raises(DataValidationError, match=r"^2 problem\(s\) in the input data:\n  "):
+        _load(b"id,date,amount\nA1,2024-01-02,-1\nB2,2024-01-02,-2\n")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -356,3 +357,157 @@ def test_subprocess_entry_point() -> None:
 def test_wrong_file_kind_exit_2(capsys) -> None:
     assert main(["analyze", str(EXAMPLE_PEOPLE), "--participants", str(EXAMPLE_PEOPLE)]) == 2
     assert "no drinks column" in capsys.readouterr().err
+
+
+def test_gee_not_estimable_reported_in_json_and_table(tmp_path, capsys) -> None:
+    """With the ketamine arm abstinent on every reported day, analyze printed a daily-abstinence
+    odds ratio of ~6e14 with p = 0: now "not estimable" with the reason, as for the Cox model."""
+    ids, arm, sex, days, _, reported = _simulated()
+    reported[(arm == "ketamine")[:, None] & (days >= 0)[None, :] & ~np.isnan(reported)] = 0.0
+    lines = ["participant_id,study_day,drinks"] + [
+        f"{pid},{d},{'' if np.isnan(v) else v}"
+        for pid, row in zip(ids, reported, strict=True) for d, v in zip(days, row, strict=True)]
+    diary, people = tmp_path / "diary.csv", tmp_path / "participants.csv"
+    diary.write_text("\n".join(lines) + "\n")
+    people.write_text("participant_id,sex,arm\n" + "".join(
+        f"{p},{s},{a}\n" for p, s, a in zip(ids, sex, arm, strict=True)))
+    argv = ["analyze", str(diary), "-p", str(people), "--missing", "exclude",
+            "--reference", "midazolam", "--window", "1:21"]
+    res = _json(capsys, argv)
+    by = {c["endpoint"]: c for c in res["comparisons"]}
+    gee = by["daily_abstinence"]
+    assert gee["odds_ratio"] is None and gee["ci_low"] is None and gee["p_value"] is None
+    assert gee["note"].startswith("not estimable: separation: 100% of the compared arm's")
+    assert gee["n"] == gee["n_reference"] == 20
+    assert by["time_to_first_heavy_day"]["hazard_ratio"] is None  # no heavy day in one arm
+    assert by["time_to_first_heavy_day"]["note"].startswith("not estimable")
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "not estimable [" in out
+    assert "daily_abstinence (OR): not estimable: separation: 100%" in out
+    assert "e+1" not in out  # no absurd odds ratio anywhere
+
+
+def _documented_keys() -> tuple[set[str], list[re.Pattern]]:
+    """Backticked names in docs/endpoints.md, and the `<X>` / `<B>` / `<E>` patterns."""
+    from reconsolidate.endpoints import BINARY_ENDPOINTS, CONTINUOUS_ENDPOINTS
+
+    doc = (REPO / "docs" / "endpoints.md").read_text()
+    names = set(re.findall(r"`([A-Za-z0-9_<>]+)`", doc))
+    subst = {"<X>": CONTINUOUS_ENDPOINTS, "<B>": BINARY_ENDPOINTS, "<E>": ("heavy_day", "drink")}
+    for values in subst.values():
+        assert all(v in names for v in values), values  # every endpoint named in the docs
+    pats = []
+    for n in names:
+        for ph, values in subst.items():
+            if ph in n:
+                alt = "|".join(values)
+                pats.append(re.compile(re.escape(n).replace(re.escape(ph), f"({alt})") + "$"))
+    return names, pats
+
+
+def _undocumented(keys, names, pats) -> list[str]:
+    return [k for k in keys if k not in names and not any(p.match(k) for p in pats)]
+
+
+def test_json_counts_are_denominators_and_every_key_is_documented(tmp_path, capsys) -> None:
+    """`n_<endpoint>` was a denominator for binary endpoints but an event count for the first
+    heavy day / drink; under --missing exclude "abstinent in the last K days" was computed on
+    completers (and on 1-2 reported days) next to the full n. Now every n_ key is the number of
+    participants contributing, events are events_ keys, and the denominator of the last-K-days
+    share is the participants with at least half of K days counted."""
+    run = _write_run_dir(tmp_path)
+    res = _json(capsys, ["analyze", str(run), "--missing", "exclude", "--window", "0:27",
+                         "--abstinent-last-days", "14"])
+    _, arm, _, days, _, reported = _simulated()
+    last = reported[:, (days >= 14) & (days <= 27)]
+    counted = (~np.isnan(last)).sum(axis=1)
+    scored = (~np.isnan(reported[:, (days >= 0) & (days <= 27)])).any(axis=1)
+    assert res["settings"]["abstinent_last_min_days"] == 7
+    for a, s in res["arms"].items():
+        m = arm == a
+        ok = m & scored & (counted >= 7)
+        dry = ok & (np.nansum(last, axis=1) == 0)
+        assert s["n_abstinent_last_days"] == int(ok.sum())
+        assert s["not_assessable_abstinent_last_days"] == int((m & scored & ~ok).sum()) > 0
+        assert s["events_abstinent_last_days"] == int(dry.sum())
+        assert s["percent_abstinent_last_days"] == pytest.approx(100 * dry.sum() / ok.sum())
+        assert "n_first_heavy_day_events" not in s and "n_first_drink_events" not in s
+        assert s["n_time_to_first_heavy_day"] == s["n_scored"]
+        assert 0 < s["events_time_to_first_heavy_day"] <= s["n_time_to_first_heavy_day"]
+        for k, v in s.items():  # every n_<endpoint> is a denominator
+            if k.startswith("n_") and k != "n_scored":
+                assert v <= s["n_scored"], k
+                ev = k.replace("n_", "events_", 1)
+                if ev in s:
+                    assert s[ev] <= v, k
+    for c in res["comparisons"]:
+        assert c["n"] <= res["arms"][c["arm"]]["n_scored"]
+        assert c["n_reference"] <= res["arms"][c["reference"]]["n_scored"]
+    # the table shows the denominator actually used next to the share
+    assert main(["analyze", str(run), "--missing", "exclude", "--window", "0:27",
+                 "--abstinent-last-days", "14", "--gee", "none"]) == 0
+    out = capsys.readouterr().out
+    s = res["arms"]["ketamine"]
+    assert f"({s['events_abstinent_last_days']}/{s['n_abstinent_last_days']})" in out
+    assert "not assessable (< 7 of 14 days counted)" in out
+    # every key of the JSON output is documented in docs/endpoints.md
+    names, pats = _documented_keys()
+    full = _json(capsys, ["analyze", str(run), "--biomarkers", str(run / "drinking.parquet"),
+                          "--imputation", "linear"])
+    missing = _undocumented(full, names, pats)
+    for sect in ("window", "baseline", "settings", "provenance", "run_metadata"):
+        missing += _undocumented(full[sect], names, pats)
+    for sect in ("files", "imputation", "pseudonymisation"):
+        missing += _undocumented(full["provenance"][sect], names, pats)
+    for s in full["arms"].values():
+        missing += _undocumented(s, names, pats)
+        missing += _undocumented(s["who_risk_level_percent"], names, pats)
+    for c in full["comparisons"] + res["comparisons"]:
+        missing += _undocumented(c, names, pats)
+    for curves in full["kaplan_meier"].values():
+        missing += _undocumented(full["kaplan_meier"], names, pats)
+        for curve in curves.values():
+            missing += _undocumented(curve, names, pats)
+    assert not sorted(set(missing))
+
+
+def test_abstinent_last_min_days_option(tmp_path, capsys) -> None:
+    run = _write_run_dir(tmp_path)
+    base = ["analyze", str(run), "--missing", "exclude", "--window", "0:27", "--gee", "none",
+            "--abstinent-last-days", "14"]
+    lax = _json(capsys, [*base, "--abstinent-last-min-days", "1"])
+    strict = _json(capsys, [*base, "--abstinent-last-min-days", "14"])
+    assert lax["settings"]["abstinent_last_min_days"] == 1
+    for a in lax["arms"]:
+        assert lax["arms"][a]["n_abstinent_last_days"] > strict["arms"][a]["n_abstinent_last_days"]
+    assert main([*base, "--abstinent-last-min-days", "15"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "abstinent_last_min_days = 15: must be an integer in [1, 14]" in err
+    assert "\n" not in err
+
+
+@pytest.mark.parametrize("which", ["diary", "participants", "parquet_diary"])
+def test_header_only_input_exit_2_one_line(which, tmp_path, capsys) -> None:
+    """A diary with only its header row was scored as a full (invented) analysis: every
+    participant missing every day, i.e. heavy drinking under the default handling."""
+    diary, people = EXAMPLE_DIARY, EXAMPLE_PEOPLE
+    if which == "diary":
+        diary = tmp_path / "diary.csv"
+        diary.write_text(EXAMPLE_DIARY.read_text().splitlines()[0] + "\n\n")
+    elif which == "participants":
+        people = tmp_path / "participants.csv"
+        people.write_text(EXAMPLE_PEOPLE.read_text().splitlines()[0] + "\n")
+    else:
+        diary = tmp_path / "diary.parquet"
+        pq.write_table(pa.table({"id": pa.array([], pa.string()),
+                                 "study_day": pa.array([], pa.int32()),
+                                 "drinks": pa.array([], pa.float64())}), diary)
+    code = main(["analyze", str(diary), "--participants", str(people), "--json", "-"])
+    out = capsys.readouterr()
+    assert code == 2 and out.out == ""
+    bad = people if which == "participants" else diary
+    what = "(only the column names)" if which == "parquet_diary" else "(only a header line)"
+    assert out.err.strip() == (
+        f"error: {bad}: no data rows {what}; expected one row per "
+        f"{'participant' if which == 'participants' else 'participant-day'}")

@@ -62,8 +62,10 @@ def test_hand_computed_observed_days(backend: str) -> None:
     np.testing.assert_array_equal(ep.days_to_first_heavy_day, [2, 1, 7, 1])
     np.testing.assert_array_equal(ep.first_heavy_day_observed, [True, True, False, True])
     np.testing.assert_array_equal(ep.no_heavy_drinking_days, [0, 0, 1, 0])
-    # last 3 days: P0 drinks on day 5; P1 only day 6 observed (1 drink)
-    np.testing.assert_array_equal(ep.abstinent_last_days, [0, 0, 1, 0])
+    # last 3 days: P0 drinks on day 5; P1 only day 6 observed (1 drink): 1 of 3 days counted is
+    # below the default minimum of 2 (half of K rounded up), so P1 is not assessable
+    assert ep.settings["abstinent_last_min_days"] == 2
+    np.testing.assert_array_equal(ep.abstinent_last_days, [0, NAN, 1, 0])
     np.testing.assert_array_equal(ep.n_days_missing, [1, 2, 0, 0])
     assert ep.included.all()
 
@@ -238,3 +240,48 @@ def test_wrappers_equal_fused_result() -> None:
     h = MissingDataHandling("itt", "exclude")
     np.testing.assert_array_equal(percent_days_abstinent(DRINKS, FEMALE, handling=h),
                                   _ep(h).percent_days_abstinent)
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_abstinent_last_days_needs_enough_counted_days(backend: str) -> None:
+    """Under "exclude", a participant with 2 of the last 28 days reported (both dry) was
+    counted as abstinent over the last 28 days: now not assessable (NaN, out of the
+    denominator) below half of K, configurable; filled missing days are counted days."""
+    k = 28
+    x = np.zeros((4, 40))
+    x[0, -k:-2] = NAN  # 2 dry days of 28 observed: not assessable
+    x[1, -k:-14] = NAN  # 14 dry days of 28: exactly half, assessable and abstinent
+    x[2, -k:-15] = NAN  # 15 days, drinks on one: not abstinent
+    x[2, -1] = 2.0
+    x[3, -k:] = NAN  # nothing observed in the last 28 days (dropout)
+    fem = np.zeros(4, bool)
+    ex = MissingDataHandling("itt", "exclude")
+    ep = compute_endpoints(x, fem, handling=ex, abstinent_last_days=k, backend=backend)
+    assert ep.settings["abstinent_last_min_days"] == 14
+    np.testing.assert_array_equal(ep.abstinent_last_days, [NAN, 1, 0, NAN])
+    assert ep.included.all()  # still scored on the other endpoints
+    lax = compute_endpoints(x, fem, handling=ex, abstinent_last_days=k,
+                            abstinent_last_min_days=1, backend=backend)
+    np.testing.assert_array_equal(lax.abstinent_last_days, [1, 1, 0, NAN])
+    strict = compute_endpoints(x, fem, handling=ex, abstinent_last_days=k,
+                               abstinent_last_min_days=15, backend=backend)
+    np.testing.assert_array_equal(strict.abstinent_last_days, [NAN, NAN, 0, NAN])
+    # a missing day filled by the handling is a counted day: everyone is classified
+    hv = compute_endpoints(x, fem, handling=MissingDataHandling("itt", "heavy"),
+                           abstinent_last_days=k, backend=backend)
+    np.testing.assert_array_equal(hv.abstinent_last_days, [0, 0, 0, 0])
+    ab = compute_endpoints(x, fem, handling=MissingDataHandling("itt", "abstinent"),
+                           abstinent_last_days=k, backend=backend)
+    np.testing.assert_array_equal(ab.abstinent_last_days, [1, 1, 0, 1])
+    # K clipped to a shorter window: the default minimum follows the clipped K
+    short = compute_endpoints(x[:, :5], fem, handling=ex, abstinent_last_days=k)
+    assert short.settings["abstinent_last_days"] == 5
+    assert short.settings["abstinent_last_min_days"] == 3
+
+
+@pytest.mark.parametrize("bad", [0, -1, 29, 2.5, True, "14"])
+def test_abstinent_last_min_days_invalid(bad) -> None:
+    with pytest.raises(InputError, match=r"abstinent_last_min_days = .*must be an integer in "
+                                         r"\[1, 28\]"):
+        compute_endpoints(np.zeros((2, 40)), [False, True], abstinent_last_days=28,
+                          abstinent_last_min_days=bad)

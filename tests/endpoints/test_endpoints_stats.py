@@ -12,6 +12,8 @@ from lifelines import CoxPHFitter, KaplanMeierFitter
 from scipy import stats
 
 from reconsolidate.endpoints import (
+    MAX_ABS_LOG_ODDS_RATIO,
+    MIN_GEE_CLUSTERS_PER_ARM,
     MissingDataHandling,
     abstinence_matrix,
     compare_arms,
@@ -98,7 +100,10 @@ def test_gee_equals_statsmodels(cov: str) -> None:
     assert r["ci_high"] == pytest.approx(math.exp(hi), rel=1e-6)
     assert r["p_value"] == pytest.approx(float(res.pvalues["treated"]), rel=1e-6)
     assert r["odds_ratio"] > 1
-    assert r["n_days"] == int((~np.isnan(a)).sum())
+    assert r["n_days"] == int((~np.isnan(a[treated])).sum())
+    assert r["n_days_reference"] == int((~np.isnan(a[~treated])).sum())
+    assert r["n"] == r["n_reference"] == 20
+    assert "note" not in r
 
 
 def test_gee_skips_large_and_constant() -> None:
@@ -181,3 +186,74 @@ def test_summary_and_comparisons_on_simulated_arms() -> None:
     assert s_ro["ketamine"]["median_days_to_first_heavy_day"] is None
     assert s_ro["ketamine"]["median_days_to_first_heavy_day_reached"] is None
     assert s_ro["midazolam"]["median_days_to_first_heavy_day_reached"] in (True, False)
+
+
+def test_gee_not_estimable_under_separation() -> None:
+    """An arm abstinent on every counted day gave an odds ratio of ~1e12 with p = 0: now
+    None with the reason, as the Cox model does."""
+    a, treated = _abstinence_panel()
+    a[treated] = np.where(np.isnan(a[treated]), np.nan, 1.0)
+    r = gee_daily_abstinence(a, treated)
+    assert r["odds_ratio"] is None and r["ci_low"] is None and r["ci_high"] is None
+    assert r["p_value"] is None
+    assert r["note"].startswith("not estimable: separation: 100% of the compared arm's")
+    a[~treated] = np.where(np.isnan(a[~treated]), np.nan, 0.0)  # and none in the reference
+    r = gee_daily_abstinence(a, treated)
+    assert r["odds_ratio"] is None and "0% of the reference arm's" in r["note"]
+
+
+@pytest.mark.parametrize("per_arm", [1, 2, MIN_GEE_CLUSTERS_PER_ARM - 1])
+def test_gee_not_estimable_with_too_few_participants(per_arm: int) -> None:
+    """One participant per arm gave OR 0.67 with a zero-width CI and p = 0 (the sandwich SE
+    needs many clusters)."""
+    a, treated = _abstinence_panel()
+    keep = np.r_[np.flatnonzero(treated)[:per_arm], np.flatnonzero(~treated)[:20]]
+    r = gee_daily_abstinence(a[keep], treated[keep])
+    assert r["odds_ratio"] is None and r["p_value"] is None
+    assert (f"participants with counted days: {per_arm} in the compared arm; the robust "
+            f"(sandwich) SE needs at least {MIN_GEE_CLUSTERS_PER_ARM} per arm") in r["note"]
+    assert r["n"] == per_arm and r["n_reference"] == 20
+    # participants with no counted day are not clusters
+    b = a.copy()
+    b[np.flatnonzero(treated)[per_arm:]] = np.nan
+    assert gee_daily_abstinence(b, treated)["odds_ratio"] is None
+    full = gee_daily_abstinence(a, treated)
+    assert full["odds_ratio"] is not None and full["n"] >= MIN_GEE_CLUSTERS_PER_ARM
+
+
+def test_gee_not_estimable_absurd_estimate_or_no_convergence(monkeypatch) -> None:
+    n, d = 20, 1000
+    treated = np.arange(n) % 2 == 0
+    a = np.where(treated[:, None], 1.0, 0.0) * np.ones((n, d))
+    a[0, 0], a[1, 0] = 0.0, 1.0  # 1 of 10,000 days differs in each arm: not separated
+    r = gee_daily_abstinence(a, treated)
+    assert r["odds_ratio"] is None
+    assert f"|log odds ratio| = 18.4 > {MAX_ABS_LOG_ODDS_RATIO:g}" in r["note"]
+
+    panel, tr = _abstinence_panel()
+    assert gee_daily_abstinence(panel, tr)["odds_ratio"] is not None
+    fit = sm.GEE.fit
+
+    def not_converged(self, *args, **kwargs):
+        res = fit(self, *args, **kwargs)
+        res.converged = False
+        return res
+
+    monkeypatch.setattr(sm.GEE, "fit", not_converged)
+    r = gee_daily_abstinence(panel, tr)
+    assert r["odds_ratio"] is None and r["note"] == "not estimable: the GEE fit did not converge"
+    monkeypatch.setattr(sm.GEE, "fit", lambda self, *a, **k: None)  # statsmodels' failure mode
+    r = gee_daily_abstinence(panel, tr)
+    assert r["odds_ratio"] is None and "fit failed" in r["note"]
+
+
+def test_comparison_counts_are_denominators_with_separate_events() -> None:
+    """Every comparison reports n / n_reference as participants contributing; event counts
+    are separate keys (the Cox model used to report n for both arms together)."""
+    dur, ev, treated = _survival_data()
+    r = cox_hazard_ratio(dur, ev, treated)
+    assert (r["n"], r["n_reference"]) == (int(treated.sum()), int((~treated).sum()))
+    assert (r["events"], r["events_reference"]) == (int(ev[treated].sum()),
+                                                   int(ev[~treated].sum()))
+    rd = risk_difference([1.0, 0.0, np.nan, 1.0], [0.0, 0.0, 1.0])
+    assert (rd["n"], rd["n_reference"], rd["events"], rd["events_reference"]) == (3, 3, 2, 1)

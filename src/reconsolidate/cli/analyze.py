@@ -104,6 +104,7 @@ def run_analysis(
     heavy_drinks: str | None = None,
     grace_days: int | None = None,
     abstinent_last_days: int | None = None,
+    abstinent_last_min_days: int | None = None,
     reference: str | None = None,
     gee: str = "exchangeable",
     options: dict | None = None,
@@ -125,6 +126,10 @@ def run_analysis(
     reproduces the trial's summary; for a diary (or a run without a trial spec): missing days
     heavy, 5:4 drinks, 0 grace days, K = 28 days, baseline every day before the window, and the
     first arm in sort order as reference. Given values always win.
+    ``abstinent_last_min_days`` (fewest counted days in the last K for a participant to be
+    classified on "abstinent in the last K days") defaults to half of K rounded up for both
+    (:data:`~reconsolidate.endpoints.ABSTINENT_LAST_MIN_FRACTION`; the trial spec has no such
+    setting, and the trial scores with the same default).
     """
     from reconsolidate.data import load_run_dir, load_trial_data
     from reconsolidate.endpoints import (
@@ -148,6 +153,9 @@ def run_analysis(
             heavy_drinks = f"{run_an['heavy_drinks_men']}:{run_an['heavy_drinks_women']}"
         if abstinent_last_days is None:
             abstinent_last_days = run_an["abstinent_last_days"]
+        if abstinent_last_min_days is None:
+            # not an [analysis] field yet; read it once the trial spec has one (None: default)
+            abstinent_last_min_days = run_an.get("abstinent_last_min_days")
         if baseline is None and run_an["baseline_window_days"] is not None:
             baseline = "{}:{}".format(*run_an["baseline_window_days"])
     missing = "heavy" if missing is None else missing
@@ -203,6 +211,7 @@ def run_analysis(
         heavy_drinks_women=women,
         grace_days=grace_days,
         abstinent_last_days=abstinent_last_days,
+        abstinent_last_min_days=abstinent_last_min_days,
         baseline_drinks_per_week=base,
         sex_known=data.sex_known,
     )
@@ -345,16 +354,24 @@ def _fmt(v: Any, nd: int = 1) -> str:
     return str(v)
 
 
+def _share(s: dict, name: str) -> str:
+    """``percent (events/denominator)`` of a binary endpoint, e.g. ``40.0 (4/10)``."""
+    pct, k, n = s["percent_" + name], s["events_" + name], s["n_" + name]
+    return f"{_fmt(pct)} ({k}/{n})"
+
+
 def _print_rich(result: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
     console = Console()
     w = result["window"]
+    st = result["settings"]
     t = Table(
         title=f"Drinking endpoints, study days {w['first_study_day']}..{w['last_study_day']}"
         f" ({result['missing_data']})"
     )
+    k, k_min = st["abstinent_last_days"], st["abstinent_last_min_days"]
     rows = [
         ("n (scored)", lambda s: f"{s['n']} ({s['n_scored']})"),
         ("PDA, %", lambda s: _fmt(s["percent_days_abstinent"])),
@@ -362,10 +379,12 @@ def _print_rich(result: dict) -> None:
         ("drinks / drinking day", lambda s: _fmt(s["drinks_per_drinking_day"], 2)),
         ("drinks / week", lambda s: _fmt(s["drinks_per_week"], 1)),
         ("change drinks / week", lambda s: _fmt(s["change_drinks_per_week"], 1)),
-        ("no heavy days (PSNHDD), %", lambda s: _fmt(s["percent_no_heavy_drinking_days"])),
-        ("abstinent last K days, %", lambda s: _fmt(s["percent_abstinent_last_days"])),
-        ("WHO >=1-level reduction, %", lambda s: _fmt(s["percent_who_reduction_1_level"])),
-        ("WHO >=2-level reduction, %", lambda s: _fmt(s["percent_who_reduction_2_levels"])),
+        ("no heavy days (PSNHDD), % (k/n)", lambda s: _share(s, "no_heavy_drinking_days")),
+        (f"abstinent last {k} days, % (k/n)", lambda s: _share(s, "abstinent_last_days")),
+        (f"  not assessable (< {k_min} of {k} days counted)",
+         lambda s: str(s["not_assessable_abstinent_last_days"])),
+        ("WHO >=1-level reduction, % (k/n)", lambda s: _share(s, "who_reduction_1_level")),
+        ("WHO >=2-level reduction, % (k/n)", lambda s: _share(s, "who_reduction_2_levels")),
         (
             "median days to 1st heavy day",
             lambda s: (
@@ -393,14 +412,24 @@ def _print_rich(result: dict) -> None:
             c.add_column(col, justify="right")
         short = {"mean_difference": "diff", "risk_difference": "diff, pp",
                  "hazard_ratio": "HR", "odds_ratio": "OR"}
+        notes: list[str] = []
         for r in result["comparisons"]:
             est = {"mean_difference": "difference", "risk_difference": "difference",
                    "hazard_ratio": "hazard_ratio", "odds_ratio": "odds_ratio"}[r["kind"]]
-            cell = (f"{_fmt(r.get(est), 2)} ({_fmt(r.get('ci_low'), 2)} to "
-                    f"{_fmt(r.get('ci_high'), 2)})")
-            row = [f"{r['endpoint']} ({short[r['kind']]})"] + ([r["arm"]] if many else [])
+            name = f"{r['endpoint']} ({short[r['kind']]})"
+            if r.get(est) is None and r.get("note"):
+                # not estimable (or skipped): say so and why, never a bare "-"
+                where = f"{name}, {r['arm']}" if many else name
+                notes.append(f"[{len(notes) + 1}] {where}: {r['note']}")
+                cell = f"{r['note'].split(':')[0]} [{len(notes)}]"
+            else:
+                cell = (f"{_fmt(r.get(est), 2)} ({_fmt(r.get('ci_low'), 2)} to "
+                        f"{_fmt(r.get('ci_high'), 2)})")
+            row = [name] + ([r["arm"]] if many else [])
             c.add_row(*row, cell, _fmt(r.get("p_value"), 3), _fmt(r.get("hedges_g"), 2))
         console.print(c)
+        for line in notes:
+            console.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
 def analyze(
@@ -465,6 +494,15 @@ def analyze(
             "--abstinent-last-days",
             help="K for 'abstinent in the last K days', days (default: a run's "
             "abstinent_last_days, else 28).",
+        ),
+    ] = None,
+    abstinent_last_min_days: Annotated[
+        int | None,
+        typer.Option(
+            "--abstinent-last-min-days",
+            help="Fewest counted days in the last K for a participant to be classified on "
+            "'abstinent in the last K days'; below it: not assessable, left out of the "
+            "denominator (default: half of K, rounded up).",
         ),
     ] = None,
     reference: Annotated[
@@ -558,6 +596,7 @@ def analyze(
         heavy_drinks=heavy_drinks,
         grace_days=grace_days,
         abstinent_last_days=abstinent_last_days,
+        abstinent_last_min_days=abstinent_last_min_days,
         reference=reference,
         gee=gee,
         options=opts,

@@ -41,17 +41,23 @@ class Problem:
 
 
 class DataValidationError(InputError):
-    """Invalid input data; :attr:`problems` lists every problem found (up to a limit)."""
+    """Invalid input data; :attr:`problems` lists every problem found (up to a limit).
+
+    The message is one line for a single problem (``diary.csv:3: column 'amount' ...``), else a
+    header with the count and one indented line per problem.
+    """
 
     def __init__(self, problems: Sequence[Problem], n_total: int | None = None) -> None:
         self.problems = sorted(problems, key=lambda p: (p.file, p.line or 0))
         self.n_total = len(self.problems) if n_total is None else n_total
+        if self.n_total == 1 and len(self.problems) == 1:
+            # one problem: one line naming file (line, column) and what is wrong
+            super().__init__(str(self.problems[0]))
+            return
         shown = "\n".join(f"  {p}" for p in self.problems)
         more = self.n_total - len(self.problems)
         tail = f"\n  ... and {more} more problem(s)" if more > 0 else ""
-        head = f"{self.n_total} problem(s) in the input data:" if self.n_total != 1 else \
-            "1 problem in the input data:"
-        super().__init__(f"{head}\n{shown}{tail}")
+        super().__init__(f"{self.n_total} problem(s) in the input data:\n{shown}{tail}")
 
 
 @dataclass
@@ -95,10 +101,24 @@ class Table:
     lines: np.ndarray
     kind: str  # "csv" or "parquet"
     calendar: set[str] = field(default_factory=set)  # columns holding days since 1970-01-01
+    #: data records in the file, including CSV records rejected for a wrong field count
+    #: (None: equal to :attr:`n_rows`)
+    n_records: int | None = None
 
     @property
     def n_rows(self) -> int:
+        """Records kept (well-formed), each with its entry in :attr:`lines`."""
         return int(self.lines.size)
+
+    @property
+    def has_no_records(self) -> bool:
+        """True for a file with a header but no data record (blank lines do not count)."""
+        return (self.n_rows if self.n_records is None else self.n_records) == 0
+
+    def no_records_problem(self, what: str) -> Problem:
+        """The problem of a header-only file; ``what`` says what each row should be."""
+        only = "the column names" if self.kind == "parquet" else "a header line"
+        return Problem(self.name, None, None, f"no data rows (only {only}); expected {what}")
 
     def find(self, aliases: Sequence[str]) -> str | None:
         """The first column whose (lower-cased, stripped) name is one of ``aliases``."""
@@ -177,7 +197,8 @@ def _read_csv(data: bytes, name: str, problems: Problems) -> Table:
     columns = list(zip(*good, strict=True)) if good else [()] * ncol
     cols: dict[str, list] = {h: [v.strip() for v in c] for h, c in zip(header, columns,
                                                                          strict=True)}
-    return Table(name, cols, np.asarray(keep_lines, dtype=np.int64), "csv")
+    return Table(name, cols, np.asarray(keep_lines, dtype=np.int64), "csv",
+                 n_records=len(rows))
 
 
 @dataclass(frozen=True)

@@ -508,8 +508,15 @@ def load_trial_data(
     problems = Problems(limit=opts.max_problems)
     nd, npn, nb = names or (None, None, None)
     pt = read_table(participants, name=npn, problems=problems)
+    if pt.has_no_records:
+        # nothing to score; every diary row would be reported as an unknown participant
+        raise DataValidationError([pt.no_records_problem("one row per participant")])
     part = _parse_participants(pt, opts, problems)
     dt = read_table(diary, name=nd, problems=problems)
+    if dt.has_no_records:
+        # a header-only diary would be scored as every participant missing every day
+        problems.add(dt.name, None, None, dt.no_records_problem(
+            "one row per participant-day").message)
     idc = _need(dt, ID_ALIASES, "participant id")
     amount_col = dt.find(DRINKS_ALIASES)
     unit = opts.units
@@ -625,6 +632,10 @@ def load_trial_data(
 def _parse_biomarkers(src, part: _Participants, opts: DiaryOptions, problems: Problems,
                       name: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     t = read_table(src, name=name, problems=problems)
+    if t.has_no_records:
+        # a biomarker file given but empty is almost surely the wrong file
+        problems.add(t.name, None, None, t.no_records_problem(
+            "one row per biomarker test").message)
     idc = _need(t, ID_ALIASES, "participant id")
     pidx = _map_ids(t, idc, part, problems, "biomarker row")
     day = _study_days(t, part, pidx, opts, problems)

@@ -12,6 +12,7 @@ missing day, column 0 = first day of the analysis window, and ``is_female (N,)``
 """
 
 from reconsolidate.endpoints.core import (
+    ABSTINENT_LAST_MIN_FRACTION,
     GRAMS_ETHANOL_PER_UK_UNIT,
     GRAMS_ETHANOL_PER_US_STANDARD_DRINK,
     HEAVY_DRINKS_MEN,
@@ -29,6 +30,8 @@ from reconsolidate.endpoints.core import (
     who_risk_level,
 )
 from reconsolidate.endpoints.stats import (
+    MAX_ABS_LOG_ODDS_RATIO,
+    MIN_GEE_CLUSTERS_PER_ARM,
     KaplanMeier,
     cox_hazard_ratio,
     gee_daily_abstinence,
@@ -46,12 +49,15 @@ from reconsolidate.endpoints.summary import (
 )
 
 __all__ = [
+    "ABSTINENT_LAST_MIN_FRACTION",
     "BINARY_ENDPOINTS",
     "CONTINUOUS_ENDPOINTS",
     "GRAMS_ETHANOL_PER_UK_UNIT",
     "GRAMS_ETHANOL_PER_US_STANDARD_DRINK",
     "HEAVY_DRINKS_MEN",
     "HEAVY_DRINKS_WOMEN",
+    "MAX_ABS_LOG_ODDS_RATIO",
+    "MIN_GEE_CLUSTERS_PER_ARM",
     "WHO_LEVEL_NAMES",
     "WHO_THRESHOLDS_G_PER_DAY_MEN",
     "WHO_THRESHOLDS_G_PER_DAY_WOMEN",

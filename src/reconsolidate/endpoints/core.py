@@ -29,6 +29,7 @@ from reconsolidate._threads import run_split
 from reconsolidate.exceptions import InputError
 
 __all__ = [
+    "ABSTINENT_LAST_MIN_FRACTION",
     "GRAMS_ETHANOL_PER_UK_UNIT",
     "GRAMS_ETHANOL_PER_US_STANDARD_DRINK",
     "HEAVY_DRINKS_MEN",
@@ -67,6 +68,15 @@ WHO_THRESHOLDS_G_PER_DAY_MEN = (40.0, 60.0, 100.0)
 WHO_THRESHOLDS_G_PER_DAY_WOMEN = (20.0, 40.0, 60.0)
 #: Names of WHO levels 0..3 (abstinence falls in "low", as in the table's 0-40 / 0-20 g rows).
 WHO_LEVEL_NAMES = ("low", "medium", "high", "very_high")
+
+#: Default share of the last K window days that must be counted (observed, or filled by the
+#: missing-data handling) for a participant to be classified on "abstinent in the last K days":
+#: at least half, rounded up (14 of 28 days, 7 of 14). ASSUMPTION (a design choice, no published
+#: rule found): below half the window the classification would rest more on unobserved days than
+#: on observed ones (one reported day among 28 would make a participant "abstinent"). Under ITT
+#: with missing days filled (heavy / abstinent / a number of drinks) every day is counted, so the
+#: rule only matters when missing days are excluded. Set ``abstinent_last_min_days`` to change it.
+ABSTINENT_LAST_MIN_FRACTION = 0.5
 
 _MODE_EXCLUDE, _MODE_FILL_HEAVY, _MODE_FILL_VALUE = 0, 1, 2
 
@@ -151,7 +161,9 @@ class ParticipantEndpoints:
     grams_per_day: NDArray[np.float64]  # mean g ethanol / counted day
     who_risk_level: NDArray[np.float64]  # 0 low, 1 medium, 2 high, 3 very high
     no_heavy_drinking_days: NDArray[np.float64]  # PSNHDD responder after the grace period
-    abstinent_last_days: NDArray[np.float64]  # no drinking day in the last K window days
+    # no drinking day in the last K window days; NaN = not assessable (fewer than
+    # settings["abstinent_last_min_days"] counted days there) or not scored
+    abstinent_last_days: NDArray[np.float64]
     days_to_first_drink: NDArray[np.float64]
     first_drink_observed: NDArray[np.bool_]  # event indicator (False = censored)
     days_to_first_heavy_day: NDArray[np.float64]
@@ -372,6 +384,7 @@ def compute_endpoints(
     heavy_drinks_women: float = HEAVY_DRINKS_WOMEN,
     grace_days: int = 0,
     abstinent_last_days: int = 28,
+    abstinent_last_min_days: int | None = None,
     baseline_drinks_per_week: ArrayLike | None = None,
     grams_per_drink: float = GRAMS_ETHANOL_PER_US_STANDARD_DRINK,
     sex_known: ArrayLike | None = None,
@@ -400,6 +413,12 @@ def compute_endpoints(
         K for "abstinent in the last K days of the window" (clipped to the window length).
         Default 28 days: the "last 4 weeks of treatment" of Falk/Witkiewitz et al. 2019 JAMA
         Psychiatry (clinical-evidence.md section 6 [P]).
+    abstinent_last_min_days
+        Fewest counted days (observed, or filled by the missing-data handling) among those last
+        K days for a participant to be classified; below it the participant is not assessable
+        (``NaN``, left out of the denominator), whatever the counted days show. Default ``None``
+        = :data:`ABSTINENT_LAST_MIN_FRACTION` of K rounded up (14 of 28 days); must lie in
+        ``1 .. K`` (K after clipping to the window), days.
     baseline_drinks_per_week
         Shape ``(N,)``, US standard drinks/week before treatment (``NaN`` = unknown); enables the
         change from baseline and the WHO-level reductions.
@@ -448,6 +467,17 @@ def compute_endpoints(
             "sex-specific; give their sex or use one threshold for both sexes"
         )
     k = int(min(abstinent_last_days, d))
+    if abstinent_last_min_days is None:
+        min_last = max(1, int(np.ceil(ABSTINENT_LAST_MIN_FRACTION * k)))
+    elif (isinstance(abstinent_last_min_days, int | np.integer)
+          and not isinstance(abstinent_last_min_days, bool) and 1 <= abstinent_last_min_days <= k):
+        min_last = int(abstinent_last_min_days)
+    else:
+        raise InputError(
+            f"abstinent_last_min_days = {abstinent_last_min_days!r}: must be an integer in "
+            f"[1, {k}] (K = abstinent_last_days = {abstinent_last_days} clipped to the "
+            f"{d}-day window)"
+        )
     thr = heavy_threshold_drinks(
         fem, heavy_drinks_men=heavy_drinks_men, heavy_drinks_women=heavy_drinks_women
     )
@@ -486,7 +516,10 @@ def compute_endpoints(
         level = np.where(known, who_risk_level(gpd, fem), np.nan)
         nhdd = np.where(included & (counted_after_grace > 0),
                         (heavy_after_grace == 0).astype(np.float64), np.nan)
-        abst_last = np.where(included & (counted_last > 0),
+        # not assessable (NaN) below min_last counted days: a drinking day seen there would
+        # settle "not abstinent", but classifying only those and dropping the unconfirmed
+        # abstainers would bias the share abstinent downwards
+        abst_last = np.where(included & (counted_last >= min_last),
                              (drank_last == 0).astype(np.float64), np.nan)
 
     def tte(first: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -514,6 +547,7 @@ def compute_endpoints(
         "heavy_drinks_women": float(heavy_drinks_women),
         "grace_days": int(grace_days),
         "abstinent_last_days": k,
+        "abstinent_last_min_days": min_last,
         "grams_per_drink": float(grams_per_drink),
         "who_basis": "mean grams per counted day",
     }

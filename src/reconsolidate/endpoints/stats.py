@@ -25,6 +25,8 @@ from scipy.special import ndtri
 from reconsolidate.exceptions import InputError
 
 __all__ = [
+    "MAX_ABS_LOG_ODDS_RATIO",
+    "MIN_GEE_CLUSTERS_PER_ARM",
     "KaplanMeier",
     "cox_hazard_ratio",
     "gee_daily_abstinence",
@@ -35,6 +37,22 @@ __all__ = [
 ]
 
 _Z975 = float(ndtri(0.975))
+
+#: Fewest participants (GEE clusters) with a counted day per arm for the GEE odds ratio. The
+#: robust (sandwich) variance is a large-sample approximation in the number of clusters: with
+#: few clusters it underestimates the variance and the Wald test rejects too often (Mancl &
+#: DeRouen 2001, Biometrics 57:126, report this below about 40 clusters in all and propose a
+#: correction; Li & Redden 2015, Stat Med 34:281, study corrections down to 10 clusters)
+#: [mem: citations from memory, not checked against the papers]. With 1 or 2 participants per
+#: arm the sandwich SE is near 0 and p near 0 (seen: OR 0.67 with p = 0 for one per arm).
+#: ASSUMPTION: 10 per arm (20 in all) as the floor below which no odds ratio is reported; between
+#: 10 and 20 per arm read the CI as optimistic.
+MIN_GEE_CLUSTERS_PER_ARM = 10
+#: Largest ``|log odds ratio|`` reported (odds ratio within about 1/22,000 .. 22,000). A logistic
+#: coefficient beyond +-10 is the usual sign of (quasi-)separation: the fit runs towards
+#: infinity and stops where its tolerance is met (seen: 6e14 with one arm abstinent on every
+#: day), not an effect of daily abstinence between two arms.
+MAX_ABS_LOG_ODDS_RATIO = 10.0
 
 
 def _scipy_stats():
@@ -122,8 +140,10 @@ def cox_hazard_ratio(
     """Cox proportional-hazards ratio of ``treated`` vs not (lifelines, Efron ties).
 
     Returns a dict with ``hazard_ratio``, ``ci_low``, ``ci_high`` (95%, Wald on log scale),
-    ``p_value``, ``n`` and ``n_events``; values are ``None`` when the model cannot be fitted
-    (no events, or one group empty), with the reason in ``note``.
+    ``p_value``; ``n`` / ``n_reference`` participants (non-``NaN`` durations) in the treated /
+    other group and ``events`` / ``events_reference`` their observed events; the four estimates
+    are ``None`` when the model cannot be fitted (no events, one group empty, failed fit or
+    separation), with the reason in ``note`` (``"not estimable: ..."``).
     """
     import pandas as pd
     from lifelines import CoxPHFitter
@@ -134,7 +154,8 @@ def cox_hazard_ratio(
     ok = ~np.isnan(t)
     t, e, g = t[ok], e[ok], g[ok]
     out = {"hazard_ratio": None, "ci_low": None, "ci_high": None, "p_value": None,
-           "n": int(t.size), "n_events": int(e.sum()), "method": "Cox PH (lifelines, Efron ties)"}
+           "n": int(g.sum()), "n_reference": int((~g).sum()), "events": int(e[g].sum()),
+           "events_reference": int(e[~g].sum()), "method": "Cox PH (lifelines, Efron ties)"}
     if e.sum() == 0 or g.all() or (~g).all():
         out["note"] = "not estimable: no events or an empty arm"
         return out
@@ -160,6 +181,31 @@ def cox_hazard_ratio(
     return out
 
 
+def _gee_design_problems(y: np.ndarray, x: np.ndarray, ii: np.ndarray) -> list[str]:
+    """Why the GEE odds ratio of this design cannot be trusted (empty list: it can be fitted).
+
+    ``y`` daily abstinence (1/0) per counted participant-day, ``x`` 1.0 for the compared arm,
+    ``ii`` the participant (cluster) of each day.
+    """
+    reasons: list[str] = []
+    few = []
+    for flag, name in ((1.0, "compared arm"), (0.0, "reference arm")):
+        sel = x == flag
+        k = int(np.unique(ii[sel]).size)
+        if k < MIN_GEE_CLUSTERS_PER_ARM:
+            few.append(f"{k} in the {name}")
+        if sel.any():
+            share = float(y[sel].mean())
+            if share in (0.0, 1.0):
+                reasons.append(
+                    f"separation: {100 * share:.0f}% of the {name}'s {int(sel.sum())} counted "
+                    "days are abstinent, so the odds ratio is 0 or infinite")
+    if few:
+        reasons.insert(0, f"participants with counted days: {' and '.join(few)}; the robust "
+                          f"(sandwich) SE needs at least {MIN_GEE_CLUSTERS_PER_ARM} per arm")
+    return reasons
+
+
 def gee_daily_abstinence(
     abstinent: ArrayLike,
     treated: ArrayLike,
@@ -175,7 +221,7 @@ def gee_daily_abstinence(
         Shape ``(N, D)``: 1.0 abstinent day, 0.0 drinking day, ``NaN`` not counted (those cells
         are left out, i.e. valid under missing completely at random for GEE).
     treated
-        Shape ``(N,)`` bool.
+        Shape ``(N,)`` bool: the compared arm (True) vs the reference arm (False).
     cov_struct
         Working correlation within participant: ``"exchangeable"`` or ``"ar1"`` (over day index).
     max_rows
@@ -184,10 +230,17 @@ def gee_daily_abstinence(
     Returns
     -------
     dict
-        ``odds_ratio``, ``ci_low``, ``ci_high`` (95%, robust sandwich SE), ``p_value``, ``n_days``,
-        ``n_participants``, ``cov_struct``; ``None`` values with ``note`` when not estimable.
+        ``odds_ratio``, ``ci_low``, ``ci_high`` (95%, robust sandwich SE), ``p_value``;
+        ``n`` / ``n_reference`` participants (clusters) with at least one counted day in the
+        compared / reference arm; ``n_days`` / ``n_days_reference`` counted participant-days;
+        ``cov_struct``, ``method``. When the odds ratio is not estimable the four estimates are
+        ``None`` and ``note`` says why (``"not estimable: ..."``, as :func:`cox_hazard_ratio`):
+        an arm with fewer than :data:`MIN_GEE_CLUSTERS_PER_ARM` participants, (quasi-)complete
+        separation (an arm with 0% or 100% abstinent days), a failed or non-converged fit, or a
+        non-finite estimate or one with ``|log OR| >`` :data:`MAX_ABS_LOG_ODDS_RATIO`.
     """
     import statsmodels.api as sm
+    from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
     a = np.asarray(abstinent, dtype=np.float64)
     g = np.asarray(treated, dtype=bool).reshape(-1)
@@ -199,30 +252,45 @@ def gee_daily_abstinence(
            "cov_struct": cov_struct, "method": "logistic GEE (statsmodels), robust SE"}
     ii, jj = np.nonzero(~np.isnan(a))
     y = a[ii, jj]
-    out["n_days"] = int(y.size)
-    out["n_participants"] = int(np.unique(ii).size)
+    x = g[ii].astype(np.float64)
+    out["n"] = int(np.unique(ii[x == 1.0]).size)
+    out["n_reference"] = int(np.unique(ii[x == 0.0]).size)
+    out["n_days"] = int((x == 1.0).sum())
+    out["n_days_reference"] = int((x == 0.0).sum())
     if y.size > max_rows:
         out["note"] = f"skipped: {y.size} participant-days > max_rows={max_rows}"
         return out
-    x = g[ii].astype(np.float64)
-    if y.size == 0 or np.all(y == y[0]) or np.all(x == x[0]):
-        out["note"] = "not estimable: one arm empty or the outcome does not vary"
+    reasons = _gee_design_problems(y, x, ii)
+    if reasons:
+        out["note"] = "not estimable: " + "; ".join(reasons)
         return out
     exog = np.column_stack([np.ones_like(x), x])
     cs = sm.cov_struct.Exchangeable() if cov_struct == "exchangeable" else \
         sm.cov_struct.Autoregressive(grid=True)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             model = sm.GEE(y, exog, groups=ii, time=jj.astype(np.float64),
                            family=sm.families.Binomial(), cov_struct=cs)
             res = model.fit()
     except Exception as exc:  # statsmodels raises LinAlgError / PerfectSeparation etc.
         out["note"] = f"not estimable: {type(exc).__name__}: {exc}".splitlines()[0]
         return out
+    if res is None:  # statsmodels warns "Unable to estimate GEE parameters." and returns None
+        out["note"] = "not estimable: the GEE fit failed (singular estimating equations)"
+        return out
+    if not getattr(res, "converged", True) or any(
+            issubclass(w.category, ConvergenceWarning) for w in caught):
+        out["note"] = "not estimable: the GEE fit did not converge"
+        return out
     b, se = float(res.params[1]), float(res.bse[1])
-    if not (np.isfinite(b) and np.isfinite(se) and abs(b) + _Z975 * se < 700):
-        out["note"] = "not estimable: non-finite estimate (separation?)"
+    if not (np.isfinite(b) and np.isfinite(se) and se > 0):
+        out["note"] = "not estimable: non-finite estimate or standard error"
+        return out
+    if abs(b) > MAX_ABS_LOG_ODDS_RATIO:
+        out["note"] = (f"not estimable: |log odds ratio| = {abs(b):.1f} > "
+                       f"{MAX_ABS_LOG_ODDS_RATIO:g} (odds ratio {math.exp(b):.3g}): "
+                       "quasi-separation, the estimate is not meaningful")
         return out
     out.update(odds_ratio=math.exp(b), ci_low=math.exp(b - _Z975 * se),
                ci_high=math.exp(b + _Z975 * se), p_value=float(res.pvalues[1]))
@@ -291,11 +359,13 @@ def risk_difference(a: ArrayLike, b: ArrayLike) -> dict:
     """Difference of proportions (percentage points) of binary ``a`` minus ``b``, Newcombe 95% CI.
 
     ``a`` and ``b`` hold 1.0 / 0.0 / ``NaN`` (NaN dropped). The p-value is Fisher's exact test
-    (two-sided) on the 2 x 2 table.
+    (two-sided) on the 2 x 2 table. ``n`` / ``n_reference`` are the participants with a value
+    (the denominators), ``events`` / ``events_reference`` those with 1.0.
     """
     x, y = _finite(a), _finite(b)
     out = {"difference": None, "ci_low": None, "ci_high": None, "p_value": None,
-           "n": int(x.size), "n_reference": int(y.size),
+           "n": int(x.size), "n_reference": int(y.size), "events": int(x.sum()),
+           "events_reference": int(y.sum()),
            "method": "Newcombe hybrid score CI (percentage points), Fisher exact p"}
     if x.size == 0 or y.size == 0:
         out["note"] = "not estimable: an arm has no scored participant"

@@ -64,12 +64,21 @@ def _arm_labels(arm: ArrayLike, n: int) -> np.ndarray:
 def summarize_arms(endpoints: ParticipantEndpoints, arm: ArrayLike) -> dict[str, dict]:
     """Per-arm summary of every endpoint.
 
-    Returns ``{arm: {...}}`` with, per arm: ``n`` (randomised), ``n_scored`` (included under the
-    missing-data handling), for each continuous endpoint ``X`` its mean as ``X`` plus ``X_sd``
-    and ``X_median``; for each binary endpoint ``percent_X`` (% of scored participants with a
-    defined value); Kaplan-Meier medians ``median_days_to_first_heavy_day`` and
-    ``median_days_to_first_drink`` (``None`` = not reached); ``percent_any_heavy_day`` (KM
-    1 - S at the end of the window) and the WHO-level distribution. JSON-safe (None for NaN).
+    Returns ``{arm: {...}}``, JSON-safe (None for NaN). Counts follow one convention: ``n`` is
+    the number randomised, ``n_scored`` the number included under the missing-data handling,
+    and every ``n_<endpoint>`` the number of participants contributing to that endpoint (its
+    denominator: a defined value); ``events_<endpoint>`` counts participants with the outcome
+    (value 1 of a binary endpoint, an observed event of a time-to-event one). Per arm:
+
+    - each continuous endpoint ``X``: its mean as ``X``, ``X_sd``, ``X_median`` and ``n_X``;
+    - each binary endpoint ``X``: ``percent_X`` (% of ``n_X``), ``n_X`` and ``events_X``;
+      ``not_assessable_abstinent_last_days``: scored participants with too few counted days in
+      the last K days (left out of ``n_abstinent_last_days``);
+    - time to first heavy day / drink: ``n_time_to_first_X``, ``events_time_to_first_X``,
+      the Kaplan-Meier median ``median_days_to_first_X`` (``None`` = not reached or nothing to
+      estimate) and ``median_days_to_first_X_reached``; ``percent_any_heavy_day_km`` (KM
+      1 - S at the end of the window);
+    - ``n_who_risk_level`` and ``who_risk_level_percent`` (distribution over those).
     """
     labels = _arm_labels(arm, endpoints.n)
     out: dict[str, dict] = {}
@@ -83,11 +92,15 @@ def summarize_arms(endpoints: ParticipantEndpoints, arm: ArrayLike) -> dict[str,
             s[name] = _num(v.mean()) if v.size else None
             s[f"{name}_sd"] = _num(v.std(ddof=1)) if v.size > 1 else None
             s[f"{name}_median"] = _num(np.median(v)) if v.size else None
+            s[f"n_{name}"] = int(v.size)
         for name in BINARY_ENDPOINTS:
             v = getattr(ep, name)
             v = v[~np.isnan(v)]
             s[f"percent_{name}"] = _num(100.0 * v.mean()) if v.size else None
             s[f"n_{name}"] = int(v.size)
+            s[f"events_{name}"] = int((v == 1.0).sum())
+        s["not_assessable_abstinent_last_days"] = int(
+            (ep.included & np.isnan(ep.abstinent_last_days)).sum())
         for what in ("heavy_day", "drink"):
             t = ep.days_to_first_heavy_day if what == "heavy_day" else ep.days_to_first_drink
             e = ep.first_heavy_day_observed if what == "heavy_day" else ep.first_drink_observed
@@ -97,13 +110,15 @@ def summarize_arms(endpoints: ParticipantEndpoints, arm: ArrayLike) -> dict[str,
             s[f"median_days_to_first_{what}_reached"] = (
                 bool(np.isfinite(km.median_days)) if km.time_days.size or e[ep.included].size
                 else None)
-            s[f"n_first_{what}_events"] = int(e[ep.included].sum())
+            s[f"n_time_to_first_{what}"] = int((ep.included & ~np.isnan(t)).sum())
+            s[f"events_time_to_first_{what}"] = int(e[ep.included].sum())
         km = kaplan_meier(ep.days_to_first_heavy_day, ep.first_heavy_day_observed)
         s["percent_any_heavy_day_km"] = (
             _num(100.0 * (1.0 - km.survival_at(endpoints.n_days_window)))
             if ep.included.any() else None
         )
         lv = ep.who_risk_level[~np.isnan(ep.who_risk_level)]
+        s["n_who_risk_level"] = int(lv.size)
         s["who_risk_level_percent"] = {
             name: (_num(100.0 * np.mean(lv == i)) if lv.size else None)
             for i, name in enumerate(("low", "medium", "high", "very_high"))
@@ -174,7 +189,11 @@ def compare_arms(
     list of dict
         One dict per (arm, endpoint) with ``endpoint``, ``arm``, ``reference``, ``kind``
         (``mean_difference``, ``risk_difference``, ``hazard_ratio``, ``odds_ratio``) and its
-        estimate, 95% CI, p-value and (continuous) Hedges' g with 95% CI; JSON-safe.
+        estimate, 95% CI, p-value and (continuous) Hedges' g with 95% CI; ``n`` /
+        ``n_reference`` participants contributing in the arm / the reference arm (plus
+        ``events`` / ``events_reference`` for binary and time-to-event endpoints, ``n_days`` /
+        ``n_days_reference`` for the GEE). A comparison that is not estimable has ``None``
+        estimate, CI and p and the reason in ``note`` (``"not estimable: ..."``). JSON-safe.
     """
     labels = _arm_labels(arm, endpoints.n)
     arms = sorted(np.unique(labels).tolist())
