@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any, TypeVar, get_args
+from types import UnionType
+from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic.fields import FieldInfo
 
 from reconsolidate.exceptions import InputError
 
@@ -41,27 +43,87 @@ def _loc_to_path(loc: tuple[Any, ...]) -> str:
     return "".join(parts) or "<root>"
 
 
-def _submodel(annotation: Any) -> type[BaseModel] | None:
-    """The pydantic model inside ``M``, ``M | None``, ``list[M]`` or ``dict[str, M]``, if any."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in get_args(annotation):
-        found = _submodel(arg)
-        if found is not None:
-            return found
+def _unwrap(annotation: Any) -> tuple[Any, bool]:
+    """``(annotation without Annotated / None, is a discriminated union)``."""
+    discriminated = False
+    while True:
+        origin = get_origin(annotation)
+        if origin is Annotated:
+            args = get_args(annotation)
+            discriminated |= any(
+                isinstance(m, FieldInfo) and m.discriminator is not None for m in args[1:]
+            )
+            annotation = args[0]
+        elif origin in (Union, UnionType):
+            members = [a for a in get_args(annotation) if a is not type(None)]
+            if len(members) != 1:
+                return annotation, discriminated
+            annotation = members[0]
+        else:
+            return annotation, discriminated
+
+
+def _tagged_member(annotation: Any, tag: str) -> Any:
+    """The model of a discriminated union whose Literal discriminator takes the value ``tag``."""
+    for member in get_args(annotation):
+        if isinstance(member, type) and issubclass(member, BaseModel):
+            for f in member.model_fields.values():
+                if get_origin(f.annotation) is Literal and tag in get_args(f.annotation):
+                    return member
     return None
+
+
+def _step(annotation: Any, part: Any) -> tuple[Any, bool]:
+    """The annotation one location part further in, and whether it is a discriminated union."""
+    ann, _ = _unwrap(annotation)
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        field = ann.model_fields.get(part) if isinstance(part, str) else None
+        if field is None:
+            return None, False
+        disc = _unwrap(field.annotation)[1]
+        return field.annotation, disc or field.discriminator is not None
+    args = get_args(ann)
+    origin = get_origin(ann)
+    if origin in (list, tuple, set, frozenset) and isinstance(part, int) and args:
+        return args[0], _unwrap(args[0])[1]
+    if origin is dict and len(args) == 2:
+        return args[1], _unwrap(args[1])[1]
+    return None, False
+
+
+def _user_loc(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> tuple[tuple[Any, ...], Any]:
+    """``loc`` without the tags of discriminated unions, and the annotation holding its last part.
+
+    pydantic puts the tag of a discriminated union into the location
+    (``cohort.weight_kg_male.normal.sd``); the user wrote ``cohort.weight_kg_male.sd``.
+    """
+    if model is None:
+        return loc, None
+    out: list[Any] = []
+    ann: Any = model
+    parent: Any = model
+    tag_next = False
+    for part in loc:
+        if tag_next and isinstance(part, str):
+            member = _tagged_member(_unwrap(ann)[0], part)
+            if member is not None:
+                ann, tag_next = member, False
+                continue
+        tag_next = False
+        out.append(part)
+        parent = ann
+        if ann is not None:
+            ann, tag_next = _step(ann, part)
+    return tuple(out), parent
 
 
 def _allowed_keys(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> list[str] | None:
     """Field names of the (sub)model that holds the unknown key at ``loc``, or None if unknown."""
-    cls = model
-    for part in loc[:-1]:
-        if cls is None:
-            return None
-        if not isinstance(part, str) or part not in cls.model_fields:
-            continue  # list indices, dict keys and union tags do not change the model
-        cls = _submodel(cls.model_fields[part].annotation)
-    if cls is None:
+    if model is None:
+        return None
+    _, parent = _user_loc(model, loc)
+    cls, _ = _unwrap(parent)
+    if not (isinstance(cls, type) and issubclass(cls, BaseModel)):
         return None
     return [f.alias or name for name, f in cls.model_fields.items()]
 
@@ -83,15 +145,21 @@ def format_validation_error(
     limit
         How many problems to report (joined by ``"; "``).
     model
-        The model that was validated; with it, an unknown key's message lists the allowed keys.
+        The model that was validated; with it, an unknown key's message lists the allowed keys
+        and the tags of discriminated unions are left out of the field path.
+
+    Every message carries the full dotted field path from the root of the file
+    (``cohort.weight_kg_male.sd``, ``protocols.ket.sessions[0].regimen``): a check of a whole
+    (sub)model is prefixed with its path.
     """
     msgs = []
     for e in err.errors(include_url=False)[:limit]:
-        path = _loc_to_path(tuple(e.get("loc", ())))
+        loc = tuple(e.get("loc", ()))
+        path = _loc_to_path(_user_loc(model, loc)[0])
         kind = e.get("type", "")
         if kind == "extra_forbidden":
             msg = f"unknown key '{path}'"
-            allowed = _allowed_keys(model, tuple(e.get("loc", ())))
+            allowed = _allowed_keys(model, loc)
             if allowed:
                 msg += f" (allowed: {', '.join(allowed)})"
         elif kind == "missing":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -119,3 +120,53 @@ def test_subprocess_json() -> None:
          "--regimen", DAK], capture_output=True, text=True, check=False,
     )
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize(
+    ("toml", "expect"),
+    [
+        ("[[bolus]]\ntime_min = 0\ndose_mg_per_kg = 35\n",
+         r"field 'bolus\[0\]\.dose_mg_per_kg' = 35: implausible ketamine dose; allowed: "
+         r"\(0, 4\.5\] mg/kg per bolus \(ASSUMPTION: the top of the ketamine label's IV "
+         r"induction range"),
+        ("[[bolus]]\ntime_min = 0\ndose_mg = 5000\n",
+         r"field 'bolus\[0\]\.dose_mg' = 5000: implausible ketamine dose; allowed: \(0, 540\] mg"),
+        ("[[infusion]]\nstart_min = 0\nduration_min = 40\ndose_mg_per_kg = 25\n",
+         r"infusion\[0\]: dose_mg_per_kg = 25: an implausible ketamine dose for a 40-min step; "
+         r"allowed: at most 4\.5 mg/kg \(the larger of 4\.5 mg/kg and 4\.5 mg/kg per hour"),
+        # a long step may give 4.5 mg/kg per hour: 10 h at 5 mg/kg/h is 50 > 45 mg/kg
+        ("[[infusion]]\nstart_min = 0\nduration_min = 600\nrate_mg_per_kg_per_h = 5\n",
+         r"infusion\[0\]: rate_mg_per_kg_per_h = 5 for duration_min = 600 gives 50 mg/kg: an "
+         r"implausible ketamine dose for a 600-min step; allowed: at most 45 mg/kg"),
+        ("[[infusion]]\nstart_min = 0\nduration_min = 60\nrate_mg_per_min = 10\n",
+         r"infusion\[0\]: rate_mg_per_min = 10 .* gives 600 mg.*at most 540 mg"),
+        ("[[tci]]\nstart_min = 0\nduration_min = 30\ntarget = 'effect_site'\n"
+         "target_ng_ml = 5000\n",
+         r"field 'tci\[0\]\.target_ng_ml' = 5000: implausible ketamine concentration; allowed: "
+         r"\(0, 3000\] ng/mL"),
+    ],
+)
+def test_implausible_doses_exit_2_naming_field_and_range(
+    tmp_path: Path, toml: str, expect: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _write(tmp_path, toml)
+    assert main(["pk", "--model", "domino", "--weight-kg", "70", "--regimen", path]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "\n" not in err, err
+    assert re.search(expect, err), err
+
+
+@pytest.mark.parametrize(
+    "toml",
+    [
+        "[[bolus]]\ntime_min = 0\ndose_mg_per_kg = 4.5\n",  # the label's top induction dose
+        # a day of ICU sedation at 2 mg/kg/h (48 mg/kg; the Hijazi model's population)
+        "[[infusion]]\nstart_min = 0\nduration_min = 1440\nrate_mg_per_kg_per_h = 2\n",
+        "[[tci]]\nstart_min = 0\nduration_min = 30\ntarget = 'plasma'\ntarget_ng_ml = 3000\n",
+    ],
+)
+def test_doses_at_the_limits_are_accepted(tmp_path: Path, toml: str,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    path = _write(tmp_path, toml)
+    assert main(["pk", "--model", "domino", "--weight-kg", "70", "--regimen", path,
+                 "--at", "5", "--json", "-"]) == 0, capsys.readouterr().err

@@ -24,8 +24,9 @@ def regimens(draw: st.DrawFn) -> Regimen:
     infusions = []
     for i in range(n_inf):
         gap = 0.0 if i == 0 else draw(st.floats(0.0, 30.0))
-        dur = draw(st.floats(0.5, 60.0))
         rate = draw(st.floats(0.001, 0.7))
+        # at most 4.5 mg/kg per step of up to an hour (regimen.MAX_DOSE_MG_PER_KG)
+        dur = draw(st.floats(0.5, min(60.0, 4.5 / rate)))
         infusions.append({"start_min": t + gap, "duration_min": dur,
                           "rate_mg_per_kg_per_min": rate})
         t += gap + dur

@@ -457,6 +457,7 @@ def test_intercept_is_calibrated_on_the_rounds_average_memory(
     d = spec.model_dump()
     for prot in d["protocols"].values():
         prot["lab_days"] = [-2]  # the example's day-7 rating lies past this short follow-up
+    d["assessment"]["visit_days"] = [5]  # likewise its visits from day 7 on
     spec = TrialSpec.model_validate({**d, "burn_in_days": 20, "burn_in_round_days": 10,
                                      "follow_up_days": 5})
     plan = make_plan(spec, EXAMPLES, 50, calibrated=False)

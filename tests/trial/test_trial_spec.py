@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -147,3 +148,168 @@ def test_make_plan_applies_calibrated_defaults_unless_disabled(monkeypatch) -> N
          "behavior": {"craving_weight_logit": 3.0}}
     )
     assert make_plan(explicit, ".", 5).spec.behavior.craving_weight_logit == 3.0
+
+
+# --------------------------------------------------------------------------- contradictions
+# Each input below used to be accepted silently (clipped, ignored or contradictory); it must be
+# rejected with a message that names the field path, the value and what is allowed.
+ARM = {"arms": [{"name": "a", "protocol": "sal3"}]}
+
+
+def _cohort(**fields: object) -> dict:
+    return {"cohort": {"preset": "kare2022", **fields}}
+
+
+@pytest.mark.parametrize(
+    ("patch", "msg"),
+    [
+        ({"behavior": {"drinking_probability_bounds": [0.9, 0.1]}},
+         r"behavior\.drinking_probability_bounds = \[0\.9, 0\.1\]: need 0 < low < high < 1"),
+        ({"behavior": {"drinking_probability_bounds": [0.0, 0.9]}},
+         r"behavior\.drinking_probability_bounds = \[0, 0\.9\]: need 0 < low"),
+        ({"behavior": {"min_drinks_per_drinking_day": 50, "max_drinks_per_day": 40}},
+         r"behavior\.min_drinks_per_drinking_day = 50: must be <= "
+         r"behavior\.max_drinks_per_day = 40"),
+        (_cohort(drinking_days_per_week={"dist": "fixed", "value": 8}),
+         r"cohort\.drinking_days_per_week = \{'dist': 'fixed', 'value': 8\.0\}: gives 8; "
+         r"drinking days per week must lie in \[0, 7\]"),
+        (_cohort(drinking_days_per_week={"dist": "normal", "mean": 6, "sd": 1}),
+         r"cohort\.drinking_days_per_week = .*gives values in \[-inf, inf\); drinking days per "
+         r"week must lie in \[0, 7\]: set low and high"),
+        (_cohort(dsm5_criteria={"dist": "fixed", "value": 15}),
+         r"cohort\.dsm5_criteria = .*gives 15; the count of DSM-5 AUD criteria \(of 11\) must "
+         r"lie in \[0, 11\]"),
+        (_cohort(dsm5_criteria={"dist": "uniform", "low": 2, "high": 12}),
+         r"cohort\.dsm5_criteria = .*gives values in \[2, 12\]"),
+        (_cohort(drinks_per_drinking_day={"dist": "fixed", "value": 0}),
+         r"cohort\.drinks_per_drinking_day = .*gives 0; US drinks per drinking day must lie in "
+         r"\(0, inf\)"),
+        (_cohort(weight_kg_female={"dist": "fixed", "value": 500}),
+         r"cohort\.weight_kg_female = .*gives 500; body weight \(kg\) must lie in \(0, 400\]"),
+        ({"cohort": None, "arms": [
+            {"name": "a", "protocol": "sal3", "cohort": {"preset": "das2019"}},
+            {"name": "b", "protocol": "sal3",
+             "cohort": {"preset": "das2019", "dsm5_criteria": {"dist": "fixed", "value": 12}}}]},
+         r"arms\[1\]\.cohort\.dsm5_criteria = .*gives 12"),
+        ({"assessment": {"visit_days": [14, 60]}},
+         r"assessment\.visit_days = \[14, 60\]: day 60 is after the follow-up; visit days must "
+         r"lie in \[1, 56\]"),
+        ({"assessment": {"visit_days": [14, 56], "visit_every_days": 7}},
+         r"assessment\.visit_days = \[14, 56\] and assessment\.visit_every_days = 7: give one "
+         r"of them, not both"),
+        ({"assessment": {"baseline_visit_day": 20, "visit_days": [14, 56]}},
+         r"assessment\.baseline_visit_day = 20: must come before every follow-up visit"),
+        ({"assessment": {"baseline_visit_day": -40}},
+         r"assessment\.baseline_visit_day = -40: must lie in the observed days \[-28, 55\]"),
+        ({"assessment": {"visit_days": [14, 14, 56]}},
+         r"assessment\.visit_days = \[14, 14, 56\]: the visit days must be distinct"),
+        ({"quit_day": 500},
+         r"quit_day = 500: after the simulated period, so it would never happen; must lie in "
+         r"the observed days \[-28, 55\]"),
+        ({"patients_per_arm": 100, "arms": [{"name": "a", "protocol": "sal3"},
+                                            {"name": "b", "protocol": "sal3",
+                                             "allocation": 0.01}]},
+         r"arms\[1\]\.allocation = 0\.01: arm 'b' would get 1 patient \(round\(100 "
+         r"patients_per_arm x 0\.01\)\); need at least 2"),
+        ({"patients_per_arm": 1}, r"patients_per_arm"),
+        ({"memory": {"lability_tau_min": -1.0}}, r"memory\.lability_tau_min = -1\.0: must be > 0"),
+        ({"memory": {"max_causes": 2.5}}, r"memory\.max_causes = 2\.5: must be an integer"),
+        ({"memory": {"restabilization_damage_max": 1.5}},
+         r"memory\.restabilization_damage_max = 1\.5: must lie in \[0, 1\]"),
+        ({"analysis": {"abstinent_last_days": 14, "abstinent_last_min_days": 20}},
+         r"(?s)analysis.*abstinent_last_min_days = 20: must be at most abstinent_last_days = 14"),
+        ({"protocols": {"sal3": {"sessions": [
+            {"day": 0, "retrieval": "none", "drug": "ketamine", "regimen": "r.toml",
+             "pk_model": "flint"}]}}},
+         r"(?s)pk_model = 'flint': an S-ketamine model.*allowed: clements250, domino"),
+    ],
+)
+def test_contradictory_specs_name_the_field(patch: dict, msg: str) -> None:
+    with pytest.raises(ValueError, match=msg):
+        TrialSpec.model_validate({**BASE, **ARM, **patch})
+
+
+def test_arm_sizes_and_override_below_two_patients() -> None:
+    spec = TrialSpec.model_validate({**BASE, "patients_per_arm": 100, "arms": [
+        {"name": "a", "protocol": "sal3"}, {"name": "b", "protocol": "sal3", "allocation": 0.5}]})
+    assert spec.arm_sizes() == {"a": 100, "b": 50}
+    assert spec.arm_sizes(4) == {"a": 4, "b": 2}
+    with pytest.raises(InputError, match=r"arms\[1\]\.allocation = 0\.5: arm 'b' would get 1 "
+                                         r"patient .*need at least 2"):
+        spec.arm_sizes(2)
+
+
+def test_dumped_spec_with_visit_days_validates_again() -> None:
+    # the calibrated defaults re-validate model_dump(): explicit visit_days must not come back
+    # together with the default visit_every_days
+    spec = TrialSpec.model_validate({**BASE, **ARM, "assessment": {"visit_days": [14, 56]}})
+    again = TrialSpec.model_validate(spec.model_dump())
+    assert again.visit_days() == [14, 56]
+    spaced = TrialSpec.model_validate({**BASE, **ARM, "assessment": {"visit_every_days": 28}})
+    assert TrialSpec.model_validate(spaced.model_dump()).visit_days() == [28, 56]
+
+
+def _write_spec(tmp_path: Path, extra: str, cohort: str = "") -> Path:
+    f = tmp_path / "s.toml"
+    f.write_text('name = "x"\nfollow_up_days = 10\n[cohort]\npreset = "das2019"\n' + cohort
+                 + '[protocols.p]\nsessions = [{ day = 0, retrieval = "none", drug = "saline" }]\n'
+                 '[[arms]]\nname = "a"\nprotocol = "p"\n' + extra)
+    return f
+
+
+@pytest.mark.parametrize(
+    ("extra", "cohort", "msg"),
+    [
+        ("[memory]\nlability_tau_min = -1\n", "",
+         r"s\.toml: memory\.lability_tau_min = -1\.0: must be > 0$"),
+        ('[memory]\nlability_tau_min = "long"\n', "",
+         r"field 'memory\.lability_tau_min' = 'long'"),
+        # the tag of the distribution ('normal') is not part of the path the user wrote
+        ("", 'weight_kg_male = { dist = "normal", mean = 80, sd = -1 }\n',
+         r"field 'cohort\.weight_kg_male\.sd' = -1: Input should be greater than or equal to 0"),
+        ("", 'weight_kg_male = { dist = "normal", mean = 80, sd = 1, colour = 2 }\n',
+         r"unknown key 'cohort\.weight_kg_male\.colour' \(allowed: dist, mean, sd, low, high\)"),
+        ("", 'weight_kg_male = { dist = "uniform", low = 90, high = 80 }\n',
+         r"cohort\.weight_kg_male: need low <= high"),
+        ("[behavior]\ndrinking_probability_bounds = [0.9, 0.1]\n", "",
+         r"behavior\.drinking_probability_bounds"),
+    ],
+)
+def test_nested_errors_carry_the_full_path(tmp_path: Path, extra: str, cohort: str,
+                                           msg: str) -> None:
+    with pytest.raises(InputError, match=msg) as info:
+        load_trial_spec(_write_spec(tmp_path, extra, cohort))
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("argv", "expect"),
+    [
+        (["--patients-per-arm", "abc"], r"error: --patients-per-arm = 'abc': must be an integer"),
+        (["--patients-per-arm=2.5"], r"error: --patients-per-arm = '2\.5': must be an integer"),
+        (["--seed", "x1"], r"error: --seed = 'x1': must be an integer"),
+        (["--colour", "red"],
+         r"error: No such option: --colour .*\(see 'reconsolidate trial --help'\)"),
+    ],
+)
+def test_bad_cli_values_give_one_line(argv: list[str], expect: str,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from reconsolidate.cli import main
+
+    assert main(["trial", str(EXAMPLES / "das2019.toml"), *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert re.fullmatch(expect, err), err
+
+
+def test_contradictory_spec_file_exits_2_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from reconsolidate.cli import main
+
+    path = _write_spec(tmp_path, "[assessment]\nvisit_days = [5, 30]\n")
+    assert main(["trial", str(path), "--json", "-"]) == 2
+    cap = capsys.readouterr()
+    assert cap.out == ""
+    lines = cap.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ")
+    assert "assessment.visit_days = [5, 30]: day 30 is after the follow-up" in lines[0]

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import importlib
 import sys
+from typing import Any
 
 import typer
 
 from reconsolidate.exceptions import InputError
 
-__all__ = ["COMMAND_MODULES", "app", "main"]
+__all__ = ["COMMAND_MODULES", "app", "main", "usage_error_line"]
 
 COMMAND_MODULES: tuple[str, ...] = (
     "trial", "analyze", "triggers", "pk", "paradigm", "calibrate", "validate", "report"
@@ -57,21 +58,94 @@ def fail(message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
+#: Short texts for pydantic's type errors on command-line values (the CLI parses with pydantic).
+_EXPECTED = {
+    "int_parsing": "must be an integer",
+    "int_from_float": "must be an integer",
+    "int_type": "must be an integer",
+    "float_parsing": "must be a number",
+    "float_type": "must be a number",
+    "finite_number": "must be a finite number",
+    "bool_parsing": "must be true or false",
+    "bool_type": "must be true or false",
+}
+
+
+def _option_name(param: Any) -> str:
+    """``--patients-per-arm`` for an option, the metavar-like name for an argument."""
+    opts = [o for o in getattr(param, "opts", []) if o.startswith("--")]
+    if opts:
+        return max(opts, key=len)
+    return str(getattr(param, "name", None) or "value")
+
+
+def _given_value(argv: list[str], param: Any) -> str | None:
+    """The text given for ``param`` on the command line (``--opt VALUE`` or ``--opt=VALUE``)."""
+    opts = list(getattr(param, "opts", []))
+    for i, arg in enumerate(argv):
+        for o in opts:
+            if arg == o and i + 1 < len(argv):
+                return argv[i + 1]
+            if arg.startswith(o + "="):
+                return arg[len(o) + 1:]
+    return None
+
+
+def usage_error_line(exc: Exception, argv: list[str]) -> str:
+    """One line for a command-line usage error (bad option value, unknown option, ...).
+
+    A bad value reads ``--patients-per-arm = 'abc': must be an integer``; other usage errors keep
+    click's text and point to the command's ``--help``.
+    """
+    from pydantic import ValidationError
+
+    param = getattr(exc, "param", None)
+    cause = exc.__cause__
+    message = str(getattr(exc, "message", exc)).strip()
+    if param is not None and type(exc).__name__ == "BadParameter":
+        name = _option_name(param)
+        value: Any = _given_value(argv, param)
+        what = message
+        if isinstance(cause, ValidationError) and cause.errors():
+            first = cause.errors(include_url=False)[0]
+            if value is None:
+                value = first.get("input")
+            what = _EXPECTED.get(first.get("type", ""), what)
+        what = what[:1].lower() + what[1:]
+        return f"{name} = {value!r}: {what}" if value is not None else f"{name}: {what}"
+    text = exc.format_message() if hasattr(exc, "format_message") else message  # type: ignore[attr-defined]
+    text = " ".join(str(text).split())
+    ctx = getattr(exc, "ctx", None)
+    if ctx is not None:
+        text += f" (see '{ctx.command_path} --help')"
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``reconsolidate`` console script; returns the exit code.
 
-    Usage errors exit with code 2 (click's convention), and so does every
+    Usage errors (an unknown option, a value of the wrong type) exit with code 2 (click's
+    convention) after one line on stderr, and so does every
     :class:`~reconsolidate.exceptions.InputError` raised while a command runs.
     """
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
-        app(args=argv, prog_name="reconsolidate")
-    except SystemExit as exc:  # typer's standalone mode ends every run this way
+        code = app(args=args, prog_name="reconsolidate", standalone_mode=False)
+    except SystemExit as exc:  # a command that calls sys.exit itself
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else 1)
+    except typer.TyperException as exc:  # click's usage errors (vendored by typer)
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            return 2  # no arguments: the help has been printed
+        typer.echo(f"error: {usage_error_line(exc, args)}", err=True)
+        return int(getattr(exc, "exit_code", 2))
     except InputError as exc:
         typer.echo(f"error: {exc}", err=True)
         return 2
-    return 0
+    except typer.Abort:
+        typer.echo("Aborted!", err=True)
+        return 1
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

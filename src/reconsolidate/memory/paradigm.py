@@ -188,7 +188,9 @@ class Paradigm(StrictModel):
     conditions: list[Condition] = Field(min_length=1)
     checks: list[Check] = Field(default_factory=list)
     primary_test: str | None = Field(
-        default=None, description="Test reported as `response` (default: the last test).")
+        default=None,
+        description="Test reported as `response`: the name of a test step that every condition "
+        "has (default: each condition's last test).")
     notes: str = ""
 
     @field_validator("cues", "contexts")
@@ -216,7 +218,9 @@ class Paradigm(StrictModel):
         if len(set(names)) != len(names):
             raise ValueError("condition names must be unique")
         tests: set[str] = set()
+        per_condition: dict[str, set[str]] = {}
         for c in self.conditions:
+            per_condition[c.name] = {st.test for st in c.steps if st.test is not None}
             for j, st in enumerate(c.steps):
                 where = f"condition '{c.name}' step {j}"
                 if st.phase is not None and st.phase not in self.phases:
@@ -233,6 +237,21 @@ class Paradigm(StrictModel):
                                      f"(declared: {sorted(ctxs)})")
                 if st.test is not None:
                     tests.add(f"{c.name}:{st.test}")
+        if self.primary_test is not None:
+            names = sorted(set().union(*per_condition.values()))
+            if self.primary_test not in names:
+                raise ValueError(
+                    f"primary_test = {self.primary_test!r}: not a test of this paradigm; "
+                    f"valid: {', '.join(names) if names else '(no test steps)'}"
+                )
+            missing = [c for c, t in per_condition.items() if self.primary_test not in t]
+            if missing:
+                common = sorted(set.intersection(*per_condition.values()))
+                raise ValueError(
+                    f"primary_test = {self.primary_test!r}: conditions {', '.join(missing)} have "
+                    f"no such test; valid (tests of every condition): "
+                    f"{', '.join(common) if common else '(none)'}"
+                )
         for k, ch in enumerate(self.checks):
             for ref in (ch.a, ch.b):
                 if ref is not None and ref not in tests:
@@ -532,7 +551,8 @@ def _run_condition(loaded: LoadedParadigm, cond: Condition, model: str,
                 else:
                     pop.restabilise_weighted(state, np.array([iw]), p_pop)
     names = list(tests)
-    primary = par.primary_test if par.primary_test in tests else (names[-1] if names else None)
+    # a primary_test is validated to be a test of every condition (Paradigm._references)
+    primary = par.primary_test if par.primary_test is not None else (names[-1] if names else None)
     return {"response": tests.get(primary, math.nan) if primary else math.nan,
             "primary_test": primary, "tests": tests, "predictions": predictions,
             "trajectory": trajectory}

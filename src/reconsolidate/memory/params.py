@@ -11,7 +11,9 @@ to it.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
+from typing import Any
 
 from reconsolidate.exceptions import InputError
 
@@ -144,27 +146,78 @@ class MemoryParams:
     consolidation_window_tau_multiple: float = 3.0
 
     def __post_init__(self) -> None:
-        positive = {
-            "learning_rate", "new_cause_concentration_per_h", "kernel_offset_h", "us_variance",
-            "feature_variance", "em_iteration_period_min", "cr_noise",
-            "destabilization_block_occupancy50", "destabilization_block_hill",
-            "lability_tau_min", "consolidation_window_tau_multiple",
-            "restabilization_occupancy_scale_min", "acquisition_trials",
-        }
-        for f in fields(self):
-            v = getattr(self, f.name)
-            if not isinstance(v, int | float) or not math.isfinite(v):
-                raise InputError(f"MemoryParams.{f.name} = {v!r}: must be a finite number")
-            if f.name in positive and v <= 0:
-                raise InputError(f"MemoryParams.{f.name} = {v!r}: must be > 0")
-        if not 0.0 <= self.restabilization_damage_max <= 1.0:
-            raise InputError("MemoryParams.restabilization_damage_max must lie in [0, 1]")
-        if self.learning_rate > 1.0:
-            raise InputError("MemoryParams.learning_rate must be <= 1")
-        if self.max_causes < 2 or self.n_context_features < 1 or self.max_em_iterations < 1:
-            raise InputError("MemoryParams: need max_causes >= 2, n_context_features >= 1, "
-                             "max_em_iterations >= 1")
+        problem = _first_problem({f.name: getattr(self, f.name) for f in fields(self)})
+        if problem is not None:
+            name, text = problem
+            raise InputError(f"MemoryParams.{name} = {getattr(self, name)!r}: {text}")
+
+    @classmethod
+    def from_overrides(cls, overrides: Mapping[str, Any], where: str = "memory") -> MemoryParams:
+        """The default parameters with ``overrides`` applied, every problem naming its field.
+
+        Parameters
+        ----------
+        overrides
+            ``{field name: value}``; integer fields take integer-valued numbers.
+        where
+            Dotted path of the table the overrides come from (``"memory"`` in a trial spec), the
+            prefix of every error message.
+
+        Raises
+        ------
+        InputError
+            An unknown name (listing the valid ones), a non-integer value of an integer field, or
+            a value outside its range: ``"memory.lability_tau_min = -1.0: must be > 0"``.
+        """
+        kinds = {f.name: f.type for f in fields(cls)}
+        values: dict[str, Any] = {f.name: f.default for f in fields(cls)}
+        for name, value in overrides.items():
+            if name not in kinds:
+                raise InputError(f"unknown key '{where}.{name}' (allowed: {', '.join(kinds)})")
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise InputError(f"{where}.{name} = {value!r}: must be a number")
+            if kinds[name] in (int, "int"):
+                if not math.isfinite(value) or float(value) != int(value):
+                    raise InputError(f"{where}.{name} = {value!r}: must be an integer")
+                value = int(value)
+            else:
+                value = float(value)
+            values[name] = value
+        problem = _first_problem(values)
+        if problem is not None:
+            name, text = problem
+            raise InputError(f"{where}.{name} = {values[name]!r}: {text}")
+        return cls(**values)
 
     def as_dict(self) -> dict[str, float]:
         """Plain dict of the parameter values (for metadata)."""
         return asdict(self)
+
+
+#: Fields that must be > 0 (rates, variances, time constants, scales).
+_POSITIVE = frozenset({
+    "learning_rate", "new_cause_concentration_per_h", "kernel_offset_h", "us_variance",
+    "feature_variance", "em_iteration_period_min", "cr_noise",
+    "destabilization_block_occupancy50", "destabilization_block_hill",
+    "lability_tau_min", "consolidation_window_tau_multiple",
+    "restabilization_occupancy_scale_min", "acquisition_trials",
+})
+
+#: Smallest allowed value of the integer (count) fields.
+_MIN_COUNT = {"max_causes": 2, "n_context_features": 1, "max_em_iterations": 1}
+
+
+def _first_problem(values: Mapping[str, Any]) -> tuple[str, str] | None:
+    """The first invalid parameter as ``(name, what is allowed)``, or None if all are valid."""
+    for name, v in values.items():
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+            return name, "must be a finite number"
+        if name in _POSITIVE and v <= 0:
+            return name, "must be > 0"
+        if name in _MIN_COUNT and v < _MIN_COUNT[name]:
+            return name, f"must be an integer >= {_MIN_COUNT[name]}"
+    if not 0.0 <= values["restabilization_damage_max"] <= 1.0:
+        return "restabilization_damage_max", "must lie in [0, 1] (a fraction of the memory)"
+    if values["learning_rate"] > 1.0:
+        return "learning_rate", "must lie in (0, 1]"
+    return None

@@ -35,12 +35,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from reconsolidate._config import StrictModel, load_toml_model
 from reconsolidate.exceptions import InputError
 
 __all__ = [
+    "MAX_DOSE_MG",
+    "MAX_DOSE_MG_PER_KG",
+    "MAX_RATE_MG_PER_KG_PER_H",
+    "MAX_TCI_TARGET_NG_ML",
     "STANPUMP_MAX_RATE_MG_PER_KG_PER_MIN",
     "STANPUMP_UPDATE_INTERVAL_S",
     "Bolus",
@@ -56,6 +60,38 @@ STANPUMP_MAX_RATE_MG_PER_KG_PER_MIN = 0.75
 
 #: TCI update interval of STANPUMP (``delta_seconds = 10``; notes section 5.5) [C].
 STANPUMP_UPDATE_INTERVAL_S = 10.0
+
+#: Largest amount of one bolus, and of one infusion step lasting up to an hour, mg/kg.
+#: ASSUMPTION, grounded on the ketamine label (Ketalar, US prescribing information: IV induction
+#: of anaesthesia 1-4.5 mg/kg; general knowledge [U], not in the project's pharmacology notes):
+#: no single administration may exceed the top of the anaesthetic induction range. The trial
+#: regimens simulated here are sub-anaesthetic (0.5-0.8 mg/kg over 40-52 min; pharmacology notes
+#: section 4), and the largest bolus in the notes is Sleigh 2019's anaesthetic 1.5 mg/kg [V].
+#: A longer infusion step may give up to this amount per hour (:data:`MAX_RATE_MG_PER_KG_PER_H`),
+#: so that long sedation infusions (e.g. the ICU population of the Hijazi model) stay possible.
+MAX_DOSE_MG_PER_KG = 4.5
+
+#: Largest amount of one administration given in mg, 540 mg = 4.5 mg/kg x 120 kg [D]: the
+#: per-kg maximum (:data:`MAX_DOSE_MG_PER_KG`, ASSUMPTION) at the heaviest adult weight the
+#: cohorts are truncated to for the pharmacology models (``population/cohorts.py``).
+MAX_DOSE_MG = MAX_DOSE_MG_PER_KG * 120.0
+
+#: Largest mean rate of an infusion step longer than an hour, mg/kg/h: the induction maximum
+#: per hour (ASSUMPTION; above any maintenance rate we know of [U]). A step may deliver
+#: max(MAX_DOSE_MG_PER_KG, MAX_RATE_MG_PER_KG_PER_H x its duration in h) (and likewise in mg):
+#: 35 mg/kg over 40 min is rejected, 2 mg/kg/h for 24 h is not.
+MAX_RATE_MG_PER_KG_PER_H = MAX_DOSE_MG_PER_KG
+
+#: Largest TCI target (plasma or effect site), ng/mL. ASSUMPTION: 3000 ng/mL = 3 ug/mL, the
+#: anaesthesia EC50 2 (SD 0.5) mg/L plus two SDs [D] (adult values cited by Herd 2008 [V]; notes
+#: section 6). Loss of responsiveness after 1.5 mg/kg is at Ce 1.64 (0.17) ug/mL (Sleigh 2019,
+#: BJA 123:592 [V]) and the anaesthetic steady state at Cp ~2.2 ug/mL (White 1979 [V]), both
+#: below it; the reconsolidation targets are ~350 ng/mL or less.
+MAX_TCI_TARGET_NG_ML = 3000.0
+
+_WHY_DOSE = (f"(ASSUMPTION: the top of the ketamine label's IV induction range, 1-"
+             f"{MAX_DOSE_MG_PER_KG:g} mg/kg; {MAX_DOSE_MG:g} mg = {MAX_DOSE_MG_PER_KG:g} mg/kg "
+             "x 120 kg)")
 
 _DOSE_KEYS = ("dose_mg_per_kg", "dose_mg")
 _RATE_KEYS = ("rate_mg_per_kg_per_min", "rate_mg_per_kg_per_h", "rate_mg_per_min", "rate_mg_per_h")
@@ -74,6 +110,18 @@ def _reject_unknown(data: Any, allowed: tuple[str, ...], what: str) -> Any:
                     + ", ".join(allowed)
                 )
     return data
+
+
+def _check_dose(value: float | None, key: str, what: str) -> float | None:
+    """Reject one administration's dose above :data:`MAX_DOSE_MG_PER_KG` / :data:`MAX_DOSE_MG`."""
+    if value is None:
+        return value
+    limit, unit = ((MAX_DOSE_MG_PER_KG, "mg/kg") if key.endswith("per_kg")
+                   else (MAX_DOSE_MG, "mg"))
+    if value > limit:
+        raise ValueError(f"implausible ketamine dose; allowed: (0, {limit:g}] {unit} per {what} "
+                         f"{_WHY_DOSE}")
+    return value
 
 
 def _exactly_one(obj: StrictModel, keys: tuple[str, ...], what: str) -> None:
@@ -96,6 +144,11 @@ class Bolus(StrictModel):
     @classmethod
     def _keys(cls, data: Any) -> Any:
         return _reject_unknown(data, ("time_min", *_DOSE_KEYS), "a bolus")
+
+    @field_validator(*_DOSE_KEYS)
+    @classmethod
+    def _plausible(cls, v: float | None, info: ValidationInfo) -> float | None:
+        return _check_dose(v, str(info.field_name), "bolus")
 
     @model_validator(mode="after")
     def _one_dose(self) -> Bolus:
@@ -136,6 +189,24 @@ class Infusion(StrictModel):
     @model_validator(mode="after")
     def _one_amount(self) -> Infusion:
         _exactly_one(self, _DOSE_KEYS + _RATE_KEYS, "an infusion")
+        key = self.amount_key()
+        # the step's whole amount: the dose, or rate x duration
+        value = getattr(self, key)
+        total = value if key in _DOSE_KEYS else (
+            value * self.duration_min / (60.0 if key.endswith("_h") else 1.0))
+        per_kg = "per_kg" in key
+        base, unit = (MAX_DOSE_MG_PER_KG, "mg/kg") if per_kg else (MAX_DOSE_MG, "mg")
+        hours = self.duration_min / 60.0
+        limit = base * max(1.0, hours * MAX_RATE_MG_PER_KG_PER_H / MAX_DOSE_MG_PER_KG)
+        if total > limit * (1 + 1e-12):
+            given = (f"{key} = {value:g}" if key in _DOSE_KEYS else
+                     f"{key} = {value:g} for duration_min = {self.duration_min:g} gives "
+                     f"{total:.4g} {unit}")
+            raise ValueError(
+                f"{given}: an implausible ketamine dose for a {self.duration_min:g}-min step; "
+                f"allowed: at most {limit:.4g} {unit} (the larger of {base:g} {unit} and "
+                f"{base:g} {unit} per hour of the step) {_WHY_DOSE}"
+            )
         return self
 
     @property
@@ -194,6 +265,17 @@ class TCIPhase(StrictModel):
         return _reject_unknown(
             data, ("start_min", "duration_min", "target", "target_ng_ml"), "a TCI phase"
         )
+
+    @field_validator("target_ng_ml")
+    @classmethod
+    def _plausible(cls, v: float) -> float:
+        if v > MAX_TCI_TARGET_NG_ML:
+            raise ValueError(
+                f"implausible ketamine concentration; allowed: (0, {MAX_TCI_TARGET_NG_ML:g}] "
+                "ng/mL (ASSUMPTION: anaesthesia EC50 2 (SD 0.5) ug/mL plus two SDs; loss of "
+                "responsiveness at Ce 1.64 ug/mL, Sleigh 2019)"
+            )
+        return v
 
     @property
     def stop_min(self) -> float:

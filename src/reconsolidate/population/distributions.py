@@ -18,7 +18,7 @@ from scipy.special import ndtr, ndtri
 
 from reconsolidate._config import StrictModel
 
-__all__ = ["Distribution", "Fixed", "LogNormal", "Normal", "Uniform"]
+__all__ = ["Distribution", "Fixed", "LogNormal", "Normal", "Uniform", "range_problem"]
 
 
 def _truncated_normal_ppf(
@@ -43,6 +43,11 @@ class Fixed(StrictModel):
     def mean(self) -> float:
         return float(self.value)
 
+    @property
+    def bounds(self) -> tuple[float, float, bool]:
+        """``(lowest, highest, lowest_excluded)``: the range of the values ``ppf`` gives."""
+        return float(self.value), float(self.value), False
+
 
 class Normal(StrictModel):
     """Normal(mean, sd), truncated to [low, high] by inversion."""
@@ -65,6 +70,13 @@ class Normal(StrictModel):
         if self.sd == 0:
             return np.full(np.shape(u), float(self.mean))
         return _truncated_normal_ppf(np.asarray(u), self.mean, self.sd, self.low, self.high)
+
+    @property
+    def bounds(self) -> tuple[float, float, bool]:
+        """``(lowest, highest, lowest_excluded)``: the range of the values ``ppf`` gives."""
+        if self.sd == 0:
+            return float(self.mean), float(self.mean), False
+        return float(self.low), float(self.high), False
 
 
 class LogNormal(StrictModel):
@@ -100,6 +112,16 @@ class LogNormal(StrictModel):
     def mean(self) -> float:
         return self.median * math.exp(self.sigma**2 / 2)
 
+    @property
+    def bounds(self) -> tuple[float, float, bool]:
+        """``(lowest, highest, lowest_excluded)``: the range of the values ``ppf`` gives.
+
+        Without a lower bound (``low = 0``) the values are exp(...) > 0: 0 itself is excluded.
+        """
+        if self.cv == 0:
+            return float(self.median), float(self.median), False
+        return float(self.low), float(self.high), self.low == 0
+
 
 class Uniform(StrictModel):
     """Uniform on [low, high]."""
@@ -117,6 +139,58 @@ class Uniform(StrictModel):
     def ppf(self, u: np.ndarray) -> np.ndarray:
         return self.low + np.asarray(u) * (self.high - self.low)
 
+    @property
+    def bounds(self) -> tuple[float, float, bool]:
+        """``(lowest, highest, lowest_excluded)``: the range of the values ``ppf`` gives."""
+        return float(self.low), float(self.high), False
+
 
 Distribution = Annotated[Fixed | Normal | LogNormal | Uniform, Field(discriminator="dist")]
 """A covariate distribution: ``{dist = "normal" | "lognormal" | "uniform" | "fixed", ...}``."""
+
+
+def _interval(low: float, high: float, low_open: bool) -> str:
+    return f"{'(' if low_open else '['}{low:g}, {high:g}{')' if math.isinf(high) else ']'}"
+
+
+def range_problem(
+    dist: Fixed | Normal | LogNormal | Uniform,
+    low: float,
+    high: float,
+    *,
+    low_open: bool = False,
+    what: str,
+) -> str | None:
+    """Why ``dist`` can give values outside the allowed range, or None if it cannot.
+
+    A covariate must be bounded by its distribution (``low``/``high`` truncate by inversion), not
+    clipped afterwards: clipping piles the out-of-range probability on the boundary value.
+
+    Parameters
+    ----------
+    dist
+        The covariate distribution.
+    low, high
+        The allowed range (``high`` may be ``math.inf``).
+    low_open
+        ``low`` itself is not allowed (e.g. a positive quantity).
+    what
+        What the covariate is, with its unit (``"drinking days per week"``).
+
+    Returns
+    -------
+    str | None
+        ``"gives values in [a, b]; drinking days per week must lie in [0, 7] (...)"``.
+    """
+    lo, hi, lo_excluded = dist.bounds
+    ok_low = lo > low or (lo == low and (not low_open or lo_excluded))
+    ok_high = hi <= high
+    if ok_low and ok_high:
+        return None
+    allowed = _interval(low, high, low_open)
+    if isinstance(dist, Fixed) or lo == hi:
+        return f"gives {lo:g}; {what} must lie in {allowed}"
+    return (
+        f"gives values in {_interval(lo, hi, lo_excluded)}; {what} must lie in {allowed}: "
+        f"set low and high (bounds truncate the distribution) or move it inside"
+    )

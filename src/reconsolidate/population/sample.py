@@ -7,21 +7,47 @@ every arm (common random numbers) and for any chunking of the cohort.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 
 from reconsolidate._random import PatientStream
+from reconsolidate.exceptions import InputError
 from reconsolidate.population.cohorts import UK_UNITS_PER_US_DRINK, Cohort
 from reconsolidate.population.cues import CUE_CLASSES, CueEnvironment, exposure_probability
+from reconsolidate.population.distributions import range_problem
 
-__all__ = ["MAX_DSM5_CRITERIA", "Patients", "sample_patients", "severity_scale"]
+__all__ = [
+    "COVARIATE_RANGES",
+    "MAX_DSM5_CRITERIA",
+    "MAX_WEIGHT_KG",
+    "Patients",
+    "cohort_range_problem",
+    "sample_patients",
+    "severity_scale",
+]
 
 #: DSM-5 alcohol use disorder has 11 criteria (2-3 met: mild, 4-5: moderate, >= 6: severe):
 #: American Psychiatric Association, Diagnostic and Statistical Manual of Mental Disorders,
 #: 5th ed. (DSM-5), 2013, doi:10.1176/appi.books.9780890425596 [mem: DOI not in the notes].
 MAX_DSM5_CRITERIA = 11
+
+#: Largest body weight (kg) the pharmacology accepts (``pharmacology.simulate``: 0 < weight <= 400).
+MAX_WEIGHT_KG = 400.0
+
+#: Allowed range of each bounded cohort covariate: ``(low, high, low excluded, what)``. A cohort
+#: distribution must stay inside it (bounds truncate by inversion); values are not clipped.
+COVARIATE_RANGES: dict[str, tuple[float, float, bool, str]] = {
+    "weight_kg_male": (0.0, MAX_WEIGHT_KG, True, "body weight (kg)"),
+    "weight_kg_female": (0.0, MAX_WEIGHT_KG, True, "body weight (kg)"),
+    "drinks_per_drinking_day": (0.0, math.inf, True, "US drinks per drinking day"),
+    "drinking_days_per_week": (0.0, 7.0, False, "drinking days per week"),
+    "dsm5_criteria": (0.0, float(MAX_DSM5_CRITERIA), False,
+                      f"the count of DSM-5 AUD criteria (of {MAX_DSM5_CRITERIA})"),
+}
 
 # Order of the draws in the ``population.covariates`` stream; appending keeps old draws stable.
 _COV = (
@@ -34,6 +60,33 @@ _COV = (
     "seeking",
     "abstinent",
 )
+
+
+def cohort_range_problem(cohort: Any, where: str = "cohort") -> str | None:
+    """The first covariate distribution of ``cohort`` outside its allowed range, as a message.
+
+    Parameters
+    ----------
+    cohort
+        A :class:`~reconsolidate.population.cohorts.Cohort` or ``CohortSpec`` (fields left
+        ``None`` come from a preset and are not checked here).
+    where
+        Dotted path of the cohort table, the prefix of the message (``"arms[1].cohort"``).
+
+    Returns
+    -------
+    str | None
+        ``"cohort.drinking_days_per_week = {...}: gives 8; drinking days per week must lie in
+        [0, 7]"``, or None when every covariate is inside :data:`COVARIATE_RANGES`.
+    """
+    for name, (low, high, low_open, what) in COVARIATE_RANGES.items():
+        dist = getattr(cohort, name, None)
+        if dist is None:
+            continue
+        problem = range_problem(dist, low, high, low_open=low_open, what=what)
+        if problem is not None:
+            return f"{where}.{name} = {dist.model_dump()!r}: {problem}"
+    return None
 
 
 def severity_scale(aud_severity: np.ndarray) -> np.ndarray:
@@ -152,6 +205,9 @@ def sample_patients(
     Patients
         Struct-of-arrays of ``stop - start`` patients.
     """
+    problem = cohort_range_problem(cohort)
+    if problem is not None:
+        raise InputError(problem)
     n_cues = len(CUE_CLASSES)
     u = PatientStream(seed, "population.covariates", len(_COV), replicate).uniform(start, stop)
     col = {name: u[:, j] for j, name in enumerate(_COV)}
@@ -161,6 +217,7 @@ def sample_patients(
         cohort.weight_kg_female.ppf(col["weight"]),
         cohort.weight_kg_male.ppf(col["weight"]),
     )
+    # the ranges are validated above (cohort_range_problem); the clips only absorb rounding
     dsm5 = np.clip(np.rint(cohort.dsm5_criteria.ppf(col["dsm5"])), 0, MAX_DSM5_CRITERIA)
     severity = dsm5 / MAX_DSM5_CRITERIA
     ddpw = np.clip(cohort.drinking_days_per_week.ppf(col["ddpw"]), 0.0, 7.0)

@@ -10,7 +10,7 @@ import itertools
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer, model_validator
 
 from reconsolidate._config import StrictModel, load_toml_model
 from reconsolidate.behavior.params import BehaviorParams
@@ -23,9 +23,11 @@ from reconsolidate.behavior.therapy import (
 from reconsolidate.exceptions import InputError
 from reconsolidate.population.cohorts import CohortSpec
 from reconsolidate.population.cues import CUE_CLASSES, CueEnvironment
+from reconsolidate.population.sample import cohort_range_problem
 from reconsolidate.trial.observation import ObservationModel
 
 __all__ = [
+    "MIN_PATIENTS_PER_ARM",
     "RETRIEVAL_TYPES",
     "AnalysisSpec",
     "ArmSpec",
@@ -36,6 +38,10 @@ __all__ = [
     "TrialSpec",
     "load_trial_spec",
 ]
+
+#: Fewest patients an arm may get (``round(patients_per_arm x allocation)``): an arm of one
+#: patient has no between-patient spread and no standard error; design choice, not a source.
+MIN_PATIENTS_PER_ARM = 2
 
 RETRIEVAL_TYPES = (
     "alcohol_prediction_error",
@@ -108,6 +114,15 @@ class SessionSpec(StrictModel):
         if self.pk_model not in list_models():
             raise ValueError(f"pk_model = {self.pk_model!r}: unknown PK model; allowed: "
                              f"{', '.join(list_models())}")
+        from reconsolidate.pharmacology.models import get_model
+
+        if get_model(self.pk_model).analyte != "racemic":
+            # a trial's ketamine is racemic (regimen doses are of the racemate); an S-ketamine
+            # model would treat them as S-ketamine, which blocks NMDA receptors ~2.4x as much
+            racemic = [m for m in list_models() if get_model(m).analyte == "racemic"]
+            raise ValueError(
+                f"pk_model = {self.pk_model!r}: an {get_model(self.pk_model).analyte} model, but "
+                f"the trial's drug is racemic ketamine; allowed: {', '.join(racemic)}")
         return self
 
 
@@ -136,7 +151,13 @@ class ArmSpec(StrictModel):
     protocol: str
     therapy: str = "none"
     cohort: CohortSpec | None = None
-    allocation: float = Field(1.0, gt=0, le=100, description="relative allocation ratio")
+    allocation: float = Field(
+        1.0,
+        gt=0,
+        le=100,
+        description="relative allocation ratio: the arm gets round(patients_per_arm x "
+        f"allocation) patients, at least {MIN_PATIENTS_PER_ARM}",
+    )
 
 
 class FactorialSpec(StrictModel):
@@ -147,10 +168,19 @@ class FactorialSpec(StrictModel):
 
 
 class AssessmentSpec(StrictModel):
-    """When Timeline Followback interviews happen."""
+    """When Timeline Followback interviews happen.
+
+    Give the follow-up visits either as ``visit_days`` or as a spacing ``visit_every_days``, not
+    both. The visit days are checked against the follow-up by :class:`TrialSpec`.
+    """
 
     baseline_visit_day: int = Field(0, description="baseline TLFB interview (covers days before)")
-    visit_days: list[int] | None = Field(None, description="follow-up TLFB visit days")
+    visit_days: list[int] | None = Field(
+        None,
+        min_length=1,
+        description="follow-up TLFB visit days, distinct, after baseline_visit_day, at most "
+        "follow_up_days",
+    )
     visit_every_days: int = Field(
         14,
         ge=1,
@@ -158,6 +188,37 @@ class AssessmentSpec(StrictModel):
         description="visit spacing, days, when visit_days is not given (ASSUMPTION: design "
         "default 14)",
     )
+
+    @model_validator(mode="after")
+    def _check(self) -> AssessmentSpec:
+        if self.visit_days is None:
+            return self
+        if "visit_every_days" in self.model_fields_set:
+            raise ValueError(
+                f"assessment.visit_days = {self.visit_days} and assessment.visit_every_days = "
+                f"{self.visit_every_days}: give one of them, not both (visit_every_days only "
+                "spaces the visits when visit_days is omitted)"
+            )
+        if len(set(self.visit_days)) != len(self.visit_days):
+            raise ValueError(
+                f"assessment.visit_days = {self.visit_days}: the visit days must be distinct"
+            )
+        if min(self.visit_days) <= self.baseline_visit_day:
+            raise ValueError(
+                f"assessment.baseline_visit_day = {self.baseline_visit_day}: must come before "
+                f"every follow-up visit; visit_days = {self.visit_days} starts at day "
+                f"{min(self.visit_days)}"
+            )
+        return self
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # with explicit visit days the spacing is unused: leave it out, so that a dumped spec
+        # validates again (it would otherwise give both)
+        out = handler(self)
+        if self.visit_days is not None and isinstance(out, dict):
+            out.pop("visit_every_days", None)
+        return out
 
 
 class AnalysisSpec(StrictModel):
@@ -176,6 +237,14 @@ class AnalysisSpec(StrictModel):
         "default of 28 days, the 'last 4 weeks of treatment' of Falk/Witkiewitz et al. 2019, "
         "JAMA Psychiatry (PMC6450273)",
     )
+    abstinent_last_min_days: int | None = Field(
+        None,
+        ge=1,
+        description="fewest counted (non-missing) days in the last K for a patient to be scored "
+        "on 'abstinent in the last K days' (patients below it are not assessable and leave the "
+        "denominator); default: half of K, rounded up (endpoints.core.ABSTINENT_LAST_MIN_FRACTION)."
+        " Only matters with missing_days = 'exclude'",
+    )
     grace_days: int = Field(
         0,
         ge=0,
@@ -189,6 +258,15 @@ class AnalysisSpec(StrictModel):
         "used for the change from baseline; default: every baseline day",
     )
 
+    @model_validator(mode="after")
+    def _check_min_days(self) -> AnalysisSpec:
+        k_min = self.abstinent_last_min_days
+        if k_min is not None and k_min > self.abstinent_last_days:
+            raise ValueError(
+                f"abstinent_last_min_days = {k_min}: must be at most abstinent_last_days = "
+                f"{self.abstinent_last_days} (counted days among the last K)")
+        return self
+
 
 class TrialSpec(StrictModel):
     """A virtual randomized trial."""
@@ -197,7 +275,12 @@ class TrialSpec(StrictModel):
     description: str = ""
     seed: int = Field(0, ge=0)
     replicates: int = Field(1, ge=1, le=1000)
-    patients_per_arm: int = Field(1000, ge=1)
+    patients_per_arm: int = Field(
+        1000,
+        ge=MIN_PATIENTS_PER_ARM,
+        description="patients of an arm of allocation 1 (every arm needs at least "
+        f"{MIN_PATIENTS_PER_ARM})",
+    )
     baseline_days: int = Field(
         28,
         ge=1,
@@ -234,7 +317,9 @@ class TrialSpec(StrictModel):
         "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"
     ] = "monday"
     quit_day: int | None = Field(
-        0, description="study day treatment seekers start their quit attempt (None: never)"
+        0,
+        description="study day treatment seekers start their quit attempt (None: never); "
+        "within the observed days -baseline_days .. follow_up_days - 1",
     )
     detox_days: int = Field(
         0,
@@ -318,9 +403,12 @@ class TrialSpec(StrictModel):
                     f"arm {a.name!r}: therapy {a.therapy!r} has sessions on days {early}, inside "
                     f"the unobserved burn-in (observed days start at -baseline_days = {first})"
                 )
-        if self.quit_day is not None and self.quit_day < first:
+        if self.quit_day is not None and not first <= self.quit_day < self.follow_up_days:
+            where = ("inside the unobserved burn-in" if self.quit_day < first
+                     else "after the simulated period, so it would never happen")
             raise ValueError(
-                f"quit_day = {self.quit_day}: inside the unobserved burn-in (observed days "
+                f"quit_day = {self.quit_day}: {where}; must lie in the observed days [{first}, "
+                f"{self.follow_up_days - 1}] (-baseline_days to follow_up_days - 1; observed days "
                 f"start at -baseline_days = {first})"
             )
         if self.quit_day is not None and self.quit_day - self.detox_days < first:
@@ -329,6 +417,10 @@ class TrialSpec(StrictModel):
                 f"would start on day {self.quit_day - self.detox_days}, inside the unobserved "
                 f"burn-in (observed days start at -baseline_days = {first})"
             )
+        self._check_assessment()
+        self._check_behavior()
+        self._check_cohorts()
+        self.arm_sizes()
         if self.memory:
             from reconsolidate.memory.params import MemoryParams
 
@@ -338,7 +430,86 @@ class TrialSpec(StrictModel):
                     raise ValueError(
                         f"unknown memory parameter {k!r}; valid: {', '.join(sorted(allowed))}"
                     )
+            # ranges and integer fields, each message naming 'memory.FIELD'
+            MemoryParams.from_overrides(self.memory, where="memory")
         return self
+
+    def _check_assessment(self) -> None:
+        """Visit days inside the observed days, at most ``follow_up_days``."""
+        a = self.assessment
+        first, end = self.first_day, self.follow_up_days
+        if not first <= a.baseline_visit_day < end:
+            raise ValueError(
+                f"assessment.baseline_visit_day = {a.baseline_visit_day}: must lie in the "
+                f"observed days [{first}, {end - 1}] (-baseline_days to follow_up_days - 1)"
+            )
+        if a.visit_days is not None:
+            late = sorted(d for d in a.visit_days if d > end)
+            if late:
+                raise ValueError(
+                    f"assessment.visit_days = {a.visit_days}: day {late[0]} is after the "
+                    f"follow-up; visit days must lie in [{a.baseline_visit_day + 1}, {end}] "
+                    "(after baseline_visit_day, at most follow_up_days)"
+                )
+
+    def _check_behavior(self) -> None:
+        """Contradictory pairs of ``[behavior]`` bounds."""
+        b = self.behavior
+        lo, hi = b.drinking_probability_bounds
+        if not 0.0 < lo < hi < 1.0:
+            raise ValueError(
+                f"behavior.drinking_probability_bounds = [{lo:g}, {hi:g}]: need "
+                "0 < low < high < 1 (daily drinking probabilities; 0 or 1 would need infinite "
+                "log-odds)"
+            )
+        if b.min_drinks_per_drinking_day > b.max_drinks_per_day:
+            raise ValueError(
+                f"behavior.min_drinks_per_drinking_day = {b.min_drinks_per_drinking_day:g}: "
+                f"must be <= behavior.max_drinks_per_day = {b.max_drinks_per_day:g}"
+            )
+
+    def _check_cohorts(self) -> None:
+        """Covariate distributions inside their ranges (days/week 0-7, 0-11 criteria, ...)."""
+        cohorts: list[tuple[str, CohortSpec | None]] = [("cohort", self.cohort)]
+        cohorts += [(f"arms[{i}].cohort", a.cohort) for i, a in enumerate(self.arms)]
+        for where, c in cohorts:
+            problem = None if c is None else cohort_range_problem(c, where)
+            if problem is not None:
+                raise ValueError(problem)
+
+    def arm_sizes(self, patients_per_arm: int | None = None) -> dict[str, int]:
+        """Patients of each arm: ``round(patients_per_arm x allocation)``.
+
+        Parameters
+        ----------
+        patients_per_arm
+            Overrides the spec's ``patients_per_arm`` (the CLI's ``--patients-per-arm``).
+
+        Raises
+        ------
+        InputError
+            An arm would get fewer than :data:`MIN_PATIENTS_PER_ARM` patients; the message names
+            the arm, its allocation and the size it would get.
+        """
+        n_base = self.patients_per_arm if patients_per_arm is None else int(patients_per_arm)
+        sizes: dict[str, int] = {}
+        for i, a in enumerate(self.all_arms()):
+            n = round(n_base * a.allocation)
+            if n < MIN_PATIENTS_PER_ARM:
+                need = f"need at least {MIN_PATIENTS_PER_ARM}"
+                if a.allocation >= 1:
+                    raise InputError(
+                        f"patients_per_arm = {n_base}: arm {a.name!r} (allocation "
+                        f"{a.allocation:g}) would get {n} patient{'' if n == 1 else 's'}; {need}"
+                    )
+                raise InputError(
+                    f"arms[{i}].allocation = {a.allocation:g}: arm {a.name!r} would get {n} "
+                    f"patient{'' if n == 1 else 's'} (round({n_base} patients_per_arm x "
+                    f"{a.allocation:g})); {need}: allocation >= "
+                    f"{(MIN_PATIENTS_PER_ARM - 0.5) / n_base:.3g} or more patients_per_arm"
+                )
+            sizes[a.name] = n
+        return sizes
 
     def therapy_of(self, arm: ArmSpec) -> Therapy:
         """The arm's therapy, complete: a spec-defined therapy or a preset by that name."""
