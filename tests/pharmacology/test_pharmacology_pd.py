@@ -70,6 +70,27 @@ def test_psychedelic_intensity_linear() -> None:
     np.testing.assert_allclose(psychedelic_intensity(c), [0, 0.25, 0.5, 1.0])
 
 
+def test_psychedelic_intensity_saturates_at_its_ceiling() -> None:
+    c = np.array([-5.0, 300.0, 400.0, 1000.0, 1e6])
+    np.testing.assert_allclose(psychedelic_intensity(c), [0, 1.5, 2.0, 2.0, 2.0])
+    np.testing.assert_allclose(psychedelic_intensity(c, ceiling=1.0), [0, 1, 1, 1, 1])
+    with pytest.raises(InputError, match="ceiling"):
+        psychedelic_intensity(c, ceiling=0.0)
+
+
+def test_psychedelic_intensity_reads_the_effect_site_not_the_bolus_plasma_spike() -> None:
+    """A 0.1 mg/kg bolus: the three-compartment plasma peak (dose / V1, at the bolus) is a
+    momentary spike far above Bowdle's range, which nobody feels; the effect site, which
+    lags the plasma (ke0), peaks well below it and sets the intensity."""
+    r = Regimen(bolus=[{"time_min": 0, "dose_mg_per_kg": 0.1}])
+    e = nmda_exposure(r, 70.0, window_start_min=0, window_stop_min=120, resolution_min=0.1)
+    assert e.peak_plasma_ng_ml[0] > 1000.0
+    assert e.peak_effect_site_ng_ml[0] < 0.3 * e.peak_plasma_ng_ml[0]
+    assert e.psychedelic_intensity_peak[0] == pytest.approx(
+        e.peak_effect_site_ng_ml[0] / 200.0)
+    assert e.psychedelic_intensity_peak[0] < 2.0
+
+
 def test_occupancy_integral_exact_for_piecewise_linear() -> None:
     t = np.array([0.0, 1.0, 3.0, 4.0])
     y = np.array([[0.0, 1.0, 1.0, 0.0], [0.2, 0.2, 0.2, 0.2]])
@@ -107,12 +128,16 @@ def test_nmda_exposure_window_and_shapes() -> None:
     w = np.array([60.0, 70.0, 90.0])
     e = nmda_exposure(r, w, window_start_min=-30, window_stop_min=240)
     for arr in (e.occupancy_integral_min, e.mean_occupancy, e.peak_occupancy,
-                e.peak_plasma_ng_ml, e.psychedelic_intensity_peak):
+                e.peak_plasma_ng_ml, e.peak_effect_site_ng_ml, e.psychedelic_intensity_peak,
+                e.dose_mg):
         assert arr.shape == (3,)
+    np.testing.assert_allclose(e.dose_mg, 0.8 * w)
     # linear weight scaling (Domino, mg/kg): identical concentrations for any weight
     np.testing.assert_allclose(e.occupancy_integral_min, e.occupancy_integral_min[0])
     assert e.peak_plasma_ng_ml[0] == pytest.approx(385, rel=0.01)  # end of infusion, golden
-    assert e.psychedelic_intensity_peak[0] == pytest.approx(385 / 200, rel=0.01)
+    # the effect site lags a little (ke0 0.65/min): its peak just after the infusion ends
+    assert 370 < e.peak_effect_site_ng_ml[0] < e.peak_plasma_ng_ml[0]
+    assert e.psychedelic_intensity_peak[0] == pytest.approx(e.peak_effect_site_ng_ml[0] / 200)
     # a window entirely before the drug sees nothing; one hours later sees little
     before = nmda_exposure(r, 70.0, window_start_min=-60, window_stop_min=0)
     assert before.occupancy_integral_min[0] == 0.0

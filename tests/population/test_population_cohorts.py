@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -10,6 +12,7 @@ from hypothesis import strategies as st
 from reconsolidate.exceptions import InputError
 from reconsolidate.population import (
     CUE_CLASSES,
+    TLFB_BASELINE_REPORTED_FRACTION,
     UK_UNITS_PER_US_DRINK,
     CohortSpec,
     CueEnvironment,
@@ -22,6 +25,8 @@ from reconsolidate.population import (
     resolve_cohort,
     sample_patients,
 )
+from reconsolidate.population.distributions import range_problem
+from reconsolidate.population.sample import cohort_range_problem
 
 N = 40_000
 
@@ -41,8 +46,10 @@ def test_das2019_preset_matches_published_cohort() -> None:
     assert p.is_female.mean() == pytest.approx(35 / 90, abs=0.01)
     # mean age ~28 [S]
     assert p.age_years.mean() == pytest.approx(28.0, abs=0.7)
-    # ~74 UK units a week [S]
-    assert p.baseline_uk_units_per_week.mean() == pytest.approx(74.0, rel=0.06)
+    # ~74 UK units a week [S], as a TLFB reports them: the covariate is the true drinking
+    # (tests/trial/test_trial_engine.py checks the simulated TLFB baseline)
+    reported = p.baseline_uk_units_per_week.mean() * TLFB_BASELINE_REPORTED_FRACTION
+    assert reported == pytest.approx(74.0, rel=0.06)
     # ~6 drinking days a week before ketamine [S]
     assert p.drinking_days_per_week.mean() == pytest.approx(6.0, abs=0.15)
     assert not p.treatment_seeking.any() and not p.abstinent_at_entry.any()
@@ -51,8 +58,9 @@ def test_das2019_preset_matches_published_cohort() -> None:
 def test_dakwar2020_preset_matches_published_cohort() -> None:
     p = _sample("dakwar2020")
     assert p.age_years.mean() == pytest.approx(53.0, abs=0.7)  # mean age 53 [P]
-    # about 5 drinks a day [P]
-    assert (p.baseline_drinks_per_week / 7).mean() == pytest.approx(5.0, rel=0.08)
+    # about 5 drinks a day [P], reported
+    reported = (p.baseline_drinks_per_week / 7).mean() * TLFB_BASELINE_REPORTED_FRACTION
+    assert reported == pytest.approx(5.0, rel=0.08)
     assert p.treatment_seeking.all()
 
 
@@ -81,7 +89,21 @@ def test_combine_and_kare_are_recently_abstinent_treatment_seekers() -> None:
         assert p.treatment_seeking.all() and p.abstinent_at_entry.all()
     k = _sample("kare2022")
     assert k.is_female.mean() == pytest.approx(35 / 96, abs=0.01)  # [P]
-    assert k.baseline_uk_units_per_week.mean() == pytest.approx(125, rel=0.08)  # [S]
+    reported = k.baseline_uk_units_per_week.mean() * TLFB_BASELINE_REPORTED_FRACTION
+    assert reported == pytest.approx(125, rel=0.08)  # [S]
+
+
+def test_the_tlfb_reported_fraction_follows_the_observation_model() -> None:
+    """TLFB_BASELINE_REPORTED_FRACTION is what the observation model's defaults report of a
+    28-day baseline recalled at one visit: mean over lags k = 1..28 of the Wennberg factor
+    exp(-0.015 k) times the chance of remembering the day, 1 - 0.002 k."""
+    from reconsolidate.trial.observation import ObservationModel
+
+    m = ObservationModel()
+    k = np.arange(1, 29)
+    frac = np.mean(np.exp(-m.underreport_per_day * np.minimum(k, m.underreport_max_lag_days))
+                   * (1.0 - m.forget_prob_per_day * k))
+    assert frac == pytest.approx(TLFB_BASELINE_REPORTED_FRACTION, abs=5e-5)
 
 
 def test_more_severe_cohorts_have_stronger_cue_memories() -> None:
@@ -152,3 +174,38 @@ def test_cue_environment_rejects_unknown_cue_and_orders_columns() -> None:
         CueEnvironment(rate_weekday_per_day={"casino": 1.0})
     with pytest.raises(ValueError, match="acquisition strength"):
         CueEnvironment(acquisition_strength={"pub_bar": 1.5})
+
+
+@pytest.mark.parametrize(
+    ("dist", "low", "high", "low_open", "problem"),
+    [
+        (Fixed(value=8.0), 0.0, 7.0, False, "gives 8; x must lie in [0, 7]"),
+        (Fixed(value=0.0), 0.0, math.inf, True, "gives 0; x must lie in (0, inf)"),
+        (Normal(mean=6.0, sd=1.0), 0.0, 7.0, False, "gives values in [-inf, inf); x must lie"),
+        (Uniform(low=2.0, high=12.0), 0.0, 11.0, False, "gives values in [2, 12]"),
+        (Normal(mean=6.0, sd=1.0, low=3.0, high=7.0), 0.0, 7.0, False, None),
+        (Normal(mean=7.0, sd=0.0), 0.0, 7.0, False, None),
+        # a log-normal without a lower bound is > 0: fine for a positive quantity
+        (LogNormal(median=6.0, cv=0.3), 0.0, math.inf, True, None),
+        (LogNormal(median=6.0, cv=0.3, high=500.0), 0.0, 400.0, True, "gives values in (0, 500]"),
+    ],
+)
+def test_range_problem(dist, low: float, high: float, low_open: bool,
+                       problem: str | None) -> None:
+    got = range_problem(dist, low, high, low_open=low_open, what="x")
+    assert got == problem if problem is None else problem in got
+
+
+def test_sampling_rejects_out_of_range_covariates_instead_of_clipping() -> None:
+    cohort = get_cohort("das2019").model_copy(
+        update={"drinking_days_per_week": Fixed(value=8.0)})
+    assert cohort_range_problem(cohort) == (
+        "cohort.drinking_days_per_week = {'dist': 'fixed', 'value': 8.0}: gives 8; drinking "
+        "days per week must lie in [0, 7]")
+    with pytest.raises(InputError, match=r"cohort\.drinking_days_per_week"):
+        sample_patients(cohort, CueEnvironment(), seed=1, start=0, stop=5)
+    spec = CohortSpec(preset="das2019", dsm5_criteria=Normal(mean=9.0, sd=2.0, low=0.0,
+                                                              high=15.0))
+    assert "arms[0].cohort.dsm5_criteria" in cohort_range_problem(spec, "arms[0].cohort")
+    for name in list_cohorts():  # every preset is inside the ranges
+        assert cohort_range_problem(get_cohort(name)) is None

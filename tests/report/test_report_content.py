@@ -48,6 +48,8 @@ def test_report_is_self_contained_with_every_section(run_dir: Path) -> None:
     assert "reference arm: RET+PBO" in text
     assert "hazard ratio" in text
     assert "Cue-alcohol memories by arm, from memory.parquet" in text
+    # the run's model-domain notes (metadata.json "warnings") are shown with the PK section
+    assert "Model domain: psychedelic intensity: effect-site peak above Bowdle 1998" in text
 
 
 def test_report_memory_figure_is_built_from_the_table(
@@ -274,3 +276,22 @@ def test_report_calibration_summary_counts_used_and_unused_parameters(
             "calibrated value") in text
     assert ("1 is not used by this run (the education therapy: no arm simulates it); its "
             "calibration status does not matter here.") in text
+
+
+def test_a_comparison_that_cannot_be_estimated_shows_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The between-arm table shows the reason (endpoints' ``note``) instead of a bare dash."""
+    import reconsolidate.endpoints as endpoints
+    from reconsolidate.report import build
+
+    def fake(ep, labels, reference):
+        return [{"endpoint": "time_to_first_heavy_day", "kind": "hazard_ratio", "arm": "a",
+                 "reference": "b", "hazard_ratio": None, "ci_low": None, "ci_high": None,
+                 "p_value": None, "note": "not estimable: no events or an empty arm"},
+                {"endpoint": "percent_days_abstinent", "kind": "difference", "arm": "a",
+                 "reference": "b", "difference": 3.0, "ci_low": 1.0, "ci_high": 5.0,
+                 "p_value": 0.01}]
+
+    monkeypatch.setattr(endpoints, "compare_arms", fake)
+    rows = {r["key"]: r for r in build._comparison_rows(None, np.array(["a", "b"]), "b", 14)}
+    assert rows["time_to_first_heavy_day"]["estimate"] == "not estimable: no events or an empty arm"
+    assert rows["percent_days_abstinent"]["estimate"] == "3.0"

@@ -51,8 +51,12 @@ def test_ketamine_right_after_prediction_error_retrieval_lowers_urge(urge) -> No
 
 
 def test_ketamine_six_hours_later_does_nothing(urge) -> None:
-    """Outside the reconsolidation window (Nader 2000; Xue 2012)."""
-    assert abs(urge["pe_6h"] - urge["saline"]) < 1.5
+    """Outside the reconsolidation window (Nader 2000; Xue 2012): no more weakening than
+    ketamine after a retrieval that did not destabilise the memory (both keep ketamine's
+    non-specific motivation lift, which lowers drinking and so the cues' strength a little,
+    hence not the saline arm)."""
+    assert abs(urge["pe_6h"] - urge["no_pe"]) < 1.5
+    assert urge["pe_6h"] > urge["pe_now"] + 10.0
 
 
 def test_ketamine_during_retrieval_blocks_destabilisation(urge) -> None:
@@ -99,9 +103,11 @@ def test_restabilisation_gets_the_exact_lability_weighted_integral(
     """The memory gets int occ(t) exp(-(t - t_ret)/tau) dt over the window, t_ret = the end of
     retrieval, from each patient's own PK (with variability): compared with Simpson's rule on a
     0.05-min grid of the pharmacology engine's occupancy (converged to ~1e-6). The engine's
-    closed form is exact for the piecewise-linear interpolant of its 1-min samples, which cuts
-    the chords of the occupancy's steep rise in the first minutes of the TCI: ~0.2% low
-    (bound 0.5%). The former shortcut (plain integral x the window's mean weight) is ~2x low."""
+    closed form is exact for the piecewise-linear interpolant of its samples (every minute, at
+    each dose change and at 12 offsets up to 7 min after it), which cut the chords of the
+    occupancy's steep rise in the first minutes of the TCI: within 0.05% (bound 0.2%; with
+    1-min samples alone it was ~0.2% low). The former shortcut (plain integral x the window's
+    mean weight) is ~2x low."""
     from scipy.integrate import simpson
 
     got = _capture_restabilisation(monkeypatch)
@@ -119,7 +125,7 @@ def test_restabilisation_gets_the_exact_lability_weighted_integral(
     tau = plan.memory_params.lability_tau_min
     oracle = simpson(occ * np.exp(-(t + delay_min) / tau), x=t, axis=1)
     assert np.ptp(oracle) > 0.1 * oracle.mean()  # the patients differ: per-patient PK
-    np.testing.assert_allclose(got[0], oracle, rtol=5e-3)
+    np.testing.assert_allclose(got[0], oracle, rtol=2e-3)
 
 
 def test_the_chunk_records_the_weighted_integral_the_memory_got(
@@ -177,3 +183,43 @@ def test_restabilisation_hardly_depends_on_the_window_beyond_four_tau(
     assert np.all(integral[240.0] <= integral[360.0]) and np.all(integral[360.0] <= integral[720.0])
     assert abs(np.mean(urge[240.0]) - np.mean(urge[720.0])) < 0.2
     assert abs(np.mean(urge[360.0]) - np.mean(urge[720.0])) < 0.02
+
+
+def test_the_psychedelic_experience_comes_with_the_drug_whenever_it_is_given() -> None:
+    """The non-specific pathway reads the effect-site peak of the whole regimen, whether the
+    drug follows retrieval at once, 6 h later (outside the restabilisation window) or runs
+    during it: the same patients (same PK draws) get the same intensity; it is Bowdle's
+    Ce / 200 ng/mL, capped at 2, of a fine-grid oracle of the pharmacology engine."""
+    from reconsolidate.pharmacology.pd import psychedelic_intensity
+
+    spec = _spec({f"d{d:g}": _session(retrieval="alcohol_prediction_error", delay_min=d)
+                  for d in (0.0, 360.0, -30.0)})
+    plan = make_plan(spec, ".", 8, calibrated=False)
+    got = [simulate_chunk(plan, a.index, 0, 0, 8).psychedelic_intensity_peak for a in plan.arms]
+    assert np.all(got[0] > 0.5)
+    np.testing.assert_allclose(got[1], got[0], rtol=1e-9)
+    np.testing.assert_allclose(got[2], got[0], rtol=1e-9)
+    r = simulate_chunk(plan, 0, 0, 0, 8)
+    p = r.patients
+    t = np.arange(0.0, 120.0, 0.02)
+    ce = simulate("domino", plan.arms[0].regimens[0], p.weight_kg, t,
+                  sex=np.where(p.is_female, "F", "M"), age_years=p.age_years,
+                  variability=True, seed=plan.spec.seed, patient_offset=0).effect_site_ng_ml
+    # the engine samples every minute, at every dose change and just after it (where an
+    # effect-site peak falls): its peak is within 0.2% (1-min samples alone: up to 5% low)
+    np.testing.assert_allclose(got[0], psychedelic_intensity(ce.max(axis=1)), rtol=2e-3)
+
+
+def test_a_paediatric_pk_model_in_an_adult_trial_is_reported_not_silenced() -> None:
+    """Herd 2008 was fitted on children (10.8-74.8 kg, 1-14 y, 1-1.5 mg/kg): adults given the
+    Dakwar regimen with it are outside its validated range, and the chunk says so (the run
+    writes these counts into metadata.json and prints them)."""
+    spec = _spec({"herd": _session(retrieval="alcohol_prediction_error", pk_model="herd"),
+                  "domino": _session(retrieval="alcohol_prediction_error")})
+    plan = make_plan(spec, ".", 10, calibrated=False)
+    herd = engine.domain_warnings(simulate_chunk(plan, 0, 0, 0, 10).domain_counts)
+    assert any("PK model 'herd': age_years outside its validated range 1-14" in w
+               and w.endswith("10 of 10 ketamine patient-sessions") for w in herd)
+    assert any("PK model 'herd': total dose mg/kg" in w for w in herd)
+    domino = engine.domain_warnings(simulate_chunk(plan, 1, 0, 0, 10).domain_counts)
+    assert not any(w.startswith("PK model") for w in domino)

@@ -53,7 +53,7 @@ def _run(
     no_report: bool = False,
     uncalibrated: bool = False,
 ) -> None:
-    from reconsolidate.trial.spec import TrialSpec, load_trial_spec
+    from reconsolidate.trial.spec import MIN_PATIENTS_PER_ARM, TrialSpec, load_trial_spec
 
     if schema:
         typer.echo(json.dumps(TrialSpec.model_json_schema(), indent=2))
@@ -66,8 +66,9 @@ def _run(
         raise InputError(f"--workers {workers}: must be >= 1")
     if chunk_size < 1:
         raise InputError(f"--chunk-size {chunk_size}: must be >= 1")
-    if patients_per_arm is not None and patients_per_arm < 1:
-        raise InputError(f"--patients-per-arm {patients_per_arm}: must be >= 1")
+    if patients_per_arm is not None and patients_per_arm < MIN_PATIENTS_PER_ARM:
+        raise InputError(f"--patients-per-arm {patients_per_arm}: must be >= "
+                         f"{MIN_PATIENTS_PER_ARM}")
     if seed is not None and seed < 0:
         raise InputError(f"--seed {seed}: must be >= 0")
 
@@ -112,6 +113,9 @@ def _run(
             report=not no_report,
         )
 
+    for w in result.warnings:
+        # model-domain notes (also in metadata.json): on stderr, so that --json - stays clean
+        console.print(f"[yellow]note:[/yellow] {w}", highlight=False, soft_wrap=True)
     if json_out == "-":
         sys.stdout.write(
             json.dumps(
@@ -121,6 +125,7 @@ def _run(
                     "out_dir": str(out_dir),
                     "arms": result.summary,
                     "timings": result.timings,
+                    "warnings": result.warnings,
                 }
             )
             + "\n"

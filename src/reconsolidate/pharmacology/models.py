@@ -204,6 +204,32 @@ class PKModel:
             out["k31"] = p["q3_l_per_min"] / p["v3_l"]
         return out
 
+    def domain_violations(
+        self,
+        weight_kg: np.ndarray,
+        age_years: np.ndarray | None = None,
+        dose_mg_per_kg: np.ndarray | None = None,
+    ) -> list[tuple[str, tuple[float, float], np.ndarray]]:
+        """Covariates outside the validated range: ``[(label, range, values outside)]``.
+
+        One entry per covariate (weight in kg, age in years, total dose in mg/kg) that has a
+        validated range and at least one patient outside it; empty when all are inside.
+        """
+        checks = [("weight_kg", weight_kg, self.weight_range_kg)]
+        if age_years is not None:
+            checks.append(("age_years", age_years, self.age_range_years))
+        if dose_mg_per_kg is not None:
+            checks.append(("total dose mg/kg", dose_mg_per_kg, self.dose_range_mg_per_kg))
+        out = []
+        for label, values, rng in checks:
+            if rng is None or values is None:
+                continue
+            v = np.atleast_1d(np.asarray(values, dtype=np.float64))
+            outside = (v < rng[0]) | (v > rng[1])
+            if outside.any():
+                out.append((label, rng, v[outside]))
+        return out
+
     def check_domain(
         self,
         weight_kg: np.ndarray,
@@ -213,25 +239,15 @@ class PKModel:
         stacklevel: int = 3,
     ) -> None:
         """Warn (:class:`ExtrapolationWarning`) for patients outside the validated range."""
-        checks = [("weight_kg", weight_kg, self.weight_range_kg)]
-        if age_years is not None:
-            checks.append(("age_years", age_years, self.age_range_years))
-        if dose_mg_per_kg is not None:
-            checks.append(("total dose mg/kg", dose_mg_per_kg, self.dose_range_mg_per_kg))
-        for label, values, rng in checks:
-            if rng is None or values is None:
-                continue
-            v = np.atleast_1d(np.asarray(values, dtype=np.float64))
-            outside = (v < rng[0]) | (v > rng[1])
-            if outside.any():
-                bad = v[outside]
-                warnings.warn(
-                    f"model '{self.name}': {int(outside.sum())} of {v.size} patient(s) have "
-                    f"{label} outside the validated range {rng[0]:g}-{rng[1]:g} "
-                    f"(e.g. {bad[0]:g}); results are extrapolated ({self.range_source})",
-                    ExtrapolationWarning,
-                    stacklevel=stacklevel,
-                )
+        n = np.atleast_1d(np.asarray(weight_kg)).size
+        for label, rng, bad in self.domain_violations(weight_kg, age_years, dose_mg_per_kg):
+            warnings.warn(
+                f"model '{self.name}': {bad.size} of {n} patient(s) have "
+                f"{label} outside the validated range {rng[0]:g}-{rng[1]:g} "
+                f"(e.g. {bad[0]:g}); results are extrapolated ({self.range_source})",
+                ExtrapolationWarning,
+                stacklevel=stacklevel,
+            )
 
     def describe(self) -> str:
         """One-paragraph provenance summary (used by ``reconsolidate pk --list-models``)."""

@@ -18,6 +18,7 @@ import numpy as np
 from reconsolidate.exceptions import InputError
 
 __all__ = [
+    "BOWDLE_RANGE_NG_ML",
     "BOWDLE_REFERENCE_NG_ML",
     "FU_KETAMINE",
     "KI_R_KETAMINE_UM",
@@ -26,6 +27,7 @@ __all__ = [
     "KI_S_NORKETAMINE_UM",
     "MOLAR_MASS_KETAMINE_G_PER_MOL",
     "MOLAR_MASS_NORKETAMINE_G_PER_MOL",
+    "PSYCHEDELIC_INTENSITY_CEILING",
     "exp_weighted_occupancy_integral",
     "nmda_occupancy",
     "occupancy_integral",
@@ -52,10 +54,26 @@ FU_KETAMINE = 0.53
 
 #: Bowdle TA et al., Anesthesiology 1998;88:82 (metajournal.com/articles/363642): psychedelic VAS is
 #: linear in steady-state venous plasma ketamine over 50-200 ng/mL (R = 0.93-0.99), no Emax [V].
-#: ASSUMPTION (scaling): intensity = Cp / 200 ng/mL, i.e. 1.0 at the top of Bowdle's studied
+#: At those 30-min steady states plasma and effect site are equal, so the relation is applied to
+#: the EFFECT-SITE concentration (ASSUMPTION): outside a steady state the plasma peak is not what
+#: is felt (a 0.1 mg/kg bolus gives a momentary Cp of ~1,700 ng/mL in the three-compartment
+#: models, its effect site peaks at a fraction of it).
+#: ASSUMPTION (scaling): intensity = Ce / 200 ng/mL, i.e. 1.0 at the top of Bowdle's studied
 #: range and 0 without drug (line through the origin; the paper's slope and intercept in VAS
-#: units are not available); values above 1 are linear extrapolation beyond the studied range.
+#: units are not available).
 BOWDLE_REFERENCE_NG_ML = 200.0
+#: Bowdle's studied range of (steady-state) concentrations, ng/mL: intensities from effect-site
+#: peaks above its top are linear extrapolation (counted in a trial's warnings).
+BOWDLE_RANGE_NG_ML = (50.0, 200.0)
+#: ASSUMPTION: the intensity saturates at 2.0 (an effect site of 400 ng/mL, twice the top of
+#: Bowdle's range). A visual-analogue rating is bounded, dissociation is reported at 100-250
+#: ng/mL (Krystal 1994, in the pharmacology notes' concentration-effect table) and at
+#: anaesthetic concentrations (loss of responsiveness at Ce 1,640 ng/mL, Sleigh 2019 BJA
+#: 123:592) there is no remembered experience, so the line cannot go on. The sub-anaesthetic
+#: regimens of the shipped trials peak at effect-site 340-385 ng/mL for a typical patient
+#: (Domino model, 75 kg, no PK variability), below the ceiling; with PK variability some
+#: patients reach it.
+PSYCHEDELIC_INTENSITY_CEILING = 2.0
 
 
 def nmda_occupancy(
@@ -130,12 +148,33 @@ def _occupancy_kernel(  # pragma: no cover - compiled
         out[i] = load / (1.0 + load)
 
 
-def psychedelic_intensity(plasma_ng_ml: np.ndarray) -> np.ndarray:
-    """Bowdle-linear psychedelic/dissociative intensity: ``Cp / 200 ng/mL`` (see constant).
+def psychedelic_intensity(
+    effect_site_ng_ml: np.ndarray, *, ceiling: float = PSYCHEDELIC_INTENSITY_CEILING
+) -> np.ndarray:
+    """Psychedelic/dissociative intensity from the effect-site ketamine concentration.
 
-    0 = none, 1 = the intensity at 200 ng/mL (top of Bowdle 1998's linear range).
+    ``min(Ce / 200 ng/mL, ceiling)``: Bowdle 1998's linear relation (see
+    :data:`BOWDLE_REFERENCE_NG_ML`), 0 = none, 1 = the intensity at 200 ng/mL (top of the
+    studied range), saturating at ``ceiling`` (:data:`PSYCHEDELIC_INTENSITY_CEILING`, an
+    ASSUMPTION).
+
+    Parameters
+    ----------
+    effect_site_ng_ml
+        Effect-site (total) ketamine concentration, ng/mL, any shape; negative values count
+        as 0.
+    ceiling
+        Largest intensity (dimensionless, > 0).
+
+    Examples
+    --------
+    >>> psychedelic_intensity(np.array([0.0, 100.0, 200.0, 350.0, 1000.0]))
+    array([0.  , 0.5 , 1.  , 1.75, 2.  ])
     """
-    return np.maximum(np.asarray(plasma_ng_ml, dtype=np.float64), 0.0) / BOWDLE_REFERENCE_NG_ML
+    if not (np.isfinite(ceiling) and ceiling > 0):
+        raise InputError(f"ceiling = {ceiling!r}: must be a finite number > 0")
+    c = np.maximum(np.asarray(effect_site_ng_ml, dtype=np.float64), 0.0)
+    return np.minimum(c / BOWDLE_REFERENCE_NG_ML, ceiling)
 
 
 def _window_samples(

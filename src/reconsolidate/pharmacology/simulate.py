@@ -81,6 +81,10 @@ class PKResult:
         return int(self.plasma_ng_ml.shape[0])
 
 
+#: Extra sampling offsets after each dosing event in :func:`nmda_exposure`, min.
+_AFTER_EVENT_MIN = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 7.0)
+
+
 @dataclass(frozen=True)
 class NMDAExposure:
     """NMDA-blockade summary over a window, one value per patient (shape (N,))."""
@@ -89,9 +93,14 @@ class NMDAExposure:
     mean_occupancy: np.ndarray
     peak_occupancy: np.ndarray
     peak_plasma_ng_ml: np.ndarray
+    #: Peak effect-site ketamine in the window, ng/mL (what the psychedelic intensity reads).
+    peak_effect_site_ng_ml: np.ndarray
+    #: :func:`~reconsolidate.pharmacology.pd.psychedelic_intensity` of the effect-site peak.
     psychedelic_intensity_peak: np.ndarray
     window_start_min: float
     window_stop_min: float
+    #: Total dose of the regimen per patient, mg (for validated-range checks).
+    dose_mg: np.ndarray | None = None
     #: ``int occ(t) exp(-(t - window_start)/weight_tau_min) dt`` over the window (occupancy x
     #: min), when :func:`nmda_exposure` was given ``weight_tau_min`` (else None).
     weighted_occupancy_integral_min: np.ndarray | None = None
@@ -310,7 +319,8 @@ def nmda_exposure(
     Window times are relative to regimen time 0 and may be negative (before the drug, occupancy
     is 0). Values are sampled exactly every ``resolution_min`` plus at every schedule event in
     the window (so infusion-end peaks are caught); the integral is the trapezoid over those
-    exact samples. Peaks (plasma, occupancy, psychedelic intensity) are within the window.
+    exact samples. Peaks (plasma, effect site, occupancy, psychedelic intensity) are within the
+    window.
 
     With ``weight_tau_min``, also the integral weighted by ``exp(-(t - window_start_min) /
     weight_tau_min)`` (``weighted_occupancy_integral_min``; e.g. the decay of a memory's
@@ -333,6 +343,9 @@ def nmda_exposure(
     events += [x.start_min for x in regimen.infusion] + [x.stop_min for x in regimen.infusion]
     events += [x.start_min for x in regimen.tci] + [x.stop_min for x in regimen.tci]
     events += [b.time_min for b in regimen.bolus]
+    # and just after each: an effect-site peak follows a drop in the infusion rate by a few
+    # minutes (ke0), between the 1-min samples; these catch it to ~0.1%
+    events += [e + d for e in events for d in _AFTER_EVENT_MIN]
     ev = np.array([e for e in events if window_start_min < e < window_stop_min])
     times = np.unique(np.concatenate([grid, ev, [window_start_min, window_stop_min]]))
     res = simulate(
@@ -345,14 +358,17 @@ def nmda_exposure(
         weighted = exp_weighted_occupancy_integral(
             times, res.nmda_occupancy, window_start_min, window_stop_min, float(weight_tau_min)
         )
+    peak_ce = res.effect_site_ng_ml.max(axis=1)
     return NMDAExposure(
         occupancy_integral_min=integral,
         mean_occupancy=integral / (window_stop_min - window_start_min),
         peak_occupancy=res.nmda_occupancy.max(axis=1),
         peak_plasma_ng_ml=res.plasma_ng_ml.max(axis=1),
-        psychedelic_intensity_peak=psychedelic_intensity(res.plasma_ng_ml.max(axis=1)),
+        peak_effect_site_ng_ml=peak_ce,
+        psychedelic_intensity_peak=psychedelic_intensity(peak_ce),
         window_start_min=float(window_start_min),
         window_stop_min=float(window_stop_min),
+        dose_mg=np.broadcast_to(np.asarray(res.dose_mg, dtype=np.float64), peak_ce.shape).copy(),
         weighted_occupancy_integral_min=weighted,
         weight_tau_min=None if weight_tau_min is None else float(weight_tau_min),
     )

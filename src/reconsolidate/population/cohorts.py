@@ -27,6 +27,7 @@ __all__ = [
     "COHORT_PRESETS",
     "GRAMS_ETHANOL_PER_UK_UNIT",
     "GRAMS_ETHANOL_PER_US_DRINK",
+    "TLFB_BASELINE_REPORTED_FRACTION",
     "UK_UNITS_PER_US_DRINK",
     "Cohort",
     "CohortSpec",
@@ -113,6 +114,16 @@ class CohortSpec(StrictModel):
     source: str | None = None
 
 
+# Published baseline drinking is itself a Timeline Followback report, typically of the 28 days
+# before the first visit. The trial's observation model (reconsolidate.trial.observation, its
+# defaults) reports a day recalled k days later at exp(-0.015 k) of what was drunk (Wennberg &
+# Bohman 1998 [P]) and forgets a drinking day with probability 0.002 k (ASSUMPTION), so such a
+# report holds mean_k exp(-0.015 k) (1 - 0.002 k), k = 1..28, = 0.7885 of the true drinking [D].
+# A preset's true drinks per drinking day are the published (reported) figure / 0.7885, so that
+# the simulated TLFB baseline reproduces the publication (checked by
+# tests/population/test_population_cohorts.py against the observation model's defaults).
+TLFB_BASELINE_REPORTED_FRACTION: Final = 0.7885
+
 # ASSUMPTION (body weight not reported by the trials in the notes): adult body weight by sex,
 # roughly the means of UK/US adult surveys; only used for weight-based dosing and PK. Truncated
 # to 40-120 kg, the adult range the pharmacology models are declared valid for.
@@ -127,8 +138,9 @@ _WEIGHT_FEMALE = LogNormal(median=70.0, cv=0.2, low=40.0, high=120.0)
 # - ~74 UK units/week [S] = 74 / 1.75 = 42.3 US drinks/week [D];
 # - ~6 drinking days/week before ("drank on four days, rather than six") [S]; truncated at 7,
 #   location 6.35 and ASSUMPTION SD 0.8 give a mean of 6.06 [D: truncated to 3-7];
-# - so ~42.3 / 6 = 7.0 US drinks per drinking day [D]; log-normal median 6.6 with ASSUMPTION
-#   CV 0.35 has mean 6.6 * exp(0.1156 / 2) = 7.0 [D];
+# - so ~42.3 / 6 = 7.0 US drinks per drinking day reported [D], 7.0 / 0.7885 = 8.9 truly drunk
+#   (TLFB_BASELINE_REPORTED_FRACTION) [D]; log-normal median 8.37 with ASSUMPTION CV 0.35 has
+#   mean 8.37 * exp(0.1156 / 2) = 8.87 [D];
 # - no AUD diagnosis, not treatment-seeking [S] -> ASSUMPTION 2 DSM-5 criteria on average
 #   (hazardous drinking below the diagnostic threshold of 2 for many).
 _DAS2019 = Cohort(
@@ -136,7 +148,7 @@ _DAS2019 = Cohort(
     age_years=Normal(mean=27.5, sd=6.5, low=18.0, high=65.0),
     weight_kg_male=_WEIGHT_MALE,
     weight_kg_female=_WEIGHT_FEMALE,
-    drinks_per_drinking_day=LogNormal(median=6.6, cv=0.35, low=2.0, high=25.0),
+    drinks_per_drinking_day=LogNormal(median=8.37, cv=0.35, low=2.0, high=30.0),
     drinking_days_per_week=Normal(mean=6.35, sd=0.8, low=3.0, high=7.0),
     dsm5_criteria=Normal(mean=2.0, sd=1.0, low=0.0, high=5.0),
     treatment_seeking_fraction=0.0,
@@ -154,14 +166,16 @@ _DAS2019 = Cohort(
 #   [D: scipy.stats.truncnorm, both moments solved with scipy.optimize.fsolve] (location 53,
 #   scale 9.8 would give 52.70, SD 9.40);
 # - about 5 drinks/day before entry [P] = 35 drinks/week [D]; drinking days NF -> ASSUMPTION 6
-#   days/week, so 35 / 6 = 5.8 drinks per drinking day [D under that assumption];
+#   days/week, so 35 / 6 = 5.8 drinks per drinking day reported [D under that assumption],
+#   5.8 / 0.7885 = 7.4 truly drunk (TLFB_BASELINE_REPORTED_FRACTION) [D]; the log-normal median
+#   is set to it, as before the correction (CV 0.4 puts the mean 7.7% higher);
 # - sex split NF -> ASSUMPTION 30% women; dependence -> ASSUMPTION mean 6 DSM-5 criteria.
 _DAKWAR2020 = Cohort(
     female_fraction=0.3,
     age_years=Normal(mean=53.46, sd=10.39, low=21.0, high=75.0),
     weight_kg_male=_WEIGHT_MALE,
     weight_kg_female=_WEIGHT_FEMALE,
-    drinks_per_drinking_day=LogNormal(median=5.8, cv=0.4, low=2.0, high=25.0),
+    drinks_per_drinking_day=LogNormal(median=7.36, cv=0.4, low=2.0, high=30.0),
     drinking_days_per_week=Normal(mean=6.0, sd=1.0, low=3.0, high=7.0),
     dsm5_criteria=Normal(mean=6.0, sd=2.0, low=2.0, high=11.0),
     treatment_seeking_fraction=1.0,
@@ -179,7 +193,8 @@ _DAKWAR2020 = Cohort(
 # drinking probability clipped at 0.98 (BehaviorParams.drinking_probability_bounds), location
 # 5.42 gives a mean PDA of 26.5% [D: 200,000 sampled patients; location 5.1 gave 29.7%, at the
 # edge of the published range]. Drinks per drinking day, sex split and age are not in the
-# notes -> ASSUMPTION: 10 drinks per drinking day, 30% women, mean age 44 (SD 10); dependence ->
+# notes -> ASSUMPTION: 10 drinks per drinking day truly drunk (not a published report, so no
+# TLFB_BASELINE_REPORTED_FRACTION correction), 30% women, mean age 44 (SD 10); dependence ->
 # ASSUMPTION mean 6.5 DSM-5 criteria.
 _COMBINE = Cohort(
     female_fraction=0.3,
@@ -205,14 +220,15 @@ _COMBINE = Cohort(
 # both moments solved with scipy.optimize.fsolve] (location 44.07, scale 10.59 would give 42.82,
 # SD 9.02: the truncation at 60 cuts more of the upper tail); ~125 UK units/week before [S] =
 # 71.4 US drinks/week [D]; "every day" [S] -> ASSUMPTION 6.5 drinking days/week,
-# 71.4 / 6.5 = 11.0 drinks per drinking day [D under that assumption]; severe AUD -> ASSUMPTION
-# mean 8 DSM-5 criteria.
+# 71.4 / 6.5 = 11.0 drinks per drinking day reported [D under that assumption], 11.0 / 0.7885 =
+# 13.95 truly drunk (TLFB_BASELINE_REPORTED_FRACTION) [D]; severe AUD -> ASSUMPTION mean 8 DSM-5
+# criteria.
 _KARE2022 = Cohort(
     female_fraction=35 / 96,
     age_years=Normal(mean=54.66, sd=19.30, low=18.0, high=60.0),
     weight_kg_male=_WEIGHT_MALE,
     weight_kg_female=_WEIGHT_FEMALE,
-    drinks_per_drinking_day=LogNormal(median=11.0, cv=0.35, low=3.0, high=35.0),
+    drinks_per_drinking_day=LogNormal(median=13.95, cv=0.35, low=3.0, high=45.0),
     drinking_days_per_week=Normal(mean=6.5, sd=0.7, low=3.0, high=7.0),
     dsm5_criteria=Normal(mean=8.0, sd=1.5, low=6.0, high=11.0),
     treatment_seeking_fraction=1.0,

@@ -233,6 +233,9 @@ def _pk_section(meta: dict[str, Any], patients: Any, arms: list[str], run_dir: P
                     f"darker part its first lability time constant ({tau:g} min)."
                 ),
             })
+    # the run's model-domain notes (PK covariates outside a model's validated range,
+    # psychedelic intensities extrapolated or capped), as the trial command printed them
+    notes += [f"Model domain: {w}." for w in meta.get("warnings", [])]
     return figs, notes
 
 
@@ -425,7 +428,11 @@ def _comparison_rows(ep: Any, labels: np.ndarray, ref: str, k: Any,
         crow.append({"endpoint": want[c["endpoint"]].replace("K days", f"{k} days"),
                      "key": c["endpoint"], "arm": c["arm"], "reference": c["reference"],
                      "replicate": "" if replicate is None else str(replicate),
-                     "estimate": _fmt(est, digits), "ci": ci, "p": _fmt_p(c.get("p_value")),
+                     # a comparison that cannot be estimated says why (e.g. "not estimable:
+                     # an arm with 0% events"), as analyze's table does
+                     "estimate": (_fmt(est, digits) if est is not None or not c.get("note")
+                                  else str(c["note"])),
+                     "ci": ci, "p": _fmt_p(c.get("p_value")),
                      "g": g, "value": est, "p_value": c.get("p_value"), "digits": digits})
     return crow
 

@@ -40,6 +40,7 @@ from reconsolidate.endpoints import MissingDataHandling, compute_endpoints
 from reconsolidate.exceptions import InputError
 from reconsolidate.memory import population as mem
 from reconsolidate.memory.params import MemoryParams
+from reconsolidate.pharmacology.pd import psychedelic_intensity
 from reconsolidate.population.cohorts import Cohort, resolve_cohort
 from reconsolidate.population.cues import ALCOHOL_LAB_CUES, CUE_CLASSES, cue_mask
 from reconsolidate.population.sample import Patients, sample_patients
@@ -53,6 +54,7 @@ __all__ = [
     "ChunkResult",
     "TrialPlan",
     "branch_day",
+    "domain_warnings",
     "make_plan",
     "memory_snapshot_days",
     "prefix_groups",
@@ -67,9 +69,9 @@ __all__ = [
 # MemoryParams.lability_tau_min, 60 min by default), over its time course, as in the memory
 # paradigms, so that 6 h = 6 tau leave out at most exp(-6) = 0.25% of the weight and the window
 # length matters little: for the Das 2019 regimen (Domino model, 70 kg, no PK variability) the
-# weighted integral is 22.355 / 22.640 / 22.645 occupancy x min over 180 / 360 / 720 min
+# weighted integral is 22.405 / 22.690 / 22.695 occupancy x min over 180 / 360 / 720 min
 # (tests/trial/test_trial_protocols.py). The plain integral times the window's mean weight,
-# exact only for constant occupancy, would give 15.45 / 10.56 / 5.89 for this front-loaded
+# exact only for constant occupancy, would give 15.47 / 10.57 / 5.89 for this front-loaded
 # infusion.
 RESTABILISATION_WINDOW_MIN = 360.0
 
@@ -124,7 +126,7 @@ def make_plan(
         from reconsolidate.calibration.defaults import apply_calibrated_defaults
 
         spec = apply_calibrated_defaults(spec)
-    n_base = spec.patients_per_arm if patients_per_arm is None else int(patients_per_arm)
+    sizes = spec.arm_sizes(patients_per_arm)  # each arm >= MIN_PATIENTS_PER_ARM, or InputError
     arms: list[ArmPlan] = []
     regimen_cache: dict[str, Any] = {}
     for k, a in enumerate(spec.all_arms()):
@@ -146,7 +148,7 @@ def make_plan(
                 protocol=protocol,
                 therapy=therapy,
                 cohort=cohort,
-                n_patients=max(1, round(n_base * a.allocation)),
+                n_patients=sizes[a.name],
                 regimens=regs,
             )
         )
@@ -213,6 +215,10 @@ class ChunkResult:
     cue_reactivity: np.ndarray  # (n, n_snapshots) mean conditioned response over cues, 0-1
     acquisition_weight: np.ndarray  # (n, n_snapshots) mean acquisition weight over cues, 0-1
     simulated_patient_days: int = 0  # patients x days this call simulated (less from a prefix)
+    #: Model-domain notes of the chunk's ketamine sessions: message -> (patient-sessions
+    #: concerned, ketamine patient-sessions); summed over chunks into the run's warnings
+    #: (:func:`domain_warnings`).
+    domain_counts: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 def _pk_seed(seed: int, replicate: int) -> int:
@@ -272,8 +278,9 @@ def _exposure(
     sex = np.where(patients.is_female[idx], "F", "M")
     age = patients.age_years[idx]
     with warnings.catch_warnings():
-        # Cohort weights are truncated to the PK models' adult range; extrapolation warnings
-        # from PK variability draws are not actionable per chunk.
+        # Covariates outside the PK model's validated range are not lost: _session counts
+        # them per session (PKModel.domain_violations) into the run's warnings; a warning per
+        # chunk and window would only repeat them.
         warnings.simplefilter("ignore", ExtrapolationWarning)
         e = nmda_exposure(
             regimen,
@@ -288,10 +295,63 @@ def _exposure(
             age_years=age,
             weight_tau_min=weight_tau_min,
         )
-    names = ["occupancy_integral_min", "mean_occupancy", "psychedelic_intensity_peak"]
+    names = ["occupancy_integral_min", "mean_occupancy", "peak_effect_site_ng_ml", "dose_mg"]
     if weight_tau_min is not None:
         names.append("weighted_occupancy_integral_min")
     return {name: np.asarray(getattr(e, name), dtype=np.float64)[:n] for name in names}
+
+
+#: Minutes after a regimen's last administration within which its effect-site peak (what the
+#: psychedelic intensity reads) falls: with the models' ke0 (t_peak 1 min after a bolus) it
+#: comes within a few minutes of the end of an infusion.
+EFFECT_SITE_PEAK_MARGIN_MIN = 30.0
+
+
+def _domain_counts(
+    counts: dict[str, tuple[int, int]], s: SessionSpec, patients: Patients,
+    peak_effect_site_ng_ml: np.ndarray, dose_mg: np.ndarray,
+) -> None:
+    """Add one ketamine session's model-domain notes to ``counts`` (message -> (concerned,
+    patient-sessions)): covariates outside the PK model's validated range, and psychedelic
+    intensities read beyond Bowdle 1998's studied concentrations or at their ceiling."""
+    from reconsolidate.pharmacology.models import get_model
+    from reconsolidate.pharmacology.pd import (
+        BOWDLE_RANGE_NG_ML,
+        BOWDLE_REFERENCE_NG_ML,
+        PSYCHEDELIC_INTENSITY_CEILING,
+    )
+
+    n = patients.n
+    m = get_model(s.pk_model)
+    notes = [
+        (f"PK model '{m.name}': {label} outside its validated range {lo:g}-{hi:g} "
+         f"({m.range_source}); concentrations extrapolated", bad.size)
+        for label, (lo, hi), bad in m.domain_violations(
+            patients.weight_kg, patients.age_years, dose_mg / patients.weight_kg)
+    ]
+    top = BOWDLE_RANGE_NG_ML[1]
+    ceiling_ng_ml = PSYCHEDELIC_INTENSITY_CEILING * BOWDLE_REFERENCE_NG_ML
+    notes.append((
+        f"psychedelic intensity: effect-site peak above Bowdle 1998's studied "
+        f"{BOWDLE_RANGE_NG_ML[0]:g}-{top:g} ng/mL, linearly extrapolated "
+        "(pharmacology.pd.psychedelic_intensity)",
+        int(np.sum(peak_effect_site_ng_ml > top)),
+    ))
+    notes.append((
+        f"psychedelic intensity: effect-site peak at or above {ceiling_ng_ml:g} ng/mL, capped at "
+        f"the ASSUMED ceiling {PSYCHEDELIC_INTENSITY_CEILING:g}",
+        int(np.sum(peak_effect_site_ng_ml >= ceiling_ng_ml)),
+    ))
+    for msg, k in notes:
+        c, t = counts.get(msg, (0, 0))
+        counts[msg] = (c + int(k), t + n)
+
+
+def domain_warnings(counts: dict[str, tuple[int, int]]) -> list[str]:
+    """One line per model-domain note that concerns at least one patient-session, e.g.
+    ``"PK model 'herd': weight_kg outside ... in 1500 of 1500 ketamine patient-sessions"``."""
+    return [f"{msg}: {c} of {t} ketamine patient-sessions"
+            for msg, (c, t) in sorted(counts.items()) if c > 0]
 
 
 def _session(
@@ -303,8 +363,10 @@ def _session(
     bstate: BehaviorState,
     patients: Patients,
     replicate: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Apply one treatment session.
+    domain_counts: dict[str, tuple[int, int]],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Apply one treatment session (ketamine sessions add their model-domain notes to
+    ``domain_counts``, see :func:`_domain_counts`).
 
     Returns
     -------
@@ -322,11 +384,11 @@ def _session(
     if regimen is not None and -s.delay_min > 0:
         # The infusion started before (or during) retrieval: NMDA occupancy during retrieval
         # blocks destabilisation. Retrieval ends at regimen time -delay_min.
-        e = _exposure(
+        e_ret = _exposure(
             regimen, patients, s, pk_seed, start,
             -s.delay_min - s.retrieval_duration_min, -s.delay_min,
         )
-        occ_retrieval = np.clip(e["mean_occupancy"], 0.0, 1.0)
+        occ_retrieval = np.clip(e_ret["mean_occupancy"], 0.0, 1.0)
 
     if s.retrieval in ("alcohol_prediction_error", "alcohol_as_expected"):
         cues = np.broadcast_to(cue_mask(s.retrieval_cues), (n, len(CUE_CLASSES)))
@@ -353,7 +415,18 @@ def _session(
     )
     weighted = e["weighted_occupancy_integral_min"]
     mem.restabilise_weighted(memory, weighted, plan.memory_params)
-    intensity = e["psychedelic_intensity_peak"]
+    # The psychedelic experience comes with the drug whenever it is given: its effect-site
+    # peak over the whole regimen, read from the restabilisation window when that covers the
+    # regimen (the usual infusion right after retrieval), else from a window of its own (a drug
+    # given hours after retrieval, or started before it).
+    whole = (0.0, regimen.end_min + EFFECT_SITE_PEAK_MARGIN_MIN)
+    if -s.delay_min <= whole[0] and whole[1] <= -s.delay_min + RESTABILISATION_WINDOW_MIN:
+        peak_ce = e["peak_effect_site_ng_ml"]
+    else:
+        peak_ce = _exposure(regimen, patients, s, pk_seed, start, *whole)[
+            "peak_effect_site_ng_ml"]
+    intensity = psychedelic_intensity(peak_ce)
+    _domain_counts(domain_counts, s, patients, peak_ce, e["dose_mg"])
     bp = plan.spec.behavior
     lift = bp.ketamine_motivation_logit_per_intensity * intensity
     bstate.ketamine_lift_logit += (1.0 - bp.ketamine_lasting_fraction) * lift
@@ -610,6 +683,7 @@ def _simulate(
     urge = np.full((n, len(lab_days)), np.nan)
     liking = np.full((n, len(lab_days)), np.nan)
     intensity = np.zeros(n)
+    domain_counts: dict[str, tuple[int, int]] = {}
     occ_integral = np.zeros(n)
     occ_weighted = np.zeros(n)
     snap_days = memory_snapshot_days(spec)
@@ -693,7 +767,8 @@ def _simulate(
             urge[:, k], liking[:, k] = _lab_ratings(memory, plan, u_lab)
         if day in sessions:
             j, s = sessions[day]
-            i_s, o_s, w_s = _session(plan, arm, j, s, memory, bstate, patients, replicate)
+            i_s, o_s, w_s = _session(plan, arm, j, s, memory, bstate, patients, replicate,
+                                     domain_counts)
             intensity = np.maximum(intensity, i_s)
             occ_integral += o_s
             occ_weighted += w_s
@@ -730,6 +805,7 @@ def _simulate(
         cue_reactivity=cue_reactivity,
         acquisition_weight=acquisition_weight,
         simulated_patient_days=n * (spec.follow_up_days - first_day_simulated),
+        domain_counts=domain_counts,
     )
 
 
@@ -762,6 +838,9 @@ def _outcomes(
             heavy_drinks_women=an.heavy_drinks_women,
             grace_days=min(an.grace_days, spec.follow_up_days - 1),
             abstinent_last_days=an.abstinent_last_days,
+            abstinent_last_min_days=(
+                None if an.abstinent_last_min_days is None
+                else min(an.abstinent_last_min_days, an.abstinent_last_days, spec.follow_up_days)),
             baseline_drinks_per_week=baseline_dpw,
         )
         for name, arr in ep.arrays().items():

@@ -18,6 +18,14 @@
   ASSUMPTIONs, 3 days and 0.9: the project's literature notes give no source for EtG's detection
   window, cut-off or sensitivity). Dakwar 2020 (Am J Psychiatry 177:125,
   doi:10.1176/appi.ajp.2019.19070684) confirmed TLFB abstinence with urine EtG [P].
+  What this can and cannot catch: a test sees only the ``etg_window_days`` before its visit, and
+  the days just before a visit are recalled with the shortest lag, so they are rarely forgotten
+  in the report. With visits weeks apart, "confirmed abstinence in the last K days" therefore
+  differs from self-reported abstinence only when a drinking day within the window before the
+  final visit was forgotten (probability ``forget_prob_per_day`` x lag, a few in a thousand):
+  the two percentages are equal or nearly so. Deliberate denial of drinking (social
+  desirability), which the biomarker exists to catch in real trials, is NOT modelled; visits
+  closer together (``visit_every_days`` of a few days) let the test cover more of the window.
 
 All random numbers are per patient and keyed by patient index (common random numbers).
 """

@@ -9,6 +9,7 @@ flight, so memory stays bounded for any number of patients.
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import queue
 import subprocess
@@ -19,7 +20,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +32,12 @@ from reconsolidate import __version__
 from reconsolidate._io import atomic_dir, atomic_write_json, atomic_write_text
 from reconsolidate.endpoints import ParticipantEndpoints, summarize_arms
 from reconsolidate.population.cohorts import UK_UNITS_PER_US_DRINK
-from reconsolidate.trial.engine import ChunkResult, TrialPlan, simulate_chunk
+from reconsolidate.trial.engine import ChunkResult, TrialPlan, domain_warnings, simulate_chunk
 from reconsolidate.trial.engine import warm_up as warm_up_kernels
+from reconsolidate.trial.observation import NEVER
 
 __all__ = ["ROW_GROUP_ROWS", "TrialResult", "abstinent_last_key",
-           "abstinent_last_span_days", "run_trial", "summarize"]
+           "abstinent_last_span_days", "dropout_day_column", "run_trial", "summarize"]
 
 ROW_GROUP_ROWS = 1 << 20  # fixed Parquet row-group size: output independent of chunking
 
@@ -52,6 +54,10 @@ class TrialResult:
     summary: dict[str, dict[str, Any]]
     timings: dict[str, float]
     out_dir: Path | None
+    #: Model-domain warnings of the run (PK covariates outside a model's validated range,
+    #: psychedelic intensities extrapolated or capped), each with its count of ketamine
+    #: patient-sessions; also in ``metadata.json`` under ``"warnings"``.
+    warnings: list[str] = field(default_factory=list)
 
 
 class _FixedRowGroupWriter:
@@ -212,11 +218,17 @@ def _patients_table(r: ChunkResult) -> pa.Table:
     cols["restabilisation_occupancy_integral_min"] = pa.array(r.restabilisation_occupancy_min)
     cols["restabilisation_weighted_occupancy_integral_min"] = pa.array(
         r.restabilisation_weighted_occupancy_min)
-    cols["dropout_day"] = pa.array(
-        np.where(r.observation.dropout_day < np.iinfo(np.int32).max, r.observation.dropout_day, -1)
-        .astype(np.int32)
-    )
+    cols["dropout_day"] = pa.array(dropout_day_column(r.observation.dropout_day))
     return pa.table(cols)
+
+
+def dropout_day_column(dropout_day: np.ndarray) -> np.ndarray:
+    """Study day of dropout as written to the run's tables (int32; -1 = did not drop out).
+
+    The observation model codes "never" as the int32 maximum (it compares as later than any
+    day); the tables use -1, a value nobody can mistake for a day."""
+    d = np.asarray(dropout_day)
+    return np.where(d < NEVER, d, -1).astype(np.int32)
 
 
 def _drinking_table(r: ChunkResult, first_day: int, etg: bool) -> pa.Table:
@@ -253,6 +265,8 @@ def _outcomes_table(r: ChunkResult) -> pa.Table:
         "arm": pa.array([r.arm] * r.patients.n, pa.string()),
     }
     for name, arr in r.outcomes.items():
+        if name == "dropout_day":
+            arr = dropout_day_column(arr)
         cols[name] = pa.array(np.asarray(arr))
     return pa.table(cols)
 
@@ -312,10 +326,10 @@ def summarize(
             n_days_window=n_days_window, **{k: cat[k] for k in ep_fields}
         )
         s = summarize_arms(ep, np.full(n, arm))[arm]
-        base = np.nanmean(cat["baseline_drinks_per_week"])
-        now = np.nanmean(cat["drinks_per_week"])
-        tbase = np.nanmean(cat["true_baseline_drinks_per_week"])
-        tnow = np.nanmean(cat["true_drinks_per_week"])
+        base = _nanmean(cat["baseline_drinks_per_week"])
+        now = _nanmean(cat["drinks_per_week"])
+        tbase = _nanmean(cat["true_baseline_drinks_per_week"])
+        tnow = _nanmean(cat["true_drinks_per_week"])
 
         def _f(v: float) -> float | None:
             return float(v) if np.isfinite(v) else None
@@ -330,27 +344,42 @@ def summarize(
             "uk_units_per_week": _f(now * UK_UNITS_PER_US_DRINK),
             "drinks_per_week_change_pct": _f(100.0 * (now - base) / base) if base > 0 else None,
             last_key: s["percent_abstinent_last_days"],
+            # its denominator: patients with enough counted days in the last K (the others are
+            # not assessable under missing_days = "exclude"; endpoints.compute_endpoints)
+            "n_" + last_key.removesuffix("_pct"): s["n_abstinent_last_days"],
             "median_days_to_first_heavy_day": s["median_days_to_first_heavy_day"],
-            "urge_change": _f(np.nanmean(cat["urge_change"])) if "urge_change" in cat else None,
+            "urge_change": _f(_nanmean(cat["urge_change"])) if "urge_change" in cat else None,
             "liking_change": (
-                _f(np.nanmean(cat["liking_change"])) if "liking_change" in cat else None
+                _f(_nanmean(cat["liking_change"])) if "liking_change" in cat else None
             ),
             "percent_no_heavy_drinking_days": s["percent_no_heavy_drinking_days"],
             "dropout_pct": _f(100.0 * np.mean(cat["dropped_out"])),
-            "true_percent_days_abstinent": _f(np.nanmean(cat["true_percent_days_abstinent"])),
+            "true_percent_days_abstinent": _f(_nanmean(cat["true_percent_days_abstinent"])),
             "true_percent_heavy_drinking_days": _f(
-                np.nanmean(cat["true_percent_heavy_drinking_days"])
+                _nanmean(cat["true_percent_heavy_drinking_days"])
             ),
             "true_drinks_per_week_change_pct": (
                 _f(100.0 * (tnow - tbase) / tbase) if tbase > 0 else None
             ),
         }
+        if not np.any(np.isfinite(cat["percent_days_abstinent"])):
+            # say why every reported endpoint is null (e.g. missed_visit_prob = 1, or everyone
+            # dropped out before the first follow-up visit)
+            row["note"] = ("no patient has a reported follow-up day (every follow-up visit "
+                           "missed or dropped out before it): reported endpoints not estimable")
         if "confirmed_abstinent_last_days" in cat:
             row["confirmed_" + last_key] = _f(
-                100.0 * np.nanmean(cat["confirmed_abstinent_last_days"])
+                100.0 * _nanmean(cat["confirmed_abstinent_last_days"])
             )
         out[arm] = row
     return out
+
+
+def _nanmean(x: np.ndarray) -> float:
+    """Mean of the finite values; NaN (without numpy's empty-slice warning) if there are none."""
+    x = np.asarray(x, dtype=np.float64)
+    ok = np.isfinite(x)
+    return float(x[ok].mean()) if ok.any() else math.nan
 
 
 def _calibration_provenance() -> dict[str, Any]:
@@ -449,6 +478,7 @@ def run_trial(
     # (engine.prefix_groups), counted as the chunks report it (with several workers an arm may
     # not find that history in time and simulate it itself)
     simulated_days = 0
+    domain_counts: dict[str, tuple[int, int]] = {}
 
     def _tables(r: ChunkResult) -> dict[str, pa.Table]:
         tables = {
@@ -470,6 +500,9 @@ def run_trial(
             for r in _results(plan, tasks, workers):
                 outcomes[r.arm].append(r.outcomes)
                 simulated_days += r.simulated_patient_days
+                for msg, (k, m) in r.domain_counts.items():
+                    k0, m0 = domain_counts.get(msg, (0, 0))
+                    domain_counts[msg] = (k0 + k, m0 + m)
                 if writer is not None:
                     tw = time.perf_counter()
                     writer.put(r)
@@ -540,6 +573,7 @@ def run_trial(
                         else {"status": "not applied (uncalibrated documented defaults)"}
                     ),
                     "summary": summary,
+                    "warnings": domain_warnings(domain_counts),
                     "timings": timings_out,
                 },
             )
@@ -547,4 +581,5 @@ def run_trial(
                 _write_report(tmp)
     timings["patient_days"] = float(patient_days)
     timings["simulated_patient_days"] = float(simulated_days)
-    return TrialResult(summary=summary, timings=timings, out_dir=Path(out_dir) if out_dir else None)
+    return TrialResult(summary=summary, timings=timings, out_dir=Path(out_dir) if out_dir else None,
+                       warnings=domain_warnings(domain_counts))
