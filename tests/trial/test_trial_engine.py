@@ -579,3 +579,35 @@ def test_a_trial_with_every_visit_missed_says_why_its_endpoints_are_null() -> No
         assert row["true_percent_days_abstinent"] is not None
     normal = run_trial(_plan("dakwar2020", 20, follow_up_days=21), out_dir=None).summary
     assert all("note" not in row for row in normal.values())
+
+
+def test_arms_giving_the_same_patients_the_same_regimen_share_one_pk_solve(monkeypatch) -> None:
+    """Das's RET+KET and NoRET+KET give the same people the same infusion right after their
+    retrieval: the exposure is solved once and reused, with results identical to solving it
+    for each arm (the cache is a pure-function memo)."""
+    import reconsolidate.pharmacology as pharmacology
+    from reconsolidate.trial import engine
+
+    plan = _plan("das2019", 12, follow_up_days=10, baseline_days=7, burn_in_days=5,
+                 assessment={"baseline_visit_day": 0, "visit_days": [7, 10]})
+    calls = []
+    real = pharmacology.nmda_exposure
+
+    def spy(*a, **kw):
+        calls.append(kw["window_start_min"])
+        return real(*a, **kw)
+
+    monkeypatch.setattr(pharmacology, "nmda_exposure", spy)
+    engine._EXPOSURE_CACHE.clear()
+    shared = [simulate_chunk(plan, k, 0, 0, 12) for k in range(3)]
+    assert len(calls) == 1  # RET+KET solves; NoRET+KET reuses; RET+PBO has no ketamine
+    alone = []
+    for k in range(3):
+        engine._EXPOSURE_CACHE.clear()
+        alone.append(simulate_chunk(plan, k, 0, 0, 12))
+    assert len(calls) == 3
+    for a, b in zip(shared, alone, strict=True):
+        np.testing.assert_array_equal(a.restabilisation_weighted_occupancy_min,
+                                      b.restabilisation_weighted_occupancy_min)
+        np.testing.assert_array_equal(a.psychedelic_intensity_peak, b.psychedelic_intensity_peak)
+        np.testing.assert_array_equal(a.drinks_true, b.drinks_true)
