@@ -169,8 +169,10 @@ def format_validation_error(
             text = e.get("msg", "invalid value")
             text = text.removeprefix("Value error, ")
             if kind == "value_error" and isinstance(value, dict):
-                # a (sub)model's own check: its text names the fields (the input is the model)
-                msg = text if path == "<root>" else f"{path}: {text}"
+                # a (sub)model's own check: its text names the fields (the input is the model),
+                # prefixed with the submodel's path unless the text already starts with it
+                named = path == "<root>" or text.startswith((f"{path}.", f"{path}:"))
+                msg = text if named else f"{path}: {text}"
             else:
                 msg = f"field '{path}' = {value!r}: {text}"
         msgs.append(msg)

@@ -170,3 +170,41 @@ def test_doses_at_the_limits_are_accepted(tmp_path: Path, toml: str,
     path = _write(tmp_path, toml)
     assert main(["pk", "--model", "domino", "--weight-kg", "70", "--regimen", path,
                  "--at", "5", "--json", "-"]) == 0, capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("toml", "expect"),
+    [
+        # ten 4.5 mg/kg boluses a minute apart: each plausible, together 45 mg/kg in an hour
+        ("".join(f"[[bolus]]\ntime_min = {i}\ndose_mg_per_kg = 4.5\n" for i in range(10)),
+         r"45 mg/kg within the hour from 0 min \(boluses and infusions together\): an "
+         r"implausible ketamine dose; allowed: at most 4\.5 mg/kg in any 60 minutes"),
+        # 35 mg/kg split into eight 6-min steps (each under the per-step limit)
+        ("".join(f"[[infusion]]\nstart_min = {6 * i}\nduration_min = 6\ndose_mg_per_kg = 4.375\n"
+                 for i in range(8)),
+         r"35 mg/kg within the hour from 0 min"),
+        # a bolus and an infusion that together exceed the limit within the first hour
+        ("[[bolus]]\ntime_min = 0\ndose_mg = 300\n[[infusion]]\nstart_min = 0\n"
+         "duration_min = 30\ndose_mg = 300\n",
+         r"600 mg within the hour from 0 min .*at most 540 mg in any 60 minutes"),
+    ],
+)
+def test_a_dose_split_into_parts_is_caught_as_a_whole(
+    tmp_path: Path, toml: str, expect: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _write(tmp_path, toml)
+    assert main(["pk", "--model", "domino", "--weight-kg", "70", "--regimen", path,
+                 "--at", "5"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "\n" not in err, err
+    assert re.search(expect, err), err
+
+
+def test_boluses_hours_apart_are_each_an_hour_of_their_own(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two 4 mg/kg boluses 61 min apart never share a 60-min window: accepted."""
+    path = _write(tmp_path, "[[bolus]]\ntime_min = 0\ndose_mg_per_kg = 4\n"
+                            "[[bolus]]\ntime_min = 61\ndose_mg_per_kg = 4\n")
+    assert main(["pk", "--model", "domino", "--weight-kg", "70", "--regimen", path,
+                 "--at", "5", "--json", "-"]) == 0, capsys.readouterr().err

@@ -34,8 +34,15 @@ def regimens(draw: st.DrawFn) -> Regimen:
                for _ in range(draw(st.integers(0 if n_inf else 1, 2)))]
     if not infusions:
         boluses[0]["time_min"] = 0.0
-    elif boluses and not any(b["time_min"] == 0 for b in boluses):
-        pass
+    # a regimen may give at most 4.5 mg/kg within any hour (regimen.MAX_DOSE_MG_PER_KG): scale
+    # the drawn amounts down to at most 4.4 mg/kg in all
+    total = (sum(x["rate_mg_per_kg_per_min"] * x["duration_min"] for x in infusions)
+             + sum(b["dose_mg_per_kg"] for b in boluses))
+    scale = min(1.0, 4.4 / total)
+    for x in infusions:
+        x["rate_mg_per_kg_per_min"] *= scale
+    for b in boluses:
+        b["dose_mg_per_kg"] *= scale
     return Regimen(infusion=infusions, bolus=boluses)
 
 

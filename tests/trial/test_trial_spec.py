@@ -218,6 +218,10 @@ def _cohort(**fields: object) -> dict:
          r"memory\.restabilization_damage_max = 1\.5: must lie in \[0, 1\]"),
         ({"analysis": {"abstinent_last_days": 14, "abstinent_last_min_days": 20}},
          r"(?s)analysis.*abstinent_last_min_days = 20: must be at most abstinent_last_days = 14"),
+        # K is clipped to a short follow-up (56 days here): so is the minimum
+        ({"follow_up_days": 10, "assessment": {"visit_days": [7, 10]},
+          "analysis": {"abstinent_last_days": 14, "abstinent_last_min_days": 12}},
+         r"analysis\.abstinent_last_min_days = 12: must be at most the 10 days scored"),
         ({"protocols": {"sal3": {"sessions": [
             {"day": 0, "retrieval": "none", "drug": "ketamine", "regimen": "r.toml",
              "pk_model": "flint"}]}}},
@@ -313,3 +317,45 @@ def test_contradictory_spec_file_exits_2_with_one_line(
     lines = cap.err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ")
     assert "assessment.visit_days = [5, 30]: day 30 is after the follow-up" in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("regimen", "files", "msg"),
+    [
+        # an inline regimen: the full path from the spec's root, once
+        ('{ bolus = [ { time_min = 0, dose_mg_per_kg = 5 } ] }', {},
+         r"^error: field 'protocols\.k\.sessions\[0\]\.regimen\.bolus\[0\]\.dose_mg_per_kg' = 5: "
+         r"implausible ketamine dose"),
+        ('{ bolus = [ { time_min = 0, dose_mg_per_kg = 1 } ], foo = 1 }', {},
+         r"^error: unknown key 'protocols\.k\.sessions\[0\]\.regimen\.foo'"),
+        # a regimen file: which session names it, then the file's own problem
+        ('"bad.toml"', {"bad.toml": "[[bolus]]\ntime_min = 0\ndose_mg_per_kg = 9\n"},
+         r"^error: protocols\.k\.sessions\[0\]\.regimen = 'bad\.toml': .*bad\.toml: field "
+         r"'bolus\[0\]\.dose_mg_per_kg' = 9"),
+    ],
+)
+def test_regimen_errors_name_the_session(tmp_path: Path, regimen: str, files: dict,
+                                         msg: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from reconsolidate.cli import main
+
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    path = _write_spec(tmp_path, '[protocols.k]\nsessions = [{ day = 0, retrieval = "none", '
+                                 f'drug = "ketamine", regimen = {regimen} }}]\n'
+                                 '[[arms]]\nname = "b"\nprotocol = "k"\n')
+    assert main(["trial", str(path), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and re.search(msg, err), err
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_submodel_check_names_its_fields_once(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    from reconsolidate.cli import main
+
+    path = _write_spec(tmp_path, "[assessment]\nvisit_days = [5, 10]\nvisit_every_days = 7\n")
+    assert main(["trial", str(path), "--json", "-"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("s.toml: assessment.visit_days = [5, 10] and "
+                        "assessment.visit_every_days = 7: give one of them, not both "
+                        "(visit_every_days only spaces the visits when visit_days is omitted)"), err

@@ -127,9 +127,9 @@ def run_analysis(
     heavy, 5:4 drinks, 0 grace days, K = 28 days, baseline every day before the window, and the
     first arm in sort order as reference. Given values always win.
     ``abstinent_last_min_days`` (fewest counted days in the last K for a participant to be
-    classified on "abstinent in the last K days") defaults to half of K rounded up for both
-    (:data:`~reconsolidate.endpoints.ABSTINENT_LAST_MIN_FRACTION`; the trial spec has no such
-    setting, and the trial scores with the same default).
+    classified on "abstinent in the last K days") takes the run's ``[analysis]
+    abstinent_last_min_days`` and otherwise defaults to half of K rounded up for both
+    (:data:`~reconsolidate.endpoints.ABSTINENT_LAST_MIN_FRACTION`, the trial's default too).
     """
     from reconsolidate.data import load_run_dir, load_trial_data
     from reconsolidate.endpoints import (
@@ -154,7 +154,7 @@ def run_analysis(
         if abstinent_last_days is None:
             abstinent_last_days = run_an["abstinent_last_days"]
         if abstinent_last_min_days is None:
-            # not an [analysis] field yet; read it once the trial spec has one (None: default)
+            # the run's [analysis] value (None: the default, as the trial scored it)
             abstinent_last_min_days = run_an.get("abstinent_last_min_days")
         if baseline is None and run_an["baseline_window_days"] is not None:
             baseline = "{}:{}".format(*run_an["baseline_window_days"])

@@ -78,8 +78,10 @@ MAX_DOSE_MG = MAX_DOSE_MG_PER_KG * 120.0
 
 #: Largest mean rate of an infusion step longer than an hour, mg/kg/h: the induction maximum
 #: per hour (ASSUMPTION; above any maintenance rate we know of [U]). A step may deliver
-#: max(MAX_DOSE_MG_PER_KG, MAX_RATE_MG_PER_KG_PER_H x its duration in h) (and likewise in mg):
-#: 35 mg/kg over 40 min is rejected, 2 mg/kg/h for 24 h is not.
+#: max(MAX_DOSE_MG_PER_KG, MAX_RATE_MG_PER_KG_PER_H x its duration in h) (and likewise in mg),
+#: and the whole regimen at most MAX_DOSE_MG_PER_KG (MAX_DOSE_MG) within any 60 minutes,
+#: boluses and infusions together (Regimen._check_hourly_amount): 35 mg/kg over 40 min is
+#: rejected in one step or split into several, 2 mg/kg/h for 24 h is not.
 MAX_RATE_MG_PER_KG_PER_H = MAX_DOSE_MG_PER_KG
 
 #: Largest TCI target (plasma or effect site), ng/mL. ASSUMPTION: 3000 ng/mL = 3 ug/mL, the
@@ -357,6 +359,7 @@ class Regimen(StrictModel):
                     f"{n1} starts at {s1:g} min, before {n0} ends at {e0:g} min; infusions and "
                     f"TCI phases must not overlap (one pump)"
                 )
+        self._check_hourly_amount()
         starts = [s for s, _, _ in spans] + [b.time_min for b in self.bolus]
         if min(starts) != 0.0:
             raise ValueError(
@@ -364,6 +367,39 @@ class Regimen(StrictModel):
                 "of the first administration, so it must start at 0"
             )
         return self
+
+    def _check_hourly_amount(self) -> None:
+        """At most an induction dose (:data:`MAX_DOSE_MG_PER_KG`, or :data:`MAX_DOSE_MG` for
+        doses in mg) within any 60 minutes of the regimen, boluses and infusions together, so
+        that a dose split into several boluses or steps is caught as a single one would be."""
+        families: dict[str, tuple[list[tuple[float, float]], list[tuple[float, float, float]]]]
+        families = {"mg/kg": ([], []), "mg": ([], [])}
+        for b in self.bolus:
+            unit = "mg/kg" if b.dose_mg_per_kg is not None else "mg"
+            families[unit][0].append((b.time_min, b.dose_mg_per_kg or b.dose_mg or 0.0))
+        for x in self.infusion:
+            per_kg = x.rate_mg_per_kg_per_min_or_none()
+            unit, rate = (("mg/kg", per_kg) if per_kg is not None
+                          else ("mg", float(x.rate_mg_per_min_for(np.zeros(1))[0])))
+            families[unit][1].append((x.start_min, x.stop_min, rate))
+        for unit, (boluses, steps) in families.items():
+            limit = MAX_DOSE_MG_PER_KG if unit == "mg/kg" else MAX_DOSE_MG
+            # the amount in [s, s + 60] is piecewise linear in s: its maximum lies where the
+            # window's start or end meets a bolus or an infusion's start or stop
+            edges = [t for t, _ in boluses] + [e for a, b, _ in steps for e in (a, b)]
+            worst, at = 0.0, 0.0
+            for s0 in {e - d for e in edges for d in (0.0, 60.0)}:
+                s1 = s0 + 60.0
+                amount = sum(v for t, v in boluses if s0 <= t <= s1)
+                amount += sum(r * max(0.0, min(b, s1) - max(a, s0)) for a, b, r in steps)
+                if amount > worst:
+                    worst, at = amount, s0
+            if worst > limit * (1 + 1e-9):
+                raise ValueError(
+                    f"{worst:.4g} {unit} within the hour from {max(at, 0.0):g} min (boluses and "
+                    f"infusions together): an implausible ketamine dose; allowed: at most "
+                    f"{limit:g} {unit} in any 60 minutes {_WHY_DOSE}"
+                )
 
     @property
     def end_min(self) -> float:

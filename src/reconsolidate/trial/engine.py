@@ -140,7 +140,8 @@ def make_plan(
         regs: dict[int, Any] = {}
         for j, s in enumerate(protocol.sessions):
             if s.drug == "ketamine":
-                regs[j] = _load_regimen(s.regimen, spec_dir, regimen_cache, f"{a.protocol}[{j}]")
+                regs[j] = _load_regimen(s.regimen, spec_dir, regimen_cache,
+                                        f"{a.protocol}.sessions[{j}]")
         arms.append(
             ArmPlan(
                 index=k,
@@ -179,16 +180,22 @@ def _load_regimen(regimen: Any, spec_dir: str | Path, cache: dict[str, Any], whe
     from reconsolidate._config import format_validation_error
     from reconsolidate.pharmacology import Regimen, load_regimen
 
+    field = f"protocols.{where}.regimen"
     if isinstance(regimen, dict):
         try:
             return Regimen.model_validate(regimen)
         except ValidationError as exc:
-            raise InputError(
-                f"protocols.{where}.regimen: {format_validation_error(exc, model=Regimen)}"
-            ) from None
+            msg = format_validation_error(exc, model=Regimen)
+            for lead in ("field '", "unknown key '"):
+                if msg.startswith(lead):  # the full dotted path from the spec's root
+                    raise InputError(f"{lead}{field}.{msg[len(lead):]}") from None
+            raise InputError(f"{field}: {msg}") from None
     path = str((Path(spec_dir) / str(regimen)).resolve())
     if path not in cache:
-        cache[path] = load_regimen(path)
+        try:
+            cache[path] = load_regimen(path)
+        except InputError as exc:  # say which session names the file
+            raise InputError(f"{field} = {str(regimen)!r}: {exc}") from None
     return cache[path]
 
 
@@ -865,9 +872,7 @@ def _outcomes(
             heavy_drinks_women=an.heavy_drinks_women,
             grace_days=min(an.grace_days, spec.follow_up_days - 1),
             abstinent_last_days=an.abstinent_last_days,
-            abstinent_last_min_days=(
-                None if an.abstinent_last_min_days is None
-                else min(an.abstinent_last_min_days, an.abstinent_last_days, spec.follow_up_days)),
+            abstinent_last_min_days=an.abstinent_last_min_days,  # <= min(K, follow-up): spec
             baseline_drinks_per_week=baseline_dpw,
         )
         for name, arr in ep.arrays().items():

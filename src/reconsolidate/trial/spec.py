@@ -373,6 +373,14 @@ class TrialSpec(StrictModel):
                     f"arm {a.name!r}: unknown therapy {a.therapy!r}; valid: "
                     f"{', '.join(valid_therapies)}"
                 )
+        an = self.analysis
+        k_scored = min(an.abstinent_last_days, self.follow_up_days)
+        if an.abstinent_last_min_days is not None and an.abstinent_last_min_days > k_scored:
+            # (the last K days scored are the last min(K, follow_up_days))
+            raise ValueError(
+                f"analysis.abstinent_last_min_days = {an.abstinent_last_min_days}: must be at "
+                f"most the {k_scored} days scored (abstinent_last_days = "
+                f"{an.abstinent_last_days}, follow_up_days = {self.follow_up_days})")
         bw = self.analysis.baseline_window_days
         if bw is not None and not (-self.baseline_days <= bw[0] <= bw[1] < 0):
             raise ValueError(
