@@ -295,3 +295,22 @@ def test_a_comparison_that_cannot_be_estimated_shows_why(monkeypatch: pytest.Mon
     rows = {r["key"]: r for r in build._comparison_rows(None, np.array(["a", "b"]), "b", 14)}
     assert rows["time_to_first_heavy_day"]["estimate"] == "not estimable: no events or an empty arm"
     assert rows["percent_days_abstinent"]["estimate"] == "3.0"
+
+
+def test_a_run_whose_spec_names_regimen_files_still_gets_its_pk_figure(tmp_path: Path) -> None:
+    """The example spec names its regimen by a path relative to itself, which the run
+    directory does not hold: the run stores the resolved regimen in metadata.json and the
+    report draws from it (it used to say "No arm of this trial receives ketamine")."""
+    from reconsolidate.trial import load_trial_spec, make_plan, run_trial
+
+    examples = Path(__file__).resolve().parents[2] / "examples" / "trials"
+    spec = load_trial_spec(examples / "das2019.toml")
+    data = spec.model_dump(mode="json")
+    data.update(follow_up_days=28, assessment={"baseline_visit_day": 0, "visit_days": [7, 28]})
+    spec = type(spec).model_validate(data)
+    out = tmp_path / "run"
+    run_trial(make_plan(spec, examples, 10), out_dir=out)
+    text = build_report(out)
+    assert '<img alt="PK and NMDA occupancy: RET+KET' in text
+    assert "No arm of this trial receives ketamine" not in text
+    assert "could not be drawn" not in text

@@ -66,6 +66,9 @@ def test_dakwar2020_ketamine_beats_midazolam() -> None:
     assert ket["abstinent_last_14_days_pct"] > mid["abstinent_last_14_days_pct"]
     assert ket["percent_heavy_drinking_days"] < mid["percent_heavy_drinking_days"]
     assert "confirmed_abstinent_last_14_days_pct" in ket  # EtG is on in this example
+    # "about 5 drinks a day" [P], as the TLFB reports them (cohorts.TLFB_BASELINE_REPORTED_FRACTION)
+    for row in (ket, mid):
+        assert row["drinks_per_week_baseline"] / 7 == pytest.approx(5.0, rel=0.06)
 
 
 def test_placebo_natural_history_relapses() -> None:

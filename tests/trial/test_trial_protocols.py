@@ -211,7 +211,7 @@ def test_the_psychedelic_experience_comes_with_the_drug_whenever_it_is_given() -
 
 
 def test_a_paediatric_pk_model_in_an_adult_trial_is_reported_not_silenced() -> None:
-    """Herd 2008 was fitted on children (10.8-74.8 kg, 1-14 y, 1-1.5 mg/kg): adults given the
+    """Herd 2007 was fitted on children (10.8-74.8 kg, 1-14 y, 1-1.5 mg/kg): adults given the
     Dakwar regimen with it are outside its validated range, and the chunk says so (the run
     writes these counts into metadata.json and prints them)."""
     spec = _spec({"herd": _session(retrieval="alcohol_prediction_error", pk_model="herd"),

@@ -56,8 +56,8 @@ FU_KETAMINE = 0.53
 #: linear in steady-state venous plasma ketamine over 50-200 ng/mL (R = 0.93-0.99), no Emax [V].
 #: At those 30-min steady states plasma and effect site are equal, so the relation is applied to
 #: the EFFECT-SITE concentration (ASSUMPTION): outside a steady state the plasma peak is not what
-#: is felt (a 0.1 mg/kg bolus gives a momentary Cp of ~1,700 ng/mL in the three-compartment
-#: models, its effect site peaks at a fraction of it).
+#: is felt (a 0.1 mg/kg bolus gives a momentary Cp of 1,587 ng/mL in the Domino model at its
+#: V1, an effect-site peak of 355 ng/mL).
 #: ASSUMPTION (scaling): intensity = Ce / 200 ng/mL, i.e. 1.0 at the top of Bowdle's studied
 #: range and 0 without drug (line through the origin; the paper's slope and intercept in VAS
 #: units are not available).
@@ -71,8 +71,11 @@ BOWDLE_RANGE_NG_ML = (50.0, 200.0)
 #: anaesthetic concentrations (loss of responsiveness at Ce 1,640 ng/mL, Sleigh 2019 BJA
 #: 123:592) there is no remembered experience, so the line cannot go on. The sub-anaesthetic
 #: regimens of the shipped trials peak at effect-site 340-385 ng/mL for a typical patient
-#: (Domino model, 75 kg, no PK variability), below the ceiling; with PK variability some
-#: patients reach it.
+#: (Domino model, 75 kg, no PK variability), below the ceiling, but with PK variability many
+#: reach it: 29% of Das, 11% of Dakwar and 32% of KARE ketamine patient-sessions (1000 per
+#: arm; a run's warnings count them). The ceiling therefore shapes the non-specific ketamine
+#: pathway, and the calibrated behavior.ketamine_motivation_logit_per_intensity holds only
+#: together with it.
 PSYCHEDELIC_INTENSITY_CEILING = 2.0
 
 

@@ -552,6 +552,11 @@ def run_trial(
                             "protocol": a.protocol_name,
                             "therapy": a.therapy.model_dump(),
                             "cohort": a.cohort.model_dump(),
+                            # the resolved ketamine regimen of each session (by session index):
+                            # the spec names files relative to itself, which the run directory
+                            # does not hold (the report draws the PK figure from these)
+                            "regimens": {str(j): r.model_dump(mode="json")
+                                         for j, r in sorted(a.regimens.items())},
                         }
                         for a in plan.arms
                     },
