@@ -314,3 +314,34 @@ def test_a_run_whose_spec_names_regimen_files_still_gets_its_pk_figure(tmp_path:
     assert '<img alt="PK and NMDA occupancy: RET+KET' in text
     assert "No arm of this trial receives ketamine" not in text
     assert "could not be drawn" not in text
+
+
+def test_weekly_means_from_duckdb_match_a_pandas_oracle(run_dir: Path) -> None:
+    """The weekly drinking figure is aggregated in duckdb straight from drinking.parquet (a
+    full-size run does not fit pandas); oracle: the same statistics in pandas."""
+    from reconsolidate.report import build
+
+    patients = pq.read_table(run_dir / "patients.parquet").to_pandas()
+    arms = sorted(patients["arm"].unique())
+    weeks, series = build._weekly_means(run_dir / "drinking.parquet", patients, arms)
+    df = pq.read_table(run_dir / "drinking.parquet",
+                       columns=["patient_id", "study_day", "drinks_reported"]).to_pandas()
+    df["arm"] = df["patient_id"].map(dict(zip(patients["patient_id"], patients["arm"],
+                                              strict=True)))
+    df["week"] = np.floor_divide(df["study_day"].to_numpy(), 7)
+    per = (df.groupby(["arm", "patient_id", "week"])["drinks_reported"].mean().mul(7.0)
+           .rename("dpw").reset_index())
+    want_weeks = np.sort(per["week"].unique())
+    np.testing.assert_array_equal(weeks, want_weeks)
+    assert want_weeks.min() < 0  # the baseline weeks are there
+    for arm in arms:
+        g = per[per["arm"] == arm].groupby("week")["dpw"]
+        st = g.agg(["mean", "std", "count"]).reindex(want_weeks)
+        q = g.quantile([0.25, 0.75]).unstack().reindex(want_weeks)
+        se = st["std"] / np.sqrt(st["count"].clip(lower=1))
+        got = series[arm]
+        np.testing.assert_allclose(got["mean"], st["mean"], rtol=1e-12, equal_nan=True)
+        np.testing.assert_allclose(got["ci_high"], st["mean"] + 1.96 * se, rtol=1e-10,
+                                   equal_nan=True)
+        np.testing.assert_allclose(got["q25"], q[0.25], rtol=1e-12, equal_nan=True)
+        np.testing.assert_allclose(got["q75"], q[0.75], rtol=1e-12, equal_nan=True)
