@@ -368,7 +368,7 @@ def nmda_exposure(
         psychedelic_intensity_peak=psychedelic_intensity(peak_ce),
         window_start_min=float(window_start_min),
         window_stop_min=float(window_stop_min),
-        dose_mg=np.broadcast_to(np.asarray(res.dose_mg, dtype=np.float64), peak_ce.shape).copy(),
+        dose_mg=res.dose_mg,
         weighted_occupancy_integral_min=weighted,
         weight_tau_min=None if weight_tau_min is None else float(weight_tau_min),
     )

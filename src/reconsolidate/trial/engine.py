@@ -54,6 +54,7 @@ __all__ = [
     "ChunkPrefix",
     "ChunkResult",
     "TrialPlan",
+    "add_domain_counts",
     "branch_day",
     "domain_warnings",
     "make_plan",
@@ -297,10 +298,10 @@ def _exposure(
         covariates.update(np.ascontiguousarray(arr).tobytes())
     key = (regimen.model_dump_json(), s.pk_model, s.pk_variability, float(window_start_min),
            float(window_stop_min), weight_tau_min, pk_seed, start, n, covariates.hexdigest())
-    hit = _EXPOSURE_CACHE.get(key)
-    if hit is not None:
+    out = _EXPOSURE_CACHE.get(key)
+    if out is not None:
         _EXPOSURE_CACHE.move_to_end(key)
-        return {k: v.copy() for k, v in hit.items()}
+        return {k: v.copy() for k, v in out.items()}  # the caller's own arrays
     with warnings.catch_warnings():
         # Covariates outside the PK model's validated range are not lost: _session counts
         # them per session (PKModel.domain_violations) into the run's warnings; a warning per
@@ -322,11 +323,11 @@ def _exposure(
     names = ["occupancy_integral_min", "mean_occupancy", "peak_effect_site_ng_ml", "dose_mg"]
     if weight_tau_min is not None:
         names.append("weighted_occupancy_integral_min")
-    out = {name: np.asarray(getattr(e, name), dtype=np.float64)[:n].copy() for name in names}
-    _EXPOSURE_CACHE[key] = {k: v.copy() for k, v in out.items()}
+    out = {name: np.asarray(getattr(e, name), dtype=np.float64)[:n] for name in names}
+    _EXPOSURE_CACHE[key] = out
     while len(_EXPOSURE_CACHE) > _EXPOSURE_CACHE_SIZE:
         _EXPOSURE_CACHE.popitem(last=False)
-    return out
+    return {k: v.copy() for k, v in out.items()}
 
 
 #: Recent chunk exposures of this process (least recently used first), see :func:`_exposure`.
@@ -376,9 +377,15 @@ def _domain_counts(
         f"the ASSUMED ceiling {PSYCHEDELIC_INTENSITY_CEILING:g}",
         int(np.sum(peak_effect_site_ng_ml >= ceiling_ng_ml)),
     ))
-    for msg, k in notes:
-        c, t = counts.get(msg, (0, 0))
-        counts[msg] = (c + int(k), t + n)
+    add_domain_counts(counts, {msg: (int(k), n) for msg, k in notes})
+
+
+def add_domain_counts(into: dict[str, tuple[int, int]],
+                      counts: dict[str, tuple[int, int]]) -> None:
+    """Add model-domain counts (message -> (concerned, patient-sessions)) into ``into``."""
+    for msg, (k, m) in counts.items():
+        k0, m0 = into.get(msg, (0, 0))
+        into[msg] = (k0 + k, m0 + m)
 
 
 def domain_warnings(counts: dict[str, tuple[int, int]]) -> list[str]:

@@ -32,7 +32,13 @@ from reconsolidate import __version__
 from reconsolidate._io import atomic_dir, atomic_write_json, atomic_write_text
 from reconsolidate.endpoints import ParticipantEndpoints, summarize_arms
 from reconsolidate.population.cohorts import UK_UNITS_PER_US_DRINK
-from reconsolidate.trial.engine import ChunkResult, TrialPlan, domain_warnings, simulate_chunk
+from reconsolidate.trial.engine import (
+    ChunkResult,
+    TrialPlan,
+    add_domain_counts,
+    domain_warnings,
+    simulate_chunk,
+)
 from reconsolidate.trial.engine import warm_up as warm_up_kernels
 from reconsolidate.trial.observation import NEVER
 
@@ -500,9 +506,7 @@ def run_trial(
             for r in _results(plan, tasks, workers):
                 outcomes[r.arm].append(r.outcomes)
                 simulated_days += r.simulated_patient_days
-                for msg, (k, m) in r.domain_counts.items():
-                    k0, m0 = domain_counts.get(msg, (0, 0))
-                    domain_counts[msg] = (k0 + k, m0 + m)
+                add_domain_counts(domain_counts, r.domain_counts)
                 if writer is not None:
                     tw = time.perf_counter()
                     writer.put(r)
