@@ -73,7 +73,7 @@ def _bad(tmp_path: Path, old: str, new: str) -> Path:
      "primary_test = 'ltn': not a test of this paradigm; valid: ltm"),
     # a test that only some conditions have would mix measures across conditions
     ('{ test = "ltm", delay_h = 24 },', '{ test = "ltm2", delay_h = 24 },',
-     "primary_test = 'ltm': conditions RET+KET have no such test; valid (tests of every "
+     "primary_test = 'ltm': conditions NoRET+KET have no such test; valid (tests of every "
      "condition): (none)"),
 ])
 def test_bad_paradigm_files_exit_2_with_one_line(tmp_path, capsys, old, new, expect):

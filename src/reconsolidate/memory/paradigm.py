@@ -11,6 +11,7 @@ Both memory implementations run the same timeline: :func:`run_paradigm` with
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field
 from importlib import resources
@@ -504,41 +505,58 @@ def _run_condition(loaded: LoadedParadigm, cond: Condition, model: str,
     else:
         p_pop = _population_params(params, par)
         state = pop.new_state(np.zeros((1, len(par.cues))), p_pop, acquisition_trials=0)
+    # Short-term memory (Nader 2000): until ``short_term_memory_h`` after the destabilising
+    # retrieval the labile trace expresses the memory as if restabilisation had not been
+    # blocked. ``stm`` is that undamaged memory (a copy taken before the drug's first damage,
+    # given the same later trials) and ``stm_until_h`` when restabilisation completes; tests
+    # before then read it, tests after read the damaged memory.
+    stm: Any = None
+    stm_until_h = -math.inf
     for k, e in enumerate(ev):
         t_h = e.time_min / 60.0
         nxt = ev[k + 1].time_min if k + 1 < len(ev) else math.inf
         learn_next = next((x.time_min for x in ev[k + 1:] if x.kind != "test"), math.inf)
         gap = learn_next - e.time_min if math.isfinite(learn_next) else None
+        if stm is not None and t_h >= stm_until_h:
+            stm = None  # restabilisation complete: the loss shows from now on
         if model == "reference":
-            m.advance_to(max(t_h, m.time_h))
+            for mm in (m, stm) if stm is not None else (m,):
+                mm.advance_to(max(t_h, mm.time_h))
         else:
-            pop.advance(state, max(t_h - state.time_h[0], 0.0))
+            for ss in (state, stm) if stm is not None else (state,):
+                pop.advance(ss, max(t_h - ss.time_h[0], 0.0))
         o = occ.at(e.time_min) if occ.any else 0.0
         if e.kind == "test":
             if model == "reference":
                 x = _features(par, e.cue, e.context)
-                r, v = m.response(x, t_h), m.prediction(x, t_h)
+                mm = stm if stm is not None else m
+                r, v = mm.response(x, t_h), mm.prediction(x, t_h)
             else:
-                r = float(pop.response(state, p_pop, context=e.context)[0, e.cue])
-                v = float(_population_prediction(state, p_pop, e.context)[0, e.cue])
+                ss = stm if stm is not None else state
+                r = float(pop.response(ss, p_pop, context=e.context)[0, e.cue])
+                v = float(_population_prediction(ss, p_pop, e.context)[0, e.cue])
             tests[e.label] = r
             predictions[e.label] = v
             trajectory.append({"time_h": t_h, "kind": "test", "label": e.label,
                                "response": r})
         elif model == "reference":
             x = _features(par, e.cue, e.context)
+            if stm is not None:  # the response is what the undamaged memory expresses
+                res_stm = stm.trial(x, e.reward, t_h, occupancy=o, gap_to_next_min=gap)
             res = m.trial(x, e.reward, t_h, occupancy=o, gap_to_next_min=gap)
             trajectory.append({"time_h": t_h, "kind": e.kind, "phase": e.phase,
-                               "response": res.response})
+                               "response": (res_stm if stm is not None else res).response})
         else:  # population model
-            if e.kind == "us":
-                pop.us_alone(state, np.array([True]))
-                r_now = math.nan
-            else:
+            r_now = math.nan
+            for ss in (stm, state) if stm is not None else (state,):
+                if e.kind == "us":
+                    pop.us_alone(ss, np.array([True]))
+                    continue
                 mask = np.zeros((1, len(par.cues)), dtype=bool)
                 mask[0, e.cue] = True
-                r_now = float(pop.response(state, p_pop, context=e.context)[0, e.cue])
-                pop.expose(state, mask, bool(e.reward), p_pop, context=e.context,
+                if math.isnan(r_now):  # the expressed memory: stm while it lasts
+                    r_now = float(pop.response(ss, p_pop, context=e.context)[0, e.cue])
+                pop.expose(ss, mask, bool(e.reward), p_pop, context=e.context,
                            occupancy=o, gap_to_next_min=gap)
             trajectory.append({"time_h": t_h, "kind": e.kind, "phase": e.phase,
                                "response": r_now})
@@ -546,6 +564,11 @@ def _run_condition(loaded: LoadedParadigm, cond: Condition, model: str,
         if occ.any:
             iw = occ.weighted(e.time_min, nxt if math.isfinite(nxt) else e.time_min + 1e4, tau)
             if iw > 0:
+                if stm is None:
+                    stm = copy.deepcopy(m) if model == "reference" else state.copy()
+                    destabilised_h = (m.lability_time_h if model == "reference"
+                                      else float(np.max(state.lab_time_h)))
+                    stm_until_h = destabilised_h + params.short_term_memory_h
                 if model == "reference":
                     m.drug(iw)
                 else:

@@ -118,6 +118,16 @@ class MemoryParams:
         power-law recency of the retrieval trial in trial-count time): 30/h, chosen so that
         extinction 10 min or 1 h after retrieval updates the old memory and 6 h later does not
         (Monfils 2009; Xue 2012 [abs]).
+    short_term_memory_h
+        Hours after the destabilising retrieval during which the labile trace still expresses
+        the memory as it was (short-term memory), so that the loss caused by blocked
+        restabilisation shows only afterwards. ASSUMPTION: 6 h. Nader, Schafe & LeDoux 2000
+        [mem]: after retrieval + anisomycin, short-term memory tested 4 h later is intact
+        while long-term memory at 24 h is impaired, and a drug 6 h after retrieval no longer
+        acts (restabilisation complete); so the value lies between 4 and 24 h and 6 h is the
+        earliest time restabilisation is known to be complete. Used by the paradigm runner
+        (``memory.paradigm``) only: the trial engine applies the loss at the session, since
+        its daily steps do not resolve the hours of the session day.
     acquisition_trials
         Effective number of acquisition trials given to a population state built from a strength
         array (``new_state``). ASSUMPTION: 20 (a long drinking history; only its order matters).
@@ -144,6 +154,7 @@ class MemoryParams:
     acquisition_trials: float = 20.0
     lability_prior_boost_per_h: float = 30.0
     consolidation_window_tau_multiple: float = 3.0
+    short_term_memory_h: float = 6.0
 
     def __post_init__(self) -> None:
         problem = _first_problem({f.name: getattr(self, f.name) for f in fields(self)})
@@ -200,7 +211,7 @@ _POSITIVE = frozenset({
     "feature_variance", "em_iteration_period_min", "cr_noise",
     "destabilization_block_occupancy50", "destabilization_block_hill",
     "lability_tau_min", "consolidation_window_tau_multiple",
-    "restabilization_occupancy_scale_min", "acquisition_trials",
+    "restabilization_occupancy_scale_min", "acquisition_trials", "short_term_memory_h",
 })
 
 #: Smallest allowed value of the integer (count) fields.
