@@ -11,7 +11,6 @@ Both memory implementations run the same timeline: :func:`run_paradigm` with
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass, field
 from importlib import resources
@@ -23,9 +22,8 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from reconsolidate._config import StrictModel, format_validation_error, read_toml
 from reconsolidate.exceptions import InputError
-from reconsolidate.memory import population as pop
 from reconsolidate.memory.params import MemoryParams
-from reconsolidate.memory.reference import ReferenceModel
+from reconsolidate.memory.subject import MODELS, MemorySubject, make_subject
 from reconsolidate.memory.window import window_weighted_occupancy_min
 
 __all__ = [
@@ -43,7 +41,6 @@ __all__ = [
     "run_paradigm",
 ]
 
-MODELS = ("reference", "population")
 
 #: Body weight (kg) used to dose per-kg regimens in paradigms. ASSUMPTION: 70 kg, a standard
 #: adult; paradigms may override it per drug.
@@ -482,14 +479,6 @@ class ParadigmResult:
         return all(c["passed"] for c in self.checks)
 
 
-def _features(par: Paradigm, cue: int, ctx: int) -> np.ndarray:
-    x = np.zeros(len(par.cues) + len(par.contexts))
-    if cue >= 0:
-        x[cue] = 1.0
-    x[len(par.cues) + ctx] = 1.0
-    return x
-
-
 def _run_condition(loaded: LoadedParadigm, cond: Condition, model: str,
                    params: MemoryParams) -> dict[str, Any]:
     par = loaded.paradigm
@@ -500,17 +489,13 @@ def _run_condition(loaded: LoadedParadigm, cond: Condition, model: str,
     tests: dict[str, float] = {}
     predictions: dict[str, float] = {}
     trajectory: list[dict[str, Any]] = []
-    if model == "reference":
-        m = ReferenceModel(len(par.cues) + len(par.contexts), params, n_cues=len(par.cues))
-    else:
-        p_pop = _population_params(params, par)
-        state = pop.new_state(np.zeros((1, len(par.cues))), p_pop, acquisition_trials=0)
+    m = make_subject(model, len(par.cues), len(par.contexts), params)
     # Short-term memory (Nader 2000): until ``short_term_memory_h`` after the destabilising
     # retrieval the labile trace expresses the memory as if restabilisation had not been
     # blocked. ``stm`` is that undamaged memory (a copy taken before the drug's first damage,
     # given the same later trials) and ``stm_until_h`` when restabilisation completes; tests
-    # before then read it, tests after read the damaged memory.
-    stm: Any = None
+    # and trials before then express it, later ones the damaged memory ``m``.
+    stm: MemorySubject | None = None
     stm_until_h = -math.inf
     for k, e in enumerate(ev):
         t_h = e.time_min / 60.0
@@ -519,80 +504,38 @@ def _run_condition(loaded: LoadedParadigm, cond: Condition, model: str,
         gap = learn_next - e.time_min if math.isfinite(learn_next) else None
         if stm is not None and t_h >= stm_until_h:
             stm = None  # restabilisation complete: the loss shows from now on
-        if model == "reference":
-            for mm in (m, stm) if stm is not None else (m,):
-                mm.advance_to(max(t_h, mm.time_h))
-        else:
-            for ss in (state, stm) if stm is not None else (state,):
-                pop.advance(ss, max(t_h - ss.time_h[0], 0.0))
-        o = occ.at(e.time_min) if occ.any else 0.0
+        live = (m,) if stm is None else (stm, m)  # the expressed memory first
+        for s in live:
+            s.advance_to(max(t_h, s.time_h))
         if e.kind == "test":
-            if model == "reference":
-                x = _features(par, e.cue, e.context)
-                mm = stm if stm is not None else m
-                r, v = mm.response(x, t_h), mm.prediction(x, t_h)
-            else:
-                ss = stm if stm is not None else state
-                r = float(pop.response(ss, p_pop, context=e.context)[0, e.cue])
-                v = float(_population_prediction(ss, p_pop, e.context)[0, e.cue])
-            tests[e.label] = r
-            predictions[e.label] = v
+            tests[e.label] = r = live[0].response(e.cue, e.context)
+            predictions[e.label] = live[0].prediction(e.cue, e.context)
             trajectory.append({"time_h": t_h, "kind": "test", "label": e.label,
                                "response": r})
-        elif model == "reference":
-            x = _features(par, e.cue, e.context)
-            if stm is not None:  # the response is what the undamaged memory expresses
-                res_stm = stm.trial(x, e.reward, t_h, occupancy=o, gap_to_next_min=gap)
-            res = m.trial(x, e.reward, t_h, occupancy=o, gap_to_next_min=gap)
+        else:
+            o = occ.at(e.time_min) if occ.any else 0.0
+            cue = None if e.kind == "us" else e.cue
+            # every live memory learns; the response is the expressed one's (live[0])
+            r = math.nan
+            for i, s in enumerate(live):
+                ri = s.trial(cue, e.context, bool(e.reward), occupancy=o, gap_to_next_min=gap)
+                r = ri if i == 0 else r
             trajectory.append({"time_h": t_h, "kind": e.kind, "phase": e.phase,
-                               "response": (res_stm if stm is not None else res).response})
-        else:  # population model
-            r_now = math.nan
-            for ss in (stm, state) if stm is not None else (state,):
-                if e.kind == "us":
-                    pop.us_alone(ss, np.array([True]))
-                    continue
-                mask = np.zeros((1, len(par.cues)), dtype=bool)
-                mask[0, e.cue] = True
-                if math.isnan(r_now):  # the expressed memory: stm while it lasts
-                    r_now = float(pop.response(ss, p_pop, context=e.context)[0, e.cue])
-                pop.expose(ss, mask, bool(e.reward), p_pop, context=e.context,
-                           occupancy=o, gap_to_next_min=gap)
-            trajectory.append({"time_h": t_h, "kind": e.kind, "phase": e.phase,
-                               "response": r_now})
+                               "response": r})
         # restabilisation: occupancy weighted by lability until the next trial
         if occ.any:
             iw = occ.weighted(e.time_min, nxt if math.isfinite(nxt) else e.time_min + 1e4, tau)
             if iw > 0:
                 if stm is None:
-                    stm = copy.deepcopy(m) if model == "reference" else state.copy()
-                    destabilised_h = (m.lability_time_h if model == "reference"
-                                      else float(np.max(state.lab_time_h)))
-                    stm_until_h = destabilised_h + params.short_term_memory_h
-                if model == "reference":
-                    m.drug(iw)
-                else:
-                    pop.restabilise_weighted(state, np.array([iw]), p_pop)
+                    stm = m.copy()
+                    stm_until_h = m.lability_onset_h + params.short_term_memory_h
+                m.restabilise(iw)
     names = list(tests)
     # a primary_test is validated to be a test of every condition (Paradigm._references)
     primary = par.primary_test if par.primary_test is not None else (names[-1] if names else None)
     return {"response": tests.get(primary, math.nan) if primary else math.nan,
             "primary_test": primary, "tests": tests, "predictions": predictions,
             "trajectory": trajectory}
-
-
-def _population_params(params: MemoryParams, par: Paradigm) -> MemoryParams:
-    from dataclasses import replace
-
-    return replace(params, n_context_features=len(par.contexts))
-
-
-def _population_prediction(state: pop.PopulationState, p: MemoryParams, context: int) -> np.ndarray:
-    """Reward prediction V behind the response (inverse of the probit read-out)."""
-    from scipy.special import ndtri
-
-    r = np.clip(pop.response(state, p, context=context), 1e-12, 1 - 1e-12)
-    return p.cr_threshold + p.cr_noise * ndtri(r)
 
 
 def evaluate_checks(par: Paradigm, conditions: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
