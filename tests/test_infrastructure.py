@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +17,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from reconsolidate._config import StrictModel, load_toml_model
-from reconsolidate._io import atomic_dir, atomic_write_json
+from reconsolidate._io import (
+    MARKER,
+    OWNER,
+    STALE_PARTIAL_HOURS,
+    _process_start,
+    atomic_dir,
+    atomic_write_json,
+    check_output_file,
+)
 from reconsolidate._random import PatientStream
 from reconsolidate.exceptions import InputError
 
@@ -178,3 +192,94 @@ def test_unknown_key_message_lists_the_allowed_keys_of_its_submodel(tmp_path: Pa
     f.write_text("[extra]\nstart_min = 0\ndose_mg = 1\nrate = 2\n")
     with pytest.raises(InputError, match=r"'extra\.rate' \(allowed: start_min, dose_mg\)"):
         load_toml_model(f, _Outer)
+
+
+def _partial(parent: Path, name: str, owner: dict | None, age_hours: float = 0.0) -> Path:
+    """A partial directory as atomic_dir names them, with an owner file and an age."""
+    d = parent / name
+    d.mkdir()
+    (d / "outcomes.parquet").write_bytes(b"half")
+    if owner is not None:
+        (d / OWNER).write_text(json.dumps(owner))
+    if age_hours:
+        t = time.time() - age_hours * 3600.0
+        for f in d.iterdir():
+            os.utime(f, (t, t))
+        os.utime(d, (t, t))
+    return d
+
+
+def test_atomic_dir_removes_the_partial_directory_of_a_killed_run(tmp_path: Path) -> None:
+    """A run killed outright (SIGKILL: no cleanup can run) leaves its hidden partial directory;
+    the next atomic_dir for the same path removes it, since its owner's pid is dead."""
+    out = tmp_path / "run"
+    code = ("import sys, time\nfrom reconsolidate._io import atomic_dir\n"
+            "with atomic_dir(sys.argv[1]) as d:\n"
+            "    (d / 'outcomes.parquet').write_bytes(b'half')\n"
+            "    print(d, flush=True)\n    time.sleep(120)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(out)], stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        partial = Path(proc.stdout.readline().strip())  # type: ignore[union-attr]
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=60)
+    assert partial.parent == tmp_path and partial.name.startswith(".run.")
+    assert json.loads((partial / OWNER).read_text())["pid"] == proc.pid
+    assert partial.is_dir() and not out.exists()  # what SIGKILL leaves
+    with atomic_dir(out) as d:
+        (d / "a").write_text("a")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+    assert sorted(p.name for p in out.iterdir()) == [MARKER, "a"]  # the owner file is not kept
+
+
+def test_atomic_dir_keeps_partial_directories_in_use_or_of_other_outputs(tmp_path: Path) -> None:
+    """Partial directories of a live process (another run writing the same path, here this
+    process) are kept, as are those of other output names and, without an owner file or from
+    another host, recent ones; unowned ones untouched for STALE_PARTIAL_HOURS are removed."""
+    me = {"pid": os.getpid(), "host": socket.gethostname(),
+          "started": _process_start(os.getpid())}
+    live = _partial(tmp_path, ".run.abcd1234.partial", me)
+    live_pid_only = _partial(tmp_path, ".run.abcd1235.partial", {"pid": os.getpid()})
+    fresh_unowned = _partial(tmp_path, ".run.abcd1236.partial", None)
+    other_host = _partial(tmp_path, ".run.abcd1237.partial",
+                          {"pid": 1, "host": socket.gethostname() + "-elsewhere"})
+    old_unowned = _partial(tmp_path, ".run.abcd1238.partial", None,
+                           age_hours=STALE_PARTIAL_HOURS + 1)
+    dead = {"pid": 2**22 + 12345, "host": socket.gethostname()}  # above Linux's pid_max
+    other_name = _partial(tmp_path, ".run2.abcd1239.partial", dead)
+    not_partial = _partial(tmp_path, ".run.abcd1230.partial.keep", dead)
+    with atomic_dir(tmp_path / "run") as d:
+        (d / "a").write_text("a")
+    for kept in (live, live_pid_only, fresh_unowned, other_host, other_name, not_partial):
+        assert (kept / "outcomes.parquet").read_bytes() == b"half", kept.name
+    assert not old_unowned.exists()
+
+
+def test_atomic_dir_removes_a_partial_of_a_pid_now_used_by_another_process(
+    tmp_path: Path,
+) -> None:
+    """In a container every run may get the same pid: a live pid whose start time is not the
+    recorded one belongs to a later process, and the directory is stale."""
+    if _process_start(os.getpid()) is None:
+        pytest.skip("no /proc/PID/stat on this system: start times cannot be compared")
+    reused = _partial(tmp_path, ".run.abcd1234.partial",
+                      {"pid": os.getpid(), "host": socket.gethostname(), "started": "1"})
+    with atomic_dir(tmp_path / "run"):
+        pass
+    assert not reused.exists()
+
+
+def test_check_output_file_refuses_missing_directories(tmp_path: Path) -> None:
+    check_output_file(tmp_path / "a.png", "--plot")  # an existing directory: fine
+    missing = tmp_path / "no" / "such" / "a.png"
+    with pytest.raises(InputError) as exc:
+        check_output_file(missing, "--plot")
+    assert str(exc.value) == (f"--plot {str(missing)!r}: directory {missing.parent} does not "
+                              "exist")
+    assert not (tmp_path / "no").exists()
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(InputError, match="is not a directory"):
+        check_output_file(tmp_path / "f" / "a.png", "--plot")
+    with pytest.raises(InputError, match="is a directory"):
+        check_output_file(tmp_path, "--json")

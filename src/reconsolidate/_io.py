@@ -6,8 +6,11 @@ import contextlib
 import json
 import math
 import os
+import re
 import shutil
+import socket
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,10 +19,13 @@ from reconsolidate.exceptions import InputError
 
 __all__ = [
     "MARKER",
+    "OWNER",
+    "STALE_PARTIAL_HOURS",
     "atomic_dir",
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
+    "check_output_file",
     "to_jsonable",
 ]
 
@@ -52,10 +58,34 @@ os.umask(_UMASK)
 MARKER = ".reconsolidate-output"
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
+#: Hidden file inside a partial directory of :func:`atomic_dir` naming the process building it
+#: (JSON: ``pid``, ``host``, ``started``), so that a later run can tell a partial directory left
+#: by a killed run from one still being written. Removed before the directory is moved into place.
+OWNER = ".reconsolidate-partial-owner"
+
+#: Age, hours, after which a partial directory whose owner cannot be checked (no owner file: an
+#: earlier version; or written on another host) counts as abandoned, measured from the last change
+#: of the directory or of any file directly in it (a live run keeps appending to its tables).
+#: Design choice: far longer than any gap between two writes of a running trial.
+STALE_PARTIAL_HOURS = 24.0
+
+
+def atomic_write_bytes(path: str | Path, data: bytes, *, make_parents: bool = True) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename.
+
+    Parameters
+    ----------
+    path
+        Destination file.
+    data
+        The bytes to write.
+    make_parents
+        Create missing parent directories (default). With False a missing parent raises
+        :class:`FileNotFoundError`; the command line checks it first and reports an input error.
+    """
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
+    if make_parents:
+        p.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
     try:
         os.fchmod(fd, 0o666 & ~_UMASK)
@@ -70,16 +100,139 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         raise
 
 
-def atomic_write_text(path: str | Path, text: str) -> None:
+def atomic_write_text(path: str | Path, text: str, *, make_parents: bool = True) -> None:
     """Write UTF-8 text atomically (see :func:`atomic_write_bytes`)."""
-    atomic_write_bytes(path, text.encode("utf-8"))
+    atomic_write_bytes(path, text.encode("utf-8"), make_parents=make_parents)
 
 
-def atomic_write_json(path: str | Path, obj: Any) -> None:
+def atomic_write_json(path: str | Path, obj: Any, *, make_parents: bool = True) -> None:
     """Write ``obj`` as indented JSON atomically (through :func:`to_jsonable`: strict JSON,
-    NaN and infinities as ``null``)."""
+    NaN and infinities as ``null``; ``make_parents`` as in :func:`atomic_write_bytes`)."""
     text = json.dumps(to_jsonable(obj), indent=2, sort_keys=False, default=str, allow_nan=False)
-    atomic_write_text(path, text + "\n")
+    atomic_write_text(path, text + "\n", make_parents=make_parents)
+
+
+def check_output_file(path: str | Path, option: str) -> None:
+    """Refuse an output file whose directory is missing, before any work is done.
+
+    A typo in a directory must not silently create a tree of directories (``--plot
+    /nonexistent_root_dir/a/b.png``): the directory has to exist, as for ``cp`` or ``tee``.
+
+    Parameters
+    ----------
+    path
+        The output file given on the command line.
+    option
+        The option that named it (``--plot``), for the message.
+
+    Raises
+    ------
+    InputError
+        ``--plot '/x/y/z.png': directory /x/y does not exist`` (or is not a directory, or the
+        path itself is a directory).
+    """
+    p = Path(path)
+    parent = p.parent
+    if not parent.exists():
+        raise InputError(f"{option} {str(path)!r}: directory {parent} does not exist")
+    if not parent.is_dir():
+        raise InputError(f"{option} {str(path)!r}: {parent} is not a directory")
+    if p.is_dir():
+        raise InputError(f"{option} {str(path)!r}: is a directory; give a file name")
+
+
+def _process_start(pid: int) -> str | None:
+    """Start time of process ``pid`` (clock ticks since boot, Linux ``/proc``), None if unknown.
+
+    With the pid it names a process uniquely: a pid reused by a later process (common in
+    containers, where every run may get the same small pid) has another start time.
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    # field 22 (starttime); the command name (field 2) is in parentheses and may hold spaces
+    fields = stat.rpartition(")")[2].split()
+    return fields[19] if len(fields) > 19 else None
+
+
+def _owner_record() -> dict[str, Any]:
+    return {"pid": os.getpid(), "host": socket.gethostname(),
+            "started": _process_start(os.getpid())}
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, run by another user
+        return True
+    except (OSError, OverflowError, ValueError):  # not a valid pid: nobody owns the directory
+        return False
+    return True
+
+
+def _last_change(d: Path) -> float:
+    """Newest modification time (s since the epoch) of ``d`` and the entries directly in it."""
+    newest = d.lstat().st_mtime
+    with contextlib.suppress(OSError), os.scandir(d) as it:
+        for e in it:
+            with contextlib.suppress(OSError):
+                newest = max(newest, e.stat(follow_symlinks=False).st_mtime)
+    return newest
+
+
+def _abandoned(d: Path) -> bool:
+    """Whether the partial directory ``d`` was left by a process that no longer runs."""
+    try:
+        owner = json.loads((d / OWNER).read_text(encoding="utf-8"))
+        pid, host, started = int(owner["pid"]), owner.get("host"), owner.get("started")
+    except (OSError, ValueError, KeyError, TypeError):
+        owner = None
+    if owner is not None and host == socket.gethostname():
+        if not _pid_alive(pid):
+            return True
+        now = _process_start(pid)
+        # the pid runs, but a later process may have got it: compare start times when known
+        return started is not None and now is not None and now != started
+    # no owner file (an earlier version, or killed before writing it) or another host's process,
+    # whose liveness cannot be checked from here: abandoned only once long unchanged
+    try:
+        return time.time() - _last_change(d) > STALE_PARTIAL_HOURS * 3600.0
+    except OSError:
+        return False
+
+
+def _remove_tree(d: Path) -> None:
+    """Remove ``d``, finishing the removal when a signal's exception interrupts it (a second
+    SIGTERM or Ctrl-C during the cleanup must not leave half a partial directory behind)."""
+    for _ in range(3):
+        try:
+            shutil.rmtree(d, ignore_errors=True)
+            return
+        except BaseException:  # the caller re-raises the original error
+            continue
+
+
+def _remove_stale_partials(final: Path) -> None:
+    """Remove the partial directories of ``final`` that killed runs left (SIGKILL, power loss).
+
+    Only hidden siblings named as :func:`atomic_dir` names them (``.NAME.XXXXXXXX.partial``, 8
+    characters of :func:`tempfile.mkdtemp`) count, and only abandoned ones (:func:`_abandoned`):
+    those of a live process, also another concurrent run for the same path, are kept.
+    """
+    pattern = re.compile(re.escape(f".{final.name}.") + r"[a-z0-9_]{8}" + re.escape(".partial"))
+    try:
+        entries = list(os.scandir(final.parent))
+    except OSError:
+        return
+    for e in entries:
+        if not pattern.fullmatch(e.name):
+            continue
+        with contextlib.suppress(OSError):
+            if e.is_dir(follow_symlinks=False) and _abandoned(Path(e.path)):
+                shutil.rmtree(e.path, ignore_errors=True)
 
 
 def _replaceable(final: Path, kind: str, legacy_files: frozenset[str]) -> None:
@@ -116,21 +269,30 @@ def atomic_dir(
     kind; or, unmarked, holds only ``legacy_files``: an output of an earlier version), and only
     once the new one is complete; anything else there (a user's files, a trial
     run when writing an analysis) raises :class:`InputError` before any work starts. On any
-    error the partial directory is removed and ``path`` is left as it was.
+    error (also ``SystemExit`` or ``KeyboardInterrupt``, e.g. from a signal handler) the partial
+    directory is removed and ``path`` is left as it was.
+
+    The partial directory is a hidden sibling ``.NAME.XXXXXXXX.partial`` holding an :data:`OWNER`
+    file with this process's id. A process killed outright (SIGKILL) cannot remove it: the next
+    ``atomic_dir`` for the same path removes those of dead processes (and those without an owner
+    file unchanged for :data:`STALE_PARTIAL_HOURS`), never those of a running process.
     """
     final = Path(path)
     legacy = frozenset(legacy_files)
     _replaceable(final, kind, legacy)
     final.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_partials(final)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent))
     try:
         os.chmod(tmp, 0o777 & ~_UMASK)
+        (tmp / OWNER).write_text(json.dumps(_owner_record()) + "\n", encoding="utf-8")
         yield tmp
         (tmp / MARKER).write_text(kind + "\n", encoding="utf-8")
         # checked again: something may have appeared there while the work ran
         _replaceable(final, kind, legacy)
+        (tmp / OWNER).unlink()  # the finished directory carries only its MARKER
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        _remove_tree(tmp)
         raise
     old = None
     if final.exists():

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import signal
 import subprocess
 import sys
+import time
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -62,7 +67,10 @@ def test_json_summary_and_run_directory(small_spec: Path, tmp_path: Path, capsys
         assert key in row
     assert row["n"] == 30
     assert row["uk_units_per_week"] == pytest.approx(1.75 * row["drinks_per_week"])
-    assert (out / "spec.toml").read_text() == small_spec.read_text()
+    # spec.toml is the spec as run: the original's keys, a header naming the original
+    text = (out / "spec.toml").read_text()
+    assert f"# Original spec: {small_spec.resolve()}" in text
+    assert tomllib.loads(text)["name"] == "tiny" and tomllib.loads(text)["seed"] == 4
     meta = json.loads((out / "metadata.json").read_text())
     assert meta["timings"]["patient_days"] == 4 * 30 * (5 + 14 + 30)
     assert meta["calibration"]["status"].startswith("not applied")
@@ -182,3 +190,102 @@ def test_subprocess_default_out_dir(small_spec: Path, tmp_path: Path) -> None:
     data = json.loads(r.stdout)
     assert (tmp_path / "runs" / "tiny-4" / "outcomes.parquet").is_file()
     assert data["out_dir"] == str(Path("runs") / "tiny-4")
+
+
+def test_run_directory_spec_reproduces_the_run_by_itself(
+    small_spec: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """RUN_DIR/spec.toml is the spec as run: --patients-per-arm and --seed applied and the
+    regimen file (named relative to the original spec) inlined, so that running it from another
+    working directory, with the original spec and regimen gone, writes the same tables byte for
+    byte; metadata.json's resolved spec shows the values used, not the file's."""
+    src = tmp_path / "spec_src"
+    (src / "regs").mkdir(parents=True)
+    shutil.copy(EXAMPLES.parent / "regimens" / "dakwar2020.toml", src / "regs" / "ket.toml")
+    spec = src / "tiny.toml"
+    spec.write_text("# a tiny trial for the test\n" + small_spec.read_text().replace(
+        str((EXAMPLES.parent / "regimens" / "dakwar2020.toml").resolve()), "regs/ket.toml"))
+    assert 'regimen = "regs/ket.toml"' in spec.read_text()
+    run1, run2 = tmp_path / "run1", tmp_path / "run2"
+    monkeypatch.chdir(src)
+    assert main(["trial", "tiny.toml", "--out", str(run1), "--patients-per-arm", "5",
+                 "--seed", "17", "--no-report", "--json", "-"]) == 0
+    capsys.readouterr()
+    text = (run1 / "spec.toml").read_text()
+    written = tomllib.loads(text)
+    assert written["seed"] == 17 and written["patients_per_arm"] == 5
+    assert isinstance(written["protocols"]["ret_ket"]["sessions"][0]["regimen"], dict)
+    assert "# a tiny trial for the test" in text  # the original's opening comments are kept
+    assert "seed = 17 (--seed)" in text and "regs/ket.toml" in text  # the header says so
+    meta = json.loads((run1 / "metadata.json").read_text())
+    assert meta["resolved_parameters"]["spec"]["patients_per_arm"] == 5
+    assert meta["resolved_parameters"]["spec"]["seed"] == 17 and meta["seed"] == 17
+
+    shutil.rmtree(src)  # the run directory must not need the original files
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert main(["trial", str(run1 / "spec.toml"), "--out", str(run2), "--no-report",
+                 "--json", "-"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["seed"] == 17 and all(a["n"] == 5 for a in data["arms"].values())
+    for name in ("patients", "drinking", "memory", "outcomes"):
+        assert (run2 / f"{name}.parquet").read_bytes() == (run1 / f"{name}.parquet").read_bytes()
+    meta2 = json.loads((run2 / "metadata.json").read_text())
+    assert meta2["summary"] == meta["summary"]
+    # the run directory of the re-run reproduces too (its spec has nothing left to resolve)
+    assert tomllib.loads((run2 / "spec.toml").read_text()) == written
+    # analyze reads the run directory's spec.toml / metadata as before
+    assert main(["analyze", str(run1), "--json", "-"]) == 0
+    assert json.loads(capsys.readouterr().out)["arms"]
+    # and the report shows the spec as run
+    assert main(["report", str(run1)]) == 0
+    assert "seed = 17 (--seed)" in (run1 / "report.html").read_text()
+
+
+@pytest.mark.parametrize(("workers", "group"), [(1, False), (2, False), (2, True)])
+def test_sigterm_removes_the_partial_run_and_leaves_the_out_dir_as_it_was(
+    small_spec: Path, tmp_path: Path, workers: int, group: bool
+) -> None:
+    """SIGTERM during a run (e.g. a batch system's time limit) exits 143 with one line on
+    stderr, removes the hidden partial run directory and leaves an earlier run in --out alone;
+    also when it goes to the whole process group (``group``: it kills the workers too, which
+    once left the pool waiting forever for a worker started just after the signal). The spec
+    is big enough to run for many seconds; the signal is sent as soon as the partial directory
+    appears (after the kernels' warm-up, which may compile them: generous timeout)."""
+    big = tmp_path / "big.toml"
+    big.write_text(small_spec.read_text().replace("follow_up_days = 30", "follow_up_days = 300"))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".reconsolidate-output").write_text("trial run\n")  # an earlier run directory
+    (out / "spec.toml").write_text("earlier run\n")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "reconsolidate", "trial", str(big), "--out", str(out),
+         "--patients-per-arm", "20000", "--chunk-size", "200", "--no-report",
+         "--no-drinking-table", "--uncalibrated", "--workers", str(workers)],
+        # a session of its own: the group signal and a hung run's cleanup reach only the run
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 300.0
+        while not list(tmp_path.glob(".out.*.partial")):
+            assert proc.poll() is None, "the run ended before it could be signalled"
+            assert time.monotonic() < deadline, "no partial run directory within 300 s"
+            time.sleep(0.02)
+        if group:
+            os.killpg(proc.pid, signal.SIGTERM)
+        else:
+            proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:  # a hung run: end it and its workers (the test fails)
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    assert proc.returncode == 143, stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "SIGTERM" in lines[0], stderr
+    assert str(out) in lines[0]
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert stdout == ""  # no summary table of a run that did not finish

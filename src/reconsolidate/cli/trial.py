@@ -2,15 +2,112 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 
 import typer
 
 from reconsolidate.exceptions import InputError
 
 __all__ = ["register"]
+
+#: Exit code of a run ended by SIGTERM (128 + 15, the shell's convention) or by Ctrl-C (130).
+EXIT_SIGTERM = 143
+EXIT_SIGINT = 130
+
+
+class _Terminated(SystemExit):
+    """Raised in the main thread when SIGTERM arrives, so that the run unwinds: the partial run
+    directory is removed (``_io.atomic_dir``) and worker processes are shut down.
+
+    ``completed`` is True when the signal came as the run finished (its directory is written).
+    """
+
+    def __init__(self, code: int, completed: bool = False) -> None:
+        super().__init__(code)
+        self.completed = completed
+
+
+#: Seconds after which a SIGTERM that arrived while the process pool was starting a worker is
+#: re-sent; that takes milliseconds.
+_RESEND_AFTER_S = 0.05
+
+
+def _in_pool_machinery(frame: FrameType | None) -> bool:
+    """Whether the main thread is inside the process pool's own code (starting the pool or a
+    worker, submitting a task). An exception raised there breaks it: a worker left without its
+    start-up data prints a traceback, a manager thread never started cannot be joined. (The main
+    thread waits for results in ``concurrent.futures._base``, where raising is safe.)"""
+    while frame is not None:
+        module = str(frame.f_globals.get("__name__", ""))
+        if module.startswith("multiprocessing.") or module == "concurrent.futures.process":
+            return True
+        frame = frame.f_back
+    return False
+
+
+@contextlib.contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """While the trial runs, SIGTERM raises :class:`_Terminated` instead of killing the process
+    at once (which would leave the hidden partial run directory behind).
+
+    Inside the process pool's code the signal is deferred (re-sent shortly); one still pending
+    when the block ends is honoured then, also when the block ends in another error (a SIGTERM
+    to the whole process group also kills the workers: the pool breaks). A second SIGTERM during
+    the cleanup is ignored, so that the cleanup finishes. Off the main thread (where Python
+    cannot install handlers) nothing changes.
+    """
+    import os
+    import threading
+
+    fired = pending = closing = False
+    timer: threading.Timer | None = None
+
+    def _handler(signum: int, frame: FrameType | None) -> None:
+        nonlocal fired, pending, timer
+        if fired:
+            return
+        if closing or _in_pool_machinery(frame):  # not here: once the pool is consistent again
+            pending = True
+            if not closing and (timer is None or not timer.is_alive()):
+                timer = threading.Timer(_RESEND_AFTER_S, os.kill, (os.getpid(), signum))
+                timer.daemon = True
+                timer.start()
+            return
+        fired = True
+        raise _Terminated(EXIT_SIGTERM)
+
+    try:
+        previous = signal.signal(signal.SIGTERM, _handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    completed = False
+    try:
+        yield
+        completed = True
+    except _Terminated:
+        raise
+    except BaseException as exc:
+        closing = True
+        if pending and not fired:  # the error is the signal's doing (e.g. a worker it killed)
+            fired = True
+            raise _Terminated(EXIT_SIGTERM) from exc
+        raise
+    finally:
+        closing = True
+        if timer is not None:  # no re-send after the handler is gone
+            timer.cancel()
+            timer.join()
+        signal.signal(signal.SIGTERM, previous)
+    if pending and not fired and completed:
+        raise _Terminated(EXIT_SIGTERM, completed=True)
+
 
 def _columns(abstinent_last_days: int, follow_up_days: int) -> tuple[tuple[str, str, str], ...]:
     """The summary table's (key, label, format) columns; K (days) from the spec's
@@ -73,14 +170,21 @@ def _run(
         raise InputError(f"--seed {seed}: must be >= 0")
 
     spec = load_trial_spec(spec_path)
+    # the overrides go into the spec itself, so that metadata.json's resolved spec shows the
+    # values the run used (make_plan would only apply patients_per_arm to the arm sizes)
     if seed is not None:
         spec = spec.model_copy(update={"seed": seed})
+    if patients_per_arm is not None:
+        spec = spec.model_copy(update={"patients_per_arm": patients_per_arm})
     from reconsolidate.trial.engine import make_plan
-    from reconsolidate.trial.run import run_trial
+    from reconsolidate.trial.run import resolved_spec_toml, run_trial
 
     plan = make_plan(spec, spec_path.parent, patients_per_arm, calibrated=not uncalibrated)
     out_dir = out if out is not None else Path("runs") / f"{spec.name}-{spec.seed}"
-    spec_text = spec_path.read_text(encoding="utf-8")
+    # the run directory's spec.toml reproduces the run by itself: overrides applied, regimen
+    # files (named relative to the original spec) inlined
+    spec_text = resolved_spec_toml(spec_path, seed=seed, patients_per_arm=patients_per_arm,
+                                   uncalibrated=uncalibrated)
 
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -101,17 +205,31 @@ def _run(
         task = progress.add_task(
             f"trial {spec.name}: preparing the compiled kernels (first run after an install: "
             "~30 s)", total=total)
-        result = run_trial(
-            plan,
-            out_dir=out_dir,
-            spec_text=spec_text,
-            workers=workers,
-            chunk_size=chunk_size,
-            progress=lambda done, _t: progress.update(
-                task, completed=done, description=f"trial {spec.name}"),
-            write_drinking=not no_drinking_table,
-            report=not no_report,
-        )
+        try:
+            with _sigterm_unwinds():
+                result = run_trial(
+                    plan,
+                    out_dir=out_dir,
+                    spec_text=spec_text,
+                    workers=workers,
+                    chunk_size=chunk_size,
+                    progress=lambda done, _t: progress.update(
+                        task, completed=done, description=f"trial {spec.name}"),
+                    write_drinking=not no_drinking_table,
+                    report=not no_report,
+                )
+        except (_Terminated, KeyboardInterrupt) as exc:
+            # the partial run directory has been removed on the way here (atomic_dir)
+            what, code = (("SIGTERM", EXIT_SIGTERM) if isinstance(exc, _Terminated)
+                          else ("Ctrl-C", EXIT_SIGINT))
+            progress.stop()
+            if getattr(exc, "completed", False):
+                typer.echo(f"error: trial {spec.name!r}: SIGTERM arrived as the run finished; "
+                           f"run directory {str(out_dir)!r} is complete", err=True)
+            else:
+                typer.echo(f"error: trial {spec.name!r} interrupted by {what}: run directory "
+                           f"{str(out_dir)!r} not written (left as it was)", err=True)
+            raise typer.Exit(code) from None
 
     for w in result.warnings:
         # model-domain notes (also in metadata.json): on stderr, so that --json - stays clean

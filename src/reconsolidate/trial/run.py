@@ -9,9 +9,11 @@ flight, so memory stays bounded for any number of patients.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import multiprocessing
 import queue
+import re
 import subprocess
 import tempfile
 import threading
@@ -43,7 +45,8 @@ from reconsolidate.trial.engine import warm_up as warm_up_kernels
 from reconsolidate.trial.observation import NEVER
 
 __all__ = ["ROW_GROUP_ROWS", "TrialResult", "abstinent_last_key",
-           "abstinent_last_span_days", "dropout_day_column", "run_trial", "summarize"]
+           "abstinent_last_span_days", "dropout_day_column", "resolved_spec_toml", "run_trial",
+           "summarize"]
 
 ROW_GROUP_ROWS = 1 << 20  # fixed Parquet row-group size: output independent of chunking
 
@@ -165,9 +168,14 @@ def _run_task(plan: TrialPlan, task: tuple[int, int, int, int], prefix_dir: str)
 
 def _worker_init() -> None:
     # One numba thread per worker process: the workers already use the cores.
+    import signal
+
     import numba
 
     numba.set_num_threads(1)
+    # Ctrl-C reaches the whole process group: the parent alone unwinds (it cancels the queued
+    # tasks and removes the partial run directory); each worker would print a traceback
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _results(plan: TrialPlan, tasks: list, workers: int) -> Iterator[ChunkResult]:
@@ -184,23 +192,36 @@ def _results(plan: TrialPlan, tasks: list, workers: int) -> Iterator[ChunkResult
                                  initializer=_worker_init) as pool:
             pending: deque[Future] = deque()
             it = iter(tasks)
-            for t in it:
-                pending.append(pool.submit(_run_task, plan, t, prefix_dir))
-                if len(pending) >= 2 * workers:
-                    break
-            while pending:
-                try:
-                    res = pending.popleft().result()
-                except BrokenProcessPool as exc:
-                    raise RuntimeError(
-                        "a worker process died. With --workers > 1 (spawned processes), a "
-                        "script that calls run_trial must guard its entry point with "
-                        "`if __name__ == \"__main__\":`; otherwise see the worker's error above"
-                    ) from exc
-                nxt = next(it, None)
-                if nxt is not None:
-                    pending.append(pool.submit(_run_task, plan, nxt, prefix_dir))
-                yield res
+            try:
+                for t in it:
+                    pending.append(pool.submit(_run_task, plan, t, prefix_dir))
+                    if len(pending) >= 2 * workers:
+                        break
+                while pending:
+                    try:
+                        res = pending.popleft().result()
+                    except BrokenProcessPool as exc:
+                        raise RuntimeError(
+                            "a worker process died. With --workers > 1 (spawned processes), a "
+                            "script that calls run_trial must guard its entry point with "
+                            "`if __name__ == \"__main__\":`; otherwise see the worker's error "
+                            "above"
+                        ) from exc
+                    nxt = next(it, None)
+                    if nxt is not None:
+                        pending.append(pool.submit(_run_task, plan, nxt, prefix_dir))
+                    yield res
+            except BaseException:
+                # the run failed or was interrupted (SIGTERM, Ctrl-C): the chunks in flight are
+                # lost anyway, so stop the workers now and drop the queued tasks. Waiting for
+                # them could take a chunk's time, or forever: after a SIGTERM to the process
+                # group killed one worker, the pool joins a surviving one blocked on sending its
+                # result (CPython 3.11). (``_processes``: the pool's own, no public accessor.)
+                for proc in list((getattr(pool, "_processes", None) or {}).values()):
+                    with contextlib.suppress(Exception):
+                        proc.terminate()
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
 
 
 def _patient_ids(r: ChunkResult) -> list[str]:
@@ -420,6 +441,118 @@ def _git_commit() -> str | None:
         return None
 
 
+def _leading_comments(text: str) -> list[str]:
+    """The comment lines that open a TOML text (up to its first key or table)."""
+    out: list[str] = []
+    for line in text.splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            break
+        out.append(line.rstrip())
+    while out and not out[-1]:
+        out.pop()
+    return out
+
+
+# an array of scalars as tomli_w writes it: one item a line (no nested arrays or tables)
+_MULTILINE_ARRAY = re.compile(r"^(?P<head>[^\n]* = \[)\n(?P<items>(?: +[^\n\[\]{}]+,\n)+) *\]$",
+                              re.MULTILINE)
+
+
+def _compact_arrays(text: str, width: int = 100) -> str:
+    """Short arrays of scalars on one line (``lab_days = [-2, 7]``), as people write them."""
+
+    def _join(m: re.Match[str]) -> str:
+        items = [x.strip().removesuffix(",") for x in m["items"].splitlines()]
+        one = f"{m['head']}{', '.join(items)}]"
+        return one if len(one) <= width else m[0]
+
+    return _MULTILINE_ARRAY.sub(_join, text)
+
+
+def _comment(text: str) -> str:
+    return text.replace("\r", " ").replace("\n", " ")  # a path must not end the comment line
+
+
+def resolved_spec_toml(
+    spec_path: str | Path,
+    *,
+    seed: int | None = None,
+    patients_per_arm: int | None = None,
+    uncalibrated: bool = False,
+) -> str:
+    """The text of a run directory's ``spec.toml``: the spec as run, self-contained.
+
+    The original file's keys with the command-line overrides applied and every regimen file
+    inlined as a table (the spec names them relative to its own directory, which the run
+    directory is not), so that ``reconsolidate trial RUN_DIR/spec.toml`` from any working
+    directory reproduces the run's tables byte for byte. A header comment names the original
+    file, the overrides and the inlined files, followed by the original's opening comments (TOML
+    writers drop the other comments).
+
+    Parameters
+    ----------
+    spec_path
+        The trial spec TOML file that was run.
+    seed
+        ``--seed`` override (None: the spec's).
+    patients_per_arm
+        ``--patients-per-arm`` override, patients (None: the spec's).
+    uncalibrated
+        The run used ``--uncalibrated``; the header says to repeat it (the spec has no key
+        for it).
+
+    Raises
+    ------
+    InputError
+        The spec or a regimen file it names cannot be read as TOML.
+    """
+    import tomllib
+
+    import tomli_w
+
+    from reconsolidate._config import read_toml
+
+    path = Path(spec_path)
+    raw = read_toml(path)
+    original = path.read_text(encoding="utf-8")
+    overrides = []
+    if seed is not None:
+        raw["seed"] = int(seed)
+        overrides.append(f"seed = {int(seed)} (--seed)")
+    if patients_per_arm is not None:
+        raw["patients_per_arm"] = int(patients_per_arm)
+        overrides.append(f"patients_per_arm = {int(patients_per_arm)} (--patients-per-arm)")
+    inlined = []
+    protocols = raw.get("protocols")
+    for pname, prot in (protocols.items() if isinstance(protocols, dict) else ()):
+        sessions = prot.get("sessions") if isinstance(prot, dict) else None
+        for k, ses in enumerate(sessions if isinstance(sessions, list) else ()):
+            reg = ses.get("regimen") if isinstance(ses, dict) else None
+            if isinstance(reg, str):
+                src = (path.parent / reg).resolve()
+                ses["regimen"] = read_toml(src)
+                inlined.append(f"protocols.{pname}.sessions[{k}].regimen = {reg!r} ({src})")
+    body = tomli_w.dumps(raw)
+    compact = _compact_arrays(body)
+    if tomllib.loads(compact) == tomllib.loads(body):  # never trade correctness for looks
+        body = compact
+    header = [
+        f"# The spec of the trial run in this directory, as run (reconsolidate {__version__}):",
+        "# `reconsolidate trial spec.toml` reproduces the run's tables from any directory.",
+        f"# Original spec: {_comment(str(path.resolve()))}",
+        "# Command-line overrides applied: " + ("; ".join(overrides) or "none"),
+    ]
+    if inlined:
+        header.append("# Regimen files inlined (the original names them relative to itself):")
+        header += [f"#   {_comment(x)}" for x in inlined]
+    if uncalibrated:
+        header.append("# Run with --uncalibrated: give it again to reproduce the run.")
+    opening = _leading_comments(original)
+    if opening:
+        header += ["#", "# Opening comments of the original spec:", *opening]
+    return "\n".join(header) + "\n\n" + body
+
+
 def run_trial(
     plan: TrialPlan,
     *,
@@ -442,7 +575,9 @@ def run_trial(
         Run directory (layout: docs/trial-spec.md, "Output directory") or None to only
         summarise.
     spec_text
-        The spec file's text, written as ``spec.toml``.
+        The text written as ``spec.toml``: the spec as run, which should reproduce the run by
+        itself (:func:`resolved_spec_toml`; the CLI writes that). A spec file's text verbatim
+        only does when it names no regimen file and the run overrode nothing.
     workers
         Processes (1 = in this process).
     chunk_size
