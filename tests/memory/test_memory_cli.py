@@ -109,3 +109,82 @@ def test_regimen_file_relative_to_paradigm(tmp_path, capsys):
     assert main(["paradigm", str(path), "--model", "population", "--json", "-"]) == 0
     d = json.loads(capsys.readouterr().out)
     assert all(c["passed"] for c in d["checks"])
+
+
+@pytest.mark.parametrize("option", ["--plot", "--json"])
+def test_output_file_in_a_missing_directory_is_an_input_error(tmp_path, capsys, option):
+    """A missing directory of --plot / --json is an input error (exit 2, one line naming the
+    option, the value and the directory), checked before the paradigm runs; nothing is
+    created (it used to make the whole tree, however far up)."""
+    target = tmp_path / "nonexistent_root_dir" / "a" / ("b.png" if option == "--plot" else "b.json")
+    assert main(["paradigm", "nader2000", option, str(target)]) == 2
+    cap = capsys.readouterr()
+    assert cap.out == ""
+    assert cap.err.strip().splitlines() == [
+        f"error: {option} {str(target)!r}: directory {target.parent} does not exist"]
+    assert not (tmp_path / "nonexistent_root_dir").exists()
+
+
+def test_subprocess_plot_in_a_missing_directory_exits_2_without_traceback(tmp_path):
+    target = tmp_path / "missing" / "p.png"
+    r = subprocess.run([sys.executable, "-m", "reconsolidate", "paradigm", "nader2000",
+                        "--plot", str(target)], capture_output=True, text=True, check=False)
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == [
+        f"error: --plot {str(target)!r}: directory {target.parent} does not exist"]
+    assert not target.parent.exists()
+
+
+def test_json_file_is_written_atomically(tmp_path, capsys):
+    out = tmp_path / "nader.json"
+    assert main(["paradigm", "nader2000", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["paradigm"] == "nader2000"
+    assert "PASS" in capsys.readouterr().out  # the table is still printed
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["nader.json"]  # no temporary file
+
+
+@pytest.mark.parametrize(("name", "model"), [("xue2012", "reference"),
+                                             ("sevenster2013", "population"),
+                                             ("nader2000", "population")])
+def test_plot_names_the_phases_and_tests_along_the_x_axis(tmp_path, name, model):
+    """The x axis names every phase and test of the paradigm at its stretch of trials, shared
+    by the conditions (xue2012's NoRet-Ext lacks the retrieval phase: the others' phases still
+    line up), and each condition's points fall inside the stretches of its own phases."""
+    from matplotlib.figure import Figure
+
+    from reconsolidate._io import to_jsonable
+    from reconsolidate.cli.paradigm import _figure, _layout, _plot, _points
+    from reconsolidate.memory.paradigm import run_paradigm
+
+    result = to_jsonable(run_paradigm(name, model).to_dict())
+    fig = _figure(result)
+    assert isinstance(fig, Figure)
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    phases = {p["phase"] for c in result["conditions"].values() for p in _points(c)
+              if p["kind"] != "test"}
+    tests = {p["label"] for c in result["conditions"].values() for p in _points(c)
+             if p["kind"] == "test"}
+    named = {part for label in labels for part in label.split(" / ")}
+    assert phases | tests <= named and phases and tests
+    italic = {part for t in ax.get_xticklabels() if t.get_fontstyle() == "italic"
+              for part in t.get_text().split(" / ")}
+    assert italic == tests
+    assert set(ax.get_legend_handles_labels()[1]) == set(result["conditions"])
+    slots, xs = _layout(result)
+    for cname, c in result["conditions"].items():
+        for x, p in zip(xs[cname], _points(c), strict=True):
+            slot = next(s for s in slots if s.start <= x < s.start + s.width)
+            want = p["label"] if p["kind"] == "test" else p["phase"]
+            assert want in slot.name.split(" / ")
+    png = tmp_path / "p.png"
+    _plot(result, str(png))
+    data = png.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    assert width >= 8 * 120 and height == 5 * 120  # figsize (in) x 120 dpi
+    if name == "xue2012":  # the phase the NoRet-Ext condition lacks leaves a gap in its line
+        assert [s.name for s in slots][:3] == ["history", "retrieval", "extinction"]
+        retrieval = slots[1]
+        assert not [x for x in xs["NoRet-Ext"]
+                    if retrieval.start <= x < retrieval.start + retrieval.width]

@@ -13,11 +13,12 @@ from __future__ import annotations
 import io
 import json
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import typer
 
-from reconsolidate._io import to_jsonable
+from reconsolidate._io import check_output_file, to_jsonable
 from reconsolidate.exceptions import InputError
 
 __all__ = ["paradigm", "register"]
@@ -49,35 +50,178 @@ def _table_text(result: dict[str, Any]) -> str:
     return buf.getvalue()
 
 
-def _plot(result: dict[str, Any], path: str) -> None:
-    import matplotlib
+@dataclass(frozen=True)
+class _Slot:
+    """A stretch of the plot's x axis: one phase (its trials) or one test, shared by every
+    condition that has it."""
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    kind: str  # "phase" or "test"
+    name: str  # phase name or test label ("a / b" when conditions differ at this position)
+    start: int  # first x position (event index on the common axis)
+    width: int  # x positions: the most trials any condition has in it (tests: 1)
 
-    from reconsolidate._io import atomic_write_bytes
 
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    for name, c in result["conditions"].items():
-        traj = [p for p in c["trajectory"] if p["response"] is not None
-                and not (isinstance(p["response"], float) and math.isnan(p["response"]))]
-        # one point per trial/test in order; the x axis is the event index (phases differ in
-        # duration by orders of magnitude, so clock time would hide the trials)
-        xs = list(range(len(traj)))
-        ys = [p["response"] for p in traj]
-        (line,) = ax.plot(xs, ys, "-", lw=1.2, label=name)
-        tx = [i for i, p in enumerate(traj) if p["kind"] == "test"]
-        ax.plot(tx, [ys[i] for i in tx], "o", color=line.get_color(), ms=6)
-    ax.set_xlabel("trial / test (in order; dots = tests)")
+def _points(condition: dict[str, Any]) -> list[dict[str, Any]]:
+    """The trajectory points that have a response (the population model has none for a US
+    alone)."""
+    return [p for p in condition["trajectory"] if p.get("response") is not None
+            and not (isinstance(p["response"], float) and math.isnan(p["response"]))]
+
+
+def _segments(points: list[dict[str, Any]]) -> list[tuple[str, str, int]]:
+    """Runs of consecutive points of one phase, and single tests: (kind, name, points)."""
+    out: list[tuple[str, str, int]] = []
+    for p in points:
+        kind, name = ("test", str(p.get("label", ""))) if p["kind"] == "test" else (
+            "phase", str(p.get("phase", "")))
+        if kind == "phase" and out and out[-1][:2] == (kind, name):
+            out[-1] = (kind, name, out[-1][2] + 1)
+        else:
+            out.append((kind, name, 1))
+    return out
+
+
+def _merge(a: list[tuple[str, str, int]], b: list[tuple[str, str, int]]
+           ) -> list[tuple[str, str, int]]:
+    """Shortest common supersequence of two (kind, name, occurrence) sequences (by LCS)."""
+    n, m = len(a), len(b)
+    lcs = [[0] * (m + 1) for _ in range(n + 1)]
+    for i in range(n - 1, -1, -1):
+        for j in range(m - 1, -1, -1):
+            lcs[i][j] = (lcs[i + 1][j + 1] + 1 if a[i] == b[j]
+                         else max(lcs[i + 1][j], lcs[i][j + 1]))
+    out, i, j = [], 0, 0
+    while i < n and j < m:
+        if a[i] == b[j]:
+            out.append(a[i])
+            i, j = i + 1, j + 1
+        elif lcs[i + 1][j] >= lcs[i][j + 1]:
+            out.append(a[i])
+            i += 1
+        else:
+            out.append(b[j])
+            j += 1
+    return out + a[i:] + b[j:]
+
+
+def _layout(result: dict[str, Any]) -> tuple[list[_Slot], dict[str, list[int]]]:
+    """The common x axis of the conditions: its slots, and each condition's x positions.
+
+    Conditions whose phases and tests line up (same kinds and lengths in the same order) share
+    positions, the names of differing phases joined (``reminder_pe / reminder_no_pe``).
+    Otherwise the sequences are merged by name, so that a phase or test one condition lacks
+    leaves a gap in its line and the shared ones stay aligned (xue2012's NoRet-Ext has no
+    retrieval; its extinction and tests sit under the others').
+    """
+    segs = {name: _segments(_points(c)) for name, c in result["conditions"].items()}
+    shapes = {tuple((k, w) for k, _, w in s) for s in segs.values()}
+    if len(shapes) == 1:  # positional: the same structure, possibly other names
+        first = next(iter(segs.values()))
+        names = [list(dict.fromkeys(s[i][1] for s in segs.values())) for i in range(len(first))]
+        keyed = {c: [(i,) for i in range(len(first))] for c in segs}
+        order: list[tuple[Any, ...]] = [(i,) for i in range(len(first))]
+        info = {(i,): (first[i][0], " / ".join(names[i])) for i in range(len(first))}
+    else:  # merged by (kind, name, occurrence)
+        keyed = {}
+        info = {}
+        for c, s in segs.items():
+            seen: dict[tuple[str, str], int] = {}
+            keys = []
+            for kind, name, _ in s:
+                occ = seen.get((kind, name), 0)
+                seen[(kind, name)] = occ + 1
+                keys.append((kind, name, occ))
+                info[(kind, name, occ)] = (kind, name)
+            keyed[c] = keys
+        order = []
+        for keys in keyed.values():
+            order = _merge(order, keys)
+    widths = {k: 0 for k in order}
+    for c, s in segs.items():
+        for k, (_, _, w) in zip(keyed[c], s, strict=True):
+            widths[k] = max(widths[k], w)
+    slots, start_of = [], {}
+    x = 0
+    for k in order:
+        slots.append(_Slot(info[k][0], info[k][1], x, widths[k]))
+        start_of[k] = x
+        x += widths[k]
+    xs = {c: [start_of[k] + i for k, (_, _, w) in zip(keyed[c], s, strict=True)
+              for i in range(w)] for c, s in segs.items()}
+    return slots, xs
+
+
+def _figure(result: dict[str, Any]) -> Any:
+    """The figure of ``--plot``: responding per condition over the trials and tests in order,
+    the phases shaded and named along the x axis (tests in italics, drawn as dots).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Not attached to pyplot (no global state; nothing to close).
+    """
+    from matplotlib.figure import Figure
+
+    slots, xs = _layout(result)
+    n_x = sum(s.width for s in slots)
+    # about 0.17 in per trial, so that the names of one-trial phases and tests do not collide
+    width_in = min(max(8.0, 3.5 + 0.17 * n_x), 20.0)
+    fig = Figure(figsize=(width_in, 5.0), layout="constrained")
+    ax = fig.subplots()
+    shade = 0
+    for s in slots:
+        lo, hi = s.start - 0.5, s.start + s.width - 0.5
+        if s.kind == "phase":
+            # alternate shades, so that neighbouring phases stay apart
+            ax.axvspan(lo, hi, color="0.5", alpha=0.10 if shade % 2 == 0 else 0.20, lw=0)
+            shade += 1
+        ax.axvline(hi, color="0.6", lw=0.6, zorder=0)
+    styles = ("-", "--", "-.", ":")  # with several conditions, overlapping lines stay apart
+    for k, (name, c) in enumerate(result["conditions"].items()):
+        pts = _points(c)
+        x = xs[name]
+        ys = [p["response"] for p in pts]
+        (line,) = ax.plot(x, ys, styles[k % len(styles)], lw=1.4, label=name)
+        tx = [i for i, p in enumerate(pts) if p["kind"] == "test"]
+        ax.plot([x[i] for i in tx], [ys[i] for i in tx], "o", color=line.get_color(), ms=6)
+    ax.set_xlim(-0.5, max(n_x, 1) - 0.5)
+    ax.set_xticks([s.start + (s.width - 1) / 2 for s in slots])
+    ax.set_xticklabels([s.name for s in slots], fontsize=8)
+    # horizontal names when each fits its stretch (~0.07 in per character at 8 pt), else slanted
+    in_per_x = 0.8 * width_in / max(n_x, 1)
+    fits = all(0.07 * len(s.name) < s.width * in_per_x for s in slots)
+    for s, label in zip(slots, ax.get_xticklabels(), strict=True):
+        if s.kind == "test":
+            label.set_fontstyle("italic")
+        if not fits:
+            label.set_rotation(60)
+            label.set_horizontalalignment("right")
+            label.set_rotation_mode("anchor")
+    ax.tick_params(axis="x", length=0)
+    ax.set_xlabel("phases (shaded; one point per trial) and tests (italic, dots), in order")
     ax.set_ylabel("conditioned response / craving (0-1)")
     ax.set_ylim(-0.02, 1.02)
     ax.set_title(f"{result['paradigm']} ({result['model']} model)")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+    return fig
+
+
+def _plot(result: dict[str, Any], path: str) -> None:
+    """Write :func:`_figure` as a PNG, atomically (the directory must exist)."""
+
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=120)
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    _figure(result).savefig(buf, format="png", dpi=120)
+    _write(path, "--plot", buf.getvalue())
+
+
+def _write(path: str, option: str, data: bytes) -> None:
+    """Write an output file atomically; an OS refusal is an input error naming the option."""
+    from reconsolidate._io import atomic_write_bytes
+
+    try:
+        atomic_write_bytes(path, data, make_parents=False)
+    except OSError as exc:  # checked before the run, but the directory may go or be read-only
+        raise InputError(f"{option} {path!r}: cannot write: {exc.strerror or exc}") from None
 
 
 def paradigm(
@@ -112,6 +256,12 @@ def paradigm(
         raise InputError(f"--model {model!r}: allowed reference, population")
     if plot is not None and not plot.lower().endswith(".png"):
         raise InputError(f"--plot {plot!r}: the file name must end in .png")
+    # output files need an existing directory (a typo must not create a tree of directories);
+    # checked before the paradigm runs
+    if plot is not None:
+        check_output_file(plot, "--plot")
+    if json_out not in (None, "-"):
+        check_output_file(json_out, "--json")
     result = to_jsonable(run_paradigm(name_or_file, model).to_dict())
     if plot is not None:
         _plot(result, plot)
@@ -119,9 +269,8 @@ def paradigm(
         typer.echo(json.dumps(result))
     else:
         if json_out is not None:
-            from reconsolidate._io import atomic_write_json
-
-            atomic_write_json(json_out, result)
+            text = json.dumps(result, indent=2, allow_nan=False, default=str) + "\n"
+            _write(json_out, "--json", text.encode("utf-8"))
         typer.echo(_table_text(result), nl=False)
 
 
