@@ -208,3 +208,38 @@ def test_boluses_hours_apart_are_each_an_hour_of_their_own(
                             "[[bolus]]\ntime_min = 61\ndose_mg_per_kg = 4\n")
     assert main(["pk", "--model", "domino", "--weight-kg", "70", "--regimen", path,
                  "--at", "5", "--json", "-"]) == 0, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option", ["--plot", "--json"])
+def test_output_file_in_a_missing_directory_exits_2_and_creates_nothing(
+        tmp_path: Path, option: str, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "no" / "such" / ("pk.png" if option == "--plot" else "pk.json")
+    code = main(["pk", "--model", "domino", "--weight-kg", "70", "--regimen", DAK,
+                 option, str(target)])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: {option} '{target}': directory {target.parent} does not exist"]
+    assert not (tmp_path / "no").exists()
+
+
+def test_output_file_the_system_refuses_is_one_line_naming_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An OSError about a named file (here: no write permission) is the user's input: one line,
+    exit 2, naming the file asked for (not the hidden temporary file of the atomic write)."""
+    import os
+
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        if os.access(ro, os.W_OK):  # root ignores permissions: use a path no one can write
+            target = Path("/proc/pk.json")
+        else:
+            target = ro / "pk.json"
+        code = main(["pk", "--model", "domino", "--weight-kg", "70", "--regimen", DAK,
+                     "--json", str(target)])
+    finally:
+        ro.chmod(0o755)
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: '{target}': "), err

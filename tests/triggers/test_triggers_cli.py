@@ -146,3 +146,19 @@ def test_natural_vocabulary_round_trip_and_subprocess_error(
         f"error: {bad}:2: unparseable timestamp 'never' (expected ISO 8601, e.g. 2025-03-01T18:30)"
     )
     assert "Traceback" not in r.stderr
+
+
+def test_output_files_need_an_existing_directory(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "no" / "diary.csv"
+    assert main(["simulate-diary", "--patients", "2", "--weeks", "1", "--out", str(missing)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: --out '{missing}': directory {missing.parent} does not exist")
+    diary = tmp_path / "d.csv"
+    assert main(["simulate-diary", "--patients", "2", "--weeks", "1", "--out", str(diary)]) == 0
+    capsys.readouterr()
+    js = tmp_path / "no" / "t.json"
+    assert main(["triggers", str(diary), "--json", str(js)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: --json '{js}': directory {js.parent} does not exist")
+    assert not (tmp_path / "no").exists()

@@ -126,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
 
     Usage errors (an unknown option, a value of the wrong type) exit with code 2 (click's
     convention) after one line on stderr, and so does every
-    :class:`~reconsolidate.exceptions.InputError` raised while a command runs.
+    :class:`~reconsolidate.exceptions.InputError` raised while a command runs, and every
+    :class:`OSError` about a named file (an output path the system refuses to write).
     """
     args = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -141,6 +142,14 @@ def main(argv: list[str] | None = None) -> int:
         return int(getattr(exc, "exit_code", 2))
     except InputError as exc:
         typer.echo(f"error: {exc}", err=True)
+        return 2
+    except OSError as exc:
+        # a path the system refuses (a missing directory, no permission, /proc): the user's
+        # input, as one line; an OSError without a file name is not about the input: re-raised
+        if exc.filename is None:
+            raise
+        where = f"'{exc.filename}'" + (f" -> '{exc.filename2}'" if exc.filename2 else "")
+        typer.echo(f"error: {where}: {exc.strerror or exc}", err=True)
         return 2
     except typer.Abort:
         typer.echo("Aborted!", err=True)

@@ -259,6 +259,13 @@ def pk(
     ke0 = _parse_float(ke0_per_min, "--ke0-per-min", "a rate constant > 0 per minute")
     if plot is not None and Path(plot).suffix.lower() not in _PLOT_SUFFIXES:
         raise InputError(f"--plot = {plot!r}: allowed file types: {', '.join(_PLOT_SUFFIXES)}")
+    from reconsolidate._io import check_output_file
+
+    # output files need an existing directory (a typo must not create a tree), checked first
+    if plot is not None:
+        check_output_file(plot, "--plot")
+    if json_out not in (None, "-"):
+        check_output_file(json_out, "--json")
     if sex is not None and sex.strip().upper() not in {"M", "F", "MALE", "FEMALE"}:
         raise InputError(f"--sex = {sex!r}: allowed: M, F")
     times = _parse_times(at) if at is not None else None

@@ -332,6 +332,10 @@ def register(app: typer.Typer) -> None:
         """Rank each participant's drinking cues (craving effect, interval, drinking odds)."""
         if out is not None and not simulate:
             raise _fail_lines(InputError("--out is only used with --simulate"))
+        if json_out not in (None, "-"):
+            from reconsolidate._io import check_output_file
+
+            check_output_file(json_out, "--json")  # before the work: a typo creates nothing
         try:
             result, msgs = run_triggers(
                 diary,
@@ -405,6 +409,9 @@ def register(app: typer.Typer) -> None:
         ] = False,
     ) -> None:
         """Write a synthetic EMA diary with planted per-person cue effects (+ .truth.json)."""
+        from reconsolidate._io import check_output_file
+
+        check_output_file(out, "--out")
         try:
             path, truth = write_synthetic_diary(
                 out,
