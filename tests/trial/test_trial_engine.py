@@ -614,3 +614,14 @@ def test_arms_giving_the_same_patients_the_same_regimen_share_one_pk_solve(monke
                                       b.restabilisation_weighted_occupancy_min)
         np.testing.assert_array_equal(a.psychedelic_intensity_peak, b.psychedelic_intensity_peak)
         np.testing.assert_array_equal(a.drinks_true, b.drinks_true)
+
+
+def test_plan_spec_states_the_patients_per_arm_it_runs() -> None:
+    """A --patients-per-arm override reaches the plan's spec (written to metadata.json), not only
+    the arm sizes; without one the spec's own value stays."""
+    spec = load_trial_spec(EXAMPLES / "das2019.toml")
+    plan = make_plan(spec, EXAMPLES, 12, calibrated=False)
+    assert plan.spec.patients_per_arm == 12
+    assert [a.n_patients for a in plan.arms] == [12, 12, 12]
+    own = make_plan(spec, EXAMPLES, calibrated=False)
+    assert own.spec.patients_per_arm == spec.patients_per_arm

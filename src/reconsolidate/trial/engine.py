@@ -129,6 +129,8 @@ def make_plan(
 
         spec = apply_calibrated_defaults(spec)
     sizes = spec.arm_sizes(patients_per_arm)  # each arm >= MIN_PATIENTS_PER_ARM, or InputError
+    if patients_per_arm is not None:  # the plan's spec (metadata.json) states what is run
+        spec = spec.model_copy(update={"patients_per_arm": int(patients_per_arm)})
     arms: list[ArmPlan] = []
     regimen_cache: dict[str, Any] = {}
     for k, a in enumerate(spec.all_arms()):

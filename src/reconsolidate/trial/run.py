@@ -669,7 +669,10 @@ def run_trial(
             _consume(tmp)
             summary = summarize(arm_names, outcomes, spec.follow_up_days,
                                 spec.analysis.abstinent_last_days)
-            atomic_write_text(tmp / "spec.toml", spec_text or "")
+            atomic_write_text(tmp / "spec.toml", spec_text if spec_text is not None else (
+                "# run_trial() was called without the spec's text (spec_text=None): this run\n"
+                "# cannot be re-run from here; metadata.json holds the resolved spec\n"
+                "# (resolved_parameters.spec) and each arm's ketamine regimens.\n"))
             timings_out = {
                 **timings,
                 "patient_days": float(patient_days),
