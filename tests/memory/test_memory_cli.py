@@ -145,7 +145,8 @@ def test_json_file_is_written_atomically(tmp_path, capsys):
 
 @pytest.mark.parametrize(("name", "model"), [("xue2012", "reference"),
                                              ("sevenster2013", "population"),
-                                             ("nader2000", "population")])
+                                             ("nader2000", "population"),
+                                             ("monfils2009", "reference")])
 def test_plot_names_the_phases_and_tests_along_the_x_axis(tmp_path, name, model):
     """The x axis names every phase and test of the paradigm at its stretch of trials, shared
     by the conditions (xue2012's NoRet-Ext lacks the retrieval phase: the others' phases still
@@ -188,3 +189,6 @@ def test_plot_names_the_phases_and_tests_along_the_x_axis(tmp_path, name, model)
         retrieval = slots[1]
         assert not [x for x in xs["NoRet-Ext"]
                     if retrieval.start <= x < retrieval.start + retrieval.width]
+    if name == "monfils2009":  # the unsignalled rewards keep their phase (no cue: no line)
+        assert [(s.kind, s.name) for s in slots][-2:] == [("phase", "reinstatement"),
+                                                          ("test", "reinstatement")]

@@ -62,10 +62,14 @@ class _Slot:
 
 
 def _points(condition: dict[str, Any]) -> list[dict[str, Any]]:
-    """The trajectory points that have a response (the population model has none for a US
-    alone)."""
-    return [p for p in condition["trajectory"] if p.get("response") is not None
-            and not (isinstance(p["response"], float) and math.isnan(p["response"]))]
+    """The trajectory points, a missing response as NaN: an unsignalled reward (a US alone,
+    e.g. reinstatement priming) has no cue to respond to, so its phase keeps its place and
+    label on the axis while the line leaves a gap there."""
+    out = []
+    for p in condition["trajectory"]:
+        r = p.get("response")
+        out.append({**p, "response": math.nan if r is None else float(r)})
+    return out
 
 
 def _segments(points: list[dict[str, Any]]) -> list[tuple[str, str, int]]:
