@@ -21,6 +21,7 @@ from reconsolidate.data import (
 )
 from reconsolidate.exceptions import InputError
 
+NAN = np.nan
 PEOPLE = (b"id,sex,arm,randomization_date,weight_kg,baseline_drinks_per_week\n"
           b"A1,M,ketamine,2024-01-02,80,35\n"
           b"B2,F,midazolam,2024-01-02,60,\n")
@@ -49,7 +50,13 @@ def test_abstcal_layout_loads_as_is() -> None:
 def test_us_dates_and_day_counters_and_tsv() -> None:
     us = b"id,date,amount\nA1,01/01/2024,6\nA1,01/02/2024,0\n"
     iso = b"id,date,amount\nA1,2024-01-01,6\nA1,2024-01-02,0\n"
-    np.testing.assert_array_equal(_load(us).drinks_per_day, _load(iso).drinks_per_day)
+    # every slash date fits DD/MM and MM/DD: the layout must be given (see the UK test below)
+    us_people = PEOPLE.replace(b"2024-01-02", b"01/02/2024")  # one format for every file
+    np.testing.assert_array_equal(_load(us, us_people, date_format="%m/%d/%Y").drinks_per_day,
+                                  _load(iso).drinks_per_day)
+    # a day field > 12 (12/31) says MM/DD/YYYY, for the other dates too
+    us2 = b"id,date,amount\nA1,12/31/2023,3\nA1,01/01/2024,6\nA1,01/02/2024,0\n"
+    np.testing.assert_array_equal(_load(us2).drinks_per_day, [[3, 6, 0], [NAN, NAN, NAN]])
     counter = b"id,date,amount\nA1,-1,6\nA1,0,0\n"  # abstcal use_raw_date=False
     np.testing.assert_array_equal(_load(counter).drinks_per_day, _load(iso).drinks_per_day)
     tsv = b"participant_id\tstudy_day\tdrinks\nA1\t-1\t6\nA1\t0\t0\n"
@@ -320,3 +327,56 @@ def test_zero_row_parquet_and_malformed_rows_are_not_header_only() -> None:
     # several problems keep the counted multi-line layout
     with pytest.raises(DataValidationError, match=r"^2 problem\(s\) in the input data:\n  "):
         _load(b"id,date,amount\nA1,2024-01-02,-1\nB2,2024-01-02,-2\n")
+
+
+def test_day_range_is_the_diarys_own() -> None:
+    """Day 0 used to be added to every diary (a diary of days 1..3 got a missing day 0, scored
+    as a heavy day); biomarker days outside the diary add no day either."""
+    d = _load(b"id,day,drinks\nA1,1,0\nA1,3,2\nB2,2,1\n")
+    assert (d.first_study_day, d.last_study_day) == (1, 3)
+    np.testing.assert_array_equal(d.drinks_per_day, [[0, NAN, 2], [NAN, 1, NAN]])
+    # a positive EtG on day 1 overrides A1's reported 0; on day 9 (no diary day) it is a
+    # positive on a missing day
+    b = _load(b"id,day,drinks\nA1,1,0\nA1,3,2\nB2,2,1\n",
+              bio=b"id,day,etg_positive\nA1,1,1\nA1,9,1\n")
+    assert (b.first_study_day, b.last_study_day) == (1, 3)
+    np.testing.assert_array_equal(b.drinks_per_day[0], [1, NAN, 2])
+    assert b.provenance["n_days_overridden_by_biomarker"] == 1
+    assert b.provenance["n_positive_biomarker_on_missing_days"] == 1
+
+
+def test_slash_dates_read_together_over_every_file() -> None:
+    """Ambiguous dates (both fields <= 12) in every file are refused with the flag to use; one
+    unambiguous date in any of the files (here a randomisation on 02/29) settles MM/DD."""
+    diary = b"id,date,amount\nA1,03/01/2024,2\nA1,03/02/2024,0\n"
+    people = b"id,sex,arm,randomization_date\nA1,M,k,03/01/2024\nB2,F,m,03/01/2024\n"
+    with pytest.raises(DataValidationError) as exc:
+        _load(diary, people)
+    msg = str(exc.value)
+    assert msg.startswith("diary.csv:2: column 'date' '03/01/2024' is ambiguous: day and month "
+                          "are <= 12 in every slash date of diary.csv and participants.csv")
+    assert "--date-format '%d/%m/%Y'" in msg and "\n" not in msg
+    d = _load(diary, people.replace(b"B2,F,m,03/01/2024", b"B2,F,m,02/29/2024"))
+    np.testing.assert_array_equal(d.drinks_per_day[0], [2, 0])
+    assert d.first_study_day == 0
+    uk = _load(diary, people, date_format="%d/%m/%Y")  # 3 January and 3 February 2024
+    assert (uk.first_study_day, uk.last_study_day) == (0, 31)
+
+
+@pytest.mark.parametrize(("column", "cell"), [("amount", "none"), ("amount", "NaN"),
+                                              ("amount", "null"), ("weight_kg", "none")])
+def test_number_columns_accept_only_empty_na_and_dot_as_missing(column, cell) -> None:
+    base = b"id,date,amount\nA1,2024-01-02,0\nB2,2024-01-02,NA\nB2,2024-01-03,.\n"
+    diary, people = base, PEOPLE
+    if column == "amount":
+        diary = base + f"A1,2024-01-03,{cell}\n".encode()
+    else:
+        people = PEOPLE.replace(b",80,", f",{cell},".encode())
+    with pytest.raises(DataValidationError) as exc:
+        _load(diary, people)
+    where = "diary.csv:5: column 'amount'" if column == "amount" else \
+        "participants.csv:2: column 'weight_kg'"
+    assert str(exc.value).startswith(f"{where} {cell!r} is ")
+    d = _load(base)  # NA and . are missing days
+    np.testing.assert_array_equal(d.drinks_per_day, [[0, NAN], [NAN, NAN]])
+    assert d.provenance["n_missing_day_rows"] == 2

@@ -483,7 +483,8 @@ def test_abstinent_last_min_days_option(tmp_path, capsys) -> None:
         assert lax["arms"][a]["n_abstinent_last_days"] > strict["arms"][a]["n_abstinent_last_days"]
     assert main([*base, "--abstinent-last-min-days", "15"]) == 2
     err = capsys.readouterr().err.strip()
-    assert "abstinent_last_min_days = 15: must be an integer in [1, 14]" in err
+    # named by the flag typed, not by compute_endpoints' parameter
+    assert err.startswith("error: --abstinent-last-min-days 15: must be an integer in [1, 14]")
     assert "\n" not in err
 
 
@@ -511,3 +512,226 @@ def test_header_only_input_exit_2_one_line(which, tmp_path, capsys) -> None:
     assert out.err.strip() == (
         f"error: {bad}: no data rows {what}; expected one row per "
         f"{'participant' if which == 'participants' else 'participant-day'}")
+
+
+# --- review findings: hand-built diaries ------------------------------------------------------
+
+HAND_PEOPLE = "participant_id,sex,arm\nA,M,ctl\nB,F,ctl\nC,M,trt\nD,F,trt\n"
+
+
+def _hand_files(tmp_path: Path, rows: list[str], people: str = HAND_PEOPLE,
+                header: str = "participant_id,study_day,drinks") -> tuple[Path, Path]:
+    diary, part = tmp_path / "diary.csv", tmp_path / "participants.csv"
+    diary.write_text(header + "\n" + "".join(r + "\n" for r in rows))
+    part.write_text(people)
+    return diary, part
+
+
+def _err(capsys, argv: list[str]) -> str:
+    """The one-line error of a refused command (exit code 2)."""
+    code = main(argv)
+    out = capsys.readouterr()
+    err = out.err.strip()
+    assert code == 2 and out.out == "", err
+    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err
+    return err
+
+
+def test_diary_without_day_0_gets_no_made_up_heavy_day(tmp_path, capsys) -> None:
+    """4 participants, study days 1..28, no drink at all. Day 0 used to be added to the diary
+    and the default window 0..28 scored it as a missing (= heavy) day for everyone: PSNHDD 0 %,
+    median time to first heavy day 1, PHDD 1/29 = 3.4 %, drinks per drinking day 4.50."""
+    diary, people = _hand_files(tmp_path, [f"{p},{d},0" for p in "ABCD" for d in range(1, 29)])
+    res = _json(capsys, ["analyze", str(diary), "-p", str(people), "--gee", "none"])
+    assert (res["window"]["first_study_day"], res["window"]["last_study_day"]) == (1, 28)
+    assert res["window"]["n_days"] == 28
+    for s in res["arms"].values():
+        assert s["percent_days_abstinent"] == 100.0
+        assert s["percent_heavy_drinking_days"] == 0.0
+        assert s["percent_no_heavy_drinking_days"] == 100.0
+        assert s["events_time_to_first_heavy_day"] == 0
+        assert s["median_days_to_first_heavy_day"] is None
+        assert s["median_days_to_first_heavy_day_reached"] is False
+        assert s["drinks_per_drinking_day"] is None and s["drinks_per_week"] == 0.0
+    # day 0 is not in this diary: an explicit window reaching it is refused like any other
+    err = _err(capsys, ["analyze", str(diary), "-p", str(people), "--window", "0:28"])
+    assert err == ("error: --window '0:28': START 0 is before the diary's first day 1; "
+                   "allowed START:END within 1:28")
+
+
+def test_diary_with_only_negative_days_needs_a_window(tmp_path, capsys) -> None:
+    diary, people = _hand_files(tmp_path, [f"{p},{d},1" for p in "ABCD" for d in (-3, -2, -1)])
+    err = _err(capsys, ["analyze", str(diary), "-p", str(people)])
+    assert "no diary day on or after study day 0 (the diary holds days -3..-1)" in err
+    assert "--window START:END within -3:-1" in err
+    res = _json(capsys, ["analyze", str(diary), "-p", str(people), "--window=-3:-1",
+                         "--gee", "none"])
+    assert res["arms"]["ctl"]["drinks_per_week"] == 7.0
+
+
+def test_missing_heavy_classifies_days_but_invents_no_amounts(tmp_path, capsys) -> None:
+    """Under --missing heavy each missing day used to add the heavy threshold as an amount.
+    A (man): 6, missing, 0, 2 -> 8 drinks over 3 observed days, 2 drinking days, and the
+    missing day a heavy day; B (woman): 0, 0, 0, missing."""
+    rows = ["A,0,6", "A,1,", "A,2,0", "A,3,2", "B,0,0", "B,1,0", "B,2,0", "B,3,",
+            "C,0,0", "C,1,0", "C,2,0", "C,3,0", "D,0,1", "D,1,1", "D,2,1", "D,3,1"]
+    diary, people = _hand_files(tmp_path, rows)
+    res = _json(capsys, ["analyze", str(diary), "-p", str(people), "--gee", "none",
+                         "--out", str(tmp_path / "out")])
+    assert res["settings"]["amount_basis"].startswith("observed days")
+    per = pq.read_table(tmp_path / "out" / "participants_endpoints.parquet").to_pandas()
+    a, b = per.iloc[0], per.iloc[1]  # participants are in id order (A, B, C, D)
+    assert a["sex"] == "M" and b["sex"] == "F"
+    # day classification: A heavy on days 0 and 1 (the missing day) of 4; B heavy on day 3
+    assert a["percent_heavy_drinking_days"] == 50.0 and a["percent_days_abstinent"] == 25.0
+    assert b["percent_heavy_drinking_days"] == 25.0 and b["days_to_first_heavy_day"] == 4.0
+    assert b["no_heavy_drinking_days"] == 0.0
+    # amounts of the observed days: A 8 drinks / 3 days, 2 drinking days (were 13/4 and 13/3)
+    assert a["drinks_per_week"] == pytest.approx(7 * 8 / 3)
+    assert a["drinks_per_drinking_day"] == pytest.approx(4.0)
+    assert a["grams_per_day"] == pytest.approx(14 * 8 / 3)
+    assert a["total_drinks"] == 8.0
+    # B: no drink on 3 observed days (was 4 drinks: 7/week, a drinking day of 4)
+    assert b["drinks_per_week"] == 0.0 and np.isnan(b["drinks_per_drinking_day"])
+    assert res["arms"]["ctl"]["drinks_per_week"] == pytest.approx(7 * 8 / 3 / 2)
+
+
+def test_diary_default_reference_is_the_control_named_arm(capsys) -> None:
+    """The example diary's arms are ketamine and midazolam: the reference was the first in
+    sort order ("midazolam vs ketamine"); now the control-named arm, as for run directories."""
+    argv = ["analyze", str(EXAMPLE_DIARY), "-p", str(EXAMPLE_PEOPLE), "--window", "1:21"]
+    res = _json(capsys, argv)
+    assert res["reference_arm"] == "midazolam"
+    assert {c["arm"] for c in res["comparisons"]} == {"ketamine"}
+    assert {c["reference"] for c in res["comparisons"]} == {"midazolam"}
+    assert main(argv) == 0
+    assert "ketamine vs midazolam" in capsys.readouterr().out
+    # without a control-named arm: the first in sort order, as before
+    assert _json(capsys, [*argv, "--reference", "ketamine"])["reference_arm"] == "ketamine"
+
+
+def test_no_variance_comparison_is_not_estimable_with_a_note(tmp_path, capsys) -> None:
+    """Both arms 100 % days abstinent: "0.00 (- to -)" and JSON difference 0.0 with null CI and
+    p and no note; now null, with the reason, in JSON and table."""
+    diary, people = _hand_files(tmp_path, [f"{p},{d},0" for p in "ABCD" for d in range(1, 29)])
+    argv = ["analyze", str(diary), "-p", str(people), "--gee", "none"]
+    res = _json(capsys, argv)
+    by = {c["endpoint"]: c for c in res["comparisons"]}
+    for name in ("percent_days_abstinent", "percent_heavy_drinking_days", "drinks_per_week"):
+        c = by[name]
+        assert (c["difference"], c["ci_low"], c["ci_high"], c["p_value"]) == (None,) * 4
+        assert c["note"] == "not estimable: no variance in either arm"
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "(- to -)" not in out
+    assert "percent_days_abstinent (diff): not estimable: no variance in either arm" in out
+
+
+def test_header_only_diary_said_before_randomisation_dates(tmp_path, capsys) -> None:
+    """A header-only diary with a participants file without randomization_date was reported as
+    "has calendar dates, so the participants file needs a randomization date column"."""
+    diary, people = _hand_files(tmp_path, [])
+    err = _err(capsys, ["analyze", str(diary), "-p", str(people)])
+    assert err == (f"error: {diary}: no data rows (only a header line); expected one row per "
+                   "participant-day")
+
+
+UK_PEOPLE = "id,sex,arm,randomization_date\nA,M,x,01/03/2024\nB,F,y,01/03/2024\n"
+
+
+def test_ambiguous_slash_dates_need_the_date_format(tmp_path, capsys) -> None:
+    """UK dates 01/03 .. 03/03/2024 with randomisation on 01/03/2024 were read as MM/DD
+    (3 January .. 3 March: window 0..60, 58 missing days scored heavy)."""
+    rows = ["A,01/03/2024,1", "A,02/03/2024,2", "A,03/03/2024,6",
+            "B,01/03/2024,0", "B,02/03/2024,4", "B,03/03/2024,0"]
+    diary, people = _hand_files(tmp_path, rows, UK_PEOPLE, header="id,date,amount")
+    err = _err(capsys, ["analyze", str(diary), "-p", str(people)])
+    assert err.startswith(f"error: {diary}:2: column 'date' '01/03/2024' is ambiguous")
+    assert "--date-format '%d/%m/%Y'" in err and "--date-format '%m/%d/%Y'" in err
+    res = _json(capsys, ["analyze", str(diary), "-p", str(people), "--gee", "none",
+                         "--date-format", "%d/%m/%Y"])
+    assert (res["window"]["first_study_day"], res["window"]["last_study_day"]) == (0, 2)
+    # A (man): 1, 2, 6 -> 3 drinking days, 1 heavy; B (woman): 0, 4, 0 -> 1 heavy of 3
+    assert res["arms"]["x"]["drinks_per_week"] == pytest.approx(21.0)
+    assert res["arms"]["x"]["percent_heavy_drinking_days"] == pytest.approx(100 / 3)
+    assert res["arms"]["y"]["percent_days_abstinent"] == pytest.approx(200 / 3)
+    # a day field > 12 forces MM/DD/YYYY: that error names the flag to use
+    diary.write_text("id,date,amount\nA,12/03/2024,1\nA,13/03/2024,2\nB,12/03/2024,0\n")
+    err = _err(capsys, ["analyze", str(diary), "-p", str(people)])
+    assert err == (f"error: {diary}:3: column 'date' '13/03/2024' is not a date (expected "
+                   "MM/DD/YYYY; for DD/MM/YYYY give --date-format '%d/%m/%Y')")
+
+
+def test_amount_problems_name_value_participant_and_day(tmp_path, capsys) -> None:
+    diary, people = _hand_files(tmp_path, ["A,0,1", "B,0,-3", "C,1,150", "D,0,0"])
+    assert main(["analyze", str(diary), "-p", str(people)]) == 2
+    err = capsys.readouterr().err
+    assert (f"{diary}:3: column 'drinks' negative number of drinks: -3 (participant 'B', "
+            "study_day 0)") in err
+    assert (f"{diary}:4: column 'drinks' implausible: 150 US standard drinks (participant 'C', "
+            "study_day 1), more than 100 in a day; check the units (--units") in err
+    # in grams: the value as given and in US standard drinks
+    diary.write_text("participant_id,study_day,drinks\nA,0,1\nB,0,2100\n")
+    err = _err(capsys, ["analyze", str(diary), "-p", str(people), "--units", "grams"])
+    assert "implausible: 2100 grams = 150 US standard drinks (participant 'B', study_day 0)" in err
+
+
+@pytest.mark.parametrize(("word", "message"), [
+    ("none", "'none' is ambiguous (zero, or not reported?): write 0 for none, or an empty cell, "
+             "NA or . for a missing value"),
+    ("nan", "'nan' is not a number of drinks; a missing value is written as an empty cell, NA "
+            "or ."),
+    ("null", "'null' is not a number of drinks; a missing value"),
+    ("missing", "'missing' is not a number of drinks; a missing value"),
+])
+def test_only_empty_na_and_dot_are_missing_amounts(word, message, tmp_path, capsys) -> None:
+    """A TLFB entry "none" was read as a missing day, i.e. a heavy day under the default."""
+    rows = ["A,0,1", "B,0,0", "C,0,0", "D,0,0"]
+    diary, people = _hand_files(tmp_path, [*rows, f"A,1,{word}"])
+    err = _err(capsys, ["analyze", str(diary), "-p", str(people)])
+    assert err.startswith(f"error: {diary}:6: column 'drinks' {message}"), err
+    # the three missing codes: each a missing day (A has 1 drink on day 0 and 3 missing days)
+    diary.write_text("participant_id,study_day,drinks\n" + "".join(
+        r + "\n" for r in [*rows, "A,1,", "A,2,NA", "A,3,.", "B,3,0", "C,3,0", "D,3,0"]))
+    res = _json(capsys, ["analyze", str(diary), "-p", str(people), "--gee", "none"])
+    assert res["provenance"]["n_missing_day_rows"] == 3
+    assert res["arms"]["ctl"]["n_percent_days_abstinent"] == 2
+
+
+@pytest.mark.parametrize(("flag", "message"), [
+    (["--grace-days", "50"], "--grace-days 50: must be an integer in [0, 3] days (shorter than "
+                             "the 4-day window 0:3)"),
+    (["--abstinent-last-days", "0"], "--abstinent-last-days 0: must be an integer >= 1"),
+    (["--abstinent-last-min-days", "20"], "--abstinent-last-min-days 20: must be an integer in "
+                                          "[1, 4] days (K = 28 days of --abstinent-last-days, "
+                                          "clipped to the 4-day window 0:3)"),
+    (["--heavy-drinks", "0:4"], "--heavy-drinks '0:4': MEN and WOMEN must be finite numbers of "
+                                "US standard drinks > 0"),
+    (["--heavy-drinks", "5:nan"], "--heavy-drinks '5:nan': MEN and WOMEN must be finite"),
+    (["--missing", "-1"], "--missing '-1': allowed heavy, abstinent, exclude or a finite number "
+                          "of US standard drinks >= 0"),
+    (["--imputation-value", "-1"], "--imputation-value -1.0: Input should be greater than or "
+                                   "equal to 0"),
+    (["--max-problems", "0"], "--max-problems 0: Input should be greater than or equal to 1"),
+    (["--units", "pints"], "--units 'pints': Input should be"),
+    (["--baseline=-100:-50"], "--baseline '-100:-50': START -100 is before the diary's first "
+                              "day -2; allowed START:END within -2:3"),
+    (["--baseline=-2:9"], "--baseline '-2:9': END 9 is after the diary's last day 3"),
+])
+def test_bad_flag_values_are_named_by_their_flag(flag, message, tmp_path, capsys) -> None:
+    """Messages said `grace_days = 50`, `heavy_drinks_men = 0.0`, ... (compute_endpoints'
+    parameters), and a --baseline outside the diary was averaged over no day."""
+    diary, people = _hand_files(tmp_path, [f"{p},{d},1" for p in "ABCD" for d in range(-2, 4)])
+    err = _err(capsys, ["analyze", str(diary), "-p", str(people), *flag])
+    assert err.startswith(f"error: {message}"), err
+
+
+def test_docs_qualify_reproducing_the_trial_summary() -> None:
+    """`analyze RUN_DIR` reproduces the trial's summary only for one replicate: the trial's
+    JSON pools several, analyze scores one (--replicate)."""
+    doc = (REPO / "docs" / "endpoints.md").read_text()
+    paras = [p for p in doc.split("\n\n") if "reproduces" in p and "RUN_DIR" in p]
+    assert paras
+    for p in paras:
+        assert "replicate" in p, p
+    assert "replicates = 1" in doc and "pools the replicates" in doc

@@ -70,16 +70,49 @@ def test_hand_computed_observed_days(backend: str) -> None:
     assert ep.included.all()
 
 
-def test_hand_computed_missing_as_heavy() -> None:
-    ep = _ep(MissingDataHandling("itt", "heavy"))
-    # P0: day 2 -> 5 drinks (man): 4 drinking, 3 heavy, 18 drinks over 7 days
-    # P1: days 4, 5 -> 4 drinks (woman): 5 drinking, 3 heavy, 16 drinks
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_hand_computed_missing_as_heavy(backend: str) -> None:
+    """A missing day is classified as a heavy drinking day, but no amount is invented for it:
+    the amount endpoints are those of the observed days. They used to add the heavy threshold
+    (5 drinks men, 4 women) per missing day: P0 4.5 drinks/drinking day and 18 drinks/week,
+    P1 3.2 and 16."""
+    ep = _ep(MissingDataHandling("itt", "heavy"), backend=backend)
+    # classification over all 7 days, a missing day heavy:
+    # P0: 3 observed drinking days (6, 2, 5) + day 2 -> 4 drinking, 3 heavy of 7
+    # P1: 3 observed drinking days (4, 3, 1) + days 4, 5 -> 5 drinking, 3 heavy of 7
+    np.testing.assert_allclose(ep.n_days_counted, [7, 7, 7, 7])
     np.testing.assert_allclose(ep.percent_days_abstinent, [300 / 7, 200 / 7, 100, 0])
     np.testing.assert_allclose(ep.percent_heavy_drinking_days, [300 / 7, 300 / 7, 0, 100])
-    np.testing.assert_allclose(ep.drinks_per_drinking_day, [4.5, 3.2, NAN, 8.0])
-    np.testing.assert_allclose(ep.drinks_per_week, [18.0, 16.0, 0.0, 56.0])
-    np.testing.assert_array_equal(ep.who_risk_level, [0, 1, 0, 3])  # 36 g men, 32 g women
     np.testing.assert_array_equal(ep.abstinent_last_days, [0, 0, 1, 0])
+    np.testing.assert_array_equal(ep.days_to_first_heavy_day, [2, 1, 7, 1])
+    # amounts over the observed days: P0 13 drinks on 6 days (3 drinking), P1 8 on 5 (3)
+    np.testing.assert_allclose(ep.total_drinks, [13.0, 8.0, 0.0, 56.0])
+    np.testing.assert_allclose(ep.drinks_per_drinking_day, [13 / 3, 8 / 3, NAN, 8.0])
+    np.testing.assert_allclose(ep.drinks_per_week, [7 * 13 / 6, 7 * 8 / 5, 0.0, 56.0])
+    np.testing.assert_allclose(ep.grams_per_day, [14 * 13 / 6, 14 * 8 / 5, 0.0, 112.0])
+    np.testing.assert_array_equal(ep.who_risk_level, [0, 1, 0, 3])  # 30.3 g man, 22.4 g woman
+    np.testing.assert_allclose(ep.change_drinks_per_week, [7 * 13 / 6 - 35, 11.2 - 14, 0, -14])
+    assert ep.settings["amount_basis"].startswith("observed days")
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_all_missing_under_heavy_has_no_amount(backend: str) -> None:
+    """A participant with no reported day is 100 % heavy days under "heavy", with no amount at
+    all (NaN), not 5 drinks a day (35/week, 70 g/day, WHO "high")."""
+    x = np.array([[NAN, NAN, NAN], [0.0, 3.0, NAN]])
+    ep = compute_endpoints(x, [False, True], handling=MissingDataHandling("itt", "heavy"),
+                           baseline_drinks_per_week=[35.0, 7.0], backend=backend)
+    np.testing.assert_allclose(ep.percent_heavy_drinking_days, [100.0, 100 / 3])
+    np.testing.assert_array_equal(ep.days_to_first_heavy_day, [1, 3])
+    np.testing.assert_array_equal(ep.no_heavy_drinking_days, [0, 0])
+    assert np.isnan(ep.drinks_per_week[0]) and np.isnan(ep.grams_per_day[0])
+    assert np.isnan(ep.who_risk_level[0]) and np.isnan(ep.change_drinks_per_week[0])
+    assert np.isnan(ep.who_reduction_1_level[0]) and np.isnan(ep.total_drinks[0])
+    # P1: 3 drinks over 2 observed days -> 10.5/week, 3 per drinking day, 21 g/day
+    np.testing.assert_allclose(ep.drinks_per_week[1], 10.5)
+    np.testing.assert_allclose(ep.drinks_per_drinking_day[1], 3.0)
+    np.testing.assert_allclose(ep.grams_per_day[1], 21.0)
+    np.testing.assert_allclose(ep.change_drinks_per_week[1], 3.5)
 
 
 def test_missing_as_abstinent_and_fixed_amount() -> None:

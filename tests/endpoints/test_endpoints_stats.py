@@ -141,6 +141,22 @@ def test_mean_difference_equals_scipy_welch() -> None:
     assert r["p_value"] == pytest.approx(ref.pvalue)
 
 
+@pytest.mark.parametrize(("a", "b"), [([100.0, 100.0], [100.0, 100.0]),
+                                    ([7.0, 7.0, 7.0], [3.5, 3.5])])
+def test_mean_difference_without_variance_is_not_estimable(a, b) -> None:
+    """Both arms constant: the SE is 0, so no CI or p exists; the bare difference used to be
+    reported (JSON 0.0 with null CI and p and no note; the table showed "0.00 (- to -)")."""
+    r = mean_difference(np.array(a), np.array(b))
+    assert r["difference"] is None and r["ci_low"] is None and r["ci_high"] is None
+    assert r["p_value"] is None and r["hedges_g"] is None
+    assert r["note"] == "not estimable: no variance in either arm"
+    assert (r["n"], r["n_reference"]) == (len(a), len(b))
+    # one arm varying is enough for Welch's SE: (3, 5) vs (4, 4): difference 0, SE 1, p 1
+    ok = mean_difference(np.array([3.0, 5.0]), np.array([4.0, 4.0]))
+    assert ok["difference"] == 0.0 and ok["p_value"] == pytest.approx(1.0)
+    assert "note" not in ok
+
+
 def test_risk_difference_newcombe_example() -> None:
     # Newcombe 1998 Stat Med 17:873, example (a): 56/70 vs 48/80, method 10 -> 0.0524 to 0.3339
     a = np.r_[np.ones(56), np.zeros(14)]

@@ -30,15 +30,75 @@ def _parse_range(text: str, what: str) -> tuple[int, int]:
 
 
 def _parse_missing(text: str) -> str | float:
+    """``--missing``: heavy, abstinent, exclude, or a number of US standard drinks (>= 0)."""
     if text in ("heavy", "abstinent", "exclude"):
         return text
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
+        value = None
+    if value is None or not (np.isfinite(value) and value >= 0):
         raise InputError(
-            f"--missing {text!r}: allowed heavy, abstinent, exclude or a number "
-            "of US standard drinks"
-        ) from None
+            f"--missing {text!r}: allowed heavy, abstinent, exclude or a finite number "
+            "of US standard drinks >= 0"
+        )
+    return value
+
+
+#: ``DiaryOptions`` fields set from ``analyze`` flags, for messages naming the flag.
+_OPTION_FLAGS = {
+    "units": "--units",
+    "imputation": "--imputation",
+    "imputation_value_drinks": "--imputation-value",
+    "duplicates": "--duplicates",
+    "date_format": "--date-format",
+    "study_window_days": "--study-window",
+    "max_problems": "--max-problems",
+    "etg_cutoff_ng_ml": "--etg-cutoff-ng-ml",
+}
+
+
+def _check_options(opts: dict[str, Any]) -> None:
+    """Validate the import options up front so that a bad one is named by its flag."""
+    from pydantic import ValidationError
+
+    from reconsolidate.data import DiaryOptions
+
+    try:
+        DiaryOptions.model_validate(opts)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        loc = err.get("loc", ())
+        flag = _OPTION_FLAGS.get(str(loc[0])) if loc else None
+        if flag is None:  # not a flag of analyze (the Python API's own message applies)
+            return
+        msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+        raise InputError(f"{flag} {err.get('input')!r}: {msg}") from None
+
+
+def _check_flags(
+    given: dict[str, Any], n_days: int, window: tuple[int, int], k: int
+) -> None:
+    """Refuse flag values out of range with the flag's name (``compute_endpoints`` would name
+    its own parameter, e.g. ``grace_days``, which the user did not type).
+
+    ``given`` holds only the flags the user typed; ``n_days`` is the window length and
+    ``window`` its (first, last) study day; ``k`` is K of "abstinent in the last K days", days.
+    """
+    span = f"the {n_days}-day window {window[0]}:{window[1]}"
+    g = given.get("grace_days")
+    if g is not None and not 0 <= g < n_days:
+        raise InputError(f"--grace-days {g}: must be an integer in [0, {n_days - 1}] days "
+                         f"(shorter than {span})")
+    kk = given.get("abstinent_last_days")
+    if kk is not None and kk < 1:
+        raise InputError(f"--abstinent-last-days {kk}: must be an integer >= 1 (days)")
+    m = given.get("abstinent_last_min_days")
+    k_eff = min(k, n_days)
+    if m is not None and not 1 <= m <= k_eff:
+        raise InputError(
+            f"--abstinent-last-min-days {m}: must be an integer in [1, {k_eff}] days "
+            f"(K = {k} days of --abstinent-last-days, clipped to {span})")
 
 
 def _run_settings(run_dir: Path) -> tuple[dict[str, Any] | None, str]:
@@ -78,18 +138,33 @@ def _run_settings(run_dir: Path) -> tuple[dict[str, Any] | None, str]:
     return None, "analyze defaults (no trial spec in the run directory)"
 
 
-def _check_window(window: str, lo: int, hi: int, first_day: int, last_day: int) -> None:
-    """Refuse a window reaching past the diary: its days would be scored as missing days."""
+def _check_window(window: str, lo: int, hi: int, first_day: int, last_day: int,
+                  flag: str = "window") -> None:
+    """Refuse a window (``--window`` or ``--baseline``) reaching past the diary's own first and
+    last study days: the days it does not hold would be scored as missing days (heavy drinking
+    days under ``--missing heavy``) or make an empty baseline."""
     if hi > last_day:
         raise InputError(
-            f"--window {window!r}: END {hi} is after the diary's last day {last_day}; "
+            f"--{flag} {window!r}: END {hi} is after the diary's last day {last_day}; "
             f"allowed START:END within {first_day}:{last_day}"
         )
     if lo < first_day:
         raise InputError(
-            f"--window {window!r}: START {lo} is before the diary's first day {first_day}; "
+            f"--{flag} {window!r}: START {lo} is before the diary's first day {first_day}; "
             f"allowed START:END within {first_day}:{last_day}"
         )
+
+
+def _default_window(source: Path, first_day: int, last_day: int) -> tuple[int, int]:
+    """Day 0 (randomisation, or the first treatment session of a run) to the diary's last day;
+    from the diary's first day instead when it starts later (e.g. a diary from day 1 on)."""
+    w0 = max(0, first_day)
+    if last_day < w0:
+        raise InputError(
+            f"{source}: no diary day on or after study day 0 (the diary holds days "
+            f"{first_day}..{last_day}); give --window START:END within {first_day}:{last_day}"
+        )
+    return w0, last_day
 
 
 def run_analysis(
@@ -122,10 +197,16 @@ def run_analysis(
     Settings left None take, for a run directory, the run's own ``[analysis]`` values
     (:func:`_run_settings`: ``missing_days``, ``heavy_drinks_men``/``_women`` in US standard
     drinks, ``grace_days`` and ``abstinent_last_days`` in days, ``baseline_window_days``) and
-    the reference arm that ``report.html`` compares against, so that ``analyze RUN_DIR``
-    reproduces the trial's summary; for a diary (or a run without a trial spec): missing days
-    heavy, 5:4 drinks, 0 grace days, K = 28 days, baseline every day before the window, and the
-    first arm in sort order as reference. Given values always win.
+    the reference arm that ``report.html`` compares against, so that ``analyze RUN_DIR`` of a
+    run with one replicate reproduces the trial's summary (with several replicates the trial's
+    summary pools them, while one replicate is scored here, chosen by ``replicate``); for a
+    diary (or a run without a trial spec): missing days heavy, 5:4 drinks, 0 grace days,
+    K = 28 days, baseline every day before the window. The reference arm defaults to the first
+    control-named arm (:func:`reconsolidate.report.build.reference_arm`: in the run's arm
+    order, or for a diary in sort order), else the first in sort order. The window defaults to
+    day 0 (or the diary's first day, if later) to the diary's last day; a given ``window`` or
+    ``baseline`` must lie within the diary's days. Given values always win; the ones out of
+    range are refused naming their flag.
     ``abstinent_last_min_days`` (fewest counted days in the last K for a participant to be
     classified on "abstinent in the last K days") takes the run's ``[analysis]
     abstinent_last_min_days`` and otherwise defaults to half of K rounded up for both
@@ -140,6 +221,11 @@ def run_analysis(
         summarize_arms,
     )
 
+    # the values the user typed, checked against their flags' ranges below
+    given = {"grace_days": grace_days, "abstinent_last_days": abstinent_last_days,
+             "abstinent_last_min_days": abstinent_last_min_days}
+    heavy_given = heavy_drinks is not None
+    given_baseline = baseline is not None
     run_an: dict[str, Any] | None = None
     settings_from = "analyze defaults (diary)"
     if source.is_dir():
@@ -168,9 +254,18 @@ def run_analysis(
         raise InputError(
             f"--heavy-drinks {heavy_drinks!r}: expected MEN:WOMEN drinks, e.g. 5:4"
         ) from None
+    if heavy_given and not all(np.isfinite(v) and v > 0 for v in (men, women)):
+        raise InputError(
+            f"--heavy-drinks {heavy_drinks!r}: MEN and WOMEN must be finite numbers of US "
+            "standard drinks > 0, e.g. 5:4"
+        )
+    handling = MissingDataHandling(
+        "responders_only" if responders_only else "itt", _parse_missing(missing)
+    )
     opts = dict(options or {})
     if men == women:
         opts.setdefault("require_sex", False)
+    _check_options(opts)
     run_meta: dict | None = None
     if source.is_dir():
         if participants is not None:
@@ -185,10 +280,11 @@ def run_analysis(
             )
         data = load_trial_data(source, participants, biomarkers, options=opts, salt=salt)
     if window is None:
-        w0, w1 = 0, max(data.last_study_day, 0)
+        w0, w1 = _default_window(source, data.first_study_day, data.last_study_day)
     else:
         w0, w1 = _parse_range(window, "window")
         _check_window(window, w0, w1, data.first_study_day, data.last_study_day)
+    _check_flags(given, w1 - w0 + 1, (w0, w1), abstinent_last_days)
     if grace_days is None:
         grace_days = 0
         if run_an is not None:
@@ -198,10 +294,11 @@ def run_analysis(
         base, base_src = data.baseline_drinks_per_week(None, min(-1, w0 - 1))
     else:
         b0, b1 = _parse_range(baseline, "baseline")
+        if given_baseline:
+            # a typed baseline past the diary would silently average fewer (or no) days
+            _check_window(baseline, b0, b1, data.first_study_day, data.last_study_day,
+                          "baseline")
         base, base_src = data.baseline_drinks_per_week(b0, b1)
-    handling = MissingDataHandling(
-        "responders_only" if responders_only else "itt", _parse_missing(missing)
-    )
     drinks = data.window(w0, w1)
     ep = compute_endpoints(
         drinks,
@@ -223,12 +320,16 @@ def run_analysis(
         abst = abstinence_matrix(
             drinks, data.is_female, handling, heavy_drinks_men=men, heavy_drinks_women=women
         )
-    if reference is None and run_meta is not None and arms:
+    if reference is None and arms:
         from reconsolidate.report.build import reference_arm
 
-        # report.html's choice (a placebo/control-named arm, in the run's arm order)
-        names = [a for a in run_meta.get("arms", {}) if a in arms] or list(
-            dict.fromkeys(data.arm.tolist()))
+        # report.html's choice: the first placebo/control-named arm (pbo, placebo, saline,
+        # midazolam, control, sham) in the run's arm order, or for a diary in sort order; else
+        # the first in sort order. Alphabetical order alone made the active drug the reference
+        # ("midazolam vs ketamine")
+        names = sorted(arms)
+        if run_meta is not None:
+            names = [a for a in run_meta.get("arms", {}) if a in arms] or names
         reference = reference_arm(names)
     comps = (
         compare_arms(
@@ -449,17 +550,17 @@ def analyze(
         str | None,
         typer.Option(
             "--window",
-            help="Analysis window START:END, inclusive study days "
-            "(default 0:last day). Use --window=-28:-1 for "
-            "negative days.",
+            help="Analysis window START:END, inclusive study days within the diary's days "
+            "(default: day 0, or the diary's first day if later, to its last day). Use "
+            "--window=-28:-1 for negative days.",
         ),
     ] = None,
     baseline: Annotated[
         str | None,
         typer.Option(
             "--baseline",
-            help="Baseline window START:END (default: a run's baseline_window_days, else the "
-            "days before the window).",
+            help="Baseline window START:END, inclusive study days within the diary's days "
+            "(default: a run's baseline_window_days, else the days before the window).",
         ),
     ] = None,
     missing: Annotated[
@@ -509,8 +610,9 @@ def analyze(
         str | None,
         typer.Option(
             "--reference",
-            help="Control arm (default: a run's placebo/control arm as in report.html, else "
-            "the first in sort order).",
+            help="Control arm (default: the first arm named as a control (pbo, placebo, "
+            "saline, midazolam, control, sham), as in report.html; else the first in sort "
+            "order).",
         ),
     ] = None,
     gee: Annotated[
@@ -530,7 +632,12 @@ def analyze(
         str, typer.Option("--duplicates", help="error, max, min, mean.")
     ] = "error",
     date_format: Annotated[
-        str, typer.Option("--date-format", help="auto, iso, or strptime.")
+        str,
+        typer.Option(
+            "--date-format",
+            help="auto (ISO, else MM/DD/YYYY; ambiguous DD/MM dates are refused), iso, or a "
+            "strptime format such as %d/%m/%Y.",
+        ),
     ] = "auto",
     study_window: Annotated[
         str | None,

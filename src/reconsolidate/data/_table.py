@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import datetime as _dt
 import io
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,8 +22,21 @@ from reconsolidate.exceptions import InputError
 __all__ = ["Coded", "DataValidationError", "Problem", "Problems", "Table", "read_table"]
 
 _EPOCH = _dt.date(1970, 1, 1)
-#: Tokens read as an empty (missing) cell, case-insensitive.
+#: Tokens read as an empty (missing) cell in a text column (ids, arms, sex, dates, biomarker
+#: results), case-insensitive.
 MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", ".", "missing"})
+#: The only tokens read as a missing value in a numeric column (amounts of drinks, weights,
+#: concentrations), case-insensitive: an empty cell, ``NA`` (R, SPSS exports) and ``.`` (SAS,
+#: Stata). Any other word is refused: in a TLFB diary ``none`` may mean 0 drinks as well as
+#: "not reported", and a missing day counts as heavy under the default handling, so a word must
+#: never become a missing day by guesswork.
+NUMBER_MISSING_TOKENS = frozenset({"", "na", "."})
+#: How :data:`NUMBER_MISSING_TOKENS` are written in messages.
+NUMBER_MISSING_SHOWN = "an empty cell, NA or ."
+#: Words that may mean zero as well as "not reported" in a numeric column.
+_AMBIGUOUS_ZERO_WORDS = frozenset({"none", "nil", "no", "zero", "nothing", "never"})
+#: ``D/M/YYYY`` or ``M/D/YYYY`` (1 or 2 digits each), the layouts ``date_format="auto"`` guesses.
+_SLASH_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
 
 
 @dataclass(frozen=True)
@@ -331,10 +345,12 @@ def column_strings(table: Table, col: str) -> np.ndarray:
 def column_floats(
     table: Table, col: str, problems: Problems, *, what: str = "a number"
 ) -> np.ndarray:
-    """Column as float64; missing tokens -> NaN; text that is not a number -> problem, NaN.
+    """Column as float64; a missing value -> NaN; text that is not a number -> problem, NaN.
 
-    Returns the values and records a problem for each unparseable cell. Non-finite values
-    ('inf') are problems too.
+    Only :data:`NUMBER_MISSING_TOKENS` (an empty cell, ``NA``, ``.``) are missing values; any
+    other text that is not a number (``none``, ``nan``, ``null``, ``missing``, ...) is a problem,
+    so that no word becomes a missing day by guesswork. Non-finite values ('inf') are problems
+    too. Returns the values and records a problem for each unparseable cell.
     """
     v = table.columns[col]
     if isinstance(v, np.ndarray) and col not in table.calendar:
@@ -352,11 +368,13 @@ def column_floats(
             out[i] = cache[s]
             continue
         val = np.nan
-        if not is_missing_token(s):
+        if s.lower() not in NUMBER_MISSING_TOKENS:
             try:
                 val = float(s.replace("_", "x"))  # reject Python's 1_000 digit grouping
             except (ValueError, OverflowError):
-                problems.add(table.name, table.lines[i], col, f"{_show(s)} is not {what}")
+                val = None
+            if val is None or np.isnan(val):  # 'nan' text is not a missing-value code
+                problems.add(table.name, table.lines[i], col, _not_a_number(s, what))
                 continue
             if not np.isfinite(val):
                 problems.add(table.name, table.lines[i], col, f"{_show(s)} is not finite")
@@ -364,6 +382,18 @@ def column_floats(
         cache[s] = val
         out[i] = val
     return out
+
+
+def _not_a_number(s: str, what: str) -> str:
+    """The problem of a numeric cell ``s`` that is not a number (nor a missing-value code)."""
+    low = s.strip().lower()
+    if low in _AMBIGUOUS_ZERO_WORDS and "drink" in what:  # "none" = 0 drinks, or no report?
+        return (f"{_show(s)} is ambiguous (zero, or not reported?): write 0 for none, or "
+                f"{NUMBER_MISSING_SHOWN} for a missing value")
+    if low in MISSING_TOKENS or low.isalpha():
+        return (f"{_show(s)} is not {what}; a missing value is written as "
+                f"{NUMBER_MISSING_SHOWN}")
+    return f"{_show(s)} is not {what}"
 
 
 def _show(s: str, n: int = 40) -> str:
@@ -386,6 +416,50 @@ def parse_date(s: str, date_format: str) -> int | None:
     return (d - _EPOCH).days
 
 
+def _is_day_counter(s: str) -> bool:
+    """An integer study-day counter such as ``-3`` or ``28`` (at most 7 digits)."""
+    t = s[1:] if s[:1] in "+-" else s
+    return t.isdigit() and t.isascii() and len(t) <= 7
+
+
+def _auto_format(nonblank: set[str] | list[str]) -> str:
+    """``date_format="auto"``'s reading of a column's distinct non-blank values: ``"iso"`` if any
+    of (up to 1000 of) them is ISO 8601, else ``"%m/%d/%Y"`` (abstcal's US layout)."""
+    probe = sorted(nonblank)[:1000]
+    if probe and not any(parse_date(s, "iso") is not None for s in probe):
+        return "%m/%d/%Y"
+    return "iso"
+
+
+def auto_slash_dates(table: Table, col: str, *, allow_counter: bool = True) -> list[str]:
+    """The distinct ``D/M/YYYY``-shaped values that ``date_format="auto"`` would read as
+    ``MM/DD/YYYY`` in this column (empty for typed, ISO or day-counter columns)."""
+    v = table.columns[col]
+    if col in table.calendar or isinstance(v, np.ndarray):
+        return []
+    nonblank = {s for s in set(column_strings(table, col).tolist()) if not is_missing_token(s)}
+    if not nonblank or (allow_counter and all(_is_day_counter(s) for s in nonblank)):
+        return []
+    if _auto_format(nonblank) == "iso":
+        return []
+    return [s for s in nonblank if _SLASH_DATE.match(s)]
+
+
+def slash_dates_ambiguous(values: Sequence[str]) -> bool:
+    """True when there are slash dates and each fits both DD/MM/YYYY and MM/DD/YYYY (both
+    fields <= 12), so that nothing in them says which field is the month."""
+    fields = [m.groups()[:2] for m in map(_SLASH_DATE.match, values) if m]
+    return bool(fields) and all(int(a) <= 12 and int(b) <= 12 for a, b in fields)
+
+
+def first_cell_with(table: Table, col: str, values: Sequence[str]) -> tuple[int, str] | None:
+    """Line (CSV) or row + 1 (Parquet) and value of the first cell of ``col`` holding one of
+    ``values`` (None if there is none)."""
+    strs = column_strings(table, col).astype(str)
+    hit = np.flatnonzero(np.isin(strs, list(values)))
+    return (int(table.lines[hit[0]]), str(strs[hit[0]])) if hit.size else None
+
+
 def column_days(
     table: Table, col: str, problems: Problems, *, date_format: str = "auto",
     allow_counter: bool = True,
@@ -394,10 +468,13 @@ def column_days(
 
     Returns ``(days, is_calendar)``: days since 1970-01-01 when the column holds dates, else the
     integer counters (study days); NaN where missing or unparseable (each unparseable cell is a
-    problem; a missing cell is a problem too, since a diary row needs its day).
+    problem; a missing cell is a problem too, since a diary row needs its day). A column with no
+    value at all is not taken for calendar dates (nothing says it holds dates).
 
     ``date_format``: ``"auto"`` (ISO 8601 ``YYYY-MM-DD``, or ``MM/DD/YYYY`` for the whole column
-    if no value is ISO), ``"iso"``, or a ``strptime`` format such as ``"%d/%m/%Y"``.
+    if no value is ISO), ``"iso"``, or a ``strptime`` format such as ``"%d/%m/%Y"``. Whether
+    ``auto``'s ``MM/DD/YYYY`` reading is ambiguous is for the caller to check
+    (:func:`auto_slash_dates`, :func:`slash_dates_ambiguous`), over every file read together.
     """
     v = table.columns[col]
     if col in table.calendar:
@@ -418,27 +495,24 @@ def column_days(
     missing_u = {s for s in uniq if is_missing_token(s)}
     nonblank_u = [s for s in uniq if s not in missing_u]
 
-    def _is_int(s: str) -> bool:
-        t = s[1:] if s[:1] in "+-" else s
-        return t.isdigit() and t.isascii() and len(t) <= 7
-
-    counter = allow_counter and bool(nonblank_u) and all(_is_int(s) for s in nonblank_u)
+    counter = allow_counter and all(_is_day_counter(s) for s in nonblank_u)
     if counter:
         lut: dict[str, float] = {s: float(int(s)) for s in nonblank_u}
         what = "missing day"
     else:
-        fmt = date_format
-        if fmt == "auto":
-            fmt = "iso"
-            probe = sorted(nonblank_u)[:1000]
-            if probe and not any(parse_date(s, "iso") is not None for s in probe):
-                fmt = "%m/%d/%Y"
+        fmt = _auto_format(nonblank_u) if date_format == "auto" else date_format
         lut = {}
         for s in nonblank_u:
             d = parse_date(s, fmt)
             lut[s] = np.nan if d is None else float(d)
         what = "missing date"
-        shown = "YYYY-MM-DD" if fmt == "iso" else fmt
+        if date_format == "auto" and fmt != "iso":
+            # auto's US reading of a column without ISO dates: say how to read DD/MM instead
+            hint = "MM/DD/YYYY; for DD/MM/YYYY give --date-format '%d/%m/%Y'"
+        else:
+            shown = "YYYY-MM-DD" if fmt == "iso" else fmt
+            hint = (f"{shown}; another layout needs --date-format (auto, iso or a strptime "
+                    "format such as '%d/%m/%Y')")
     out = np.array([lut.get(s, np.nan) for s in strs], dtype=np.float64)
     bad = np.isnan(out)
     for i in np.flatnonzero(bad).tolist():
@@ -447,7 +521,7 @@ def column_days(
             problems.add(table.name, table.lines[i], col, what)
         else:
             problems.add(table.name, table.lines[i], col,
-                         f"{_show(s)} is not a date (expected {shown}; set date_format)")
+                         f"{_show(s)} is not a date (expected {hint})")
     return out, not counter
 
 

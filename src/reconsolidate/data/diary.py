@@ -6,8 +6,10 @@ Input (CSV, TSV or Parquet, long form):
   ``id``, ``subject_id``, ``subject``), the day as a calendar date (``date``) or a study day
   (``study_day``, ``day``, or an integer ``date`` counter as abstcal's ``use_raw_date=False``),
   and the amount (``drinks``, ``standard_drinks``, ``drinks_reported``, ``std_drinks``,
-  ``amount``; or ``uk_units``). abstcal's ``id,date,amount`` loads as is. An empty amount cell
-  is a missing day (kept as missing).
+  ``amount``; or ``uk_units``). abstcal's ``id,date,amount`` loads as is. An empty amount cell,
+  ``NA`` or ``.`` is a missing day (kept as missing); any other word (``none``, ``nan``, ...) is
+  a problem, since ``none`` may mean 0 drinks. The diary's days are its own: study day 0 is not
+  added when the diary does not have it.
 - **participants**: id, ``sex`` (M/F, male/female), ``arm``, ``randomization_date`` (required
   when the diary has calendar dates; study day 0 = that date), optional ``weight_kg`` and
   ``baseline_drinks_per_week``.
@@ -32,16 +34,20 @@ from pydantic import Field, ValidationError, model_validator
 
 from reconsolidate._config import StrictModel, format_validation_error
 from reconsolidate.data._table import (
+    NUMBER_MISSING_SHOWN,
     DataValidationError,
     Problem,
     Problems,
     Table,
+    auto_slash_dates,
     column_codes,
     column_days,
     column_floats,
     column_strings,
+    first_cell_with,
     is_missing_token,
     read_table,
+    slash_dates_ambiguous,
 )
 from reconsolidate.data.impute import impute_missing_days
 from reconsolidate.data.privacy import date_shift_days, new_salt, pseudonymise_ids
@@ -104,7 +110,9 @@ class DiaryOptions(StrictModel):
         (14 g), ``uk_units`` (8 g) or ``grams``; converted to US standard drinks explicitly.
     date_format
         ``"auto"`` (ISO ``YYYY-MM-DD``; ``MM/DD/YYYY`` if no value is ISO), ``"iso"`` or a
-        ``strptime`` format.
+        ``strptime`` format. ``auto`` refuses slash dates when every one read (diary,
+        participants and biomarker files together) has day and month <= 12: then nothing says
+        whether ``01/03/2024`` is 1 March or 3 January, and the format must be given.
     study_window_days
         (first, last) allowed study day, inclusive. ASSUMPTION: default -365 .. 1095 days around
         randomisation: TLFB covers up to 24 months back (Sobell & Sobell 1992,
@@ -167,7 +175,8 @@ class DrinkingData:
     arm, is_female, sex_known
         Shape ``(N,)``.
     first_study_day
-        Study day of column 0 of :attr:`drinks_per_day`.
+        Study day of column 0 of :attr:`drinks_per_day`: the diary's first day (day 0 is not
+        added to a diary that starts later, e.g. on day 1).
     drinks_per_day
         Shape ``(N, D)``, US standard drinks/day, NaN = missing day.
     status
@@ -412,15 +421,45 @@ def _map_ids(t: Table, idc: str, part: _Participants, problems: Problems, what: 
     return pidx
 
 
-def _study_days(t: Table, part: _Participants, pidx: np.ndarray, opts: DiaryOptions,
-                problems: Problems) -> np.ndarray:
+def _day_column(t: Table) -> str:
+    """The day column of a diary or biomarker table (a study day column first, else ``date``)."""
     dayc = t.find(DAY_ALIASES)
     datec = t.find(DATE_ALIASES)
     if dayc is None and datec is None:
         raise DataValidationError([Problem(
             t.name, 1, None, f"no day column; expected one of {list(DATE_ALIASES + DAY_ALIASES)}"
             f", found {list(t.columns)}")])
-    col = dayc if dayc is not None else datec
+    return dayc if dayc is not None else datec
+
+
+def _refuse_ambiguous_dates(opts: DiaryOptions, columns: list[tuple[Table, str | None, bool]]
+                            ) -> None:
+    """Refuse ``date_format="auto"`` when every slash date read is ambiguous.
+
+    ``columns``: (table, column or None, whether integer day counters are allowed) of every date
+    column read together (diary, participants' randomisation dates, biomarkers), so that one
+    file's unambiguous date (a field > 12) settles the layout for all of them.
+    """
+    if opts.date_format != "auto":
+        return
+    found = [(t, col, auto_slash_dates(t, col, allow_counter=counter))
+             for t, col, counter in columns if col is not None]
+    values = [v for *_, vals in found for v in vals]
+    if not slash_dates_ambiguous(values):
+        return
+    t, col, vals = next(f for f in found if f[2])
+    line, first = first_cell_with(t, col, vals) or (None, sorted(vals)[0])
+    files = " and ".join(dict.fromkeys(f[0].name for f in found if f[2]))
+    raise DataValidationError([Problem(
+        t.name, line, col,
+        f"{first!r} is ambiguous: day and month are <= 12 in every slash date of {files}, so "
+        "DD/MM/YYYY and MM/DD/YYYY both fit; give --date-format '%d/%m/%Y' (DD/MM/YYYY) or "
+        "--date-format '%m/%d/%Y' (MM/DD/YYYY) (allowed: auto, iso or a strptime format)")])
+
+
+def _study_days(t: Table, part: _Participants, pidx: np.ndarray, opts: DiaryOptions,
+                problems: Problems) -> np.ndarray:
+    col = _day_column(t)
     days, calendar = column_days(t, col, problems, date_format=opts.date_format)
     if calendar:
         if not part.has_rand:
@@ -477,6 +516,42 @@ def _resolve_duplicates(t: Table, idc: str, pidx, day, values, policy, problems,
     return rows[start], day[rows[start]], res, int(same.sum())
 
 
+def _check_amounts(t: Table, idc: str, col: str, amount: np.ndarray, unit: str, factor: float,
+                   opts: DiaryOptions, problems: Problems) -> None:
+    """Negative and implausible amounts, each named with its value, participant and day.
+
+    ``amount`` is in US standard drinks (the file's value times ``factor``).
+    """
+    neg = amount < 0
+    huge = amount > opts.max_drinks_per_day
+    if not (neg.any() or huge.any()):
+        return
+    raw = column_strings(t, col)
+    ids = column_strings(t, idc)
+    dayc = t.find(DAY_ALIASES) or t.find(DATE_ALIASES)
+    days = column_strings(t, dayc) if dayc is not None else np.full(raw.size, "?", object)
+    in_units = "" if unit == "us_standard_drinks" else f" {unit} = "
+
+    def where(i: int) -> str:
+        return f"participant {str(ids[i])[:40]!r}, {dayc} {days[i]}"
+
+    def shown(i: int) -> str:
+        return f"{raw[i]}{in_units}{amount[i]:.4g}" if in_units else str(raw[i])
+
+    for i in np.flatnonzero(neg)[: problems.limit].tolist():
+        problems.add(t.name, t.lines[i], col,
+                     f"negative number of drinks: {shown(i)} ({where(i)}); allowed 0 or more "
+                     f"US standard drinks, or {NUMBER_MISSING_SHOWN} for a missing day")
+    for i in np.flatnonzero(huge)[: problems.limit].tolist():
+        problems.add(t.name, t.lines[i], col,
+                     f"implausible: {shown(i)} US standard drinks ({where(i)}), more than "
+                     f"{opts.max_drinks_per_day:g} in a day; check the units (--units "
+                     "us_standard_drinks, uk_units or grams)")
+    # beyond the listed ones, count the rest
+    problems.n_total += max(int(neg.sum()) - problems.limit, 0) + \
+        max(int(huge.sum()) - problems.limit, 0)
+
+
 def load_trial_data(
     diary: str | Path | bytes,
     participants: str | Path | bytes,
@@ -511,12 +586,20 @@ def load_trial_data(
     if pt.has_no_records:
         # nothing to score; every diary row would be reported as an unknown participant
         raise DataValidationError([pt.no_records_problem("one row per participant")])
-    part = _parse_participants(pt, opts, problems)
     dt = read_table(diary, name=nd, problems=problems)
     if dt.has_no_records:
-        # a header-only diary would be scored as every participant missing every day
-        problems.add(dt.name, None, None, dt.no_records_problem(
-            "one row per participant-day").message)
+        # a header-only diary would be scored as every participant missing every day; said
+        # first, as nothing else about it (columns, dates) means anything
+        raise DataValidationError([dt.no_records_problem("one row per participant-day")])
+    bt = None if biomarkers is None else read_table(biomarkers, name=nb, problems=problems)
+    # one reading of slash dates for every file: they share the randomisation dates
+    # (a missing column is reported below, in the order of the checks)
+    _refuse_ambiguous_dates(opts, [
+        (dt, dt.find(DAY_ALIASES) or dt.find(DATE_ALIASES), True),
+        (pt, pt.find(RAND_ALIASES), False),
+        *([] if bt is None else [(bt, bt.find(DAY_ALIASES) or bt.find(DATE_ALIASES), True)]),
+    ])
+    part = _parse_participants(pt, opts, problems)
     idc = _need(dt, ID_ALIASES, "participant id")
     amount_col = dt.find(DRINKS_ALIASES)
     unit = opts.units
@@ -531,31 +614,24 @@ def load_trial_data(
     day = _study_days(dt, part, pidx, opts, problems)
     factor = UNIT_GRAMS[unit] / GRAMS_ETHANOL_PER_US_STANDARD_DRINK
     amount = column_floats(dt, amount_col, problems, what="a number of drinks") * factor
-    neg = amount < 0
-    if neg.any():
-        problems.add_many(dt.name, dt.lines[neg], amount_col, "negative number of drinks")
-    huge = amount > opts.max_drinks_per_day
-    if huge.any():
-        problems.add_many(dt.name, dt.lines[huge], amount_col,
-                          f"implausible: more than {opts.max_drinks_per_day:g} US standard drinks "
-                          "in a day (check the units)")
+    _check_amounts(dt, idc, amount_col, amount, unit, factor, opts, problems)
     rows, rday, rval, n_dup = _resolve_duplicates(dt, idc, pidx, day, amount, opts.duplicates,
                                                   problems, "diary day")
     # biomarkers are validated before raising so that every file's problems are reported at once
     bio = None
-    if biomarkers is not None:
-        *bio, n_untested = _parse_biomarkers(biomarkers, part, opts, problems, nb)
+    if bt is not None:
+        *bio, n_untested = _parse_biomarkers(bt, part, opts, problems)
     problems.raise_if_any()
 
     n = part.labels.size
     if n == 0:
         raise DataValidationError([Problem(pt.name, None, None, "no participants")])
-    days_all = rday if bio is None else np.concatenate([rday, bio[1]])
-    if days_all.size == 0:
-        first, last = 0, 0
-    else:
-        first, last = int(days_all.min()), int(days_all.max())
-    first, last = min(first, 0), max(last, 0)
+    if rday.size == 0:  # unreachable after the checks above (every row used or a problem)
+        raise DataValidationError([Problem(dt.name, None, None, "no usable diary row")])
+    # the diary's own days: day 0 is not added (a diary from day 1 on would otherwise get a
+    # missing day 0, scored as a heavy day under the default handling), nor are biomarker days
+    # outside the diary (they hold no report to override)
+    first, last = int(rday.min()), int(rday.max())
     d = last - first + 1
     drinks = np.full((n, d), np.nan)
     status = np.zeros((n, d), np.uint8)
@@ -578,22 +654,25 @@ def load_trial_data(
     if bio is not None:
         bp, bd, bpos = bio
         bc = (bd - first).astype(np.int64)
+        inside = (bc >= 0) & (bc < d)
         # only a self-reported abstinent day is contradicted; a missing day stays missing (the
-        # endpoints' missing-data handling applies), since EtG gives no amount
-        cell = drinks[bp, bc]
+        # endpoints' missing-data handling applies), since EtG gives no amount; a day outside
+        # the diary's days is a missing day too
+        cell = np.full(bp.size, np.nan)
+        cell[inside] = drinks[bp[inside], bc[inside]]
         hit = bpos & (cell == 0)
         drinks[bp[hit], bc[hit]] = opts.biomarker_override_drinks
         status[bp[hit], bc[hit]] = DayStatus.BIOMARKER_OVERRIDE
+        key = bp.astype(np.int64) * (1 << 32) + (bc + (1 << 31))  # one per participant-day
         prov["files"]["biomarkers"] = nb or str(biomarkers)
         prov["biomarker_rule"] = (
             f"positive result on a self-reported abstinent day -> "
             f"{opts.biomarker_override_drinks:g} US standard drink(s); missing days stay missing")
         prov["n_biomarker_rows"] = int(bp.size)
         prov["n_biomarker_rows_without_result"] = int(n_untested)
-        prov["n_days_overridden_by_biomarker"] = int(np.unique(bp[hit] * d + bc[hit]).size)
+        prov["n_days_overridden_by_biomarker"] = int(np.unique(key[hit]).size)
         on_missing = bpos & np.isnan(cell)
-        prov["n_positive_biomarker_on_missing_days"] = int(
-            np.unique(bp[on_missing] * d + bc[on_missing]).size)
+        prov["n_positive_biomarker_on_missing_days"] = int(np.unique(key[on_missing]).size)
     prov["imputation"] = {"method": opts.imputation}
     if opts.imputation != "none":
         filled, imp = impute_missing_days(drinks, opts.imputation,
@@ -629,9 +708,8 @@ def load_trial_data(
     )
 
 
-def _parse_biomarkers(src, part: _Participants, opts: DiaryOptions, problems: Problems,
-                      name: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    t = read_table(src, name=name, problems=problems)
+def _parse_biomarkers(t: Table, part: _Participants, opts: DiaryOptions, problems: Problems
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     if t.has_no_records:
         # a biomarker file given but empty is almost surely the wrong file
         problems.add(t.name, None, None, t.no_records_problem(

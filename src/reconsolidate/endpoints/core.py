@@ -93,11 +93,14 @@ class MissingDataHandling:
         the window are scored; the others get ``NaN`` and ``included == False``), as abstcal's
         ``mode="itt"`` / ``"ro"``.
     missing_days
-        Under ITT: ``"heavy"`` (a missing day counts as a heavy drinking day at the participant's
-        own heavy threshold: the conservative FDA-style convention, and "relapse or dropout" for
-        time-to-event as in Dakwar 2019/2020), ``"abstinent"`` (counts as 0 drinks), a number of US
-        standard drinks (>= 0), or ``"exclude"`` (missing days leave every denominator; rates are
-        over observed days; time-to-event is censored at the last observed day).
+        Under ITT: ``"heavy"`` (a missing day is classified as a heavy drinking day: the
+        conservative FDA-style convention, and "relapse or dropout" for time-to-event as in
+        Dakwar 2019/2020; it classifies the day and invents no amount, so the amount endpoints
+        (drinks per drinking day, drinks per week, total drinks, grams per day, WHO risk level
+        and the changes from baseline) are over the observed days only: the project's
+        convention), ``"abstinent"`` (counts as 0 drinks), a number of US standard drinks
+        (>= 0; counted as that amount), or ``"exclude"`` (missing days leave every denominator;
+        rates are over observed days; time-to-event is censored at the last observed day).
     """
 
     population: Literal["itt", "responders_only"] = "itt"
@@ -125,6 +128,18 @@ class MissingDataHandling:
         if self.population == "responders_only":
             return "responders_only (participants with a complete window)"
         return f"itt, missing days = {self.missing_days}"
+
+    @property
+    def amount_basis(self) -> str:
+        """The days the amount endpoints are computed over, in words (recorded in outputs)."""
+        m = self.missing_days
+        if self.population == "responders_only":
+            return "observed days (complete windows)"
+        if m == "heavy":
+            return "observed days (a missing day is classified as heavy, with no amount)"
+        if m == "exclude":
+            return "observed days"
+        return f"counted days (a missing day = {0.0 if m == 'abstinent' else float(m):g} drinks)"
 
     def _mode(self) -> tuple[int, float]:
         m = self.missing_days
@@ -155,10 +170,12 @@ class ParticipantEndpoints:
     percent_days_abstinent: NDArray[np.float64]  # % of counted days with 0 drinks
     percent_drinking_days: NDArray[np.float64]  # % of counted days with > 0 drinks
     percent_heavy_drinking_days: NDArray[np.float64]  # % of counted days at/above the threshold
+    # amounts are over the days with an amount: counted days, less the missing days that
+    # missing_days = "heavy" classifies as heavy (they have no amount)
     drinks_per_drinking_day: NDArray[np.float64]  # US standard drinks / drinking day
-    drinks_per_week: NDArray[np.float64]  # US standard drinks / 7 counted days
-    total_drinks: NDArray[np.float64]  # US standard drinks over counted days
-    grams_per_day: NDArray[np.float64]  # mean g ethanol / counted day
+    drinks_per_week: NDArray[np.float64]  # US standard drinks / 7 days
+    total_drinks: NDArray[np.float64]  # US standard drinks
+    grams_per_day: NDArray[np.float64]  # mean g ethanol / day
     who_risk_level: NDArray[np.float64]  # 0 low, 1 medium, 2 high, 3 very high
     no_heavy_drinking_days: NDArray[np.float64]  # PSNHDD responder after the grace period
     # no drinking day in the last K window days; NaN = not assessable (fewer than
@@ -235,6 +252,8 @@ def _row_counts_kernel(x, thr, mode, fill_value, grace_days, last_k):  # pragma:
     drinking = np.zeros(n, np.int64)
     heavy = np.zeros(n, np.int64)
     total = np.zeros(n, np.float64)
+    amount_days = np.zeros(n, np.int64)
+    amount_drinking = np.zeros(n, np.int64)
     first_drink = np.full(n, -1, np.int64)
     first_heavy = np.full(n, -1, np.int64)
     last_counted = np.full(n, -1, np.int64)
@@ -251,6 +270,8 @@ def _row_counts_kernel(x, thr, mode, fill_value, grace_days, last_k):  # pragma:
         dr = 0
         hv = 0
         tot = 0.0
+        ad = 0
+        adr = 0
         fd = -1
         fh = -1
         lc = -1
@@ -261,16 +282,25 @@ def _row_counts_kernel(x, thr, mode, fill_value, grace_days, last_k):  # pragma:
         bad = 0
         for j in range(d):
             v = np.float64(x[i, j])
+            amount = True  # the day's amount enters the amount endpoints
             if v != v:  # NaN: missing day
                 m += 1
                 if mode == 0:
                     continue
-                v = t if mode == 1 else fill_value
+                if mode == 1:
+                    v = t  # classified as a heavy day; no amount is invented
+                    amount = False
+                else:
+                    v = fill_value
             elif v < 0.0 or v == np.inf:
                 bad += 1
                 continue
             c += 1
-            tot += v
+            if amount:
+                ad += 1
+                tot += v
+                if v > 0.0:
+                    adr += 1
             lc = j
             if j >= grace_days:
                 cag += 1
@@ -293,6 +323,8 @@ def _row_counts_kernel(x, thr, mode, fill_value, grace_days, last_k):  # pragma:
         drinking[i] = dr
         heavy[i] = hv
         total[i] = tot
+        amount_days[i] = ad
+        amount_drinking[i] = adr
         first_drink[i] = fd
         first_heavy[i] = fh
         last_counted[i] = lc
@@ -302,7 +334,8 @@ def _row_counts_kernel(x, thr, mode, fill_value, grace_days, last_k):  # pragma:
         counted_last[i] = cl
         invalid[i] = bad
     return (counted, missing, drinking, heavy, total, first_drink, first_heavy, last_counted,
-            heavy_after_grace, counted_after_grace, drank_last, counted_last, invalid)
+            heavy_after_grace, counted_after_grace, drank_last, counted_last, invalid,
+            amount_days, amount_drinking)
 
 
 def _row_counts_threaded(x, thr, mode, fill_value, grace_days, last_k):
@@ -334,6 +367,9 @@ def _row_counts_numpy(x, thr, mode, fill_value, grace_days, last_k):
     vv = np.where(cnt, v, 0.0)
     drink = cnt & (vv > 0)
     hv = drink & (vv >= thr[:, None])
+    # amounts: a day filled as heavy is classified only, its amount is not counted
+    amt = cnt & ~miss if mode == _MODE_FILL_HEAVY else cnt
+    va = np.where(amt, vv, 0.0)
     cols = np.arange(d)
 
     def first(mask):
@@ -344,11 +380,12 @@ def _row_counts_numpy(x, thr, mode, fill_value, grace_days, last_k):
     lastk = cols >= d - last_k
     return (
         cnt.sum(1).astype(np.int64), miss.sum(1).astype(np.int64),
-        drink.sum(1).astype(np.int64), hv.sum(1).astype(np.int64), vv.sum(1),
+        drink.sum(1).astype(np.int64), hv.sum(1).astype(np.int64), va.sum(1),
         first(drink), first(hv), last_counted.astype(np.int64),
         (hv & after).sum(1).astype(np.int64), (cnt & after).sum(1).astype(np.int64),
         (drink & lastk).sum(1).astype(np.int64), (cnt & lastk).sum(1).astype(np.int64),
         invalid.sum(1).astype(np.int64),
+        amt.sum(1).astype(np.int64), (amt & (va > 0)).sum(1).astype(np.int64),
     )
 
 
@@ -361,8 +398,8 @@ def who_risk_level(
     The level is the number of sex-specific bounds exceeded (men 40/60/100 g, women 20/40/60 g;
     WHO 2000 via BMJ Open, clinical-evidence.md section 6). ``NaN`` in gives ``NaN`` out.
 
-    ASSUMPTION: the input is mean grams per calendar day over the window (total grams / counted
-    days), as in the FDA-qualified WHO-level endpoint of Witkiewitz et al. (average daily
+    ASSUMPTION: the input is mean grams per calendar day over the window (total grams / days with
+    an amount), as in the FDA-qualified WHO-level endpoint of Witkiewitz et al. (average daily
     consumption) [mem: not checked against the paper text]; clinical-evidence.md's table header
     says "per drinking day": pass ``grams per drinking day`` here if that definition is wanted.
     """
@@ -402,7 +439,11 @@ def compute_endpoints(
         Shape ``(N,)`` bool.
     handling
         Missing-data handling; default :class:`MissingDataHandling` ``()`` = ITT with missing days
-        counted as heavy drinking days.
+        classified as heavy drinking days (days abstinent / drinking / heavy, the responder
+        endpoints, times to first drink / heavy day), while the amount endpoints
+        (``drinks_per_drinking_day``, ``drinks_per_week``, ``total_drinks``, ``grams_per_day``,
+        ``who_risk_level``, ``change_drinks_per_week`` and the WHO reductions) are over the
+        observed days only (``NaN`` with none): no amount is invented for a missing day.
     heavy_drinks_men, heavy_drinks_women
         Heavy-drinking-day thresholds, US standard drinks/day (a day is heavy at >= threshold).
     grace_days
@@ -493,7 +534,8 @@ def compute_endpoints(
     else:
         raise InputError(f"backend = {backend!r}: allowed 'numba' or 'numpy'")
     (counted, missing, drinking, heavy, total, first_drink, first_heavy, last_counted,
-     heavy_after_grace, counted_after_grace, drank_last, counted_last, invalid) = res
+     heavy_after_grace, counted_after_grace, drank_last, counted_last, invalid,
+     amount_days, amount_drinking) = res
     if invalid.any():
         rows = np.flatnonzero(invalid)[:5].tolist()
         raise InputError(
@@ -509,10 +551,13 @@ def compute_endpoints(
         pda = 100.0 * (counted - drinking) / denom
         pdd = 100.0 * drinking / denom
         phdd = 100.0 * heavy / denom
-        ddd = np.where(included & (drinking > 0), total / drinking, np.nan)
-        dpw = 7.0 * total / denom
-        tot = np.where(included, total, np.nan)
-        gpd = grams_per_drink * total / denom
+        # amount endpoints over the days with an amount: under missing_days = "heavy" a missing
+        # day is classified as heavy above but has no amount (none is invented for it)
+        amount_denom = np.where(included & (amount_days > 0), amount_days, np.nan)
+        ddd = np.where(included & (amount_drinking > 0), total / amount_drinking, np.nan)
+        dpw = 7.0 * total / amount_denom
+        tot = np.where(included & (amount_days > 0), total, np.nan)
+        gpd = grams_per_drink * total / amount_denom
         level = np.where(known, who_risk_level(gpd, fem), np.nan)
         nhdd = np.where(included & (counted_after_grace > 0),
                         (heavy_after_grace == 0).astype(np.float64), np.nan)
@@ -549,7 +594,8 @@ def compute_endpoints(
         "abstinent_last_days": k,
         "abstinent_last_min_days": min_last,
         "grams_per_drink": float(grams_per_drink),
-        "who_basis": "mean grams per counted day",
+        "amount_basis": handling.amount_basis,
+        "who_basis": "mean grams per day over the amount_basis days",
     }
     return ParticipantEndpoints(
         n_days_window=d,

@@ -326,7 +326,12 @@ def hedges_g(a: ArrayLike, b: ArrayLike) -> dict:
 
 
 def mean_difference(a: ArrayLike, b: ArrayLike) -> dict:
-    """Difference of means ``a - b`` with Welch's 95% CI and two-sided p, plus Hedges' g."""
+    """Difference of means ``a - b`` with Welch's 95% CI and two-sided p, plus Hedges' g.
+
+    ``NaN`` values are dropped. Not estimable (difference, CI, p and g ``None``, the reason in
+    ``note``) with fewer than 2 values in an arm, or when neither arm varies (every value the
+    same within each arm: the standard error is 0, so there is no CI, p or g).
+    """
     x, y = _finite(a), _finite(b)
     out = {"difference": None, "ci_low": None, "ci_high": None, "p_value": None,
            "n": int(x.size), "n_reference": int(y.size), "method": "Welch t"}
@@ -334,15 +339,20 @@ def mean_difference(a: ArrayLike, b: ArrayLike) -> dict:
         out["note"] = "not estimable: fewer than 2 participants in an arm"
         out.update(hedges_g(x, y))
         return out
-    out["difference"] = float(x.mean() - y.mean())
     va, vb = x.var(ddof=1) / x.size, y.var(ddof=1) / y.size
     se = math.sqrt(va + vb)
-    if se > 0:
-        df = (va + vb) ** 2 / (va**2 / (x.size - 1) + vb**2 / (y.size - 1))
-        st = _scipy_stats()
-        q = float(st.t.ppf(0.975, df))
-        out.update(ci_low=out["difference"] - q * se, ci_high=out["difference"] + q * se,
-                   p_value=float(2 * st.t.sf(abs(out["difference"]) / se, df)))
+    if not se > 0:
+        # a bare difference without CI or p would read as an estimate (it showed as
+        # "0.00 (- to -)")
+        out["note"] = "not estimable: no variance in either arm"
+        out.update(hedges_g(x, y))
+        return out
+    out["difference"] = float(x.mean() - y.mean())
+    df = (va + vb) ** 2 / (va**2 / (x.size - 1) + vb**2 / (y.size - 1))
+    st = _scipy_stats()
+    q = float(st.t.ppf(0.975, df))
+    out.update(ci_low=out["difference"] - q * se, ci_high=out["difference"] + q * se,
+               p_value=float(2 * st.t.sf(abs(out["difference"]) / se, df)))
     out.update(hedges_g(x, y))
     return out
 
