@@ -735,3 +735,14 @@ def test_docs_qualify_reproducing_the_trial_summary() -> None:
     for p in paras:
         assert "replicate" in p, p
     assert "replicates = 1" in doc and "pools the replicates" in doc
+
+
+def test_json_file_in_a_missing_directory_exits_2_before_the_work(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "no" / "result.json"
+    code = main(["analyze", str(EXAMPLE_DIARY), "-p", str(EXAMPLE_PEOPLE), "--window", "1:21",
+                 "--json", str(target)])
+    assert code == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: --json '{target}': directory {target.parent} does not exist")
+    assert not (tmp_path / "no").exists()

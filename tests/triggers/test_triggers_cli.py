@@ -54,7 +54,7 @@ def test_participant_filter_and_options(capsys: pytest.CaptureFixture[str]) -> N
     assert main(["triggers", str(EXAMPLES / "diary.csv"), "--participant", "nobody"]) == 2
     assert "participant 'nobody' is not in the diary" in capsys.readouterr().err
     assert main(["triggers", str(EXAMPLES / "diary.csv"), "--level", "1.5"]) == 2
-    assert "level = 1.5" in capsys.readouterr().err
+    assert "--level 1.5" in capsys.readouterr().err
 
 
 def test_table_output_and_unmapped_tag_warning(capsys: pytest.CaptureFixture[str]) -> None:
@@ -162,3 +162,15 @@ def test_output_files_need_an_existing_directory(tmp_path: Path,
     assert capsys.readouterr().err.strip() == (
         f"error: --json '{js}': directory {js.parent} does not exist")
     assert not (tmp_path / "no").exists()
+
+
+@pytest.mark.parametrize(("argv", "expect"), [
+    (["--top-k", "0"], "error: --top-k 0: allowed: >= 1"),
+    (["--level", "1.5"], "error: --level 1.5: allowed: 0 < level < 1 (e.g. 0.95)"),
+    (["--min-exposures", "-1"], "error: --min-exposures -1: allowed: >= 0"),
+    (["--min-own-share", "2"], "error: --min-own-share 2.0: allowed: 0 to 1"),
+])
+def test_bad_flag_values_are_named_by_their_flag(argv: list[str], expect: str,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["triggers", str(EXAMPLES / "diary.csv"), *argv]) == 2
+    assert capsys.readouterr().err.strip() == expect

@@ -680,6 +680,10 @@ def analyze(
     ] = None,
 ) -> None:
     """Per-arm drinking endpoints and between-arm comparisons (same code for real and simulated)."""
+    if json_out not in (None, "-"):
+        from reconsolidate._io import check_output_file
+
+        check_output_file(json_out, "--json")  # before the work: a typo creates nothing
     opts = {
         "units": units,
         "imputation": imputation,

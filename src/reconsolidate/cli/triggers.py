@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import warnings
 from pathlib import Path
 from typing import Annotated, Any
@@ -332,6 +333,17 @@ def register(app: typer.Typer) -> None:
         """Rank each participant's drinking cues (craving effect, interval, drinking odds)."""
         if out is not None and not simulate:
             raise _fail_lines(InputError("--out is only used with --simulate"))
+        # the flags' ranges, named as typed (the fitter's own messages name its parameters)
+        flag_problem = (
+            f"--level {level}: allowed: 0 < level < 1 (e.g. 0.95)" if not 0 < level < 1 else
+            f"--top-k {top_k}: allowed: >= 1" if top_k < 1 else
+            f"--min-exposures {min_exposures}: allowed: >= 0" if min_exposures < 0 else
+            f"--min-own-share {min_own_share}: allowed: 0 to 1"
+            if not 0 <= min_own_share <= 1 else
+            f"--min-effect {min_effect}: must be finite" if not math.isfinite(min_effect) else
+            None)
+        if flag_problem is not None:
+            raise _fail_lines(InputError(flag_problem))
         if json_out not in (None, "-"):
             from reconsolidate._io import check_output_file
 
