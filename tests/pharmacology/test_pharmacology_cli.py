@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from reconsolidate.cli import main
@@ -33,7 +34,7 @@ def test_readme_command_table_and_plot(tmp_path: Path, capsys: pytest.CaptureFix
                  "--plot", str(png)])
     assert code == 0
     text = capsys.readouterr().out
-    assert "Peak plasma 558.6 ng/mL at 2 min" in text
+    assert "Peak plasma 558.6 ng/mL (reached at 2 min)" in text
     assert "occupancy" in text.lower()
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -243,3 +244,37 @@ def test_output_file_the_system_refuses_is_one_line_naming_it(
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"error: '{target}': "), err
+
+
+def test_peaks_are_timed_when_first_reached_and_give_the_intensity(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A TCI plateau's peak is timed when first reached (not at a later rounding excess); the
+    effect-site peak and the psychedelic intensity the trial engine uses are reported."""
+    from reconsolidate.pharmacology.pd import psychedelic_intensity
+
+    code = main(["pk", "--model", "domino", "--weight-kg", "70", "--regimen",
+                 "examples/regimens/das2019.toml", "--json", "-"])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["peak_plasma_ng_ml"] == pytest.approx(350.0, rel=1e-3)
+    assert out["peak_plasma_time_min"] < 1.0  # the first 10-s update reaches the target
+    assert out["peak_effect_site_ng_ml"] == pytest.approx(350.0, rel=1e-3)
+    assert 5.0 < out["peak_effect_site_time_min"] < 20.0  # ke0 0.65/min: ~4.6 half-times
+    assert out["psychedelic_intensity"] == pytest.approx(
+        float(psychedelic_intensity(np.array([out["peak_effect_site_ng_ml"]]))[0]))
+
+
+@pytest.mark.parametrize(("model", "expect"), [
+    ("hornik", "was developed in children"),
+    ("flint", "not racemic ketamine"),
+])
+def test_models_outside_their_population_warn(model: str, expect: str,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["pk", "--model", model, "--weight-kg", "70", "--regimen", DAK,
+                 "--at", "52", "--json", "-"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert any(expect in w for w in out["warnings"]), out["warnings"]
+    # an adult model with an adult patient: no such warning
+    assert main(["pk", "--model", "kamp", "--weight-kg", "70", "--regimen", DAK,
+                 "--at", "52", "--json", "-"]) == 0
+    assert not [w for w in json.loads(capsys.readouterr().out)["warnings"] if expect in w]

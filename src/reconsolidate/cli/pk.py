@@ -87,6 +87,7 @@ def run_pk(
 ) -> dict[str, Any]:
     """Simulate one patient; return a JSON-ready dict (values exact at ``time_min``)."""
     from reconsolidate.pharmacology import get_model, load_regimen, occupancy_integral, simulate
+    from reconsolidate.pharmacology.pd import psychedelic_intensity
 
     m = get_model(model)
     regimen = load_regimen(regimen_path)
@@ -108,7 +109,22 @@ def run_pk(
     for w in rec:
         if issubclass(w.category, ExtrapolationWarning) and str(w.message) not in caught:
             caught.append(str(w.message))
-    i_peak = int(np.argmax(dense.plasma_ng_ml[0]))
+    if age_years is None and m.age_range_years is not None and m.age_range_years[1] <= 18:
+        # a paediatric model run for an adult weight without an age says nothing otherwise
+        lo, hi = m.age_range_years
+        caught.append(f"model '{m.name}' was developed in children (age {lo:g}-{hi:g} years: "
+                      f"{m.range_source}); no --age-years given, so the age range is not "
+                      "checked: for an adult choose an adult model (--list-models)")
+    if m.analyte != "racemic":
+        caught.append(f"model '{m.name}' describes {m.analyte}, not racemic ketamine: a "
+                      "racemic regimen's dose is all given as that enantiomer, and the "
+                      "occupancy uses its own affinity (trial specs refuse this model)")
+    # the peaks: the maximum, timed at the first sample within 0.1% of it (a TCI plateau is
+    # reached once, then held: the argmax of a held level lands on a rounding excess later on)
+    i_peak = _first_peak(dense.plasma_ng_ml[0])
+    i_peak_ce = _first_peak(dense.effect_site_ng_ml[0])
+    peak_cp = float(dense.plasma_ng_ml[0].max())
+    peak_ce = float(dense.effect_site_ng_ml[0].max())
     integrals = {
         f"0-{int(h)}": float(occupancy_integral(fine, dense.nmda_occupancy, 0.0, h)[0])
         for h in _INTEGRAL_WINDOWS_MIN
@@ -127,12 +143,21 @@ def run_pk(
         "plasma_ng_ml": [float(v) for v in res.plasma_ng_ml[0]],
         "effect_site_ng_ml": [float(v) for v in res.effect_site_ng_ml[0]],
         "nmda_occupancy": [float(v) for v in res.nmda_occupancy[0]],
-        "peak_plasma_ng_ml": float(dense.plasma_ng_ml[0, i_peak]),
+        "peak_plasma_ng_ml": peak_cp,
         "peak_plasma_time_min": float(fine[i_peak]),
+        "peak_effect_site_ng_ml": peak_ce,
+        "peak_effect_site_time_min": float(fine[i_peak_ce]),
+        # the trial engine's non-specific ketamine pathway reads this (pharmacology.pd)
+        "psychedelic_intensity": float(psychedelic_intensity(np.array([peak_ce]))[0]),
         "occupancy_integral_min": integrals,
         "warnings": caught,
         "_dense": dense,
     }
+
+
+def _first_peak(c: np.ndarray, rel_tol: float = 1e-3) -> int:
+    """Index of the first sample within ``rel_tol`` (0.1%) of the maximum of ``c``."""
+    return int(np.argmax(c >= c.max() * (1.0 - rel_tol)))
 
 
 def _events(regimen: Any) -> np.ndarray:
@@ -151,8 +176,12 @@ def _print_table(result: dict[str, Any]) -> None:
                   f"{result['weight_kg']:g} kg | total dose {result['dose_mg']:.1f} mg | "
                   f"ke0 {result['ke0_per_min']:.4g}/min")
     console.print(result["model_source"], style="dim")
-    console.print(f"Peak plasma {result['peak_plasma_ng_ml']:.1f} ng/mL at "
-                  f"{result['peak_plasma_time_min']:g} min")
+    console.print(f"Peak plasma {result['peak_plasma_ng_ml']:.1f} ng/mL (reached at "
+                  f"{result['peak_plasma_time_min']:g} min); peak effect site "
+                  f"{result['peak_effect_site_ng_ml']:.1f} ng/mL (at "
+                  f"{result['peak_effect_site_time_min']:g} min; psychedelic intensity "
+                  f"{result['psychedelic_intensity']:.2f}: effect-site peak / 200 ng/mL, at most "
+                  "2, an ASSUMPTION after Bowdle 1998)")
     table = Table(title="Concentrations (exact at these times)")
     for col in ("time (min)", "plasma (ng/mL)", "effect site (ng/mL)", "NMDA occupancy"):
         table.add_column(col, justify="right")

@@ -442,7 +442,9 @@ _register(PKModel(
     range_source="weight 10.8-74.8 kg, age 1-14 y as in opentiva class Herd [C]; dose 1-1.5 "
     "mg/kg from the abstract [V]",
     ke0_tpeak_min=1.0,
-    ke0_source=_KE0_SOURCE + "; opentiva ke0 2.995 [C]",
+    ke0_source=_KE0_SOURCE + "; here 3.403/min, derived at 70 kg (opentiva ke0 2.995 [C] "
+    "is what the same 1-min rule gives at 18 kg); one ke0 at every weight, so with "
+    "allometric clearances the peak moves a little with weight (0.92 min at 20 kg)",
     # Herd 2007 abstract: BSV V1 64%, V2 51.7%, CL 38.1%, Q 19% [V].
     bsv_cv={"cl_l_per_min": 0.381, "v1_l": 0.64, "q2_l_per_min": 0.19, "v2_l": 0.517},
     bsv_source="Herd 2007 abstract: CL 38.1%, V1 64%, Q 19%, V2 51.7% [V]",
@@ -479,7 +481,9 @@ _register(PKModel(
     dose_range_mg_per_kg=None,
     range_source="weight 2-176 kg, age 1-18 y as in opentiva class Hornik [C]",
     ke0_tpeak_min=1.0,
-    ke0_source=_KE0_SOURCE + "; opentiva ke0 4.212 [C]",
+    ke0_source=_KE0_SOURCE + "; here 4.626/min, derived at 70 kg (opentiva ke0 4.212 [C] "
+    "is what the same 1-min rule gives at 18 kg); one ke0 at every weight, so with "
+    "allometric clearances the peak moves a little with weight (0.94 min at 20 kg)",
     bsv_cv=_ASSUMED_BSV,
     bsv_source=_ASSUMED_BSV_SOURCE,
 ))

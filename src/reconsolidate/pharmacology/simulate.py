@@ -344,7 +344,8 @@ def nmda_exposure(
     events += [x.start_min for x in regimen.tci] + [x.stop_min for x in regimen.tci]
     events += [b.time_min for b in regimen.bolus]
     # and just after each: an effect-site peak follows a drop in the infusion rate by a few
-    # minutes (ke0), between the 1-min samples; these catch it to ~0.1%
+    # minutes (ke0), between the 1-min samples; these catch it to ~0.2% (~0.6% with PK
+    # variability; docs/pharmacology.md)
     events += [e + d for e in events for d in _AFTER_EVENT_MIN]
     ev = np.array([e for e in events if window_start_min < e < window_stop_min])
     times = np.unique(np.concatenate([grid, ev, [window_start_min, window_stop_min]]))
