@@ -26,6 +26,7 @@ TOML layout (see ``examples/regimens/``)::
     duration_min = 30
     target = "plasma"    # or "effect_site"
     target_ng_ml = 350
+    # plasma_limit_ng_ml = 420   # optional, effect_site only: cap on the predicted plasma
 """
 
 from __future__ import annotations
@@ -253,20 +254,44 @@ class TCIPhase(StrictModel):
     ``target = "plasma"``: Jacobs 1990 / Bailey & Shafer 1991 algorithm (STANPUMP); the rate for
     each update interval brings the predicted plasma concentration to the target at its end.
     ``target = "effect_site"``: Shafer & Gregg 1992; the rate for each interval makes the
-    predicted *peak* effect-site concentration equal the target, without overshoot.
+    predicted *peak* effect-site concentration equal the target, without overshoot; once the
+    effect site is within 5% of the target the pump holds it by plasma targeting (STANPUMP; see
+    ``pharmacology/dosing.py``).
+    ``plasma_limit_ng_ml`` (effect site only, optional, default unlimited): the predicted plasma
+    concentration is kept at or below it (Van Poucke, Bravo & Shafer 2004; opentiva
+    ``cp_limit``); it must be at least ``target_ng_ml``.
     """
 
     start_min: float = Field(ge=0, allow_inf_nan=False)
     duration_min: float = Field(gt=0, allow_inf_nan=False)
     target: Literal["plasma", "effect_site"]
     target_ng_ml: float = Field(gt=0, allow_inf_nan=False)
+    plasma_limit_ng_ml: float | None = Field(default=None, gt=0, allow_inf_nan=False)
 
     @model_validator(mode="before")
     @classmethod
     def _keys(cls, data: Any) -> Any:
         return _reject_unknown(
-            data, ("start_min", "duration_min", "target", "target_ng_ml"), "a TCI phase"
+            data, ("start_min", "duration_min", "target", "target_ng_ml", "plasma_limit_ng_ml"),
+            "a TCI phase",
         )
+
+    @model_validator(mode="after")
+    def _limit_consistent(self) -> TCIPhase:
+        lim = self.plasma_limit_ng_ml
+        if lim is None:
+            return self
+        if self.target != "effect_site":
+            raise ValueError(
+                f"plasma_limit_ng_ml = {lim:g} applies only to target = 'effect_site' (plasma "
+                "targeting never exceeds its target)"
+            )
+        if lim < self.target_ng_ml:
+            raise ValueError(
+                f"plasma_limit_ng_ml = {lim:g} is below target_ng_ml = {self.target_ng_ml:g}; "
+                "allowed: at least the target (the effect site cannot exceed the plasma limit)"
+            )
+        return self
 
     @field_validator("target_ng_ml")
     @classmethod
