@@ -70,22 +70,15 @@ OWNER = ".reconsolidate-partial-owner"
 STALE_PARTIAL_HOURS = 24.0
 
 
-def atomic_write_bytes(path: str | Path, data: bytes, *, make_parents: bool = True) -> None:
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder and a rename.
 
-    Parameters
-    ----------
-    path
-        Destination file.
-    data
-        The bytes to write.
-    make_parents
-        Create missing parent directories (default). With False a missing parent raises
-        :class:`FileNotFoundError`; the command line checks it first and reports an input error.
+    Missing parent directories are created (the command line refuses an output file in a
+    missing directory before any work: :func:`check_output_file`). An :class:`OSError` names
+    ``path``, not the hidden temporary file.
     """
     p = Path(path)
-    if make_parents:
-        p.parent.mkdir(parents=True, exist_ok=True)
+    p.parent.mkdir(parents=True, exist_ok=True)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
     except OSError as exc:  # name the file asked for, not the hidden temporary one
@@ -103,16 +96,16 @@ def atomic_write_bytes(path: str | Path, data: bytes, *, make_parents: bool = Tr
         raise
 
 
-def atomic_write_text(path: str | Path, text: str, *, make_parents: bool = True) -> None:
+def atomic_write_text(path: str | Path, text: str) -> None:
     """Write UTF-8 text atomically (see :func:`atomic_write_bytes`)."""
-    atomic_write_bytes(path, text.encode("utf-8"), make_parents=make_parents)
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def atomic_write_json(path: str | Path, obj: Any, *, make_parents: bool = True) -> None:
+def atomic_write_json(path: str | Path, obj: Any) -> None:
     """Write ``obj`` as indented JSON atomically (through :func:`to_jsonable`: strict JSON,
-    NaN and infinities as ``null``; ``make_parents`` as in :func:`atomic_write_bytes`)."""
+    NaN and infinities as ``null``)."""
     text = json.dumps(to_jsonable(obj), indent=2, sort_keys=False, default=str, allow_nan=False)
-    atomic_write_text(path, text + "\n", make_parents=make_parents)
+    atomic_write_text(path, text + "\n")
 
 
 def check_output_file(path: str | Path, option: str) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 import typer
 
-from reconsolidate._io import check_output_file, to_jsonable
+from reconsolidate._io import atomic_write_bytes, check_output_file, to_jsonable
 from reconsolidate.exceptions import InputError
 
 __all__ = ["paradigm", "register"]
@@ -211,21 +211,10 @@ def _figure(result: dict[str, Any]) -> Any:
 
 
 def _plot(result: dict[str, Any], path: str) -> None:
-    """Write :func:`_figure` as a PNG, atomically (the directory must exist)."""
-
+    """Write :func:`_figure` as a PNG, atomically."""
     buf = io.BytesIO()
     _figure(result).savefig(buf, format="png", dpi=120)
-    _write(path, "--plot", buf.getvalue())
-
-
-def _write(path: str, option: str, data: bytes) -> None:
-    """Write an output file atomically; an OS refusal is an input error naming the option."""
-    from reconsolidate._io import atomic_write_bytes
-
-    try:
-        atomic_write_bytes(path, data, make_parents=False)
-    except OSError as exc:  # checked before the run, but the directory may go or be read-only
-        raise InputError(f"{option} {path!r}: cannot write: {exc.strerror or exc}") from None
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def paradigm(
@@ -274,7 +263,7 @@ def paradigm(
     else:
         if json_out is not None:
             text = json.dumps(result, indent=2, allow_nan=False, default=str) + "\n"
-            _write(json_out, "--json", text.encode("utf-8"))
+            atomic_write_bytes(json_out, text.encode("utf-8"))
         typer.echo(_table_text(result), nl=False)
 
 

@@ -171,11 +171,9 @@ def _run(
 
     spec = load_trial_spec(spec_path)
     # the overrides go into the spec itself, so that metadata.json's resolved spec shows the
-    # values the run used (make_plan would only apply patients_per_arm to the arm sizes)
+    # values the run used (make_plan does the same for patients_per_arm)
     if seed is not None:
         spec = spec.model_copy(update={"seed": seed})
-    if patients_per_arm is not None:
-        spec = spec.model_copy(update={"patients_per_arm": patients_per_arm})
     from reconsolidate.trial.engine import make_plan
     from reconsolidate.trial.run import resolved_spec_toml, run_trial
 

@@ -516,10 +516,9 @@ def _run_condition(loaded: LoadedParadigm, cond: Condition, model: str,
             o = occ.at(e.time_min) if occ.any else 0.0
             cue = None if e.kind == "us" else e.cue
             # every live memory learns; the response is the expressed one's (live[0])
-            r = math.nan
-            for i, s in enumerate(live):
-                ri = s.trial(cue, e.context, bool(e.reward), occupancy=o, gap_to_next_min=gap)
-                r = ri if i == 0 else r
+            rs = [s.trial(cue, e.context, bool(e.reward), occupancy=o, gap_to_next_min=gap)
+                  for s in live]
+            r = rs[0]
             trajectory.append({"time_h": t_h, "kind": e.kind, "phase": e.phase,
                                "response": r})
         # restabilisation: occupancy weighted by lability until the next trial
