@@ -81,6 +81,10 @@ DAY_STREAM = "behavior.day"
 
 _LN2 = math.log(2.0)
 
+#: Patients per block of the daily kernel: their memory state (13 x 8 B per pair, 80 KB with
+#: 6 cue classes) stays in the L2 cache for the whole run of days.
+_BLOCK_PATIENTS = 128
+
 
 @dataclass
 class DayPlan:
@@ -271,8 +275,10 @@ def _days_kernel(days, weekend, detox, record_col, snapshot_col, accumulate, key
     draw_decision = cc
     draw_amount = cc + 1
     n_draws = cc + 2
-    # patients per block: all of a block's pairs fit in one lane buffer
-    per_block = _LANE_PAIRS // cc
+    # patients per block: their memory state (624 B each with 6 cue classes) stays in the L2
+    # cache for the whole run; each day they pass through the lane buffer in batches of whole
+    # patients, as many as their exposed pairs fill (see _BLOCK_PATIENTS)
+    per_block = _BLOCK_PATIENTS
     b = np.zeros(_L_ROWS * _LANE_PAIRS)
     idx = np.empty(_LANE_PAIRS, np.int64)  # pair (flat index into blk) of each lane
     first_lane = np.empty(per_block + 1, np.int64)  # lanes of block patient q: [first, next)
@@ -281,6 +287,7 @@ def _days_kernel(days, weekend, detox, record_col, snapshot_col, accumulate, key
     cue_free_drink = np.zeros(per_block, np.bool_)
     u_day = np.empty(per_block * n_draws)  # the block's uniforms of the day, (patient, draw)
     exposed = np.zeros(per_block * cc, np.bool_)  # the block's cue exposures of the day
+    n_lanes = np.empty(per_block, np.int64)  # lanes each block patient needs today
     for i0 in range(0, n, per_block):
         nb = min(per_block, n - i0)
         for q in range(nb):
@@ -298,128 +305,151 @@ def _days_kernel(days, weekend, detox, record_col, snapshot_col, accumulate, key
                     u_day[q * n_draws + j] = counter_uniform(key, patient_day_counter(pi, day, j))
             wkend = weekend[d]
             for q in range(nb):
+                ne = 0
                 for c in range(cc):
                     prob = prob_we[i0 + q, c] if wkend else prob_wd[i0 + q, c]
-                    exposed[q * cc + c] = u_day[q * n_draws + c] < prob
-            # 1. cue exposures: gather the exposed pairs (every pair on days that read the
-            # memory of all cues) into the lanes; _L_MASK marks the exposed ones
-            m = 0
-            for q in range(nb):
-                i = i0 + q
-                first_lane[q] = m
-                t_day[q] = t_loc[q]
-                for c in range(cc):
-                    e = exposed[q * cc + c]
-                    if e or read_all:
-                        # (as in memory.population._expose_kernel; the reward, _L_R, is set
-                        # after today's drinking decision)
-                        idx[m] = i * cc + c
-                        b[_L_T + m] = t_loc[q]
-                        b[_L_CTX + m] = ctx
-                        b[_L_FREE + m] = 1.0
-                        b[_L_MASK + m] = 1.0 if e else 0.0
-                        m += 1
-            first_lane[nb] = m
-            # their state, after the scan (as memory.population._expose_kernel: 172 -> 166 ns
-            # per patient-day)
-            for j in range(m):
-                k = idx[j]
-                for f in range(_N_STATE_ROWS):
-                    b[f * _LANE_PAIRS + j] = blk[f, k]
-            # 2. each pair's posterior and read-out at the start of the day
-            if m > 0:
-                lanes = _lanes_padded(m)
-                if general is None:  # pruned by type when compiled (see _lane_posterior)
-                    _lane_posterior(b, lanes, off, 1.0, sx, 1.5, f_new, x_new, boost, inv_tau)
-                else:
-                    _lane_posterior(b, lanes, off, g, sx, half_d, f_new, x_new, boost, inv_tau)
-                _lane_cr(b, lanes, theta, cr_scale)
-            for q in range(nb):
-                i = i0 + q
-                # the day's craving: noisy-or over the exposed cues' conditioned responses
-                kp = 1.0
-                any_exposed = False
-                ct = 0.0
-                wt = 0.0
-                for j in range(first_lane[q], first_lane[q + 1]):
-                    cr_c = b[_L_CR + j]
-                    if b[_L_MASK + j] > 0.0:
-                        kp *= 1.0 - cr_c
-                        any_exposed = True
-                    if read_all:
-                        if accumulate[d]:
-                            cr_sum[i, idx[j] - i * cc] += cr_c
-                        ct += cr_c
-                        wt += b[_L_W0 + j]
-                if col >= 0:
-                    snap_cr[i, col] = ct / cc
-                    snap_w[i, col] = wt / cc
-                kappa = 1.0 - (1.0 - background) * kp
-                # 3. the drinking decision
-                quit = quit_l[i]
-                ther = therapy_l[i]
-                ket = ketamine_l[i]
-                lasting = lasting_l[i]
-                reg = regression_l[i]
-                sk = skill[i]
-                hab = habit[i]
-                motivation = quit + ther + ket + lasting + reg
-                x = (alpha[i] + beta * (1.0 - sk) * kappa + habit_weight * (hab - habit_ref[i])
-                     - motivation)
-                p_drink = 1.0 / (1.0 + math.exp(-x))
-                drink = u_day[q * n_draws + draw_decision] < p_drink
-                if detox[d] and abstinent_at_entry[i]:
-                    drink = False
-                # 4. the amount
-                drinks = 0.0
-                if drink:
-                    z = normal_quantile(u_day[q * n_draws + draw_amount])
-                    # (kappa / ref)^elasticity exp(-rate motivation+) exp(sigma z - sigma^2/2);
-                    # pow, not exp(elasticity log(...)): kappa = 0 with elasticity 0 is allowed
-                    drinks = (dpdd[i] * (kappa / craving_ref[i]) ** elasticity
-                              * math.exp(sigma * z - 0.5 * sigma * sigma
-                                         - motivation_rate * max(motivation, 0.0)))
-                    drinks = min(max(drinks, min_drinks), max_drinks)
-                rc = record_col[d]
-                if rc >= 0:
-                    drinks_out[i, rc] = drinks
-                # 5. learning (below, in the lanes): exposed cues rewarded on a drinking day,
-                # extinguished otherwise
-                r = 1.0 if drink else 0.0
-                for j in range(first_lane[q], first_lane[q + 1]):
-                    b[_L_R + j] = r
-                cue_free_drink[q] = drink and not any_exposed
-                if drink:
-                    # abstinence-violation effect, softened by coping skill
-                    keep_lift = 1.0 - violation * (1.0 - sk)
-                    quit *= keep_lift
-                    ther *= keep_lift
-                    ket *= keep_lift
-                    lasting *= keep_lift
-                hab += (r - hab) * habit_rate
-                # 24 h pass (the lanes keep this day's time)
-                t_loc[q] += 24.0
-                quit_l[i] = quit * decay_quit
-                therapy_l[i] = ther * decay_therapy
-                ketamine_l[i] = ket * decay_ketamine
-                lasting_l[i] = lasting * decay_lasting
-                regression_l[i] = regression_tgt[i] + (reg - regression_tgt[i]) * decay_regression
-                skill[i] = sk * skill_decay[i]
-                habit[i] = hab
-            if m > 0:
-                _lane_update(b, _lanes_padded(m), n_iter, hsr, eta, pe_thr, consolidating_h)
-                _lane_scatter(b, m, blk, idx)
-            # unsignalled alcohol (a drinking day without a cue) refreshes the recency of each
-            # reward-predicting cause; none of these patients' pairs was exposed
-            for q in range(nb):
-                if cue_free_drink[q]:
-                    t = t_day[q]
+                    e = u_day[q * n_draws + c] < prob
+                    exposed[q * cc + c] = e
+                    ne += 1 if e else 0
+                n_lanes[q] = cc if read_all else ne
+            qa = 0
+            while qa < nb:
+                # the next batch: block patients qa..qb-1, as many as fit into the lanes (a
+                # patient's pairs never straddle two batches). Each patient's day is computed
+                # alone in its lanes, so the batches change no result (see _LANE_GROUP in
+                # memory.population), only how full the lanes run: with 21-patient batches
+                # about 40 of the 128 lanes, padded to 64, did work (58 ns per exposure, now
+                # about 30)
+                qb = qa
+                m = 0
+                while qb < nb and m + n_lanes[qb] <= _LANE_PAIRS:
+                    m += n_lanes[qb]
+                    qb += 1
+                # 1. cue exposures: gather the exposed pairs (every pair on days that read the
+                # memory of all cues) into the lanes; _L_MASK marks the exposed ones
+                m = 0
+                for q in range(qa, qb):
+                    i = i0 + q
+                    first_lane[q] = m
+                    t_day[q] = t_loc[q]
                     for c in range(cc):
-                        k = (i0 + q) * cc + c
-                        k0 = blk[_F_N0, k]
-                        if k0 > 0.0 and blk[_F_W0, k] >= blk[_F_W1, k]:
-                            blk[_F_TM0, k] = (blk[_F_TM0, k] * k0 + t) / (k0 + 1.0)
-                            blk[_F_TL0, k] = t
-                            blk[_F_N0, k] = k0 + 1.0
+                        e = exposed[q * cc + c]
+                        if e or read_all:
+                            # (as in memory.population._expose_kernel; the reward, _L_R, is set
+                            # after today's drinking decision)
+                            idx[m] = i * cc + c
+                            b[_L_T + m] = t_loc[q]
+                            b[_L_CTX + m] = ctx
+                            b[_L_FREE + m] = 1.0
+                            b[_L_MASK + m] = 1.0 if e else 0.0
+                            m += 1
+                first_lane[qb] = m
+                # their state, after the scan (as memory.population._expose_kernel: 172 -> 166
+                # ns per patient-day)
+                for j in range(m):
+                    k = idx[j]
+                    for f in range(_N_STATE_ROWS):
+                        b[f * _LANE_PAIRS + j] = blk[f, k]
+                # 2. each pair's posterior and read-out at the start of the day
+                if m > 0:
+                    lanes = _lanes_padded(m)
+                    if general is None:  # pruned by type when compiled (see _lane_posterior)
+                        _lane_posterior(b, lanes, off, 1.0, sx, 1.5, f_new, x_new, boost,
+                                        inv_tau)
+                    else:
+                        _lane_posterior(b, lanes, off, g, sx, half_d, f_new, x_new, boost,
+                                        inv_tau)
+                    _lane_cr(b, lanes, theta, cr_scale)
+                for q in range(qa, qb):
+                    i = i0 + q
+                    # the day's craving: noisy-or over the exposed cues' conditioned responses
+                    kp = 1.0
+                    any_exposed = False
+                    ct = 0.0
+                    wt = 0.0
+                    for j in range(first_lane[q], first_lane[q + 1]):
+                        cr_c = b[_L_CR + j]
+                        if b[_L_MASK + j] > 0.0:
+                            kp *= 1.0 - cr_c
+                            any_exposed = True
+                        if read_all:
+                            if accumulate[d]:
+                                cr_sum[i, idx[j] - i * cc] += cr_c
+                            ct += cr_c
+                            wt += b[_L_W0 + j]
+                    if col >= 0:
+                        snap_cr[i, col] = ct / cc
+                        snap_w[i, col] = wt / cc
+                    kappa = 1.0 - (1.0 - background) * kp
+                    # 3. the drinking decision
+                    quit = quit_l[i]
+                    ther = therapy_l[i]
+                    ket = ketamine_l[i]
+                    lasting = lasting_l[i]
+                    reg = regression_l[i]
+                    sk = skill[i]
+                    hab = habit[i]
+                    motivation = quit + ther + ket + lasting + reg
+                    x = (alpha[i] + beta * (1.0 - sk) * kappa
+                         + habit_weight * (hab - habit_ref[i])
+                         - motivation)
+                    p_drink = 1.0 / (1.0 + math.exp(-x))
+                    drink = u_day[q * n_draws + draw_decision] < p_drink
+                    if detox[d] and abstinent_at_entry[i]:
+                        drink = False
+                    # 4. the amount
+                    drinks = 0.0
+                    if drink:
+                        z = normal_quantile(u_day[q * n_draws + draw_amount])
+                        # (kappa / ref)^elasticity exp(-rate motivation+) exp(sigma z - sigma^2/2);
+                        # pow, not exp(elasticity log(...)): kappa = 0 with elasticity 0 is allowed
+                        drinks = (dpdd[i] * (kappa / craving_ref[i]) ** elasticity
+                                  * math.exp(sigma * z - 0.5 * sigma * sigma
+                                             - motivation_rate * max(motivation, 0.0)))
+                        drinks = min(max(drinks, min_drinks), max_drinks)
+                    rc = record_col[d]
+                    if rc >= 0:
+                        drinks_out[i, rc] = drinks
+                    # 5. learning (below, in the lanes): exposed cues rewarded on a drinking day,
+                    # extinguished otherwise
+                    r = 1.0 if drink else 0.0
+                    for j in range(first_lane[q], first_lane[q + 1]):
+                        b[_L_R + j] = r
+                    cue_free_drink[q] = drink and not any_exposed
+                    if drink:
+                        # abstinence-violation effect, softened by coping skill
+                        keep_lift = 1.0 - violation * (1.0 - sk)
+                        quit *= keep_lift
+                        ther *= keep_lift
+                        ket *= keep_lift
+                        lasting *= keep_lift
+                    hab += (r - hab) * habit_rate
+                    # 24 h pass (the lanes keep this day's time)
+                    t_loc[q] += 24.0
+                    quit_l[i] = quit * decay_quit
+                    therapy_l[i] = ther * decay_therapy
+                    ketamine_l[i] = ket * decay_ketamine
+                    lasting_l[i] = lasting * decay_lasting
+                    regression_l[i] = (regression_tgt[i]
+                                       + (reg - regression_tgt[i]) * decay_regression)
+                    skill[i] = sk * skill_decay[i]
+                    habit[i] = hab
+                if m > 0:
+                    _lane_update(b, _lanes_padded(m), n_iter, hsr, eta, pe_thr,
+                                 consolidating_h)
+                    _lane_scatter(b, m, blk, idx)
+                # unsignalled alcohol (a drinking day without a cue) refreshes the recency of
+                # each reward-predicting cause; none of these patients' pairs was exposed
+                for q in range(qa, qb):
+                    if cue_free_drink[q]:
+                        t = t_day[q]
+                        for c in range(cc):
+                            k = (i0 + q) * cc + c
+                            k0 = blk[_F_N0, k]
+                            if k0 > 0.0 and blk[_F_W0, k] >= blk[_F_W1, k]:
+                                blk[_F_TM0, k] = (blk[_F_TM0, k] * k0 + t) / (k0 + 1.0)
+                                blk[_F_TL0, k] = t
+                                blk[_F_N0, k] = k0 + 1.0
+                qa = qb
         for q in range(nb):
             time_h[i0 + q] = t_loc[q]
