@@ -2,9 +2,8 @@
 
 :func:`live_days` runs the model of :func:`reconsolidate.behavior.daily.live_day` (see that module
 for the model) over a run of consecutive study days for a chunk of patients, in one compiled
-loop: blocks of patients (as many as fit their pairs into one lane buffer of the population
-memory model: 21 patients with 6 cue classes), day by day within a block, so that a block's
-memory and behavioural state stay in cache for the whole run. Every random number is made
+loop: blocks of 128 patients, day by day within a block, so that a block's memory and
+behavioural state stay in cache for the whole run. Every random number is made
 where it is used, from the counter-based stream ``behavior.day``
 (:class:`reconsolidate._random.CounterStream`): draw ``c`` (cue ``c`` met today), ``C`` (the
 drinking decision) and ``C + 1`` (the amount) of patient ``i`` on day ``d``, exactly the numbers
@@ -12,7 +11,8 @@ drinking decision) and ``C + 1`` (the amount) of patient ``i`` on day ``d``, exa
 :func:`~reconsolidate.behavior.daily.live_day`. The two are compared day by day in
 ``tests/behavior/test_behavior_days.py``.
 
-Each day of a block: the exposed pairs (every pair on days that read all cues) are gathered
+Each day of a block, batch by batch (as many whole patients as fill the lane buffer of the
+population memory model): the exposed pairs (every pair on days that read all cues) are gathered
 into the lanes, their posteriors and read-outs computed in one vectorised pass
 (:func:`reconsolidate.memory.population._lane_posterior`), each patient's craving, drinking
 decision and amount follow, and the exposed pairs then learn in the lanes (EM and assignment,
