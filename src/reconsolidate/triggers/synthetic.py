@@ -1,8 +1,9 @@
 """Synthetic EMA diaries with planted, known per-person cue effects.
 
-STAND-IN GENERATIVE MODEL. This module does not (yet) run the simulator's memory population
-model or the behaviour module's drinking decision: when it was written those APIs did not
-exist. It states its own small generative model, which is exactly the model
+Two generators. :func:`simulate_diary_from_simulator` lives each day with the simulator's own
+modules (population memory model, behaviour module; see its docstring).
+:func:`simulate_diary` is a STAND-IN GENERATIVE MODEL, independent of the simulator: it states
+its own small generative model, which is exactly the model
 :mod:`reconsolidate.triggers.model` assumes for the cue effects (additive cue effects on
 craving; logistic drinking), with deliberately non-normal person-level distributions (uniform
 effects and one planted, clearly stronger trigger) so that recovery tests are not circular:
@@ -127,15 +128,20 @@ class SyntheticDiary:
                         zip(self.cues, map(float, self.craving_effect[i]), strict=True)
                     ),
                     "drink_log_odds": dict(
-                        zip(self.cues, map(float, self.drink_log_odds[i]), strict=True)
+                        zip(self.cues, map(_json_number, self.drink_log_odds[i]), strict=True)
                     ),
                     "baseline_craving": float(self.baseline_craving[i]),
                     "residual_sd": float(self.residual_sd[i]),
-                    "drink_intercept_log_odds": float(self.drink_intercept[i]),
+                    "drink_intercept_log_odds": _json_number(self.drink_intercept[i]),
                 }
                 for i, pid in enumerate(self.participant_ids)
             },
         }
+
+
+def _json_number(x: float) -> float | None:
+    """A float for JSON: NaN (not identified) as null."""
+    return float(x) if np.isfinite(x) else None
 
 
 def simulate_diary(
@@ -354,6 +360,7 @@ def simulate_diary_from_simulator(
     cohort: str = "das2019",
     vocabulary: str = "cue",
     learning: bool = False,
+    truth_replicates: int | None = None,
 ) -> SyntheticDiary:
     """Simulate an EMA diary with the simulator's own daily life (memory + behaviour modules).
 
@@ -380,10 +387,18 @@ def simulate_diary_from_simulator(
       sub-additive and this, not the effect of the cue alone, is what an additive model
       estimates; a cue never met gets its effect alone,
       ``E[clip(100 (1 - (1 - b)(1 - CR_c)) + noise)] - E[clip(100 b + noise)]`` (``b`` the
-      background craving), averaged over days. The drinking truth is the log odds ratio of
-      drinking before the next prompt, cue alone vs no cue, under the same placement rule
-      (approximate: the no-cue probability is the day's spread evenly over its prompts),
-      averaged likewise.
+      background craving), averaged over days;
+    * drinking truth: the log odds ratios that a person's own logistic regression of
+      "drank before the next prompt" on the cues present converges to with unlimited data
+      from the same process (its pseudo-true value: the fitted model is misspecified here,
+      since drinking depends on the whole day's cues and on where the day's craving peaked).
+      Computed from ``truth_replicates`` further diaries of every person (same planted
+      memory, behaviour and cohort covariates, independent days from the stream
+      ``triggers.simulator.truth``; all prompts answered), pooled and fitted per person by
+      Newton's method on the counts of the 2^C cue patterns (default 100 replicates, fixed so
+      that participant ``i``'s truth does not depend on how many were simulated). A cue that no
+      replicate met, or a person who never or always drank after a prompt, gets NaN (null
+      in the JSON). The intercept is ``drink_intercept``.
 
     ``learning=False`` (default) lives each day on a copy of the memory state, so the cue
     memories stay at their planted strengths over the diary: with learning on, the simulator
@@ -399,7 +414,6 @@ def simulate_diary_from_simulator(
         calibrate_intercept,
         day_craving,
         drinking_probability_target,
-        live_day,
     )
     from reconsolidate.behavior.params import BehaviorParams
     from reconsolidate.memory import population as mem
@@ -424,13 +438,13 @@ def simulate_diary_from_simulator(
     rating_sd = 5.0 + 5.0 * u[:, 1]
     memory = mem.new_state(acq, mp)
     alpha, kref = calibrate_intercept(patients, mem.response(memory, mp), bp)
-    bstate = BehaviorState.start(alpha, kref, drinking_probability_target(patients, bp))
+    target = drinking_probability_target(patients, bp)
+    bstate = BehaviorState.start(alpha, kref, target)
 
     b = bp.background_craving
     eff_sum = np.zeros((n, c))
     ame_sum = np.zeros((n, c))
     ame_n = np.zeros((n, c))
-    lor_sum = np.zeros((n, c))
     present = np.zeros((n, n_days, k, c), dtype=bool)
     craving = np.zeros((n, n_days, k))
     drink_after = np.zeros((n, n_days, k))
@@ -444,23 +458,12 @@ def simulate_diary_from_simulator(
         eff_sum += _clipped_mean(100.0 * (1.0 - (1.0 - b) * (1.0 - cr)), rating_sd[:, None])
         eff_sum -= _clipped_mean(np.full((n, 1), 100.0 * b), rating_sd[:, None])
         ud = PatientStream(seed, "triggers.simulator.day", DAILY_DRAWS(c), day).uniform(0, n)
-        rates = patients.rate_weekend_per_day if weekday >= 5 else patients.rate_weekday_per_day
-        exposed = ud[:, :c] < -np.expm1(-rates)
-        # without learning, each day is lived on a copy of the memory (the planted strengths
-        # stay what the diary measures); the behavioural state evolves either way
-        day_memory = memory if learning else memory.copy()
-        drinks = live_day(day_memory, bstate, patients, bp, mp, ud, weekend=weekday >= 5)
-        # EMA layer
         up = PatientStream(seed, "triggers.simulator.prompts", c + 3 * k, day).uniform(0, n)
-        slot = np.minimum((up[:, :c] * k).astype(np.int64), k - 1)  # prompt of each cue
-        pres = exposed[:, None, :] & (slot[:, None, :] == np.arange(k)[None, :, None])
-        kappa = day_craving(
-            np.repeat(cr, k, axis=0), pres.reshape(n * k, c), b
-        ).reshape(n, k)
+        pres, kappa, drinks, where = _simulator_prompts(
+            memory, cr, bstate, patients, bp, mp, ud, up[:, :c], weekday >= 5, k, learning)
+        # EMA layer
         noise = ndtri(up[:, c : c + k]) * rating_sd[:, None]
         craving[:, day] = np.clip(np.rint(100.0 * kappa + noise), 0.0, 100.0)
-        # drinks after the prompt with the highest craving (ties: the later one)
-        where = k - 1 - np.argmax(kappa[:, ::-1], axis=1)
         drink_after[rows, day, where] = drinks
         present[:, day] = pres
         # average marginal effect over the prompts where each cue was met: craving with the
@@ -482,15 +485,11 @@ def simulate_diary_from_simulator(
             ame_n[:, j] += on.sum(axis=1)
         answered[:, day] = up[:, c + k : c + 2 * k] >= missing_prob
         jitter_min[:, day] = np.rint((up[:, c + 2 * k : c + 3 * k] - 0.5) * 90.0)
-        # drinking truth: P(drink after a prompt | cue c alone at it) vs no cue there, with
-        # the day's decision and the placement rule (the rest of the day as it was)
-        base_logit = (bstate.alpha_logit - bstate.motivation_logit)[:, None]
-        p0 = expit(base_logit[:, 0] + bp.craving_weight_logit * b) / k
-        p1 = expit(base_logit + bp.craving_weight_logit * (1 - (1 - b) * (1 - cr)))
-        lor_sum += np.log(p1 / (1 - p1)) - np.log(p0 / (1 - p0))[:, None]
+    drink_intercept, lor = _drinking_pseudo_truth(
+        patients, acq, alpha, kref, target, bp, mp, seed, n_days, k, learning,
+        truth_replicates)
     alone = eff_sum / n_days
     effect = np.where(ame_n > 0, ame_sum / np.maximum(ame_n, 1), alone)
-    lor = lor_sum / n_days
     return _assemble(
         present.reshape(n, n_days * k, c),
         craving.reshape(n, n_days * k),
@@ -505,11 +504,111 @@ def simulate_diary_from_simulator(
         strongest,
         np.full(n, 100.0 * b),
         rating_sd,
-        np.full(n, np.nan),
+        drink_intercept,
         seed,
         vocabulary,
         "simulator",
     )
+
+
+def _simulator_prompts(memory, cr, bstate, patients, bp, mp, ud, u_slot, weekend, k, learning):
+    """One simulated day of the EMA layer: the day's exposures, drinking (behaviour module)
+    and the prompts at which the cues were met and after which the drinks were drunk.
+
+    Returns ``(present (n, k, C) bool, craving (n, k) noise-free noisy-or craving at each
+    prompt, drinks (n,), prompt after which they were drunk (n,))``."""
+    from reconsolidate.behavior.daily import day_craving, live_day
+
+    n, c = cr.shape
+    rates = patients.rate_weekend_per_day if weekend else patients.rate_weekday_per_day
+    exposed = ud[:, :c] < -np.expm1(-rates)
+    # without learning, each day is lived on a copy of the memory (the planted strengths
+    # stay what the diary measures); the behavioural state evolves either way
+    day_memory = memory if learning else memory.copy()
+    drinks = live_day(day_memory, bstate, patients, bp, mp, ud, weekend=weekend)
+    slot = np.minimum((u_slot * k).astype(np.int64), k - 1)  # prompt of each cue
+    pres = exposed[:, None, :] & (slot[:, None, :] == np.arange(k)[None, :, None])
+    kappa = day_craving(
+        np.repeat(cr, k, axis=0), pres.reshape(n * k, c), bp.background_craving
+    ).reshape(n, k)
+    # drinks after the prompt with the highest craving (ties: the later one)
+    where = k - 1 - np.argmax(kappa[:, ::-1], axis=1)
+    return pres, kappa, drinks, where
+
+
+#: Replicate diaries per person for the drinking truth (see simulate_diary_from_simulator).
+TRUTH_REPLICATES = 100
+
+
+def _drinking_pseudo_truth(patients, acq, alpha, kref, target, bp, mp, seed, n_days, k,
+                           learning, replicates):
+    """Pseudo-true ``(intercept (n,), log odds ratios (n, C))`` of each person's logistic
+    regression of drinking before the next prompt on the cues present there (see
+    :func:`simulate_diary_from_simulator`)."""
+    import dataclasses
+
+    from reconsolidate.behavior.daily import DAILY_DRAWS, BehaviorState
+    from reconsolidate.memory import population as mem
+
+    n, c = acq.shape
+    r = TRUTH_REPLICATES if replicates is None else int(replicates)
+    if r < 1:
+        raise InputError(f"truth_replicates = {replicates}: must be >= 1")
+    nr = n * r
+    rep = lambda a: np.repeat(np.asarray(a), r, axis=0)  # noqa: E731  (row i * r + j)
+    pr = dataclasses.replace(patients, **{
+        f.name: rep(getattr(patients, f.name)) for f in dataclasses.fields(patients)})
+    memory = mem.new_state(rep(acq), mp)
+    bstate = BehaviorState.start(rep(alpha), rep(kref), rep(target))
+    n_pat = 1 << c
+    bits = (1 << np.arange(c))
+    person = np.arange(nr) // r
+    counts = np.zeros(n * n_pat)
+    drank = np.zeros(n * n_pat)
+    rows = np.arange(nr)
+    for day in range(n_days):
+        cr = mem.response(memory, mp)
+        ud = PatientStream(seed, "triggers.simulator.truth.day", DAILY_DRAWS(c), day
+                           ).uniform(0, nr)
+        us = PatientStream(seed, "triggers.simulator.truth.prompts", c, day).uniform(0, nr)
+        pres, _, drinks, where = _simulator_prompts(
+            memory, cr, bstate, pr, bp, mp, ud, us, (day + 2) % 7 >= 5, k, learning)
+        y = np.zeros((nr, k))
+        y[rows, where] = drinks > 0.0
+        cell = person[:, None] * n_pat + pres.astype(np.int64) @ bits
+        counts += np.bincount(cell.ravel(), minlength=n * n_pat)
+        drank += np.bincount(cell.ravel(), weights=y.ravel(), minlength=n * n_pat)
+    return _fit_pattern_logistic(counts.reshape(n, n_pat), drank.reshape(n, n_pat), c)
+
+
+def _fit_pattern_logistic(counts, drank, c, max_iter=100, tol=1e-10):
+    """Per-person logistic regression ``logit P = a + sum_c d_c x_c`` by Newton's method on
+    pattern counts: ``counts[p, m]`` trials and ``drank[p, m]`` successes of cue pattern ``m``
+    (bit ``c`` = cue ``c`` present). Returns ``(a (P,), d (P, C))``; NaN where not identified
+    (a cue never present, no success or no failure, or no convergence)."""
+    n, n_pat = counts.shape
+    x = np.column_stack([np.ones(n_pat), (np.arange(n_pat)[:, None] >> np.arange(c)) & 1])
+    theta = np.zeros((n, c + 1))
+    ridge = 1e-9 * np.eye(c + 1)  # keeps a cue never present from making H singular
+    step_max = np.full(n, np.inf)
+    for _ in range(max_iter):
+        p = expit(theta @ x.T)
+        grad = (drank - counts * p) @ x
+        w = counts * p * (1.0 - p)
+        hess = np.einsum("pm,mi,mj->pij", w, x, x) + ridge
+        step = np.linalg.solve(hess, grad[:, :, None])[:, :, 0]
+        step = np.clip(step, -5.0, 5.0)  # damped: far from the optimum, no overshoot
+        theta += step
+        step_max = np.abs(step).max(axis=1)
+        if np.all(step_max < tol):
+            break
+    met = counts @ x[:, 1:] > 0  # (P, C) cue present at least once
+    total = counts.sum(axis=1)
+    yes = drank.sum(axis=1)
+    ok = (step_max < 1e-6) & (yes > 0) & (yes < total)
+    a = np.where(ok, theta[:, 0], np.nan)
+    d = np.where(ok[:, None] & met, theta[:, 1:], np.nan)
+    return a, d
 
 
 def _clipped_mean(mean: np.ndarray, sd: np.ndarray, lo: float = 0.0, hi: float = 100.0):
