@@ -289,3 +289,35 @@ def test_sigterm_removes_the_partial_run_and_leaves_the_out_dir_as_it_was(
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert stdout == ""  # no summary table of a run that did not finish
+
+
+def test_etg_confirmed_equals_reported_when_reports_are_perfect(
+    small_spec: Path, tmp_path: Path, capsys
+) -> None:
+    """With nothing forgotten, no missed visit and a perfectly sensitive test, EtG can only
+    confirm what the diary reports: confirmed abstinence over the last 14 days equals reported
+    abstinence for every patient. A visit on day 20 tests days 13-19, partly before the final
+    14 days (16-29): that test used to count, and disconfirmed patients who drank only on days
+    13-15 (Dakwar cohort, where such patients are common)."""
+    import pyarrow.parquet as pq
+
+    small_spec.write_text(
+        small_spec.read_text().replace('preset = "das2019"', 'preset = "dakwar2020"')
+        + "\n[assessment]\nvisit_every_days = 5\n"
+        + "\n[observation]\netg = true\netg_sensitivity = 1.0\netg_window_days = 7\n"
+        + "forget_prob_per_day = 0.0\nmissed_visit_prob = 0.0\n"
+    )
+    out = tmp_path / "etg"
+    assert main(["trial", str(small_spec), "--out", str(out), "--patients-per-arm", "150",
+                 "--no-report", "--uncalibrated"]) == 0
+    capsys.readouterr()
+    o = pq.read_table(out / "outcomes.parquet").to_pandas()
+    rep, conf = o["abstinent_last_days"], o["confirmed_abstinent_last_days"]
+    scored = rep.notna()
+    assert scored.sum() > 400 and rep[scored].mean() > 0.1
+    assert (rep[scored] == conf[scored]).all()
+    assert conf[~scored].isna().all()
+    d = pq.read_table(out / "drinking.parquet").to_pandas()
+    tested = d[d["etg_positive"].notna()]
+    # each test is filed under the last day it covers: the day before a visit
+    assert set((tested["study_day"] + 1) % 5) == {0}

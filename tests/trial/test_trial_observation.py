@@ -86,9 +86,14 @@ def test_etg_detects_recent_drinking_only() -> None:
     drinks[0, 10 + 12] = 4.0  # patient 0 drinks on study day 12, 2 days before the day-14 visit
     drinks[1, 10 + 3] = 4.0  # patient 1 drinks on day 3, 11 days before it
     o = _obs(m, drinks, [14])
-    assert o.etg_positive[0, 10 + 14] == 1.0
-    assert o.etg_positive[1, 10 + 14] == 0.0
-    assert np.isnan(o.etg_positive[:, 10 + 13]).all()
+    # the day-14 visit's test covers days 11-13 and is filed under day 13
+    assert o.etg_positive[0, 10 + 13] == 1.0
+    assert o.etg_positive[1, 10 + 13] == 0.0
+    assert np.isnan(o.etg_positive[:, 10 + 14]).all()
+    assert np.isnan(o.etg_positive[:, 10 + 12]).all()
+    # a visit on the day after the last observed day: its test is on the last day
+    o = _obs(m, drinks, [20])
+    assert o.etg_positive[0, -1] == 0.0 and np.isnan(o.etg_positive[0, :-1]).all()
 
 
 def test_observation_is_keyed_by_patient_index() -> None:
@@ -174,13 +179,13 @@ def _observe_numpy(model, drinks_true, is_female, *, first_day, baseline_visit_d
         remembered = u_forget >= np.minimum(model.forget_prob_per_day * lag, 1.0)
         value = np.where((drinks_true > 0) & remembered, np.maximum(np.rint(noisy), 1.0), 0.0)
         reported = np.where(covered, value, reported)
-        if model.etg and k is not None and 0 <= visit_day - first_day <= n_days:
+        if model.etg and k is not None and 1 <= visit_day - first_day <= n_days:
+            # covers [visit - window, visit), filed under its last day
             w0 = max(visit_day - model.etg_window_days - first_day, 0)
-            w1 = min(visit_day - first_day, n_days)
-            drank = (drinks_true[:, w0:w1] > 0).any(axis=1) if w1 > w0 else np.zeros(n, bool)
+            w1 = visit_day - first_day
+            drank = (drinks_true[:, w0:w1] > 0).any(axis=1)
             positive = drank & (visit_draw(visit_day, ob.DRAW_ETG) < model.etg_sensitivity)
-            col = min(visit_day - first_day, n_days - 1)
-            etg[:, col] = np.where(done, positive.astype(np.float64), etg[:, col])
+            etg[:, w1 - 1] = np.where(done, positive.astype(np.float64), etg[:, w1 - 1])
         last_completed = np.where(done, visit_day - 1, last_completed)
     return reported, etg, dropout, completed
 

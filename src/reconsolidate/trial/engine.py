@@ -898,9 +898,13 @@ def _outcomes(
     out["visits_completed"] = obs.visits_completed
     if spec.observation.etg:
         # Confirmed abstinence over the last K days: reported abstinent there and every EtG test
-        # taken in that span negative.
+        # whose detection window lies inside that span negative (a test that also sees days
+        # before the span could be positive for drinking the endpoint does not concern).
+        # Tests are filed under the last day they cover (observation.observe).
         k = min(an.abstinent_last_days, spec.follow_up_days)
-        etg_tail = obs.etg_positive[:, -k:]
+        inside = k - spec.observation.etg_window_days + 1
+        etg_tail = obs.etg_positive[:, obs.etg_positive.shape[1] - inside:] if inside > 0 else (
+            obs.etg_positive[:, :0])
         any_pos = np.nansum(etg_tail, axis=1) > 0
         out["confirmed_abstinent_last_days"] = np.where(
             np.isnan(out["abstinent_last_days"]),

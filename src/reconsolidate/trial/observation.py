@@ -115,8 +115,10 @@ class Observation:
     drinks_reported
         (n, n_days) TLFB report, NaN where no completed visit covers the day.
     etg_positive
-        (n, n_days) 1.0/0.0 on days with a completed visit and an EtG test, NaN otherwise
-        (all NaN when the biomarker is off).
+        (n, n_days) EtG result 1.0/0.0 of each completed visit's test, filed under the last
+        day the test covers (the day before the visit; it covers that day and the
+        ``etg_window_days - 1`` before it), NaN on other days (all NaN when the biomarker is
+        off).
     dropout_day
         (n,) study day of dropout (the patient completes no visit from that day on); the int32
         maximum for patients who never drop out.
@@ -283,15 +285,17 @@ def _observe_kernel(drinks, heavy_threshold, key, pidx, first_day, baseline_visi
                         noisy = true * shrink * math.exp(sigma * z - 0.5 * sigma * sigma)
                         value = max(np.rint(noisy), 1.0)
                 reported[i, j] = value
-            if etg_on and k >= 0 and 0 <= visit_day - first_day <= n_days:
+            if etg_on and k >= 0 and 1 <= visit_day - first_day <= n_days:
+                # the test covers days [visit - window, visit); it is filed under the last
+                # of them, so that its column says which days it can see
                 w0 = max(visit_day - etg_window_days - first_day, 0)
-                w1 = min(visit_day - first_day, n_days)
+                w1 = visit_day - first_day
                 drank = False
                 for j in range(w0, w1):
                     if drinks[i, j] > 0.0:
                         drank = True
                 u = counter_uniform(key, patient_day_counter(pid, visit_day, DRAW_ETG))
                 positive = drank and u < etg_sensitivity
-                etg[i, min(visit_day - first_day, n_days - 1)] = 1.0 if positive else 0.0
+                etg[i, w1 - 1] = 1.0 if positive else 0.0
             last_completed = visit_day - 1
         completed_out[i] = done_visits
