@@ -265,6 +265,10 @@ def gee_daily_abstinence(
         out["note"] = "not estimable: " + "; ".join(reasons)
         return out
     exog = np.column_stack([np.ones_like(x), x])
+    # AR(1) on the grid of each participant's OBSERVED days: a run of missing days counts as
+    # one step. Only the working correlation is approximate (the robust SE keeps inference
+    # valid); grid=False, which uses the day differences, took 35 s instead of 0.14 s for
+    # 300 participants x 270 days (statsmodels forms every within-participant pair).
     cs = sm.cov_struct.Exchangeable() if cov_struct == "exchangeable" else \
         sm.cov_struct.Autoregressive(grid=True)
     try:
