@@ -321,3 +321,24 @@ def test_etg_confirmed_equals_reported_when_reports_are_perfect(
     tested = d[d["etg_positive"].notna()]
     # each test is filed under the last day it covers: the day before a visit
     assert set((tested["study_day"] + 1) % 5) == {0}
+
+
+def test_summary_names_its_denominators(small_spec: Path, tmp_path: Path, capsys) -> None:
+    """Each arm's summary says how missing days were handled and over how many patients the
+    means are taken; the drinks/week change compares baseline and follow-up on the same
+    patients (those with both figures), as outcomes.parquet allows to recompute."""
+    import pyarrow.parquet as pq
+
+    out = tmp_path / "den"
+    assert main(["trial", str(small_spec), "--out", str(out), "--patients-per-arm", "40",
+                 "--json", "-", "--no-report", "--uncalibrated"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    o = pq.read_table(out / "outcomes.parquet").to_pandas()
+    for arm, row in data["arms"].items():
+        g = o[o["arm"] == arm]
+        assert row["missing_days"] == "exclude"
+        assert row["n_scored"] == int(g["drinks_per_week"].notna().sum())
+        both = g["drinks_per_week"].notna() & g["baseline_drinks_per_week"].notna()
+        base, now = g.loc[both, "baseline_drinks_per_week"], g.loc[both, "drinks_per_week"]
+        assert row["drinks_per_week_change_pct"] == pytest.approx(
+            100.0 * (now.mean() - base.mean()) / base.mean())

@@ -326,6 +326,7 @@ def summarize(
     outcomes: dict[str, list[dict[str, np.ndarray]]],
     n_days_window: int = 0,
     abstinent_last_days: int = 14,
+    missing_days: str | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Per-arm summary (the CLI table and ``--json``) from per-patient outcome arrays.
 
@@ -341,6 +342,10 @@ def summarize(
         K the outcomes were computed with (``[analysis] abstinent_last_days``), days; names
         the keys ``abstinent_last_{K}_days_pct`` and ``confirmed_abstinent_last_{K}_days_pct``
         (:func:`abstinent_last_key`).
+    missing_days
+        The outcomes' missing-day handling (``[analysis] missing_days``), reported in each
+        row as ``missing_days`` with ``n_scored`` (patients included under it); None leaves
+        the key out.
     """
     out: dict[str, dict[str, Any]] = {}
     last_key = abstinent_last_key(abstinent_last_days, n_days_window)
@@ -355,6 +360,11 @@ def summarize(
         s = summarize_arms(ep, np.full(n, arm))[arm]
         base = _nanmean(cat["baseline_drinks_per_week"])
         now = _nanmean(cat["drinks_per_week"])
+        # the change from baseline on the same patients (those with both figures): a dropout
+        # has a baseline but no follow-up figure
+        both = np.isfinite(cat["baseline_drinks_per_week"]) & np.isfinite(cat["drinks_per_week"])
+        pbase = _nanmean(cat["baseline_drinks_per_week"][both])
+        pnow = _nanmean(cat["drinks_per_week"][both])
         tbase = _nanmean(cat["true_baseline_drinks_per_week"])
         tnow = _nanmean(cat["true_drinks_per_week"])
 
@@ -363,13 +373,18 @@ def summarize(
 
         row: dict[str, Any] = {
             "n": n,
+            **({"missing_days": missing_days} if missing_days is not None else {}),
+            # patients with a counted follow-up day: the denominator of the means below
+            "n_scored": s["n_scored"],
             "percent_days_abstinent": s["percent_days_abstinent"],
             "percent_heavy_drinking_days": s["percent_heavy_drinking_days"],
             "drinks_per_week_baseline": _f(base),
             "drinks_per_week": _f(now),
             "uk_units_per_week_baseline": _f(base * UK_UNITS_PER_US_DRINK),
             "uk_units_per_week": _f(now * UK_UNITS_PER_US_DRINK),
-            "drinks_per_week_change_pct": _f(100.0 * (now - base) / base) if base > 0 else None,
+            "drinks_per_week_change_pct": (
+                _f(100.0 * (pnow - pbase) / pbase) if pbase > 0 else None
+            ),
             last_key: s["percent_abstinent_last_days"],
             # its denominator: patients with enough counted days in the last K (the others are
             # not assessable under missing_days = "exclude"; endpoints.compute_endpoints)
@@ -663,12 +678,12 @@ def run_trial(
     if out_dir is None:
         _consume(None)
         summary = summarize(arm_names, outcomes, spec.follow_up_days,
-                            spec.analysis.abstinent_last_days)
+                            spec.analysis.abstinent_last_days, spec.analysis.missing_days)
     else:
         with atomic_dir(out_dir, kind="trial run", legacy_files=_RUN_FILES) as tmp:
             _consume(tmp)
             summary = summarize(arm_names, outcomes, spec.follow_up_days,
-                                spec.analysis.abstinent_last_days)
+                                spec.analysis.abstinent_last_days, spec.analysis.missing_days)
             atomic_write_text(tmp / "spec.toml", spec_text if spec_text is not None else (
                 "# run_trial() was called without the spec's text (spec_text=None): this run\n"
                 "# cannot be re-run from here; metadata.json holds the resolved spec\n"
