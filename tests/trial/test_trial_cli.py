@@ -12,6 +12,7 @@ import time
 import tomllib
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from reconsolidate.cli import main
@@ -342,3 +343,40 @@ def test_summary_names_its_denominators(small_spec: Path, tmp_path: Path, capsys
         base, now = g.loc[both, "baseline_drinks_per_week"], g.loc[both, "drinks_per_week"]
         assert row["drinks_per_week_change_pct"] == pytest.approx(
             100.0 * (now.mean() - base.mean()) / base.mean())
+
+
+def test_shared_patients_false_gives_each_arm_its_own_patients(
+    small_spec: Path, tmp_path: Path, capsys
+) -> None:
+    """Two identical placebo arms: with shared patients (the default) they are the same people
+    and give identical outcomes (a comparison can never be 'significant'); with
+    shared_patients = false each arm draws its own patients, so they differ, and an arm's
+    results do not depend on the other arms (streams keyed by the arm's name)."""
+    import pyarrow.parquet as pq
+
+    twin = small_spec.read_text().split("[factorial]")[0] + (
+        '[[arms]]\nname = "pbo_a"\nprotocol = "ret_pbo"\n\n'
+        '[[arms]]\nname = "pbo_b"\nprotocol = "ret_pbo"\n'
+    )
+
+    def run(text: str, tag: str):
+        spec = tmp_path / f"{tag}.toml"
+        spec.write_text(text)
+        out = tmp_path / tag
+        assert main(["trial", str(spec), "--out", str(out), "--patients-per-arm", "40",
+                     "--no-report", "--uncalibrated"]) == 0
+        capsys.readouterr()
+        o = pq.read_table(out / "outcomes.parquet").to_pandas()
+        o = o.drop(columns=["patient_id"])
+        return {a: g.drop(columns=["arm"]).reset_index(drop=True) for a, g in o.groupby("arm")}
+
+    shared = run(twin, "shared")
+    assert shared["pbo_a"].equals(shared["pbo_b"])
+    indep = run(twin.replace('name = "tiny"', 'name = "tiny"\nshared_patients = false'), "indep")
+    a, b = indep["pbo_a"], indep["pbo_b"]
+    assert not np.allclose(a["percent_days_abstinent"].fillna(-1),
+                           b["percent_days_abstinent"].fillna(-1))
+    # removing arm pbo_b leaves pbo_a as it was
+    alone = run(twin.replace('name = "tiny"', 'name = "tiny"\nshared_patients = false')
+                .split('[[arms]]\nname = "pbo_b"')[0], "alone")
+    assert alone["pbo_a"].equals(a)

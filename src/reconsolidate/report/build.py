@@ -557,6 +557,8 @@ def _km_and_tables(outcomes: Any, arms: list[str], meta: dict[str, Any],
         "comparisons": crow,
         "across_replicates": _across_replicates(crow, len(reps)) if reps else [],
         "replicates": [int(r) for r in reps],
+        # older runs' specs have no key: their arms shared patients
+        "shared_patients": bool(spec.get("shared_patients", True)),
         "reference": ref,
     }
 

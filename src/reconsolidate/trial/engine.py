@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import zlib
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -659,6 +660,8 @@ def prefix_groups(plan: TrialPlan) -> dict[int, tuple[int, tuple[int, ...]]]:
     event before the group's branch day (:func:`branch_day`: the first lab or treatment
     session of any of its arms) is the same: burn-in, re-calibrations, quit day, therapy.
     """
+    if not plan.spec.shared_patients:
+        return {}  # each arm has its own patients: nothing in common
     groups: list[list[ArmPlan]] = []
     for arm in plan.arms:
         for g in groups:
@@ -675,6 +678,17 @@ def prefix_groups(plan: TrialPlan) -> dict[int, tuple[int, tuple[int, ...]]]:
         if len(g) > 1 and branch_day(plan, members) > plan.sim_first_day:
             out.update({a.index: (g[0].index, members) for a in g})
     return out
+
+
+def stream_replicate(plan: TrialPlan, arm_index: int, replicate: int) -> int:
+    """The replicate key of an arm's random streams: the replicate itself when arms share
+    their patients (``spec.shared_patients``, common random numbers); otherwise a key of the
+    arm's own, ``2^32 (1 + crc32(arm name)) + replicate``, so that each arm draws its own
+    patients, days and observation noise, independent of the arms beside it."""
+    if plan.spec.shared_patients:
+        return replicate
+    name = plan.arms[arm_index].name
+    return (1 + zlib.crc32(name.encode("utf-8"))) * (1 << 32) + replicate
 
 
 def branch_day(plan: TrialPlan, arm_indices: tuple[int, ...]) -> int:
@@ -705,7 +719,10 @@ def _simulate(
     mp = plan.memory_params
     seed = spec.seed
 
-    patients = sample_patients(arm.cohort, spec.cues, seed, start, stop, replicate=replicate)
+    # the replicate as the random streams see it: with shared_patients = false each arm has
+    # streams of its own, keyed by its name (so removing an arm changes no other arm)
+    rkey = stream_replicate(plan, arm_index, replicate)
+    patients = sample_patients(arm.cohort, spec.cues, seed, start, stop, replicate=rkey)
     n = patients.n
     if prefix is None:
         memory = mem.new_state(patients.acquisition_strength, mp)
@@ -715,7 +732,7 @@ def _simulate(
         memory = prefix.memory.copy()
         bstate = prefix.bstate.copy()
     skill_half_life = np.full(n, arm.therapy.coping_skill_half_life_days)
-    day_stream = CounterStream(seed, DAY_STREAM, replicate)
+    day_stream = CounterStream(seed, DAY_STREAM, rkey)
     s_mot = np.sqrt(np.log1p(bp.motivation_cv**2))
     motivation_gain = np.exp(s_mot * patients.motivation_z - s_mot**2 / 2)  # mean one
 
@@ -803,14 +820,14 @@ def _simulate(
                 arm.therapy.coping_skill_max - bstate.coping_skill
             ).clip(min=0.0)
         if day in lab_index:
-            u_lab = PatientStream(seed, "behavior.lab", 2, replicate, lab_index[day]).uniform(
+            u_lab = PatientStream(seed, "behavior.lab", 2, rkey, lab_index[day]).uniform(
                 start, stop
             )
             k = lab_index[day]
             urge[:, k], liking[:, k] = _lab_ratings(memory, plan, u_lab)
         if day in sessions:
             j, s = sessions[day]
-            i_s, o_s, w_s = _session(plan, arm, j, s, memory, bstate, patients, replicate,
+            i_s, o_s, w_s = _session(plan, arm, j, s, memory, bstate, patients, rkey,
                                      domain_counts)
             intensity = np.maximum(intensity, i_s)
             occ_integral += o_s
@@ -828,7 +845,7 @@ def _simulate(
         heavy_drinks_women=an.heavy_drinks_women,
         seed=seed,
         patient_start=start,
-        replicate=replicate,
+        replicate=rkey,
     )
     outcomes = _outcomes(plan, patients, drinks_true, obs, urge, liking)
     return ChunkResult(

@@ -275,6 +275,13 @@ class TrialSpec(StrictModel):
     description: str = ""
     seed: int = Field(0, ge=0)
     replicates: int = Field(1, ge=1, le=1000)
+    shared_patients: bool = Field(
+        True,
+        description="true: patient i is the same person in every arm, with the same days "
+        "(common random numbers: arms differ only by treatment, the sharpest comparison of "
+        "protocols); false: each arm draws its own patients, as a real parallel-group trial "
+        "(use it for power and type-I error across replicates)",
+    )
     patients_per_arm: int = Field(
         1000,
         ge=MIN_PATIENTS_PER_ARM,
