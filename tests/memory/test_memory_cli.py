@@ -43,9 +43,9 @@ def test_json_output(capsys):
 
 def test_table_and_plot(capsys, tmp_path):
     png = tmp_path / "plot.png"
-    assert main(["paradigm", "renewal", "--plot", str(png)]) == 0
+    assert main(["paradigm", "renewal", "--plot", str(png), "--parameters", "defaults"]) == 0
     out = capsys.readouterr().out
-    assert "ABA" in out and "PASS" in out
+    assert "ABA" in out and "PASS" in out and "memory parameters: defaults" in out
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(tmp_path.glob(".*.tmp"))  # atomic write leaves no temporary file
 
@@ -192,3 +192,25 @@ def test_plot_names_the_phases_and_tests_along_the_x_axis(tmp_path, name, model)
     if name == "monfils2009":  # the unsignalled rewards keep their phase (no cue: no line)
         assert [(s.kind, s.name) for s in slots][-2:] == [("phase", "reinstatement"),
                                                           ("test", "reinstatement")]
+
+
+def test_parameters_default_to_the_calibrated_memory(capsys):
+    """`paradigm` runs the memory the trial engine uses (the shipped fit) unless told
+    otherwise, says so, and lists the calibrated values that differ from the code defaults;
+    under the shipped fit renewal fails (docs/paradigms.md, "Which parameters")."""
+    from reconsolidate.calibration.defaults import calibrated_parameters
+
+    assert main(["paradigm", "renewal", "--model", "population", "--json", "-"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["parameters"]["set"] == "calibrated"
+    fitted = {k.removeprefix("memory.") for k in calibrated_parameters() if k.startswith("memory.")}
+    assert set(d["parameters"]["changed"]) == fitted
+    assert not all(c["passed"] for c in d["checks"])
+    assert main(["paradigm", "renewal", "--model", "population", "--json", "-",
+                 "--parameters", "defaults"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["parameters"]["set"] == "defaults" and all(c["passed"] for c in d["checks"])
+    assert main(["paradigm", "renewal"]) == 0
+    assert "checks fail with the calibrated parameters" in capsys.readouterr().out
+    assert main(["paradigm", "renewal", "--parameters", "fitted"]) == 2
+    assert "--parameters 'fitted': allowed calibrated, defaults" in capsys.readouterr().err

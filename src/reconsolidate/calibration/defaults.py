@@ -28,6 +28,7 @@ __all__ = [
     "FITTED_PATH",
     "apply_calibrated_defaults",
     "apply_parameters",
+    "calibrated_memory_params",
     "calibrated_parameters",
     "calibration_provenance",
     "load_fitted",
@@ -67,6 +68,18 @@ def _shipped() -> tuple[tuple[tuple[str, float], ...], tuple[tuple[str, Any], ..
 def calibrated_parameters() -> dict[str, float]:
     """The shipped calibrated parameter values (empty when the package is uncalibrated)."""
     return dict(_shipped()[0])
+
+
+def calibrated_memory_params() -> Any:
+    """:class:`~reconsolidate.memory.params.MemoryParams` with the shipped calibrated
+    ``memory.*`` values (the memory the trial engine uses), the code defaults elsewhere."""
+    import dataclasses
+
+    from reconsolidate.memory.params import MemoryParams
+
+    fitted = {k.removeprefix("memory."): v for k, v in calibrated_parameters().items()
+              if k.startswith("memory.")}
+    return dataclasses.replace(MemoryParams(), **fitted)
 
 
 def calibration_provenance() -> dict[str, Any]:

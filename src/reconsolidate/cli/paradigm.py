@@ -24,6 +24,33 @@ from reconsolidate.exceptions import InputError
 __all__ = ["paradigm", "register"]
 
 
+def _memory_parameters(which: str) -> tuple[Any, dict[str, Any]]:
+    """The memory parameters for ``--parameters`` and their description for the output."""
+    import dataclasses
+
+    from reconsolidate.calibration.defaults import (
+        calibrated_memory_params,
+        calibrated_parameters,
+        calibration_provenance,
+    )
+    from reconsolidate.memory.params import MemoryParams
+
+    code = MemoryParams()
+    if which == "defaults":
+        return code, {"set": "defaults", "source": "the code's documented defaults "
+                      "(reconsolidate.memory.params.MemoryParams)", "changed": {}}
+    p = calibrated_memory_params()
+    fitted = sorted(k.removeprefix("memory.") for k in calibrated_parameters()
+                    if k.startswith("memory."))
+    prov = calibration_provenance()
+    changed = {k: {"calibrated": getattr(p, k), "default": getattr(code, k)} for k in fitted
+               if dataclasses.asdict(p)[k] != dataclasses.asdict(code)[k]}
+    return p, {"set": "calibrated",
+               "source": f"calibration/fitted.toml ({prov.get('status', 'uncalibrated')}, "
+                         f"{prov.get('date_utc', 'no date')}): the trial engine's memory",
+               "changed": changed}
+
+
 def _table_text(result: dict[str, Any]) -> str:
     from rich.console import Console
     from rich.table import Table
@@ -47,6 +74,15 @@ def _table_text(result: dict[str, Any]) -> str:
         checks.add_row("PASS" if ch["passed"] else "FAIL", ch["description"],
                        f"{ch['value_a']:.3f} {rel} {ch['bound']:.3f}")
     console.print(checks)
+    used = result.get("parameters")
+    if used:
+        changed = ", ".join(f"{k} {v['calibrated']:.3g} (default {v['default']:.3g})"
+                            for k, v in used["changed"].items())
+        console.print(f"memory parameters: {used['set']}, {used['source']}"
+                      + (f"; {changed}" if changed else ""))
+        if used["set"] == "calibrated" and not all(ch["passed"] for ch in result["checks"]):
+            console.print("checks fail with the calibrated parameters: see docs/paradigms.md "
+                          "(\"Which parameters\"); --parameters defaults runs the code defaults")
     return buf.getvalue()
 
 
@@ -227,6 +263,10 @@ def paradigm(
     json_out: str | None = typer.Option(None, "--json", help="'-' for stdout, or a file."),
     plot: str | None = typer.Option(None, "--plot",
                                     help="Write a PNG of responding per condition."),
+    parameters: str = typer.Option(
+        "calibrated", "--parameters",
+        help="calibrated: the memory parameters the trial engine uses (the shipped fit, "
+        "calibration/fitted.toml); defaults: the code's documented defaults."),
 ) -> None:
     """Run a laboratory paradigm (phases, drugs, tests) with a memory model and check it."""
     from reconsolidate.memory.paradigm import Paradigm, builtin_paradigms, run_paradigm
@@ -247,6 +287,8 @@ def paradigm(
         raise InputError("give a paradigm name or file (see --list), or --list / --schema")
     if model not in ("reference", "population"):
         raise InputError(f"--model {model!r}: allowed reference, population")
+    if parameters not in ("calibrated", "defaults"):
+        raise InputError(f"--parameters {parameters!r}: allowed calibrated, defaults")
     if plot is not None and not plot.lower().endswith(".png"):
         raise InputError(f"--plot {plot!r}: the file name must end in .png")
     # output files need an existing directory (a typo must not create a tree of directories);
@@ -255,7 +297,9 @@ def paradigm(
         check_output_file(plot, "--plot")
     if json_out not in (None, "-"):
         check_output_file(json_out, "--json")
-    result = to_jsonable(run_paradigm(name_or_file, model).to_dict())
+    params, used = _memory_parameters(parameters)
+    result = to_jsonable(run_paradigm(name_or_file, model, params).to_dict())
+    result["parameters"] = used
     if plot is not None:
         _plot(result, plot)
     if json_out == "-":
