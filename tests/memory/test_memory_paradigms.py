@@ -128,3 +128,37 @@ def test_calibrated_memory_checks_as_documented() -> None:
         passed = {name: sum(c["passed"] for c in run_paradigm(name, model, p).checks)
                   for name in builtin_paradigms()}
         assert passed == documented, model
+
+
+@pytest.mark.parametrize("model", ["reference", "population"])
+def test_probe_tests_do_not_change_the_damage(tmp_path, model) -> None:
+    """Tests neither learn nor change lability, so probes inside the reconsolidation window
+    must not change the long-term memory: the damage D_max (1 - exp(-L I_w / I_scale)) is not
+    additive, and applying it piece by piece between probes made it grow with their number (60
+    probes in 2 h: long-term response 0.309 -> 0.285, damage above D_max)."""
+    from pathlib import Path
+
+    from reconsolidate.memory.params import MemoryParams
+
+    builtin = Path(__file__).resolve().parents[2] / "src" / "reconsolidate" / "memory" / "paradigms"
+
+    text = (builtin / "nader2000.toml").read_text()
+    probes = ",\n".join(f'  {{ test = "p{i}", delay_min = 2 }}' for i in range(60))
+    text += f'''
+[[conditions]]
+name = "RET+KET-probes"
+steps = [
+  {{ phase = "acquisition" }},
+  {{ phase = "retrieval", delay_h = 24 }},
+  {{ drug = "ketamine", delay_min = 1 }},
+{probes},
+  {{ test = "ltm", delay_min = {24 * 60 - 120} }},
+]
+'''
+    path = tmp_path / "probes.toml"
+    path.write_text(text.replace('regimen = "zarate', f'regimen = "{builtin}/regimens/zarate')
+                    .replace('-40min"', '-40min.toml"'))
+    res = run_paradigm(path, model, MemoryParams())
+    ltm = res.conditions["RET+KET"]["tests"]["ltm"]
+    assert ltm < 0.5  # the drug did damage
+    assert abs(res.conditions["RET+KET-probes"]["tests"]["ltm"] - ltm) < 1e-9
