@@ -162,3 +162,20 @@ steps = [
     ltm = res.conditions["RET+KET"]["tests"]["ltm"]
     assert ltm < 0.5  # the drug did damage
     assert abs(res.conditions["RET+KET-probes"]["tests"]["ltm"] - ltm) < 1e-9
+
+
+@pytest.mark.parametrize("model", ["reference", "population"])
+def test_intact_checks_read_the_prediction_and_can_fail(model) -> None:
+    """The "memory intact" checks compare the reward prediction V, not the near-saturated
+    response (which keeps 90% of placebo for any V above about 0.65). A model that lets the
+    drug act without a prediction error (threshold 0.01, damage max 0.3) cuts V from 0.99 to
+    0.71 after a fully expected drink: the Sevenster no-PE check must fail."""
+    import dataclasses
+
+    from reconsolidate.memory.params import MemoryParams
+
+    p = dataclasses.replace(MemoryParams(), destabilization_pe_threshold=0.01,
+                            restabilization_damage_max=0.3)
+    check = run_paradigm("sevenster2013", model, p).checks[0]
+    assert check["measure"] == "prediction" and "no prediction error" in check["description"]
+    assert not check["passed"]

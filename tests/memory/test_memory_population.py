@@ -183,3 +183,15 @@ def test_fast_path_matches_reference_single_cue(seq):
             break  # a third cause, or a near-tie assignment or gate: the histories may part
         assert abs(pop.response(s, p)[0, 0] - m.response(x, t)) <= 0.1
 
+
+
+@pytest.mark.xfail(strict=True, reason="known divergence of the reduced model (docs/paradigms.md, "
+                   "'Known limitations'): after two quick unrewarded trials and a rewarded one "
+                   "5 h later, response 1 h on 0.931 (population) vs 0.782 (reference)")
+def test_known_divergence_after_two_quick_extinction_trials():
+    """Found by hypothesis (not in CI's derandomised examples): both models assign the
+    rewarded trial to the acquisition cause, but the reduced model's kernel-sum prior (a
+    cause's trials summarised by count, mean and last time) weighs the causes differently one
+    hour later. Recorded so that a change to the reduction that closes it shows up here."""
+    test_fast_path_matches_reference_single_cue.hypothesis.inner_test(
+        seq=[(False, 0.0546875), (False, 5.0), (True, 1.0)])

@@ -106,10 +106,13 @@ class MemoryParams:
         0.9 is not derived from it.
     restabilization_occupancy_scale_min
         Window-weighted NMDA occupancy integral (occupancy x min) giving 1 - 1/e of the maximal
-        damage. ASSUMPTION: 5 occupancy-min (a quarter of full occupancy for 20 min), so that a
-        sub-anaesthetic infusion right after retrieval sits near the plateau, as the size of
-        the Das 2019 RET+KET effect suggests; to be calibrated on Das 2019 blood-level
-        associations.
+        damage. ASSUMPTION: 5 occupancy-min (a quarter of full occupancy for 20 min). The
+        damage grows with lability x integral: for a fully labile memory (L = 1) a 0.5 mg/kg
+        infusion right after retrieval (I_w about 18.6) sits near the plateau (0.88 of 0.9),
+        but a memory left only partly labile by its retrieval trial (L about 0.3 in the
+        built-in paradigms) loses 0.59-0.66 (Zarate and Das regimens). Calibrated (the
+        shipped fit: 1.47, where the damage saturates by 0.1 mg/kg, docs/calibration.md); Das
+        2019's blood-level associations would constrain it better.
     lability_prior_boost_per_h
         Extra prior weight (1/h, same units as the kernel) of a latent cause per unit of its
         current lability: a destabilised memory stays the inferred active one until it has
