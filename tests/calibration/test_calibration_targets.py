@@ -327,3 +327,28 @@ def test_calibration_loss_prefers_passing_every_target() -> None:
         one_miss = [centre(u) for u in ts]
         one_miss[k] = t.interval[1] + 0.2 * t.loss_scale
         assert all_pass < loss(ts, one_miss), t.id
+
+
+def test_lab_constraints_penalise_failed_paradigm_checks(tmp_path: Path) -> None:
+    """The targets file's [lab] table runs its paradigms with a candidate's memory
+    parameters: at the code defaults every check passes (penalty 0); the read-out the earlier
+    fit chose (threshold 0.62, noise 0.15) fails renewal and reinstatement, each failed check
+    costing weight x ((shortfall + 0.001) / scale)^2. An unknown paradigm is refused."""
+    from reconsolidate.calibration.predict import lab_checks
+
+    lt = load_targets()
+    assert lt.model.lab is not None and "renewal" in lt.model.lab.paradigms
+    ok = lab_checks(lt, {}, base="code")
+    assert ok["penalty"] == 0.0 and ok["n_passed"] == ok["n_checks"] > 20
+    bad = lab_checks(lt, {"memory.cr_threshold": 0.624, "memory.cr_noise": 0.154}, base="code")
+    failed = {f["paradigm"] for f in bad["failed"]}
+    assert {"renewal", "reinstatement"} <= failed
+    lab = lt.model.lab
+    expect = sum(lab.weight * ((f["shortfall"] + 0.001) / lab.scale) ** 2 for f in bad["failed"])
+    assert bad["penalty"] == pytest.approx(expect) and bad["penalty"] > 1.0
+    text = Path(lt.path).read_text(encoding="utf-8")
+    t = tmp_path / "t.toml"
+    t.write_text(text.replace('"reinstatement"]', '"no_such_paradigm"]'), encoding="utf-8")
+    (tmp_path / "scenarios").symlink_to(lt.base / "scenarios")
+    with pytest.raises(InputError, match="unknown.*no_such_paradigm"):
+        load_targets(t)

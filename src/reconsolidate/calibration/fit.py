@@ -63,11 +63,13 @@ class CalibrationResult:
     best_params
         Fitted parameter values (dotted names).
     best_loss
-        Their loss.
+        Their loss (the targets' loss plus the penalty of failed laboratory checks, when the
+        targets file has a ``[lab]`` table).
     best_predicted
         Their predicted value of each target (target order).
     history
-        One dict per trial (ask order): ``number``, ``batch``, ``params``, ``loss``, ``predicted``.
+        One dict per trial (ask order): ``number``, ``batch``, ``params``, ``loss``, ``predicted``,
+        ``target_loss``, ``lab_penalty``, ``lab_passed``, ``lab_checks``.
     settings
         seed, budget, batch size, sampler, targets path and SHA-256, patients per arm.
     timings
@@ -302,7 +304,11 @@ def calibrate(
                 value = r["loss"] if math.isfinite(r["loss"]) else 1e12
                 study.tell(tr, value)
                 history.append({"number": tr.number, "batch": batch, "params": p,
-                                "loss": value, "predicted": r["predicted"]})
+                                "loss": value, "predicted": r["predicted"],
+                                "target_loss": r.get("target_loss", value),
+                                "lab_penalty": r.get("lab_penalty", 0.0),
+                                "lab_passed": r.get("lab_passed", 0),
+                                "lab_checks": r.get("lab_checks", 0)})
             done += k
             best = min(h["loss"] for h in history)
             if progress is not None:
@@ -491,6 +497,12 @@ def write_calibration(
         ),
         "status": "calibrated",
     }
+    best = min(result.history, key=lambda h: (h["loss"], h["number"]))
+    if best.get("lab_checks"):
+        prov["target_loss"] = best["target_loss"]
+        prov["lab_penalty"] = best["lab_penalty"]
+        prov["lab_checks"] = best["lab_checks"]
+        prov["lab_checks_passed"] = best["lab_passed"]
     if result.settings.get("start"):
         st = result.settings["start"]
         prov["start_sha256"] = st["sha256"]

@@ -32,6 +32,7 @@ __all__ = [
     "ArmData",
     "code_default",
     "evaluate",
+    "lab_checks",
     "loss",
     "predict_targets",
     "simulate_scenarios",
@@ -328,6 +329,47 @@ def loss(targets: list[Target], predicted: list[float]) -> float:
     return float(total)
 
 
+def lab_checks(lt: LoadedTargets, params: dict[str, float], base: str) -> dict[str, Any]:
+    """Run the targets file's laboratory paradigms (``[lab]``) with the memory of ``params``.
+
+    ``base`` is ``"code"`` (the code defaults under ``params``, as a calibration trial) or
+    ``"calibrated"`` (the shipped fit under ``params``, as ``validate``). Returns
+    ``{"penalty", "n_checks", "n_passed", "failed": [{"paradigm", "description", "value",
+    "bound", "shortfall"}]}``; penalty 0 and no checks without a ``[lab]`` table.
+    """
+    import dataclasses
+
+    from reconsolidate.memory.paradigm import run_paradigm
+    from reconsolidate.memory.params import MemoryParams
+
+    lab = lt.model.lab
+    out: dict[str, Any] = {"penalty": 0.0, "n_checks": 0, "n_passed": 0, "failed": []}
+    if lab is None:
+        return out
+    if base == "calibrated":
+        from reconsolidate.calibration.defaults import calibrated_memory_params
+
+        mp = calibrated_memory_params()
+    else:
+        mp = MemoryParams()
+    over = {k.removeprefix("memory."): v for k, v in params.items() if k.startswith("memory.")}
+    mp = dataclasses.replace(mp, **over)
+    for name in lab.paradigms:
+        for c in run_paradigm(name, lab.model, mp).checks:
+            out["n_checks"] += 1
+            if c["passed"]:
+                out["n_passed"] += 1
+                continue
+            a, bound = float(c["value_a"]), float(c["bound"])
+            short = max(bound - a, 0.0) if c["relation"] == "above" else max(a - bound, 0.0)
+            if not math.isfinite(short):
+                short = 1.0
+            out["penalty"] += lab.weight * ((short + 0.001) / lab.scale) ** 2
+            out["failed"].append({"paradigm": name, "description": c["description"],
+                                  "value": a, "bound": bound, "shortfall": short})
+    return out
+
+
 @lru_cache(maxsize=8)
 def _cached_targets(path: str) -> LoadedTargets:
     return load_targets(path)
@@ -350,4 +392,8 @@ def evaluate(
     sims = simulate_scenarios(lt, params, scenarios=scen, base="code",
                               patients_per_arm=patients_per_arm)
     pred = predict_targets(targets, sims)
-    return {"predicted": pred, "loss": loss(targets, pred)}
+    target_loss = loss(targets, pred)
+    lab = lab_checks(lt, params, base="code")
+    return {"predicted": pred, "loss": target_loss + lab["penalty"], "target_loss": target_loss,
+            "lab_penalty": lab["penalty"], "lab_passed": lab["n_passed"],
+            "lab_checks": lab["n_checks"]}

@@ -200,6 +200,32 @@ class FreeParameter(StrictModel):
         return self
 
 
+class LabConstraints(StrictModel):
+    """Laboratory paradigms whose declared checks the calibrated memory must keep passing.
+
+    Each failed check adds ``weight x ((shortfall + 0.001) / scale)^2`` to the loss, the
+    shortfall being how far the check's value misses its bound (response or reward prediction,
+    0-1); the paradigms run with the candidate's memory parameters.
+    """
+
+    paradigms: list[str] = Field(min_length=1, description="built-in paradigm names")
+    model: Literal["population", "reference"] = Field(
+        "population", description="memory model that runs them (the trial engine's: population)")
+    scale: float = Field(0.05, gt=0, description="shortfall costing `weight`, response units")
+    weight: float = Field(1.0, gt=0)
+    why: str = ""
+
+    @model_validator(mode="after")
+    def _known(self) -> LabConstraints:
+        from reconsolidate.memory.paradigm import builtin_paradigms
+
+        known = builtin_paradigms()
+        bad = [n for n in self.paradigms if n not in known]
+        if bad:
+            raise ValueError(f"lab.paradigms: unknown {bad}; allowed: {', '.join(known)}")
+        return self
+
+
 class TargetSet(StrictModel):
     """A whole targets file."""
 
@@ -208,6 +234,7 @@ class TargetSet(StrictModel):
     scenarios: dict[str, Scenario] = Field(min_length=1)
     targets: list[Target] = Field(min_length=1)
     parameters: list[FreeParameter] = Field(default_factory=list)
+    lab: LabConstraints | None = None
 
     @model_validator(mode="after")
     def _check(self) -> TargetSet:

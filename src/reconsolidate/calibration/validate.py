@@ -66,10 +66,14 @@ def validate(
             "window_days": list(t.window_days),
             "uncertainty": t.uncertainty,
         })
+    from reconsolidate.calibration.predict import lab_checks
+
     return {
         "targets": rows,
         "n_passed": sum(r["passed"] for r in rows),
         "n_targets": len(rows),
+        # the targets file's laboratory paradigms ([lab]) with the same memory parameters
+        "lab": lab_checks(lt, params or {}, base="calibrated"),
         "calibration": calibration_provenance(),
         "targets_sha256": lt.sha256,
     }

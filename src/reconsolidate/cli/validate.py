@@ -68,4 +68,12 @@ def register(app: typer.Typer) -> None:
                 _fmt(r["published"]), f"[{_fmt(lo)}, {_fmt(hi)}]", _fmt(r["predicted"]),
                 "[green]pass[/green]" if r["passed"] else "[red]FAIL[/red]",
             )
-        Console(width=None if sys.stdout.isatty() else 200).print(table)
+        console = Console(width=None if sys.stdout.isatty() else 200)
+        console.print(table)
+        lab = res["lab"]
+        if lab["n_checks"]:
+            console.print(f"laboratory paradigms (memory constraints): {lab['n_passed']}/"
+                          f"{lab['n_checks']} checks pass, penalty {lab['penalty']:.4g}")
+            for f in lab["failed"]:
+                console.print(f"  [red]FAIL[/red] {f['paradigm']}: {f['description']} "
+                              f"({f['value']:.3f} vs {f['bound']:.3f})")
