@@ -1,9 +1,11 @@
 """Strict configuration models and one-line error messages for pydantic validation.
 
-Every configuration file (regimens, paradigms, trial specs) is a pydantic model derived from
-:class:`StrictModel`: unknown keys are rejected and values are validated where they enter. A
-:class:`pydantic.ValidationError` is turned into a single line that names the field path, the
-value received and what is allowed, so that the command line never shows a traceback.
+Every configuration file (regimens, paradigms, trial specs, calibration targets, trigger
+mappings) is a pydantic model derived from :class:`StrictModel`: unknown keys are rejected, values
+are validated where they enter and are not converted between types (``"120"`` or ``7.0`` for an
+integer is an error, not 120 or 7). A :class:`pydantic.ValidationError` is turned into a single
+line that names the field path, the value received and what is allowed, so that the command line
+never shows a traceback.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from pathlib import Path
 from types import UnionType
 from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, GetCoreSchemaHandler, ValidationError
 from pydantic.fields import FieldInfo
+from pydantic_core import CoreSchema
 
 from reconsolidate.exceptions import InputError
 
@@ -23,10 +26,40 @@ __all__ = ["StrictModel", "format_validation_error", "load_toml_model", "read_to
 M = TypeVar("M", bound=BaseModel)
 
 
-class StrictModel(BaseModel):
-    """Base of all configuration models: unknown keys are errors, instances are immutable."""
+def _lists_for_tuples(node: Any) -> None:
+    """Let every tuple of a core schema take a list (TOML and JSON have arrays, not tuples).
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    pydantic's strict mode accepts only a ``tuple`` for a tuple field; the items keep the
+    model's strictness (``[1, "2"]`` for ``tuple[int, int]`` is still an error).
+    """
+    if isinstance(node, dict):
+        if node.get("type") == "tuple":
+            node["strict"] = False
+        for value in node.values():
+            _lists_for_tuples(value)
+    elif isinstance(node, list):
+        for value in node:
+            _lists_for_tuples(value)
+
+
+class StrictModel(BaseModel):
+    """Base of all configuration models: unknown keys are errors, instances are immutable, and
+    values are not coerced between types.
+
+    pydantic's strict mode: an integer field takes only an integer (not ``"7"``, ``7.0`` or
+    ``true``), a number field an integer or a float (not ``"5"``), a boolean only ``true`` or
+    ``false``, a string only a string. Lists are accepted for tuple fields (TOML has arrays).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, strict=True)
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: Any, handler: GetCoreSchemaHandler, /
+    ) -> CoreSchema:
+        schema = handler(source)
+        _lists_for_tuples(schema)
+        return schema
 
 
 def _loc_to_path(loc: tuple[Any, ...]) -> str:
@@ -128,11 +161,40 @@ def _allowed_keys(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> list[s
     return [f.alias or name for name, f in cls.model_fields.items()]
 
 
+#: What is allowed, for pydantic's type errors (strict mode: no conversion between types).
+_EXPECTED = {
+    "int_type": "must be an integer",
+    "int_parsing": "must be an integer",
+    "int_from_float": "must be an integer",
+    "float_type": "must be a number",
+    "float_parsing": "must be a number",
+    "finite_number": "must be a finite number",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+    "string_type": "must be a string",
+    "list_type": "must be a list (a TOML array)",
+    "tuple_type": "must be a list (a TOML array)",
+    "dict_type": "must be a table",
+    "model_type": "must be a table",
+}
+
+
+def _allowed_text(kind: str, text: str) -> str:
+    """pydantic's message about a value, worded as what is allowed (``must be an integer``,
+    ``must be greater than 0`` for ``Input should be greater than 0``)."""
+    if kind in _EXPECTED:
+        return _EXPECTED[kind]
+    if text.startswith("Input should be "):
+        return "must be " + text.removeprefix("Input should be ")
+    return text
+
+
 def format_validation_error(
     err: ValidationError,
     source: str | None = None,
     limit: int = 1,
     model: type[BaseModel] | None = None,
+    root: str = "",
 ) -> str:
     """Return the first ``limit`` problems of a pydantic error as one line each.
 
@@ -147,6 +209,9 @@ def format_validation_error(
     model
         The model that was validated; with it, an unknown key's message lists the allowed keys
         and the tags of discriminated unions are left out of the field path.
+    root
+        The dotted path of the validated table inside a larger file (an inline regimen of a
+        trial spec: ``protocols.P.sessions[0].regimen``), put in front of every field path.
 
     Every message carries the full dotted field path from the root of the file
     (``cohort.weight_kg_male.sd``, ``protocols.ket.sessions[0].regimen``): a check of a whole
@@ -156,6 +221,8 @@ def format_validation_error(
     for e in err.errors(include_url=False)[:limit]:
         loc = tuple(e.get("loc", ()))
         path = _loc_to_path(_user_loc(model, loc)[0])
+        if root:
+            path = root if path == "<root>" else root + ("" if path[0] == "[" else ".") + path
         kind = e.get("type", "")
         if kind == "extra_forbidden":
             msg = f"unknown key '{path}'"
@@ -172,9 +239,12 @@ def format_validation_error(
                 # a (sub)model's own check: its text names the fields (the input is the model),
                 # prefixed with the submodel's path unless the text already starts with it
                 named = path == "<root>" or text.startswith((f"{path}.", f"{path}:"))
-                msg = text if named else f"{path}: {text}"
+                if root and text.startswith("unknown key '"):  # a check's own unknown key
+                    msg = f"unknown key '{path}." + text.removeprefix("unknown key '")
+                else:
+                    msg = text if named else f"{path}: {text}"
             else:
-                msg = f"field '{path}' = {value!r}: {text}"
+                msg = f"field '{path}' = {value!r}: {_allowed_text(kind, text)}"
         msgs.append(msg)
     line = "; ".join(msgs)
     return f"{source}: {line}" if source else line

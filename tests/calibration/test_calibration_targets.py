@@ -350,5 +350,5 @@ def test_lab_constraints_penalise_failed_paradigm_checks(tmp_path: Path) -> None
     t = tmp_path / "t.toml"
     t.write_text(text.replace('"reinstatement"]', '"no_such_paradigm"]'), encoding="utf-8")
     (tmp_path / "scenarios").symlink_to(lt.base / "scenarios")
-    with pytest.raises(InputError, match="unknown.*no_such_paradigm"):
+    with pytest.raises(InputError, match=r"unknown.*no_such_paradigm"):
         load_targets(t)

@@ -380,3 +380,95 @@ def test_shared_patients_false_gives_each_arm_its_own_patients(
     alone = run(twin.replace('name = "tiny"', 'name = "tiny"\nshared_patients = false')
                 .split('[[arms]]\nname = "pbo_b"')[0], "alone")
     assert alone["pbo_a"].equals(a)
+
+
+def test_table_shows_dropout_denominators_and_missing_day_handling(
+    small_spec: Path, tmp_path: Path, capsys
+) -> None:
+    """The table hid dropout and denominators (an abstinence share beside n = 500 when only
+    274 were assessable): it shows n scored, dropout %, the abstinence share with its count
+    and denominator, and a line naming the missing-day handling. --json FILE writes the
+    summary (the same object as --json -) and still prints the table."""
+    out, summary = tmp_path / "tab", tmp_path / "summary.json"
+    assert main(["trial", str(small_spec), "--out", str(out), "--patients-per-arm", "40",
+                 "--no-report", "--uncalibrated", "--json", str(summary)]) == 0
+    raw = capsys.readouterr().out
+    text = " ".join(raw.split())
+    data = json.loads(summary.read_text())
+    assert data["out_dir"] == str(out) and (out / "outcomes.parquet").is_file()
+    header = next(ln for ln in raw.splitlines() if "PDA %" in ln)
+    columns = [c.strip() for c in header.strip("┃ ").split("┃")]
+    assert columns[:4] == ["arm", "n", "n scored", "dropout %"]
+    assert "missing days: exclude (available-case" in text
+    assert "abstinent/assessable, assessable = at least 7 of the last 14 days reported" in text
+    rows = {cells[0]: cells for cells in ([c.strip() for c in ln.strip("│ ").split("│")]
+                                          for ln in raw.splitlines() if ln.startswith("│"))}
+    for arm, row in data["arms"].items():
+        den = row["n_abstinent_last_14_days"]
+        pct = row["abstinent_last_14_days_pct"]
+        abstinent = round(pct * den / 100)
+        assert abstinent == pytest.approx(pct * den / 100, abs=1e-6)  # a count of patients
+        cells = rows[arm]
+        assert cells[1:4] == [str(row["n"]), str(row["n_scored"]), f"{row['dropout_pct']:.1f}"]
+        assert f"{pct:.1f} ({abstinent}/{den})" in cells
+        assert den < row["n"]  # dropouts are not assessable: the denominator is not n
+
+
+def test_json_file_needs_an_existing_directory(small_spec: Path, tmp_path: Path,
+                                               capsys) -> None:
+    out = tmp_path / "never"
+    assert main(["trial", str(small_spec), "--out", str(out),
+                 "--json", str(tmp_path / "no" / "such" / "s.json")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: --json ") and "does not exist" in err and "\n" not in err
+    assert not out.exists() and not (tmp_path / "no").exists()
+
+
+def test_rerun_into_the_same_directory_says_it_replaced_the_earlier_run(
+    small_spec: Path, tmp_path: Path, capsys
+) -> None:
+    """The default run directory does not depend on --patients-per-arm: a re-run replaces the
+    earlier run (the README's command must stay re-runnable), and says so on stderr."""
+    out = tmp_path / "again"
+    argv = ["trial", str(small_spec), "--out", str(out), "--no-report", "--json", "-",
+            "--uncalibrated"]
+    assert main([*argv, "--patients-per-arm", "12"]) == 0
+    assert "replaced" not in capsys.readouterr().err
+    assert main([*argv, "--patients-per-arm", "14"]) == 0
+    cap = capsys.readouterr()
+    notes = [ln for ln in cap.err.splitlines() if "replaced" in ln]
+    assert notes == [f"note: replaced the earlier run in {out} (give --out DIR to keep runs "
+                     "apart)"]
+    assert json.loads(cap.out)["arms"]["ret_ket+none"]["n"] == 14  # stdout stays JSON only
+    assert json.loads((out / "metadata.json").read_text())["summary"]["ret_ket+none"]["n"] == 14
+
+
+def test_summary_line_counts_the_copied_patient_days_as_copied(
+    small_spec: Path, tmp_path: Path, capsys
+) -> None:
+    """'N of them shared ..., simulated once' named the patient-days saved (patient_days -
+    simulated_patient_days) as if they were the shared days: the line says they were copied."""
+    out = tmp_path / "copied"
+    assert main(["trial", str(small_spec), "--out", str(out), "--no-report",
+                 "--patients-per-arm", "10"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    t = json.loads((out / "metadata.json").read_text())["timings"]
+    copied = t["patient_days"] - t["simulated_patient_days"]
+    assert copied > 0
+    assert (f"{t['patient_days']:,.0f} patient-days ({copied:,.0f} of them copied, not "
+            "simulated: "
+            "arms alike before randomisation simulate their common days once)") in text
+
+
+def test_table_caption_and_abstinence_cell_for_every_missing_day_handling() -> None:
+    from reconsolidate.cli.trial import _abstinent_cell, _missing_days_caption
+
+    assert _missing_days_caption("heavy", 14, 7).startswith(
+        "missing days: heavy (intention-to-treat: a missing day counts as a heavy drinking day")
+    assert _missing_days_caption("abstinent", 28, 14).startswith(
+        "missing days: abstinent (a missing day counts as abstinent")
+    key = "abstinent_last_14_days_pct"
+    assert _abstinent_cell({key: 100.0 * 81 / 274, "n_abstinent_last_14_days": 274}, key) == (
+        "29.6 (81/274)")
+    # no assessable patient: the share is null, the cell a dash
+    assert _abstinent_cell({key: None, "n_abstinent_last_14_days": 0}, key) == "-"

@@ -270,7 +270,7 @@ def _write_spec(tmp_path: Path, extra: str, cohort: str = "") -> Path:
          r"field 'memory\.lability_tau_min' = 'long'"),
         # the tag of the distribution ('normal') is not part of the path the user wrote
         ("", 'weight_kg_male = { dist = "normal", mean = 80, sd = -1 }\n',
-         r"field 'cohort\.weight_kg_male\.sd' = -1: Input should be greater than or equal to 0"),
+         r"field 'cohort\.weight_kg_male\.sd' = -1: must be greater than or equal to 0"),
         ("", 'weight_kg_male = { dist = "normal", mean = 80, sd = 1, colour = 2 }\n',
          r"unknown key 'cohort\.weight_kg_male\.colour' \(allowed: dist, mean, sd, low, high\)"),
         ("", 'weight_kg_male = { dist = "uniform", low = 90, high = 80 }\n',
@@ -322,16 +322,20 @@ def test_contradictory_spec_file_exits_2_with_one_line(
 @pytest.mark.parametrize(
     ("regimen", "files", "msg"),
     [
-        # an inline regimen: the full path from the spec's root, once
+        # an inline regimen: the spec file, then the full path from the spec's root, once
         ('{ bolus = [ { time_min = 0, dose_mg_per_kg = 5 } ] }', {},
-         r"^error: field 'protocols\.k\.sessions\[0\]\.regimen\.bolus\[0\]\.dose_mg_per_kg' = 5: "
-         r"implausible ketamine dose"),
+         r"^error: \S*s\.toml: field 'protocols\.k\.sessions\[0\]\.regimen\.bolus\[0\]\."
+         r"dose_mg_per_kg' = 5: implausible ketamine dose"),
         ('{ bolus = [ { time_min = 0, dose_mg_per_kg = 1 } ], foo = 1 }', {},
-         r"^error: unknown key 'protocols\.k\.sessions\[0\]\.regimen\.foo'"),
-        # a regimen file: which session names it, then the file's own problem
+         r"^error: \S*s\.toml: unknown key 'protocols\.k\.sessions\[0\]\.regimen\.foo'"),
+        # pydantic's own checks are worded as what is allowed, as the spec's other errors
+        ('{ infusion = [ { start_min = 0, duration_min = 0, dose_mg_per_kg = 0.5 } ] }', {},
+         r"^error: \S*s\.toml: field 'protocols\.k\.sessions\[0\]\.regimen\.infusion\[0\]\."
+         r"duration_min' = 0: must be greater than 0$"),
+        # a regimen file: the spec file and the session's field, then the file's own problem
         ('"bad.toml"', {"bad.toml": "[[bolus]]\ntime_min = 0\ndose_mg_per_kg = 9\n"},
-         r"^error: protocols\.k\.sessions\[0\]\.regimen = 'bad\.toml': .*bad\.toml: field "
-         r"'bolus\[0\]\.dose_mg_per_kg' = 9"),
+         r"^error: \S*s\.toml: field 'protocols\.k\.sessions\[0\]\.regimen' = 'bad\.toml': "
+         r"\S*bad\.toml: field 'bolus\[0\]\.dose_mg_per_kg' = 9"),
     ],
 )
 def test_regimen_errors_name_the_session(tmp_path: Path, regimen: str, files: dict,
@@ -359,3 +363,71 @@ def test_a_submodel_check_names_its_fields_once(tmp_path: Path,
     assert err.endswith("s.toml: assessment.visit_days = [5, 10] and "
                         "assessment.visit_every_days = 7: give one of them, not both "
                         "(visit_every_days only spaces the visits when visit_days is omitted)"), err
+
+
+@pytest.mark.parametrize("arm", ['[[arms]]\nname = "b"\nprotocol = "k"\n', ""])
+def test_missing_regimen_file_names_its_full_path(tmp_path: Path, arm: str,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """A missing regimen file said 'file not found (relative to DIR)' with DIR as typed: the
+    message names the file's full resolved path, after the spec file and the session's field;
+    also in a protocol no arm uses."""
+    from reconsolidate.cli import main
+
+    (tmp_path / "specs").mkdir()
+    path = _write_spec(tmp_path / "specs", '[protocols.k]\nsessions = [{ day = 0, retrieval = '
+                       '"none", drug = "ketamine", regimen = "../regimens/nope.toml" }]\n' + arm)
+    assert main(["trial", str(path), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    full = (tmp_path / "regimens" / "nope.toml").resolve()
+    assert err == (f"error: {path}: field 'protocols.k.sessions[0].regimen' = "
+                   f"'../regimens/nope.toml': file not found: {full} (a regimen file is named "
+                   "relative to the spec file's directory)"), err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    ("good", "bad", "msg"),
+    [
+        ("follow_up_days = 10", 'follow_up_days = "120"',
+         "field 'follow_up_days' = '120': must be an integer"),
+        ('name = "x"', 'name = "x"\nseed = "7"', "field 'seed' = '7': must be an integer"),
+        ("day = 0,", "day = 7.0,", "field 'protocols.p.sessions[0].day' = 7.0: must be an integer"),
+        ('drug = "saline"', 'drug = "saline", retrieval_duration_min = "5"',
+         "field 'protocols.p.sessions[0].retrieval_duration_min' = '5': must be a number"),
+        ('name = "x"', 'name = "x"\nshared_patients = 1',
+         "field 'shared_patients' = 1: must be true or false"),
+        ('protocol = "p"\n', 'protocol = "p"\n[analysis]\nbaseline_window_days = [-5, "-1"]\n',
+         "field 'analysis.baseline_window_days[1]' = '-1': must be an integer"),
+    ],
+)
+def test_values_of_the_wrong_type_are_refused(tmp_path: Path, good: str, bad: str, msg: str,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """pydantic's lax mode turned "120" into 120 and 7.0 into day 7, and the run went on with
+    exit code 0: the spec models are strict, and the one-line error says what is allowed."""
+    from reconsolidate.cli import main
+
+    text = _write_spec(tmp_path, "").read_text()
+    assert good in text
+    path = tmp_path / "typed.toml"
+    path.write_text(text.replace(good, bad, 1))
+    assert main(["trial", str(path), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: {path}: {msg}", err
+    assert not (tmp_path / "o").exists()
+
+
+def test_integers_stay_valid_for_number_fields_and_arrays_for_pairs() -> None:
+    """Strictness refuses conversions, not integers for numbers (TOML writes 5 for 5.0) nor
+    arrays for the pairs a TOML file can only write as arrays."""
+    spec = TrialSpec.model_validate({
+        **BASE, "arms": [{"name": "a", "protocol": "sal3", "allocation": 2}],
+        "analysis": {"heavy_drinks_men": 6, "baseline_window_days": [-20, -1]},
+        "protocols": {**BASE["protocols"], "sal3": {"sessions": [
+            {"day": 0, "retrieval": "none", "drug": "saline", "delay_min": 30,
+             "retrieval_duration_min": 5}]}},
+    })
+    assert spec.arms[0].allocation == 2.0 and isinstance(spec.arms[0].allocation, float)
+    assert spec.analysis.heavy_drinks_men == 6.0
+    assert spec.analysis.baseline_window_days == (-20, -1)
+    s = spec.protocols["sal3"].sessions[0]
+    assert isinstance(s.delay_min, float) and isinstance(s.retrieval_duration_min, float)

@@ -303,7 +303,20 @@ def live_day(
     weekend: bool,
     forced_abstinent: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Simulate one day of cue exposure, craving, drinking and learning, in place.
+    """The events of one day, in place: cue exposure, craving, the drinking decision and
+    amount, memory learning, the abstinence-violation loss and the habit update.
+
+    It does not let the day pass: the memory clock is not advanced, and the motivation lifts,
+    the coping skill and the post-enrolment drift (:meth:`BehaviorState.decay`) do not move. A
+    caller that simulates consecutive days must do both after each call, as the compiled kernel
+    (:func:`reconsolidate.behavior.days.live_days`) does::
+
+        drinks = live_day(memory, state, patients, params, memory_params, u, weekend=...)
+        mem.advance(memory, 24.0)  # 24 h pass for the memories
+        state.decay(params, skill_half_life_days, 1.0)  # 1 day for lifts, skill and drift
+
+    Events that happen at a time of day (treatment sessions, therapy, the quit day) come before
+    this call, on the same day (``trial/engine.py``).
 
     Parameters
     ----------

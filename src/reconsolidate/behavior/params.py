@@ -6,7 +6,14 @@ events (Grasman, Grasman & van der Maas 2016, PLoS ONE 11:e0158323 [abs]), cue-e
 enters a logistic drinking decision together with a self-control/motivation state (the coupled
 craving / self-control picture of Grasman 2016), and the incentive value of a cue scales the amount
 (incentive salience, Zhang et al. 2009 [abs]). Every number below is an ASSUMPTION with its
-reason; each is meant to be calibrated (calibration is a later issue).
+reason.
+
+The defaults below are the code's documented defaults, not the values a trial runs with: 14 of
+these parameters were calibrated to published trials (``reconsolidate calibrate``,
+docs/calibration.md), and ``reconsolidate.trial.make_plan`` fills every parameter a spec does not
+set itself with its fitted value from ``src/reconsolidate/calibration/fitted.toml``
+(:func:`reconsolidate.calibration.defaults.apply_calibrated_defaults`). The defaults apply only
+with ``--uncalibrated`` (``calibrated=False``). docs/trial-spec.md lists both, ``[behavior]``.
 """
 
 from __future__ import annotations

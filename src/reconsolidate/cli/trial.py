@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
+import numbers
 import signal
 import sys
 from collections.abc import Iterator
@@ -111,13 +113,19 @@ def _sigterm_unwinds() -> Iterator[None]:
 
 def _columns(abstinent_last_days: int, follow_up_days: int) -> tuple[tuple[str, str, str], ...]:
     """The summary table's (key, label, format) columns; K (days) from the spec's
-    ``[analysis] abstinent_last_days``, capped at the follow-up as the endpoint is."""
+    ``[analysis] abstinent_last_days``, capped at the follow-up as the endpoint is.
+
+    ``n scored`` (patients with a counted follow-up day) is the denominator of the means; the
+    abstinence cell is completed with its count and denominator by :func:`_abstinent_cell`.
+    """
     from reconsolidate.trial.run import abstinent_last_key, abstinent_last_span_days
 
     last = abstinent_last_key(abstinent_last_days, follow_up_days)
     k = abstinent_last_span_days(abstinent_last_days, follow_up_days)
     return (
         ("n", "n", "{:d}"),
+        ("n_scored", "n scored", "{:d}"),
+        ("dropout_pct", "dropout %", "{:.1f}"),
         ("percent_days_abstinent", "PDA %", "{:.1f}"),
         ("percent_heavy_drinking_days", "PHDD %", "{:.1f}"),
         ("drinks_per_week_change_pct", "drinks/wk change %", "{:+.1f}"),
@@ -137,6 +145,30 @@ def _fmt(v: object, f: str) -> str:
         return str(v)
 
 
+def _abstinent_cell(row: dict[str, object], key: str) -> str:
+    """"29.6 (81/274)": the share abstinent in the last K days, %, with the count of abstinent
+    patients and the denominator (the assessable patients, ``n_abstinent_last_{K}_days``)."""
+    pct = row.get(key)
+    den = row.get("n_" + key.removesuffix("_pct"))
+    if not isinstance(pct, numbers.Real) or not isinstance(den, numbers.Integral):
+        return _fmt(pct, "{:.1f}")
+    return f"{pct:.1f} ({round(float(pct) * int(den) / 100.0)}/{int(den)})"
+
+
+def _missing_days_caption(missing_days: str, k_days: int, k_min_days: int) -> str:
+    """One line saying how the table's endpoints treat missing days (``[analysis]
+    missing_days``) and who is in their denominators."""
+    last = (f"abstinent last {k_days} d: abstinent/assessable, assessable = at least "
+            f"{k_min_days} of the last {k_days} days reported")
+    if missing_days == "exclude":
+        return f"missing days: exclude (available-case: means over n scored; {last})"
+    if missing_days == "heavy":
+        return ("missing days: heavy (intention-to-treat: a missing day counts as a heavy "
+                f"drinking day, every patient is scored; abstinent last {k_days} d: abstinent/n)")
+    return (f"missing days: {missing_days} (a missing day counts as abstinent, every patient is "
+            f"scored; abstinent last {k_days} d: abstinent/n)")
+
+
 def _run(
     spec_path: Path | None,
     out: Path | None,
@@ -150,7 +182,8 @@ def _run(
     no_report: bool = False,
     uncalibrated: bool = False,
 ) -> None:
-    from reconsolidate.trial.spec import MIN_PATIENTS_PER_ARM, TrialSpec, load_trial_spec
+    from reconsolidate._config import load_toml_model
+    from reconsolidate.trial.spec import MIN_PATIENTS_PER_ARM, TrialSpec
 
     if schema:
         typer.echo(json.dumps(TrialSpec.model_json_schema(), indent=2))
@@ -158,7 +191,11 @@ def _run(
     if spec_path is None:
         raise InputError("give a trial spec file (e.g. examples/trials/das2019.toml) or --schema")
     if json_out not in (None, "-"):
-        raise InputError(f"--json {json_out!r}: only '-' (stdout) is supported")
+        from reconsolidate._io import check_output_file
+
+        # an output file needs an existing directory (a typo must not create a tree), checked
+        # before the run
+        check_output_file(json_out, "--json")
     if workers < 1:
         raise InputError(f"--workers {workers}: must be >= 1")
     if chunk_size < 1:
@@ -169,15 +206,21 @@ def _run(
     if seed is not None and seed < 0:
         raise InputError(f"--seed {seed}: must be >= 0")
 
-    spec = load_trial_spec(spec_path)
+    # (not load_trial_spec: its regimen-file check is check_regimens' below, whose message
+    # names the file's full resolved path)
+    spec = load_toml_model(spec_path, TrialSpec)
     # the overrides go into the spec itself, so that metadata.json's resolved spec shows the
     # values the run used (make_plan does the same for patients_per_arm)
     if seed is not None:
         spec = spec.model_copy(update={"seed": seed})
-    from reconsolidate.trial.engine import make_plan
+    from reconsolidate.trial.engine import RegimenError, check_regimens, make_plan
     from reconsolidate.trial.run import resolved_spec_toml, run_trial
 
-    plan = make_plan(spec, spec_path.parent, patients_per_arm, calibrated=not uncalibrated)
+    try:
+        check_regimens(spec, spec_path.parent)  # every protocol's, used by an arm or not
+        plan = make_plan(spec, spec_path.parent, patients_per_arm, calibrated=not uncalibrated)
+    except RegimenError as exc:  # the spec file's name in front, as for its other errors
+        raise InputError(f"{spec_path}: {exc}") from None
     out_dir = out if out is not None else Path("runs") / f"{spec.name}-{spec.seed}"
     # the run directory's spec.toml reproduces the run by itself: overrides applied, regimen
     # files (named relative to the original spec) inlined
@@ -195,9 +238,11 @@ def _run(
         TimeElapsedColumn(),
         console=console,
         transient=True,
-        disable=json_out is not None or not console.is_terminal,
+        disable=json_out == "-" or not console.is_terminal,
     ) as progress:
         total = sum(a.n_patients for a in plan.arms) * spec.replicates
+        # an earlier run there is replaced (run_trial's atomic_dir refuses anything else): say so
+        replaces = out_dir.is_dir() and any(out_dir.iterdir())
         # the first run after an install compiles the kernels (run_trial's warm-up) before the
         # first patient is simulated: say so instead of showing a bar that does not move
         task = progress.add_task(
@@ -232,38 +277,55 @@ def _run(
     for w in result.warnings:
         # model-domain notes (also in metadata.json): on stderr, so that --json - stays clean
         console.print(f"[yellow]note:[/yellow] {w}", highlight=False, soft_wrap=True)
-    if json_out == "-":
-        sys.stdout.write(
-            json.dumps(
-                {
-                    "trial": spec.name,
-                    "seed": spec.seed,
-                    "out_dir": str(out_dir),
-                    "arms": result.summary,
-                    "timings": result.timings,
-                    "warnings": result.warnings,
-                }
-            )
-            + "\n"
-        )
-        return
+    if replaces:
+        console.print(f"[yellow]note:[/yellow] replaced the earlier run in {out_dir} (give --out "
+                      "DIR to keep runs apart)", highlight=False, soft_wrap=True)
+    if json_out is not None:
+        text = json.dumps(
+            {
+                "trial": spec.name,
+                "seed": spec.seed,
+                "out_dir": str(out_dir),
+                "arms": result.summary,
+                "timings": result.timings,
+                "warnings": result.warnings,
+            }
+        ) + "\n"
+        if json_out == "-":
+            sys.stdout.write(text)
+            return
+        from reconsolidate._io import atomic_write_text
+
+        atomic_write_text(json_out, text)  # and the table below, as pk and paradigm do
     from rich.table import Table
 
+    from reconsolidate.endpoints.core import ABSTINENT_LAST_MIN_FRACTION
+    from reconsolidate.trial.run import abstinent_last_key, abstinent_last_span_days
+
+    an = spec.analysis
+    k_days = abstinent_last_span_days(an.abstinent_last_days, spec.follow_up_days)
+    k_min_days = (an.abstinent_last_min_days if an.abstinent_last_min_days is not None
+                  else max(1, math.ceil(ABSTINENT_LAST_MIN_FRACTION * k_days)))
     table = Table(title=f"{spec.name} (seed {spec.seed}): outcomes by arm, days 0-"
-                  f"{spec.follow_up_days - 1}, reported TLFB")
-    columns = _columns(spec.analysis.abstinent_last_days, spec.follow_up_days)
+                  f"{spec.follow_up_days - 1}, reported TLFB",
+                  caption=_missing_days_caption(an.missing_days, k_days, k_min_days))
+    columns = _columns(an.abstinent_last_days, spec.follow_up_days)
+    last = abstinent_last_key(an.abstinent_last_days, spec.follow_up_days)
     table.add_column("arm")
     for _, label, _ in columns:
         table.add_column(label, justify="right")
     for arm, row in result.summary.items():
-        table.add_row(arm, *(_fmt(row.get(k), f) for k, _, f in columns))
+        table.add_row(arm, *(_abstinent_cell(row, k) if k == last else _fmt(row.get(k), f)
+                             for k, _, f in columns))
     out_console = Console() if sys.stdout.isatty() else Console(width=160)
     out_console.print(table)
     pd = result.timings["patient_days"]
     sim = result.timings["simulate_seconds"]
-    shared = pd - result.timings["simulated_patient_days"]
-    note = (f" ({shared:,.0f} of them shared by arms before randomisation, simulated once)"
-            if shared else "")
+    # patient-days not simulated: arms alike until randomisation (same cohort, therapy and
+    # size) simulate that common history once and the others copy it
+    copied = pd - result.timings["simulated_patient_days"]
+    note = (f" ({copied:,.0f} of them copied, not simulated: arms alike before randomisation "
+            "simulate their common days once)" if copied else "")
     warm = result.timings["warm_up_seconds"]
     compiled = (f"; the compiled kernels took {warm:.0f} s to prepare first (compiled on a first "
                 "run, loaded from numba's cache later)" if warm >= 5.0 else "")
@@ -291,7 +353,11 @@ def register(app: typer.Typer) -> None:
             5000, "--chunk-size", help="patients per work unit (results do not depend on it)"
         ),
         json_out: str | None = typer.Option(
-            None, "--json", help="'-' prints the per-arm summary as one JSON object on stdout"
+            None,
+            "--json",
+            help="'-' prints the per-arm summary as one JSON object on stdout (instead of the "
+            "table); FILE writes it to FILE (its directory must exist) and prints the table. "
+            "The run directory is written either way",
         ),
         schema: bool = typer.Option(False, "--schema", help="print the spec's JSON Schema"),
         no_drinking_table: bool = typer.Option(

@@ -177,8 +177,43 @@ def _memory_params(overrides: dict[str, float]) -> MemoryParams:
     return MemoryParams(**kw)
 
 
+class RegimenError(InputError):
+    """A ketamine session's regimen cannot be loaded (:func:`make_plan`).
+
+    The message has the form of the spec's other errors, from the field path on
+    (``field 'protocols.P.sessions[0].regimen...' = VALUE: what is allowed``), but without the
+    spec file's name, which :func:`make_plan` does not know: a caller that knows it puts it in
+    front (``reconsolidate trial`` does, as for every other spec error).
+    """
+
+
+def check_regimens(spec: TrialSpec, spec_dir: str | Path = ".") -> None:
+    """Load the regimen of every ketamine session of every protocol, also of a protocol no arm
+    uses (:func:`make_plan` loads only the arms'), so that each problem names its session.
+
+    Raises
+    ------
+    RegimenError
+        As :func:`_load_regimen`.
+    """
+    cache: dict[str, Any] = {}
+    for pname, protocol in spec.protocols.items():
+        for j, s in enumerate(protocol.sessions):
+            if s.drug == "ketamine":
+                _load_regimen(s.regimen, spec_dir, cache, f"{pname}.sessions[{j}]")
+
+
 def _load_regimen(regimen: Any, spec_dir: str | Path, cache: dict[str, Any], where: str) -> Any:
-    """A ketamine regimen from a file path (relative to the spec) or an inline table."""
+    """A ketamine regimen from a file path (relative to the spec's directory) or an inline table.
+
+    Raises
+    ------
+    RegimenError
+        The inline table is invalid (the message carries the full dotted path from the spec's
+        root, e.g. ``protocols.P.sessions[0].regimen.infusion[0].duration_min``), or the file
+        is missing (the message names its full resolved path) or invalid (the file's own error
+        follows the session's field).
+    """
     from pydantic import ValidationError
 
     from reconsolidate._config import format_validation_error
@@ -189,17 +224,19 @@ def _load_regimen(regimen: Any, spec_dir: str | Path, cache: dict[str, Any], whe
         try:
             return Regimen.model_validate(regimen)
         except ValidationError as exc:
-            msg = format_validation_error(exc, model=Regimen)
-            for lead in ("field '", "unknown key '"):
-                if msg.startswith(lead):  # the full dotted path from the spec's root
-                    raise InputError(f"{lead}{field}.{msg[len(lead):]}") from None
-            raise InputError(f"{field}: {msg}") from None
-    path = str((Path(spec_dir) / str(regimen)).resolve())
+            raise RegimenError(format_validation_error(exc, model=Regimen, root=field)) from None
+    resolved = (Path(spec_dir) / str(regimen)).resolve()
+    path = str(resolved)
     if path not in cache:
+        named = f"field '{field}' = {str(regimen)!r}"
+        if not resolved.exists():
+            relative = ("" if Path(str(regimen)).is_absolute()
+                        else " (a regimen file is named relative to the spec file's directory)")
+            raise RegimenError(f"{named}: file not found: {path}{relative}")
         try:
             cache[path] = load_regimen(path)
-        except InputError as exc:  # say which session names the file
-            raise InputError(f"{field} = {str(regimen)!r}: {exc}") from None
+        except InputError as exc:  # say which session names the file, then the file's problem
+            raise RegimenError(f"{named}: {exc}") from None
     return cache[path]
 
 
