@@ -278,8 +278,16 @@ def atomic_dir(
     _replaceable(final, kind, legacy)
     final.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_partials(final)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent))
+    # Everything from creating the partial directory to moving it into place sits in one try:
+    # a signal's exception (SIGTERM, Ctrl-C) can arrive between any two statements, also after
+    # the work, while the directory is being moved into place, and must leave nothing behind
+    # (a SIGTERM near the end of a run once left a partial directory without owner file).
+    tmp: Path | None = None
+    old: Path | None = None
+    placed = False
     try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial",
+                                    dir=final.parent))
         os.chmod(tmp, 0o777 & ~_UMASK)
         (tmp / OWNER).write_text(json.dumps(_owner_record()) + "\n", encoding="utf-8")
         yield tmp
@@ -287,13 +295,19 @@ def atomic_dir(
         # checked again: something may have appeared there while the work ran
         _replaceable(final, kind, legacy)
         (tmp / OWNER).unlink()  # the finished directory carries only its MARKER
+        if final.exists():
+            old = final.with_name(f".{final.name}.old-{os.getpid()}")
+            os.replace(final, old)
+        os.replace(tmp, final)
+        placed = True
     except BaseException:
-        _remove_tree(tmp)
+        if not placed:
+            if old is not None and old.exists() and not final.exists():
+                os.replace(old, final)  # put the earlier directory back
+                old = None
+            if tmp is not None:
+                _remove_tree(tmp)
         raise
-    old = None
-    if final.exists():
-        old = final.with_name(f".{final.name}.old-{os.getpid()}")
-        os.replace(final, old)
-    os.replace(tmp, final)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        if old is not None and (placed or final.exists()):
+            shutil.rmtree(old, ignore_errors=True)
