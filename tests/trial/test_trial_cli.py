@@ -472,3 +472,29 @@ def test_table_caption_and_abstinence_cell_for_every_missing_day_handling() -> N
         "29.6 (81/274)")
     # no assessable patient: the share is null, the cell a dash
     assert _abstinent_cell({key: None, "n_abstinent_last_14_days": 0}, key) == "-"
+
+
+def test_true_observed_endpoints_separate_recall_error_from_missing_data(
+    small_spec: Path, tmp_path: Path, capsys
+) -> None:
+    """`true_observed_*` scores the true drinking on the reported diary's days: with nothing
+    forgotten, abstinent days are reported exactly (amounts are rounded, never 0 for a
+    drinking day), so its percent days abstinent equals the reported one patient by patient,
+    while the all-days `true_*` value differs where days are missing."""
+    import pyarrow.parquet as pq
+
+    small_spec.write_text(small_spec.read_text()
+                          + "\n[observation]\nforget_prob_per_day = 0.0\n"
+                          + "dropout_hazard_per_day = 0.01\n")
+    out = tmp_path / "obs"
+    assert main(["trial", str(small_spec), "--out", str(out), "--patients-per-arm", "60",
+                 "--no-report", "--uncalibrated", "--json", "-"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    o = pq.read_table(out / "outcomes.parquet").to_pandas()
+    rep, tob = o["percent_days_abstinent"], o["true_observed_percent_days_abstinent"]
+    assert rep.notna().sum() > 100
+    np.testing.assert_allclose(rep.dropna(), tob[rep.notna()], rtol=0, atol=1e-12)
+    assert (o["true_percent_days_abstinent"] - tob).abs().max() > 1.0  # missing days matter
+    for row in data["arms"].values():
+        assert row["true_observed_percent_days_abstinent"] == pytest.approx(
+            row["percent_days_abstinent"], abs=1e-9)

@@ -914,14 +914,19 @@ def _outcomes(
     urge: np.ndarray,
     liking: np.ndarray,
 ) -> dict[str, np.ndarray]:
-    """Per-patient endpoints (reported diary, and the true drinking as ``true_*``)."""
+    """Per-patient endpoints: the reported diary; the true drinking as ``true_*``; and the
+    true drinking on the reported diary's days only as ``true_observed_*`` (the reported and
+    the ``true_observed_`` values differ by recall error alone, ``true_observed_`` and
+    ``true_`` by missing data alone)."""
     spec = plan.spec
     an = spec.analysis
     b = spec.baseline_days
     bw = an.baseline_window_days or (-b, -1)
     b0, b1 = bw[0] - spec.first_day, bw[1] - spec.first_day + 1
     out: dict[str, np.ndarray] = {}
-    for prefix, x in (("", obs.drinks_reported), ("true_", drinks_true)):
+    observed_true = np.where(np.isnan(obs.drinks_reported), np.nan, drinks_true)
+    for prefix, x in (("", obs.drinks_reported), ("true_", drinks_true),
+                      ("true_observed_", observed_true)):
         with np.errstate(invalid="ignore"):
             base = x[:, b0:b1]
             n_obs = np.sum(~np.isnan(base), axis=1)

@@ -403,6 +403,12 @@ def summarize(
             "true_drinks_per_week_change_pct": (
                 _f(100.0 * (tnow - tbase) / tbase) if tbase > 0 else None
             ),
+            # the true drinking on the reported days only: reported minus these is the recall
+            # error, these minus true_* the effect of missing data
+            "true_observed_percent_days_abstinent": _f(
+                _nanmean(cat["true_observed_percent_days_abstinent"])),
+            "true_observed_percent_heavy_drinking_days": _f(
+                _nanmean(cat["true_observed_percent_heavy_drinking_days"])),
         }
         if not np.any(np.isfinite(cat["percent_days_abstinent"])):
             # say why every reported endpoint is null (e.g. missed_visit_prob = 1, or everyone
