@@ -126,7 +126,9 @@ def test_simulator_drinking_truth_is_what_the_drinking_model_estimates() -> None
 
 def test_pattern_logistic_matches_a_row_level_fit() -> None:
     """``_fit_pattern_logistic`` (Newton on pattern counts) against scipy's BFGS on the
-    expanded rows; a cue never present and a person who always drank give NaN."""
+    expanded rows; a cue never present and a person who always drank give NaN; a cue after
+    which the person always drank gives NaN for that cue only (the strongest planted triggers
+    used to make all of a person's values NaN)."""
     from scipy.optimize import minimize
     from scipy.special import expit as sig
 
@@ -141,12 +143,24 @@ def test_pattern_logistic_matches_a_row_level_fit() -> None:
     counts[1, 4:] = 0.0  # person 1 never met cue 2
     drank[1, 4:] = 0.0
     drank[2] = counts[2]  # person 2 always drank
+    counts = np.vstack([counts, counts[0]])
+    drank = np.vstack([drank, drank[0]])
+    odd = (np.arange(1 << c) & 1) == 1
+    drank[3, odd] = counts[3, odd]  # person 3 always drank after cue 0: separation
     a, d = _fit_pattern_logistic(counts, drank, c)
     nll = lambda th: -np.sum(drank[0] * (x @ th) - counts[0] * np.logaddexp(0, x @ th))  # noqa: E731
     ref = minimize(nll, np.zeros(c + 1), method="BFGS", options={"gtol": 1e-10}).x
     np.testing.assert_allclose(np.r_[a[0], d[0]], ref, atol=1e-5)
     assert np.isnan(d[1, 2]) and np.all(np.isfinite(d[1, :2]))
     assert np.isnan(a[2]) and np.all(np.isnan(d[2]))
+    # separation by cue 0 leaves only that cue unidentified; the others are fitted on the
+    # prompts without it (as a row-level fit of those prompts)
+    assert np.isnan(d[3, 0]) and np.all(np.isfinite(d[3, 1:])) and np.isfinite(a[3])
+    rows = ~odd
+    nll3 = lambda th: -np.sum(drank[3, rows] * (x[rows][:, [0, 2, 3]] @ th)  # noqa: E731
+                              - counts[3, rows] * np.logaddexp(0, x[rows][:, [0, 2, 3]] @ th))
+    ref3 = minimize(nll3, np.zeros(3), method="BFGS", options={"gtol": 1e-10}).x
+    np.testing.assert_allclose(np.r_[a[3], d[3, 1:]], ref3, atol=1e-5)
 
 
 def test_simulator_learning_option_changes_only_the_memory_path() -> None:
@@ -157,3 +171,16 @@ def test_simulator_learning_option_changes_only_the_memory_path() -> None:
     weak = np.ones_like(a.craving_effect, dtype=bool)
     weak[np.arange(40), a.strongest] = False
     assert b.craving_effect[weak].mean() > a.craving_effect[weak].mean()
+
+
+def test_drinking_truth_does_not_depend_on_the_block_size(monkeypatch) -> None:
+    """The pseudo-true drinking truth simulates persons' replicates in blocks (bounded
+    memory); each row's random numbers are drawn by its absolute index, so any block size
+    gives the same truth."""
+    from reconsolidate.triggers import synthetic
+
+    whole = simulate_diary_from_simulator(12, 1, seed=5, truth_replicates=7)
+    monkeypatch.setattr(synthetic, "_TRUTH_BLOCK_ROWS", 15)  # two persons' replicates a block
+    parts = simulate_diary_from_simulator(12, 1, seed=5, truth_replicates=7)
+    np.testing.assert_array_equal(whole.drink_log_odds, parts.drink_log_odds)
+    np.testing.assert_array_equal(whole.drink_intercept, parts.drink_intercept)

@@ -198,6 +198,7 @@ def write_synthetic_diary(
     generator: str = "simulator",
     cohort: str = "das2019",
     learning: bool = False,
+    truth_replicates: int = 100,
 ) -> tuple[Path, Path]:
     """Simulate a diary and write it (CSV, or Parquet for ``.parquet``) and its truth sidecar.
 
@@ -213,6 +214,7 @@ def write_synthetic_diary(
         syn = simulate_diary_from_simulator(
             patients, weeks, seed=seed, prompts_per_day=prompts_per_day,
             vocabulary=vocabulary, cohort=cohort, learning=learning,
+            truth_replicates=truth_replicates,
         )
     elif generator == "stand-in":
         syn = simulate_diary(
@@ -241,6 +243,7 @@ def write_synthetic_diary(
     if generator == "simulator":
         truth["cohort"] = cohort
         truth["learning"] = learning
+        truth["truth_replicates"] = truth_replicates
     atomic_write_json(truth_path, truth)
     return out, truth_path
 
@@ -419,11 +422,21 @@ def register(app: typer.Typer) -> None:
                 help="Let cue memories learn during the diary (simulator generator).",
             ),
         ] = False,
+        truth_replicates: Annotated[
+            int,
+            typer.Option(
+                "--truth-replicates",
+                help="Replicate diaries per person for the drinking truth (simulator "
+                "generator; time grows with it, memory stays bounded).",
+            ),
+        ] = 100,
     ) -> None:
         """Write a synthetic EMA diary with planted per-person cue effects (+ .truth.json)."""
         from reconsolidate._io import check_output_file
 
         check_output_file(out, "--out")
+        if truth_replicates < 1:
+            raise InputError(f"--truth-replicates {truth_replicates}: must be >= 1")
         try:
             path, truth = write_synthetic_diary(
                 out,
@@ -435,6 +448,7 @@ def register(app: typer.Typer) -> None:
                 generator=generator,
                 cohort=cohort,
                 learning=learning,
+                truth_replicates=truth_replicates,
             )
         except InputError as exc:
             raise _fail_lines(exc) from None

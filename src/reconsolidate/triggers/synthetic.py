@@ -554,40 +554,67 @@ def _drinking_pseudo_truth(patients, acq, alpha, kref, target, bp, mp, seed, n_d
     r = TRUTH_REPLICATES if replicates is None else int(replicates)
     if r < 1:
         raise InputError(f"truth_replicates = {replicates}: must be >= 1")
-    nr = n * r
-    rep = lambda a: np.repeat(np.asarray(a), r, axis=0)  # noqa: E731  (row i * r + j)
-    pr = dataclasses.replace(patients, **{
-        f.name: rep(getattr(patients, f.name)) for f in dataclasses.fields(patients)})
-    memory = mem.new_state(rep(acq), mp)
-    bstate = BehaviorState.start(rep(alpha), rep(kref), rep(target))
     n_pat = 1 << c
     bits = (1 << np.arange(c))
-    person = np.arange(nr) // r
-    counts = np.zeros(n * n_pat)
-    drank = np.zeros(n * n_pat)
-    rows = np.arange(nr)
-    for day in range(n_days):
-        cr = mem.response(memory, mp)
-        ud = PatientStream(seed, "triggers.simulator.truth.day", DAILY_DRAWS(c), day
-                           ).uniform(0, nr)
-        us = PatientStream(seed, "triggers.simulator.truth.prompts", c, day).uniform(0, nr)
-        pres, _, drinks, where = _simulator_prompts(
-            memory, cr, bstate, pr, bp, mp, ud, us, (day + 2) % 7 >= 5, k, learning)
-        y = np.zeros((nr, k))
-        y[rows, where] = drinks > 0.0
-        cell = person[:, None] * n_pat + pres.astype(np.int64) @ bits
-        counts += np.bincount(cell.ravel(), minlength=n * n_pat)
-        drank += np.bincount(cell.ravel(), weights=y.ravel(), minlength=n * n_pat)
-    return _fit_pattern_logistic(counts.reshape(n, n_pat), drank.reshape(n, n_pat), c)
+    counts = np.zeros((n, n_pat))
+    drank = np.zeros((n, n_pat))
+    # blocks of persons keep memory bounded (rows i * r + j; each row's random numbers are
+    # drawn by its absolute index, so the blocks change nothing)
+    block = max(1, _TRUTH_BLOCK_ROWS // r)
+    for i0 in range(0, n, block):
+        i1 = min(n, i0 + block)
+        nb = i1 - i0
+        rep = lambda a, i0=i0, i1=i1: np.repeat(np.asarray(a)[i0:i1], r, axis=0)  # noqa: E731
+        pr = dataclasses.replace(patients, **{
+            f.name: rep(getattr(patients, f.name)) for f in dataclasses.fields(patients)})
+        memory = mem.new_state(rep(acq), mp)
+        bstate = BehaviorState.start(rep(alpha), rep(kref), rep(target))
+        nr = nb * r
+        person = np.arange(nr) // r
+        rows = np.arange(nr)
+        cnt = np.zeros(nb * n_pat)
+        drk = np.zeros(nb * n_pat)
+        for day in range(n_days):
+            cr = mem.response(memory, mp)
+            ud = PatientStream(seed, "triggers.simulator.truth.day", DAILY_DRAWS(c), day
+                               ).uniform(i0 * r, i1 * r)
+            us = PatientStream(seed, "triggers.simulator.truth.prompts", c, day
+                               ).uniform(i0 * r, i1 * r)
+            pres, _, drinks, where = _simulator_prompts(
+                memory, cr, bstate, pr, bp, mp, ud, us, (day + 2) % 7 >= 5, k, learning)
+            y = np.zeros((nr, k))
+            y[rows, where] = drinks > 0.0
+            cell = person[:, None] * n_pat + pres.astype(np.int64) @ bits
+            cnt += np.bincount(cell.ravel(), minlength=nb * n_pat)
+            drk += np.bincount(cell.ravel(), weights=y.ravel(), minlength=nb * n_pat)
+        counts[i0:i1] = cnt.reshape(nb, n_pat)
+        drank[i0:i1] = drk.reshape(nb, n_pat)
+    return _fit_pattern_logistic(counts, drank, c)
+
+
+#: Simulated rows (person replicates) held at once by the drinking truth.
+_TRUTH_BLOCK_ROWS = 200_000
 
 
 def _fit_pattern_logistic(counts, drank, c, max_iter=100, tol=1e-10):
     """Per-person logistic regression ``logit P = a + sum_c d_c x_c`` by Newton's method on
     pattern counts: ``counts[p, m]`` trials and ``drank[p, m]`` successes of cue pattern ``m``
     (bit ``c`` = cue ``c`` present). Returns ``(a (P,), d (P, C))``; NaN where not identified
-    (a cue never present, no success or no failure, or no convergence)."""
+    (a cue never present; a cue after which the person always or never drank, whose log odds
+    ratio is infinite: the other cues are then fitted without its prompts; a person who never
+    or always drank; no convergence)."""
     n, n_pat = counts.shape
     x = np.column_stack([np.ones(n_pat), (np.arange(n_pat)[:, None] >> np.arange(c)) & 1])
+    # a cue after which the person always (or never) drank separates the data: its log odds
+    # ratio is infinite and would keep Newton from converging for every coefficient. Such a
+    # cue is not identified (NaN); the others are fitted on the prompts without it.
+    has = x[:, 1:].astype(bool)  # (patterns, C)
+    n_with = counts @ has
+    y_with = drank @ has
+    separated = (n_with > 0) & ((y_with <= 0.0) | (y_with >= n_with))
+    keep = ~(separated.astype(np.float64) @ has.T.astype(np.float64) > 0)  # (P, patterns)
+    counts = np.where(keep, counts, 0.0)
+    drank = np.where(keep, drank, 0.0)
     theta = np.zeros((n, c + 1))
     ridge = 1e-9 * np.eye(c + 1)  # keeps a cue never present from making H singular
     step_max = np.full(n, np.inf)
@@ -602,7 +629,7 @@ def _fit_pattern_logistic(counts, drank, c, max_iter=100, tol=1e-10):
         step_max = np.abs(step).max(axis=1)
         if np.all(step_max < tol):
             break
-    met = counts @ x[:, 1:] > 0  # (P, C) cue present at least once
+    met = (counts @ x[:, 1:] > 0) & ~separated  # (P, C) cue present at least once
     total = counts.sum(axis=1)
     yes = drank.sum(axis=1)
     ok = (step_max < 1e-6) & (yes > 0) & (yes < total)
