@@ -283,3 +283,23 @@ def test_check_output_file_refuses_missing_directories(tmp_path: Path) -> None:
         check_output_file(tmp_path / "f" / "a.png", "--plot")
     with pytest.raises(InputError, match="is a directory"):
         check_output_file(tmp_path, "--json")
+
+
+def test_atomic_dir_moves_the_earlier_directory_aside_under_a_fresh_name(tmp_path: Path) -> None:
+    """A directory an interrupted run left while moving the earlier output aside does not stop
+    the next run (the aside name was fixed by pid, which containers reuse: the move failed after
+    all the work), and is removed once a complete directory is in place again."""
+    out = tmp_path / "run"
+    with atomic_dir(out, kind="trial run") as d:
+        (d / "a.txt").write_text("1")
+    left = tmp_path / ".run.abcd1234.old"  # as a killed run leaves it, not empty
+    left.mkdir()
+    (left / "a.txt").write_text("0")
+    legacy = tmp_path / f".run.old-{os.getpid()}"  # the earlier fixed name, this very pid
+    legacy.mkdir()
+    (legacy / "a.txt").write_text("0")
+    with atomic_dir(out, kind="trial run") as d:
+        (d / "a.txt").write_text("2")
+    assert (out / "a.txt").read_text() == "2"
+    assert not left.exists()  # cleared: a complete directory is in place
+    assert sorted(p.name for p in tmp_path.iterdir()) == [legacy.name, "run"]

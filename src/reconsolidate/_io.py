@@ -215,19 +215,28 @@ def _remove_stale_partials(final: Path) -> None:
     """Remove the partial directories of ``final`` that killed runs left (SIGKILL, power loss).
 
     Only hidden siblings named as :func:`atomic_dir` names them (``.NAME.XXXXXXXX.partial``, 8
-    characters of :func:`tempfile.mkdtemp`) count, and only abandoned ones (:func:`_abandoned`):
-    those of a live process, also another concurrent run for the same path, are kept.
+    characters of :func:`tempfile.mkdtemp`, and ``.NAME.XXXXXXXX.old``, an earlier directory a
+    killed run had moved aside) count, and only abandoned ones (:func:`_abandoned`): those of a
+    live process, also another concurrent run for the same path, are kept.
     """
-    pattern = re.compile(re.escape(f".{final.name}.") + r"[a-z0-9_]{8}" + re.escape(".partial"))
+    pattern = re.compile(re.escape(f".{final.name}.") + r"[a-z0-9_]{8}\.(partial|old)")
     try:
         entries = list(os.scandir(final.parent))
     except OSError:
         return
     for e in entries:
-        if not pattern.fullmatch(e.name):
+        m = pattern.fullmatch(e.name)
+        if not m:
             continue
         with contextlib.suppress(OSError):
-            if e.is_dir(follow_symlinks=False) and _abandoned(Path(e.path)):
+            if not e.is_dir(follow_symlinks=False):
+                continue
+            if m.group(1) == "old":
+                # an earlier directory moved aside: garbage once a complete one is in place
+                # (while a run moves directories, ``final`` is missing or unmarked)
+                if (final / MARKER).is_file():
+                    shutil.rmtree(e.path, ignore_errors=True)
+            elif _abandoned(Path(e.path)):
                 shutil.rmtree(e.path, ignore_errors=True)
 
 
@@ -296,11 +305,18 @@ def atomic_dir(
         _replaceable(final, kind, legacy)
         (tmp / OWNER).unlink()  # the finished directory carries only its MARKER
         if final.exists():
-            old = final.with_name(f".{final.name}.old-{os.getpid()}")
+            # a fresh empty directory to move the earlier one onto: a fixed name (by pid) could
+            # be left over from a killed run in a container that reuses pids, and the move
+            # would fail after all the work
+            old = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".old",
+                                        dir=final.parent))
             os.replace(final, old)
         os.replace(tmp, final)
         placed = True
     except BaseException:
+        # interrupted right after the new directory was moved into place: it is complete
+        placed = placed or (tmp is not None and not tmp.exists() and final.exists()
+                            and (final / MARKER).exists())
         if not placed:
             if old is not None and old.exists() and not final.exists():
                 os.replace(old, final)  # put the earlier directory back
