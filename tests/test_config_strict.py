@@ -105,3 +105,24 @@ def test_every_configuration_model_of_the_package_is_strict() -> None:
         c.__name__ for c in models}
     loose = [c.__qualname__ for c in models if c.model_config.get("strict") is not True]
     assert loose == []
+
+
+def test_numpy_scalars_are_the_numbers_they_stand_for() -> None:
+    """The Python API takes numbers computed with numpy: np.int64 for an integer field,
+    np.float64 for a number, np.bool_ for a boolean (strict mode alone refused them); a
+    string is still refused."""
+    import tomllib
+
+    import numpy as np
+
+    from reconsolidate.trial.spec import TrialSpec
+
+    root = Path(__file__).resolve().parents[1]
+    d = tomllib.loads((root / "examples" / "trials" / "placebo-natural-history.toml").read_text())
+    d.update(patients_per_arm=np.int64(100), seed=np.int64(3), shared_patients=np.bool_(False))
+    spec = TrialSpec.model_validate(d)
+    assert spec.patients_per_arm == 100 and type(spec.patients_per_arm) is int
+    assert spec.shared_patients is False
+    d["patients_per_arm"] = "100"
+    with pytest.raises(Exception, match="patients_per_arm"):
+        TrialSpec.model_validate(d)

@@ -15,7 +15,13 @@ from pathlib import Path
 from types import UnionType
 from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, GetCoreSchemaHandler, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    GetCoreSchemaHandler,
+    ValidationError,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 from pydantic_core import CoreSchema
 
@@ -42,6 +48,20 @@ def _lists_for_tuples(node: Any) -> None:
             _lists_for_tuples(value)
 
 
+def _plain_scalars(value: Any) -> Any:
+    """``value`` with numpy scalars (``np.int64(100)``, ``np.float64``, ``np.bool_``) turned
+    into the Python scalars they stand for, in nested dicts and lists: the Python API takes
+    numbers computed with numpy, which strict mode would refuse as "not an integer"."""
+    if isinstance(value, dict):
+        return {k: _plain_scalars(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_plain_scalars(v) for v in value)
+    item = getattr(value, "item", None)
+    if item is not None and type(value).__module__ == "numpy" and getattr(value, "ndim", 1) == 0:
+        return item()
+    return value
+
+
 class StrictModel(BaseModel):
     """Base of all configuration models: unknown keys are errors, instances are immutable, and
     values are not coerced between types.
@@ -52,6 +72,11 @@ class StrictModel(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _numpy_scalars(cls, data: Any) -> Any:
+        return _plain_scalars(data)
 
     @classmethod
     def __get_pydantic_core_schema__(

@@ -66,14 +66,20 @@ def validate(
             "window_days": list(t.window_days),
             "uncertainty": t.uncertainty,
         })
-    from reconsolidate.calibration.predict import lab_checks
+    from reconsolidate.calibration.predict import lab_checks, loss
 
+    lab = lab_checks(lt, params or {}, base="calibrated")
+    target_loss = loss(sel, [math.nan if r["predicted"] is None else r["predicted"]
+                             for r in rows])
     return {
         "targets": rows,
         "n_passed": sum(r["passed"] for r in rows),
         "n_targets": len(rows),
         # the targets file's laboratory paradigms ([lab]) with the same memory parameters
-        "lab": lab_checks(lt, params or {}, base="calibrated"),
+        "lab": lab,
+        # what a calibration minimises: the targets' loss plus the failed checks' penalty
+        "loss": {"targets": target_loss, "lab_penalty": lab["penalty"],
+                 "total": target_loss + lab["penalty"]},
         "calibration": calibration_provenance(),
         "targets_sha256": lt.sha256,
     }

@@ -71,6 +71,12 @@ def register(app: typer.Typer) -> None:
         console = Console(width=None if sys.stdout.isatty() else 200)
         console.print(table)
         lab = res["lab"]
+        lo = res["loss"]
+        fit_loss = prov.get("loss")
+        console.print(f"loss: targets {lo['targets']:.4g} + laboratory penalty "
+                      f"{lo['lab_penalty']:.4g} = {lo['total']:.4g}"
+                      + (f" (the fit recorded {fit_loss:.4g})"
+                         if isinstance(fit_loss, int | float) and not target else ""))
         if lab["n_checks"]:
             console.print(f"laboratory paradigms (memory constraints): {lab['n_passed']}/"
                           f"{lab['n_checks']} checks pass, penalty {lab['penalty']:.4g}")

@@ -281,7 +281,8 @@ def _memory_means(path: Path) -> dict[str, np.ndarray]:
             for k, v in cols.items()}
 
 
-def _memory_section(run_dir: Path, arms: list[str]) -> dict[str, str]:
+def _memory_section(run_dir: Path, arms: list[str], shared_patients: bool = True
+                    ) -> dict[str, str]:
     """Mean cue reactivity and acquisition weight by arm over study days, from memory.parquet."""
     path = run_dir / "memory.parquet"
     if not path.is_file():
@@ -321,9 +322,13 @@ def _memory_section(run_dir: Path, arms: list[str]) -> dict[str, str]:
             "classes (what blocked restabilisation weakens). Snapshots on study days "
             f"{int(all_days.min())} to {int(all_days.max())}, taken at the start of the day; "
             "day 0 (dotted line) is the first treatment session, and its snapshot follows the "
-            "session. Arms share their patients (common random numbers), so their curves "
-            f"coincide before day 0. Patients per arm: {n_txt}. With many virtual patients the "
-            "band reflects simulation noise only."),
+            "session. "
+            + ("Arms share their patients (common random numbers), so their curves coincide "
+               "before day 0. " if shared_patients else
+               "Each arm has its own patients (shared_patients = false), so their curves "
+               "differ by chance before day 0 too. ")
+            + f"Patients per arm: {n_txt}. With many virtual patients the band reflects "
+            "simulation noise only."),
         "note": "",
     }
 
@@ -698,7 +703,7 @@ def build_report(run_dir: str | Path) -> str:
                                   for a in meta.get("arms", {}).values()} - {""}),
         "pk_figs": pk_figs,
         "pk_notes": pk_notes,
-        "memory": _memory_section(rd, arms),
+        "memory": _memory_section(rd, arms, bool(spec.get("shared_patients", True))),
         "weekly": _weekly_section(rd, patients, arms, pooled=replicates is not None),
         **_km_and_tables(outcomes, arms, meta, replicates),
         "calibration": _calibration_section(meta),
