@@ -56,6 +56,12 @@ def test_calibrate_out_dir_targets_file_validates(
     # provenance: the fit's targets_sha256 is the hash of the shipped file and of the copy
     prov = load_fitted(moved / "fitted.toml")["provenance"]
     assert prov["targets_sha256"] == shipped.sha256 == _sha(copy) == res["targets_sha256"]
+    # the laboratory constraints are recorded per trial and in the provenance
+    assert prov["lab_checks"] == 34 and "lab_penalty" in prov and "target_loss" in prov
+    head, row = (moved / "history.csv").read_text(encoding="utf-8").splitlines()[:2]
+    assert head.startswith("number,batch,loss,target_loss,lab_penalty,lab_passed,")
+    cells = row.split(",")
+    assert float(cells[2]) == pytest.approx(float(cells[3]) + float(cells[4]))
     summary = json.loads((moved / "summary.json").read_text(encoding="utf-8"))
     tc = summary["targets_copy"]
     assert tc["identical_to_fitted"] is True and tc["scenarios_outside"] == {}

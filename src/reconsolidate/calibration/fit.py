@@ -530,9 +530,11 @@ def write_calibration(
         "timings": result.timings,
     }
     names = [p["name"] for p in result.settings["parameters"]]
-    rows = ["number,batch,loss," + ",".join(names)]
+    rows = ["number,batch,loss,target_loss,lab_penalty,lab_passed," + ",".join(names)]
     for h in result.history:
-        rows.append(",".join([str(h["number"]), str(h["batch"]), repr(h["loss"])]
+        rows.append(",".join([str(h["number"]), str(h["batch"]), repr(h["loss"]),
+                              repr(h.get("target_loss", h["loss"])),
+                              repr(h.get("lab_penalty", 0.0)), str(h.get("lab_passed", 0))]
                              + [repr(h["params"][n]) for n in names]))
     with atomic_dir(out_dir) as tmp:
         atomic_write_text(tmp / "fitted.toml", render_fitted_toml(prov, result.best_params))
