@@ -130,3 +130,23 @@ def test_toml_writer_round_trips_the_shipped_targets_and_specs() -> None:
     for path in [shipped.path, *(shipped.scenario_path(n) for n in shipped.scenarios)]:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
         assert tomllib.loads(_render_toml(data)) == data
+
+
+def test_json_file_for_validate_and_calibrate(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture) -> None:
+    """`--json FILE` writes the JSON object there and still prints the table (as trial, pk and
+    paradigm do); a file in a missing directory is one error line, exit 2, before the work."""
+    v = tmp_path / "v.json"
+    assert main(["validate", "--target", TARGET, "--patients-per-arm", "4",
+                 "--json", str(v)]) == 0
+    assert "calibration targets" in capsys.readouterr().out
+    assert [t["id"] for t in json.loads(v.read_text())["targets"]] == [TARGET]
+    c = tmp_path / "c.json"
+    assert main(["calibrate", "--out", str(tmp_path / "cal"), "--budget", "1", "--batch-size",
+                 "1", "--patients-per-arm", "2", "--json", str(c)]) == 0
+    assert "best loss" in capsys.readouterr().out
+    assert json.loads(c.read_text())["out_dir"] == str(tmp_path / "cal")
+    for cmd in (["validate"], ["calibrate", "--out", str(tmp_path / "cal2"), "--budget", "1"]):
+        assert main([*cmd, "--json", str(tmp_path / "nodir" / "x.json")]) == 2
+        assert "directory" in capsys.readouterr().err
+    assert not (tmp_path / "cal2").exists()

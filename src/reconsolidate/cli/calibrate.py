@@ -56,17 +56,19 @@ def register(app: typer.Typer) -> None:
             "the declared ranges",
         ),
         json_out: str | None = typer.Option(
-            None, "--json", help="'-' prints the fitted parameters as one JSON object"
+            None, "--json", help="'-' prints the fitted parameters as one JSON object; a file "
+            "name writes it there (the directory must exist)"
         ),
     ) -> None:
         """Calibrate the free (ASSUMPTION) parameters to published targets."""
         from rich.console import Console
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+        from reconsolidate._io import atomic_write_text, check_output_file
         from reconsolidate.calibration.fit import calibrate, write_calibration
 
         if json_out not in (None, "-"):
-            raise InputError(f"--json {json_out!r}: only '-' (stdout) is supported")
+            check_output_file(json_out, "--json")  # before the work: the directory must exist
         if patients_per_arm is not None and patients_per_arm < 2:
             raise InputError(f"--patients-per-arm {patients_per_arm}: must be >= 2")
         console = Console(stderr=True)
@@ -77,14 +79,14 @@ def register(app: typer.Typer) -> None:
             TextColumn("{task.fields[info]}"),
             TimeElapsedColumn(),
             console=console,
-            disable=json_out is not None,
+            disable=json_out == "-",
         ) as progress:
             task = progress.add_task("calibrate", total=budget, info="")
 
             def _cb(batch: int, done: int, total: int, best: float) -> None:
                 progress.update(task, completed=done,
                                 info=f"batch {batch + 1}, best loss {best:.4g}")
-                if not console.is_terminal and json_out is None:
+                if not console.is_terminal and json_out != "-":
                     console.print(f"batch {batch + 1}: {done}/{total} trials, "
                                   f"best loss {best:.4g}")
 
@@ -104,12 +106,15 @@ def register(app: typer.Typer) -> None:
             argv += ["--start", str(start), "--radius", repr(radius)]
         cmd = "reconsolidate " + " ".join(shlex.quote(a) for a in argv)
         write_calibration(res, out, command=cmd)
-        if json_out == "-":
-            sys.stdout.write(json.dumps({"out_dir": str(out), "best_loss": res.best_loss,
-                                         "best_params": res.best_params,
-                                         "settings": {k: v for k, v in res.settings.items()
-                                                      if k != "parameters"}}) + "\n")
-            return
+        if json_out is not None:
+            text = json.dumps({"out_dir": str(out), "best_loss": res.best_loss,
+                               "best_params": res.best_params,
+                               "settings": {k: v for k, v in res.settings.items()
+                                            if k != "parameters"}})
+            if json_out == "-":
+                sys.stdout.write(text + "\n")
+                return
+            atomic_write_text(json_out, text + "\n")  # and the summary below
         out_console = Console(width=None if sys.stdout.isatty() else 160)
         out_console.print(f"best loss {res.best_loss:.4g} after {budget} trials "
                           f"({res.timings['wall_seconds']:.1f} s); written to {out}")

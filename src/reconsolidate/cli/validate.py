@@ -30,7 +30,9 @@ def register(app: typer.Typer) -> None:
             None, help="targets TOML (default: the shipped calibration/targets.toml)"
         ),
         json_out: str | None = typer.Option(
-            None, "--json", help="'-' prints {\"targets\": [...]} as one JSON object on stdout"
+            None, "--json",
+            help="'-' prints {\"targets\": [...]} as one JSON object on stdout; a file "
+            "name writes it there (the directory must exist) and prints the table"
         ),
         target: list[str] = typer.Option(  # noqa: B008
             [], "--target", help="only this target id (repeatable)"
@@ -40,10 +42,11 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Predict every published target with the default parameters: pass/fail."""
+        from reconsolidate._io import atomic_write_text, check_output_file
         from reconsolidate.calibration.validate import validate
 
         if json_out not in (None, "-"):
-            raise InputError(f"--json {json_out!r}: only '-' (stdout) is supported")
+            check_output_file(json_out, "--json")  # before the work: the directory must exist
         if patients_per_arm is not None and patients_per_arm < 2:
             raise InputError(f"--patients-per-arm {patients_per_arm}: must be >= 2")
         res = validate(targets, target_ids=list(target) or None,
@@ -51,6 +54,8 @@ def register(app: typer.Typer) -> None:
         if json_out == "-":
             sys.stdout.write(json.dumps(res) + "\n")
             return
+        if json_out is not None:  # a file, and the table below (as trial, pk and paradigm do)
+            atomic_write_text(json_out, json.dumps(res, indent=2) + "\n")
         from rich.console import Console
         from rich.table import Table
 
