@@ -32,6 +32,7 @@ __all__ = [
     "calibrated_parameters",
     "calibration_provenance",
     "load_fitted",
+    "memory_values",
     "render_fitted_toml",
 ]
 
@@ -70,6 +71,11 @@ def calibrated_parameters() -> dict[str, float]:
     return dict(_shipped()[0])
 
 
+def memory_values(params: dict[str, float]) -> dict[str, float]:
+    """The ``memory.*`` entries of a dotted parameter set, by MemoryParams field name."""
+    return {k.removeprefix("memory."): v for k, v in params.items() if k.startswith("memory.")}
+
+
 def calibrated_memory_params() -> Any:
     """:class:`~reconsolidate.memory.params.MemoryParams` with the shipped calibrated
     ``memory.*`` values (the memory the trial engine uses), the code defaults elsewhere."""
@@ -77,9 +83,7 @@ def calibrated_memory_params() -> Any:
 
     from reconsolidate.memory.params import MemoryParams
 
-    fitted = {k.removeprefix("memory."): v for k, v in calibrated_parameters().items()
-              if k.startswith("memory.")}
-    return dataclasses.replace(MemoryParams(), **fitted)
+    return dataclasses.replace(MemoryParams(), **memory_values(calibrated_parameters()))
 
 
 def calibration_provenance() -> dict[str, Any]:

@@ -106,6 +106,11 @@ def _git_commit() -> str | None:
 SAMPLERS = ("tpe", "cmaes")
 
 
+def _best_trial(history: list[dict[str, Any]]) -> dict[str, Any]:
+    """The trial with the lowest loss (the earliest among equals): the fit."""
+    return min(history, key=lambda h: (h["loss"], h["number"]))
+
+
 def _suggest(trial: Any, lt: LoadedTargets,
              box: dict[str, tuple[float, float]]) -> dict[str, float]:
     return {
@@ -317,7 +322,7 @@ def calibrate(
     finally:
         if own_client and client is not None:
             client.close()
-    best = min(history, key=lambda h: (h["loss"], h["number"]))
+    best = _best_trial(history)
     settings = {
         "seed": seed,
         "budget": budget,
@@ -497,7 +502,7 @@ def write_calibration(
         ),
         "status": "calibrated",
     }
-    best = min(result.history, key=lambda h: (h["loss"], h["number"]))
+    best = _best_trial(result.history)
     if best.get("lab_checks"):
         prov["target_loss"] = best["target_loss"]
         prov["lab_penalty"] = best["lab_penalty"]

@@ -23,6 +23,7 @@ from reconsolidate.calibration.defaults import (
     apply_calibrated_defaults,
     apply_parameters,
     calibrated_parameters,
+    memory_values,
 )
 from reconsolidate.calibration.targets import HIGHER_IS_BETTER, LoadedTargets, Target, load_targets
 from reconsolidate.endpoints import MissingDataHandling, compute_endpoints, cox_hazard_ratio
@@ -352,8 +353,7 @@ def lab_checks(lt: LoadedTargets, params: dict[str, float], base: str) -> dict[s
         mp = calibrated_memory_params()
     else:
         mp = MemoryParams()
-    over = {k.removeprefix("memory."): v for k, v in params.items() if k.startswith("memory.")}
-    mp = dataclasses.replace(mp, **over)
+    mp = dataclasses.replace(mp, **memory_values(params))
     for name in lab.paradigms:
         for c in run_paradigm(name, lab.model, mp).checks:
             out["n_checks"] += 1

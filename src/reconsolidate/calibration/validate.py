@@ -69,8 +69,7 @@ def validate(
     from reconsolidate.calibration.predict import lab_checks, loss
 
     lab = lab_checks(lt, params or {}, base="calibrated")
-    target_loss = loss(sel, [math.nan if r["predicted"] is None else r["predicted"]
-                             for r in rows])
+    target_loss = loss(sel, pred)
     return {
         "targets": rows,
         "n_passed": sum(r["passed"] for r in rows),

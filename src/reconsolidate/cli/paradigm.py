@@ -26,12 +26,11 @@ __all__ = ["paradigm", "register"]
 
 def _memory_parameters(which: str) -> tuple[Any, dict[str, Any]]:
     """The memory parameters for ``--parameters`` and their description for the output."""
-    import dataclasses
-
     from reconsolidate.calibration.defaults import (
         calibrated_memory_params,
         calibrated_parameters,
         calibration_provenance,
+        memory_values,
     )
     from reconsolidate.memory.params import MemoryParams
 
@@ -40,11 +39,10 @@ def _memory_parameters(which: str) -> tuple[Any, dict[str, Any]]:
         return code, {"set": "defaults", "source": "the code's documented defaults "
                       "(reconsolidate.memory.params.MemoryParams)", "changed": {}}
     p = calibrated_memory_params()
-    fitted = sorted(k.removeprefix("memory.") for k in calibrated_parameters()
-                    if k.startswith("memory."))
     prov = calibration_provenance()
-    changed = {k: {"calibrated": getattr(p, k), "default": getattr(code, k)} for k in fitted
-               if dataclasses.asdict(p)[k] != dataclasses.asdict(code)[k]}
+    changed = {k: {"calibrated": getattr(p, k), "default": getattr(code, k)}
+               for k in sorted(memory_values(calibrated_parameters()))
+               if getattr(p, k) != getattr(code, k)}
     return p, {"set": "calibrated",
                "source": f"calibration/fitted.toml ({prov.get('status', 'uncalibrated')}, "
                          f"{prov.get('date_utc', 'no date')}): the trial engine's memory",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import numbers
 import signal
 import sys
@@ -206,18 +205,17 @@ def _run(
     if seed is not None and seed < 0:
         raise InputError(f"--seed {seed}: must be >= 0")
 
-    # (not load_trial_spec: its regimen-file check is check_regimens' below, whose message
-    # names the file's full resolved path)
+    # (not load_trial_spec: its regimen-file check is make_plan's below, whose message names
+    # the file's full resolved path)
     spec = load_toml_model(spec_path, TrialSpec)
     # the overrides go into the spec itself, so that metadata.json's resolved spec shows the
     # values the run used (make_plan does the same for patients_per_arm)
     if seed is not None:
         spec = spec.model_copy(update={"seed": seed})
-    from reconsolidate.trial.engine import RegimenError, check_regimens, make_plan
+    from reconsolidate.trial.engine import RegimenError, make_plan
     from reconsolidate.trial.run import resolved_spec_toml, run_trial
 
-    try:
-        check_regimens(spec, spec_path.parent)  # every protocol's, used by an arm or not
+    try:  # (make_plan loads every protocol's regimens, used by an arm or not)
         plan = make_plan(spec, spec_path.parent, patients_per_arm, calibrated=not uncalibrated)
     except RegimenError as exc:  # the spec file's name in front, as for its other errors
         raise InputError(f"{spec_path}: {exc}") from None
@@ -299,13 +297,13 @@ def _run(
         atomic_write_text(json_out, text)  # and the table below, as pk and paradigm do
     from rich.table import Table
 
-    from reconsolidate.endpoints.core import ABSTINENT_LAST_MIN_FRACTION
+    from reconsolidate.endpoints.core import default_abstinent_last_min_days
     from reconsolidate.trial.run import abstinent_last_key, abstinent_last_span_days
 
     an = spec.analysis
     k_days = abstinent_last_span_days(an.abstinent_last_days, spec.follow_up_days)
     k_min_days = (an.abstinent_last_min_days if an.abstinent_last_min_days is not None
-                  else max(1, math.ceil(ABSTINENT_LAST_MIN_FRACTION * k_days)))
+                  else default_abstinent_last_min_days(k_days))
     table = Table(title=f"{spec.name} (seed {spec.seed}): outcomes by arm, days 0-"
                   f"{spec.follow_up_days - 1}, reported TLFB",
                   caption=_missing_days_caption(an.missing_days, k_days, k_min_days))

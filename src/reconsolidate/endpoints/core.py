@@ -18,6 +18,7 @@ responders-only), as abstcal does for smoking (software-anchors.md section 2).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields
 from typing import Literal
 
@@ -40,6 +41,7 @@ __all__ = [
     "MissingDataHandling",
     "ParticipantEndpoints",
     "compute_endpoints",
+    "default_abstinent_last_min_days",
     "drinks_per_drinking_day",
     "heavy_threshold_drinks",
     "percent_days_abstinent",
@@ -77,6 +79,13 @@ WHO_LEVEL_NAMES = ("low", "medium", "high", "very_high")
 #: with missing days filled (heavy / abstinent / a number of drinks) every day is counted, so the
 #: rule only matters when missing days are excluded. Set ``abstinent_last_min_days`` to change it.
 ABSTINENT_LAST_MIN_FRACTION = 0.5
+
+
+def default_abstinent_last_min_days(k_days: int) -> int:
+    """Counted days a participant needs among the last ``k_days`` to be assessable for
+    "abstinent in the last K days" by default: :data:`ABSTINENT_LAST_MIN_FRACTION` of K,
+    rounded up, at least 1."""
+    return max(1, math.ceil(ABSTINENT_LAST_MIN_FRACTION * k_days))
 
 _MODE_EXCLUDE, _MODE_FILL_HEAVY, _MODE_FILL_VALUE = 0, 1, 2
 
@@ -509,7 +518,7 @@ def compute_endpoints(
         )
     k = int(min(abstinent_last_days, d))
     if abstinent_last_min_days is None:
-        min_last = max(1, int(np.ceil(ABSTINENT_LAST_MIN_FRACTION * k)))
+        min_last = default_abstinent_last_min_days(k)
     elif (isinstance(abstinent_last_min_days, int | np.integer)
           and not isinstance(abstinent_last_min_days, bool) and 1 <= abstinent_last_min_days <= k):
         min_last = int(abstinent_last_min_days)

@@ -133,7 +133,9 @@ def make_plan(
     if patients_per_arm is not None:  # the plan's spec (metadata.json) states what is run
         spec = spec.model_copy(update={"patients_per_arm": int(patients_per_arm)})
     arms: list[ArmPlan] = []
-    regimen_cache: dict[str, Any] = {}
+    # every protocol's regimens, an unused protocol's too (each error names its session); the
+    # arms below take theirs from this cache
+    regimen_cache = check_regimens(spec, spec_dir)
     for k, a in enumerate(spec.all_arms()):
         cspec = a.cohort if a.cohort is not None else spec.cohort
         assert cspec is not None  # validated by TrialSpec
@@ -187,9 +189,14 @@ class RegimenError(InputError):
     """
 
 
-def check_regimens(spec: TrialSpec, spec_dir: str | Path = ".") -> None:
+def check_regimens(spec: TrialSpec, spec_dir: str | Path = ".") -> dict[str, Any]:
     """Load the regimen of every ketamine session of every protocol, also of a protocol no arm
-    uses (:func:`make_plan` loads only the arms'), so that each problem names its session.
+    uses, so that each problem names its session (:func:`make_plan` calls it first).
+
+    Returns
+    -------
+    dict
+        The regimen files loaded, by resolved path (:func:`_load_regimen`'s cache).
 
     Raises
     ------
@@ -201,6 +208,7 @@ def check_regimens(spec: TrialSpec, spec_dir: str | Path = ".") -> None:
         for j, s in enumerate(protocol.sessions):
             if s.drug == "ketamine":
                 _load_regimen(s.regimen, spec_dir, cache, f"{pname}.sessions[{j}]")
+    return cache
 
 
 def _load_regimen(regimen: Any, spec_dir: str | Path, cache: dict[str, Any], where: str) -> Any:
