@@ -58,6 +58,7 @@ def test_calibrate_out_dir_targets_file_validates(
     assert prov["targets_sha256"] == shipped.sha256 == _sha(copy) == res["targets_sha256"]
     # the laboratory constraints are recorded per trial and in the provenance
     assert prov["lab_checks"] == 34 and "lab_penalty" in prov and "target_loss" in prov
+    assert prov["lab_sha256"] == shipped.lab_sha256 == res["lab_sha256"] is not None
     head, row = (moved / "history.csv").read_text(encoding="utf-8").splitlines()[:2]
     assert head.startswith("number,batch,loss,target_loss,lab_penalty,lab_passed,")
     cells = row.split(",")

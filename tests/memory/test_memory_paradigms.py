@@ -176,3 +176,31 @@ def test_intact_checks_read_the_prediction_and_can_fail(model) -> None:
     check = run_paradigm("sevenster2013", model, p).checks[0]
     assert check["measure"] == "prediction" and "no prediction error" in check["description"]
     assert not check["passed"]
+
+
+def test_builtin_sources_hash_covers_paradigm_and_regimen_files(tmp_path, monkeypatch) -> None:
+    """The hash a calibration records for its [lab] constraints changes when a paradigm file
+    or a regimen it names changes, and only then."""
+    import shutil
+    from importlib import resources
+
+    from reconsolidate.exceptions import InputError
+    from reconsolidate.memory import paradigm as mod
+
+    names = ["nader2000", "renewal"]
+    before = {n: mod.builtin_sources_sha256([n]) for n in names}
+    assert mod.builtin_sources_sha256(names) != mod.builtin_sources_sha256(names[::-1])
+    copy = tmp_path / "pkg"
+    shutil.copytree(resources.files(mod._PKG).joinpath("paradigms"), copy / "paradigms")
+    monkeypatch.setattr(mod.resources, "files", lambda pkg: copy)
+    assert {n: mod.builtin_sources_sha256([n]) for n in names} == before
+    reg = copy / "paradigms" / "regimens" / "zarate-0.5mgkg-40min.toml"
+    reg.write_bytes(reg.read_bytes() + b"\n# edited\n")
+    after = {n: mod.builtin_sources_sha256([n]) for n in names}
+    assert after["nader2000"] != before["nader2000"]  # its ketamine regimen changed
+    assert after["renewal"] == before["renewal"]  # no drug
+    par = copy / "paradigms" / "renewal.toml"
+    par.write_bytes(par.read_bytes() + b"\n# edited\n")
+    assert mod.builtin_sources_sha256(["renewal"]) != before["renewal"]
+    with pytest.raises(InputError, match="built-in: "):
+        mod.builtin_sources_sha256(["no-such-paradigm"])

@@ -332,6 +332,7 @@ def calibrate(
         "git_commit": commit or "unknown",
         "targets_path": tpath,
         "targets_sha256": lt.sha256,
+        "lab_sha256": lt.lab_sha256,
         "target_ids": list(ids),
         "patients_per_arm": patients_per_arm,
         "parameters": [p.model_dump() for p in lt.parameters],
@@ -482,6 +483,9 @@ def write_calibration(
         raise InputError(f"{lt.path}: changed since the calibration read it (sha256 "
                          f"{lt.sha256[:12]}..., fit {result.settings['targets_sha256'][:12]}...); "
                          "allowed: the file the fit used, unchanged")
+    if lt.lab_sha256 != result.settings.get("lab_sha256", lt.lab_sha256):
+        raise InputError(f"{lt.path}: the [lab] paradigm files changed since the calibration "
+                         "read them; allowed: the files the fit used, unchanged")
     targets = lt.select(result.settings["target_ids"])
     targets_bytes, scenario_files, outside = bundle_targets(lt)
     cmd = command or "reconsolidate " + " ".join(shlex.quote(a) for a in sys.argv[1:])
@@ -508,6 +512,7 @@ def write_calibration(
         prov["lab_penalty"] = best["lab_penalty"]
         prov["lab_checks"] = best["lab_checks"]
         prov["lab_checks_passed"] = best["lab_passed"]
+        prov["lab_sha256"] = result.settings["lab_sha256"]
     if result.settings.get("start"):
         st = result.settings["start"]
         prov["start_sha256"] = st["sha256"]

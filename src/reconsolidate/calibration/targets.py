@@ -22,6 +22,7 @@ three parts:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from pathlib import Path
@@ -262,6 +263,16 @@ class LoadedTargets:
         self.path = path
         self.base = path.parent
         self.sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+
+    @functools.cached_property
+    def lab_sha256(self) -> str | None:
+        """SHA-256 of the ``[lab]`` paradigm files and their regimens (None without ``[lab]``):
+        the laboratory constraints are part of what a fit was made against."""
+        if self.model.lab is None:
+            return None
+        from reconsolidate.memory.paradigm import builtin_sources_sha256
+
+        return builtin_sources_sha256(self.model.lab.paradigms)
 
     @property
     def targets(self) -> list[Target]:

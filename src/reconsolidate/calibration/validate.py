@@ -81,4 +81,5 @@ def validate(
                  "total": target_loss + lab["penalty"]},
         "calibration": calibration_provenance(),
         "targets_sha256": lt.sha256,
+        "lab_sha256": lt.lab_sha256,
     }

@@ -280,6 +280,39 @@ def _builtin_regimen_names() -> list[str]:
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
 
 
+def builtin_sources_sha256(names: list[str]) -> str:
+    """SHA-256 of the files that define the given built-in paradigms, in the given order.
+
+    Each paradigm contributes its name, its TOML file and every built-in regimen file its drugs
+    name (a regimen given as a path is hashed from that path), so that a calibration can record
+    exactly which laboratory constraints it was fitted under.
+
+    Raises
+    ------
+    InputError
+        A name that is not a built-in paradigm (listing the built-ins).
+    """
+    import hashlib
+
+    h = hashlib.sha256()
+    folder = resources.files(_PKG).joinpath("paradigms")
+    for name in names:
+        if name not in _builtin_names():
+            raise InputError(f"unknown paradigm '{name}' (built-in: {', '.join(_builtin_names())})")
+        par = _load_builtin(name)
+        h.update(name.encode() + b"\0" + folder.joinpath(f"{name}.toml").read_bytes())
+        for dname, drug in sorted(par.drugs.items()):
+            if drug.regimen is None:
+                continue
+            ref = drug.regimen
+            if ref.endswith(".toml") or "/" in ref:
+                data = folder.joinpath(*Path(ref).parts).read_bytes()
+            else:
+                data = folder.joinpath("regimens", f"{ref}.toml").read_bytes()
+            h.update(f"\0{dname}:{ref}\0".encode() + data)
+    return h.hexdigest()
+
+
 def _load_builtin(name: str) -> Paradigm:
     res = resources.files(_PKG).joinpath("paradigms", f"{name}.toml")
     with resources.as_file(res) as path:
