@@ -31,7 +31,7 @@ def _obs(model: ObservationModel, drinks: np.ndarray, visits, first_day=-10, fem
 def test_perfect_reporter_reports_the_truth() -> None:
     m = ObservationModel(
         underreport_per_day=0, recall_cv_base=0, recall_cv_per_day=0, forget_prob_per_day=0,
-        missed_visit_prob=0, dropout_hazard_per_day=0,
+        missed_visit_prob=0, dropout_hazard_per_day=0, recall_session_cv=0,
     )
     rng = np.random.default_rng(0)
     drinks = np.where(rng.random((50, 40)) < 0.5, rng.integers(1, 12, (50, 40)), 0).astype(float)
@@ -139,7 +139,7 @@ def _observe_numpy(model, drinks_true, is_female, *, first_day, baseline_visit_d
     pid = np.arange(patient_start, patient_start + n)
     stream = CounterStream(seed, ob.OBSERVATION_STREAM, replicate)
     day_of_col = np.arange(n_days) + first_day
-    draws = np.stack([stream.uniform(pid, int(d), 5) for d in day_of_col], axis=1)  # (n, D, 5)
+    draws = np.stack([stream.uniform(pid, int(d), 6) for d in day_of_col], axis=1)  # (n, D, 6)
     heavy = drinks_true >= np.where(is_female, heavy_drinks_women, heavy_drinks_men)[:, None]
     csum = np.concatenate([np.zeros((n, 1)), np.cumsum(heavy, axis=1)], axis=1)
     lo = np.maximum(np.arange(n_days) - 7, 0)
@@ -151,7 +151,7 @@ def _observe_numpy(model, drinks_true, is_female, *, first_day, baseline_visit_d
     dropout = np.where(event.any(axis=1), np.argmax(event, axis=1) + first_day, ob.NEVER)
 
     def visit_draw(day: int, j: int) -> np.ndarray:
-        return stream.uniform(pid, day, 5)[:, j]
+        return stream.uniform(pid, day, 6)[:, j]
 
     reported = np.full((n, n_days), np.nan)
     etg = np.full((n, n_days), np.nan)
@@ -174,8 +174,11 @@ def _observe_numpy(model, drinks_true, is_female, *, first_day, baseline_visit_d
             -model.underreport_per_day * np.minimum(lag, model.underreport_max_lag_days))
         cv = model.recall_cv_base + model.recall_cv_per_day * lag
         sigma = np.sqrt(np.log1p(cv**2))
+        s_sess = np.sqrt(np.log1p(model.recall_session_cv**2))
+        session = np.exp(s_sess * ndtri(visit_draw(visit_day, ob.DRAW_SESSION)) - s_sess**2 / 2)
         with np.errstate(over="ignore", invalid="ignore"):
-            noisy = drinks_true * shrink * np.exp(sigma * z_recall - sigma**2 / 2)
+            noisy = (drinks_true * shrink * session[:, None]
+                     * np.exp(sigma * z_recall - sigma**2 / 2))
         remembered = u_forget >= np.minimum(model.forget_prob_per_day * lag, 1.0)
         value = np.where((drinks_true > 0) & remembered, np.maximum(np.rint(noisy), 1.0), 0.0)
         reported = np.where(covered, value, reported)
@@ -199,15 +202,16 @@ def _observe_numpy(model, drinks_true, is_female, *, first_day, baseline_visit_d
     visits=st.lists(st.integers(1, 45), min_size=0, max_size=6, unique=True),
     first_day=st.integers(-20, -1),
     max_recall=st.sampled_from([7, 30, 90]),
+    session_cv=st.sampled_from([0.0, 0.3]),
 )
 def test_compiled_observation_matches_numpy_oracle(seed, etg, miss, hazard, visits, first_day,
-                                                   max_recall) -> None:
+                                                   max_recall, session_cv) -> None:
     rng = np.random.default_rng(seed)
     n, d = 25, 40 - first_day
     drinks = np.where(rng.random((n, d)) < 0.6, rng.gamma(2.0, 3.0, (n, d)), 0.0)
     female = rng.random(n) < 0.4
     m = ObservationModel(etg=etg, missed_visit_prob=miss, dropout_hazard_per_day=hazard,
-                         max_recall_days=max_recall)
+                         max_recall_days=max_recall, recall_session_cv=session_cv)
     kw = dict(first_day=first_day, baseline_visit_day=0, visit_days=sorted(visits),
               heavy_drinks_men=5.0, heavy_drinks_women=4.0, seed=seed % 1000, patient_start=7)
     o = observe(m, drinks, female, **kw)
@@ -216,3 +220,44 @@ def test_compiled_observation_matches_numpy_oracle(seed, etg, miss, hazard, visi
     assert np.array_equal(o.visits_completed, completed)
     assert np.array_equal(o.etg_positive, etg_pos, equal_nan=True)
     assert np.allclose(o.drinks_reported, rep, equal_nan=True, rtol=0, atol=0)
+
+
+def test_one_recall_factor_per_interview() -> None:
+    """Without per-day noise, every day one interview covers is scaled by the same factor, and
+    the factors of different interviews (and patients) differ."""
+    m = ObservationModel(underreport_per_day=0, recall_cv_base=0, recall_cv_per_day=0,
+                         forget_prob_per_day=0, missed_visit_prob=0, dropout_hazard_per_day=0,
+                         recall_session_cv=0.3)
+    drinks = np.full((200, 40), 1000.0)  # large, so whole-drink rounding hardly matters
+    o = _obs(m, drinks, [14, 30])
+    ratio = o.drinks_reported / drinks
+    for lo, hi in [(0, 10), (10, 24), (24, 40)]:  # baseline (days -10..-1), 0..13, 14..29
+        block = ratio[:, lo:hi]
+        assert np.allclose(block, block[:, :1], atol=1.5e-3)
+    per_interview = ratio[:, [0, 10, 24]]
+    assert np.std(np.log(per_interview)) == pytest.approx(np.sqrt(np.log1p(0.3**2)), rel=0.1)
+    assert np.mean(per_interview) == pytest.approx(1.0, abs=0.03)  # mean-one factor
+    assert abs(np.corrcoef(per_interview[:, 0], per_interview[:, 1])[0, 1]) < 0.2
+
+
+def test_default_recall_reproduces_tlfb_test_retest_reliability() -> None:
+    """Sobell 1986 [P]: TLFB test-retest r ~ 0.87. The default recall_session_cv is derived so
+    that two independent 28-day recalls of the Das 2019 cohort correlate so
+    (tools/tlfb_test_retest.py); per-day noise alone gave ~0.98."""
+    from pathlib import Path
+
+    from reconsolidate.trial.engine import make_plan, simulate_chunk
+    from reconsolidate.trial.observation import tlfb_test_retest_r
+    from reconsolidate.trial.spec import load_trial_spec
+
+    path = Path(__file__).resolve().parents[2] / "examples" / "trials" / "das2019.toml"
+    spec = load_trial_spec(path)
+    r = simulate_chunk(make_plan(spec, spec_dir=path.parent), 0, 0, 0, 3000)
+    kw = dict(first_day=-spec.baseline_days, days=28)
+    rr = tlfb_test_retest_r(ObservationModel(), r.drinks_true, r.patients.is_female, **kw)
+    assert rr == pytest.approx(0.87, abs=0.02)
+    no_session = ObservationModel(recall_session_cv=0.0)
+    assert tlfb_test_retest_r(no_session, r.drinks_true, r.patients.is_female, **kw) > 0.95
+    with pytest.raises(ValueError, match="days = 40"):
+        tlfb_test_retest_r(ObservationModel(), r.drinks_true, r.patients.is_female,
+                           first_day=-spec.baseline_days, days=40)

@@ -6,8 +6,13 @@
   Bohman 1998 found reported consumption falling ~1.5% per day further back over a 28-day window
   [P] (clinical-evidence.md §6); beyond 28 days the factor is held (ASSUMPTION: no data). Recall
   noise (log-normal, CV growing with the lag) and the chance of forgetting a drinking day altogether
-  are ASSUMPTIONs (TLFB test-retest r ~ 0.87, Sobell 1986 [P], bounds the noise). Reports are
-  whole drinks (heaping), at least 1 on a remembered drinking day.
+  are ASSUMPTIONs. On top of the per-day noise, every TLFB interview has its own recall factor
+  (log-normal, mean 1, CV ``recall_session_cv``) shared by all the days it covers: a person who
+  overestimates one day of a recall tends to overestimate the others (ASSUMPTION, derived: the CV
+  is the value at which two independent recalls of the same 90 days give the test-retest
+  correlation of reported drinks Sobell 1986 found, r ~ 0.87 [P], in the Das 2019 cohort;
+  ``python tools/tlfb_test_retest.py``; with per-day noise alone the correlation was ~0.99).
+  Reports are whole drinks (heaping), at least 1 on a remembered drinking day.
 - **Missed assessments**: each follow-up visit is missed with probability ``missed_visit_prob``;
   its days are then recalled at the next completed visit, with a longer recall interval.
 - **Dropout** with a daily hazard that rises with heavy drinking over the past week:
@@ -47,12 +52,16 @@ from reconsolidate._random import (
     patient_day_counter,
 )
 
-__all__ = ["Observation", "ObservationModel", "observe"]
+__all__ = ["Observation", "ObservationModel", "observe", "tlfb_test_retest_r"]
 
 # Wennberg P, Bohman M (1998): reported consumption falls ~1.5 %/day further back in a 28-day
 # TLFB window [P] (clinical-evidence.md section 6).
 _WENNBERG_UNDERREPORT_PER_DAY = 0.015
 _WENNBERG_WINDOW_DAYS = 28
+# ASSUMPTION (derived, tools/tlfb_test_retest.py): CV of the per-interview recall factor at which
+# two independent 90-day recalls of the Das 2019 cohort's drinking correlate as TLFB test-retest
+# does, r ~ 0.87 (Sobell 1986 [P], clinical-evidence.md section 6).
+RECALL_SESSION_CV = 0.13
 
 
 class ObservationModel(StrictModel):
@@ -75,6 +84,13 @@ class ObservationModel(StrictModel):
     )
     recall_cv_per_day: float = Field(
         0.005, ge=0, le=0.1, description="ASSUMPTION: growth of recall noise CV per day of lag"
+    )
+    recall_session_cv: float = Field(
+        RECALL_SESSION_CV,
+        ge=0,
+        le=2,
+        description="ASSUMPTION (derived from TLFB test-retest r ~ 0.87, Sobell 1986 [P]): CV of "
+        "the recall factor shared by all the days one TLFB interview covers",
     )
     forget_prob_per_day: float = Field(
         0.002,
@@ -142,6 +158,7 @@ DRAW_RECALL = 1  # recall noise (a normal by inversion) of day d
 DRAW_FORGET = 2  # forgetting day d
 DRAW_MISSED = 3  # the visit on day d is missed
 DRAW_ETG = 4  # the EtG test at the visit on day d detects recent drinking
+DRAW_SESSION = 5  # the recall factor of the TLFB interview on day d
 
 
 def observe(
@@ -208,7 +225,7 @@ def observe(
         np.array([m.dropout_hazard_per_day, m.dropout_log_hazard_ratio_heavy_week,
                   m.missed_visit_prob, m.underreport_per_day, float(m.underreport_max_lag_days),
                   m.recall_cv_base, m.recall_cv_per_day, m.forget_prob_per_day,
-                  m.etg_sensitivity]),
+                  m.etg_sensitivity, m.recall_session_cv]),
         int(m.max_recall_days), bool(m.etg), int(m.etg_window_days),
         out.drinks_reported, out.etg_positive, out.dropout_day, out.visits_completed,
     )
@@ -223,6 +240,8 @@ def _observe_kernel(drinks, heavy_threshold, key, pidx, first_day, baseline_visi
     hazard0, log_hr_heavy_week, p_missed = par[0], par[1], par[2]
     underreport, max_lag, cv_base, cv_per_day = par[3], par[4], par[5], par[6]
     forget_per_day, etg_sensitivity = par[7], par[8]
+    cv_session = par[9]
+    sigma_session = math.sqrt(math.log1p(cv_session * cv_session))
     n_visits = visits.size
     never = np.iinfo(np.int32).max
     # Tables of the per-day transcendental terms, which depend only on small integers: the
@@ -269,6 +288,11 @@ def _observe_kernel(drinks, heavy_threshold, key, pidx, first_day, baseline_visi
                     continue
                 done_visits += 1
             cover_from = max(last_completed + 1, visit_day - max_recall_days)
+            session = 1.0
+            if sigma_session > 0.0:
+                zs = normal_quantile(
+                    counter_uniform(key, patient_day_counter(pid, visit_day, DRAW_SESSION)))
+                session = math.exp(sigma_session * zs - 0.5 * sigma_session * sigma_session)
             for day in range(max(cover_from, first_day), min(visit_day, first_day + n_days)):
                 j = day - first_day
                 true = drinks[i, j]
@@ -282,7 +306,8 @@ def _observe_kernel(drinks, heavy_threshold, key, pidx, first_day, baseline_visi
                         sigma = sigma_of[lag_i]
                         z = normal_quantile(
                             counter_uniform(key, patient_day_counter(pid, day, DRAW_RECALL)))
-                        noisy = true * shrink * math.exp(sigma * z - 0.5 * sigma * sigma)
+                        noisy = (true * shrink * session
+                                 * math.exp(sigma * z - 0.5 * sigma * sigma))
                         value = max(np.rint(noisy), 1.0)
                 reported[i, j] = value
             if etg_on and k >= 0 and 1 <= visit_day - first_day <= n_days:
@@ -299,3 +324,55 @@ def _observe_kernel(drinks, heavy_threshold, key, pidx, first_day, baseline_visi
                 etg[i, w1 - 1] = 1.0 if positive else 0.0
             last_completed = visit_day - 1
         completed_out[i] = done_visits
+
+
+def tlfb_test_retest_r(
+    model: ObservationModel,
+    drinks_true: np.ndarray,
+    is_female: np.ndarray,
+    *,
+    first_day: int,
+    days: int,
+    seed: int = 1,
+) -> float:
+    """Test-retest correlation of TLFB totals that ``model`` implies for these people.
+
+    Two independent interviews on day 0 (the observation streams of replicates 0 and 1) recall
+    the ``days`` days before it; the result is the Pearson correlation, across people, of the
+    two reported totals: what Sobell et al. 1986 measured (r ~ 0.87 in college drinkers [P]).
+    Missed visits and dropout are switched off (both interviews take place).
+
+    Parameters
+    ----------
+    model
+        Observation parameters (its ``max_recall_days`` is replaced by ``days``).
+    drinks_true
+        (n, n_days) true US standard drinks per day; column j is study day ``first_day + j``,
+        and the columns must cover days ``-days .. -1``.
+    is_female
+        (n,) sex (for the observation model's heavy-day threshold; no effect here).
+    first_day
+        Study day of column 0 (<= ``-days``).
+    days
+        Recall interval, days.
+    seed
+        Observation stream seed.
+
+    Returns
+    -------
+    float
+        Pearson r of the two reported totals.
+    """
+    if not -first_day >= days >= 1 or first_day + drinks_true.shape[1] < 0:
+        raise ValueError(f"days = {days}: need 1 <= days <= -first_day ({-first_day}) and "
+                         "columns up to day -1")
+    m = model.model_copy(update={"max_recall_days": days, "missed_visit_prob": 0.0,
+                                 "dropout_hazard_per_day": 0.0})
+    cols = slice(-first_day - days, -first_day)
+    totals = []
+    for rep in (0, 1):
+        o = observe(m, drinks_true, is_female, first_day=first_day, baseline_visit_day=0,
+                    visit_days=[], heavy_drinks_men=5.0, heavy_drinks_women=4.0, seed=seed,
+                    patient_start=0, replicate=rep)
+        totals.append(o.drinks_reported[:, cols].sum(axis=1))
+    return float(np.corrcoef(totals[0], totals[1])[0, 1])
