@@ -142,7 +142,10 @@ def test_mean_difference_equals_scipy_welch() -> None:
 
 
 @pytest.mark.parametrize(("a", "b"), [([100.0, 100.0], [100.0, 100.0]),
-                                    ([7.0, 7.0, 7.0], [3.5, 3.5])])
+                                    ([7.0, 7.0, 7.0], [3.5, 3.5]),
+                                    # equal floats whose sample variance is 3e-31, not 0:
+                                    # gave p = 8e-33 and g = 7e15 (review, session 12)
+                                    ([100 / 29] * 3, [0.0] * 3)])
 def test_mean_difference_without_variance_is_not_estimable(a, b) -> None:
     """Both arms constant: the SE is 0, so no CI or p exists; the bare difference used to be
     reported (JSON 0.0 with null CI and p and no note; the table showed "0.00 (- to -)")."""

@@ -306,6 +306,13 @@ def _finite(a: ArrayLike) -> np.ndarray:
     return x[~np.isnan(x)]
 
 
+def _no_spread(x: np.ndarray) -> bool:
+    """True when every value is the same up to rounding (relative 1e-12): the sample variance
+    of equal floats computed along different paths is ~1e-31, not 0, and would give a standard
+    error of 1e-16 (p = 1e-33, g = 7e15)."""
+    return bool(np.ptp(x) <= 1e-12 * max(1.0, float(np.max(np.abs(x)))))
+
+
 def hedges_g(a: ArrayLike, b: ArrayLike) -> dict:
     """Hedges' g of ``a`` minus ``b`` (bias-corrected standardized mean difference) and 95% CI.
 
@@ -319,7 +326,7 @@ def hedges_g(a: ArrayLike, b: ArrayLike) -> dict:
     if na < 2 or nb < 2:
         return out
     sp2 = ((na - 1) * x.var(ddof=1) + (nb - 1) * y.var(ddof=1)) / (na + nb - 2)
-    if not sp2 > 0:
+    if not sp2 > 0 or (_no_spread(x) and _no_spread(y)):
         return out
     d = (x.mean() - y.mean()) / math.sqrt(sp2)
     j = 1.0 - 3.0 / (4.0 * (na + nb) - 9.0)
@@ -345,7 +352,7 @@ def mean_difference(a: ArrayLike, b: ArrayLike) -> dict:
         return out
     va, vb = x.var(ddof=1) / x.size, y.var(ddof=1) / y.size
     se = math.sqrt(va + vb)
-    if not se > 0:
+    if not se > 0 or (_no_spread(x) and _no_spread(y)):
         # a bare difference without CI or p would read as an estimate (it showed as
         # "0.00 (- to -)")
         out["note"] = "not estimable: no variance in either arm"
