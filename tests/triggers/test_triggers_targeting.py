@@ -117,3 +117,32 @@ def test_cli_simulate_json_and_out_dir(
     assert (out / "runs" / "P00001" / "outcomes.parquet").exists()
     assert main(["triggers", str(EXAMPLES / "diary.csv"), "--out", str(tmp_path / "x")]) == 2
     assert "--out is only used with --simulate" in capsys.readouterr().err
+
+
+@pytest.mark.filterwarnings("ignore::reconsolidate.exceptions.DomainWarning")  # one person
+def test_exposure_rates_use_each_entry_local_weekday(tmp_path: Path) -> None:
+    """Entries with an offset are ordered in UTC but counted on their own local calendar day:
+    a pub visit on Friday 21:00 in New York (-05:00) is a Friday (a weekday), not Saturday
+    02:00 UTC (review, session 12: the rates came out weekday 0, weekend 0.69)."""
+    import datetime as dt
+
+    rows = ["participant_id,timestamp,craving,drinks,tags"]
+    start = dt.date(2025, 3, 3)  # a Monday
+    for k in range(28):
+        day = start + dt.timedelta(days=k)
+        pub = day.weekday() == 4  # Friday
+        for hour in (9, 21):
+            tag = "pub_bar" if (pub and hour == 21) else "home_evening"
+            craving = 80 if tag == "pub_bar" else 20 + (k % 5)
+            rows.append(f"ny,{day.isoformat()}T{hour:02d}:00-05:00,{craving},0,{tag}")
+    path = tmp_path / "ny.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    d = read_ema(path)
+    # the entry of Friday 21:00 -05:00 is Saturday 02:00 UTC, but Friday locally
+    fri = d.time_s[d.exposure[:, d.cues.index("pub_bar")]]
+    assert np.all((fri // 86400 + 3) % 7 == 5)  # Saturday in UTC
+    assert np.all((d.calendar_day()[d.exposure[:, d.cues.index("pub_bar")]] + 3) % 7 == 4)
+    env = profile_environment(TriggerModel().fit(d), d, "ny")
+    q = 1.0 / 5.0  # met on 1 of 5 weekdays
+    assert env["rate_weekday_per_day"]["pub_bar"] == pytest.approx(-np.log1p(-q))
+    assert env["rate_weekend_per_day"]["pub_bar"] == 0.0

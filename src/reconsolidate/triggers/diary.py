@@ -9,8 +9,10 @@ CSV (comma-separated, UTF-8, one header line) or Parquet, one row per diary entr
 ``timestamp``
     ISO 8601 date-time of the entry (``2025-03-01T18:30``, ``2025-03-01 18:30:00+01:00``).
     Entries of one participant must be strictly increasing in time in file order (rows of
-    different participants may be interleaved). Offsets are converted to UTC; naive times are
-    taken as they are. Only their order is used by the method.
+    different participants may be interleaved). Offsets are converted to UTC for the order of
+    entries; naive times are taken as they are. Calendar days and weekdays (the exposure rates
+    of ``triggers --simulate``) are those of each entry's own local time (the wall clock the
+    participant saw: ``21:00-05:00`` on a Friday is a Friday evening).
 ``craving``
     Craving (urge to drink) at the entry on a 0-100 scale; empty = not answered.
 ``drinks``
@@ -145,6 +147,9 @@ class EMADiary:
         ``(N,)`` int64 source line (CSV) or 1-based row (Parquet) of each entry.
     source
         File name the diary came from.
+    local_day
+        ``(N,)`` int64 calendar day of each entry in its own local time (days since
+        1970-01-01; the UTC day where no offset was given), or None (then ``time_s // 86400``).
     unmapped_tags
         Tag -> number of entries carrying it, for tags a mapping neither mapped nor ignored.
     """
@@ -159,6 +164,11 @@ class EMADiary:
     line: np.ndarray
     source: str = "<memory>"
     unmapped_tags: dict[str, int] = field(default_factory=dict)
+    local_day: np.ndarray | None = None
+
+    def calendar_day(self) -> np.ndarray:
+        """``(N,)`` local calendar day of each entry (days since 1970-01-01)."""
+        return self.local_day if self.local_day is not None else self.time_s // 86400
 
     @property
     def n_participants(self) -> int:
@@ -262,6 +272,27 @@ def _read_csv_columns(path: Path) -> tuple[list[str], list[tuple[str, ...]], np.
         )
     cols = list(zip(*rows, strict=True)) if rows else [() for _ in header]
     return header, cols, np.asarray(lines, dtype=np.int64)
+
+
+# the zone designator after a time of day (a date alone, 2025-03-01, has none)
+_OFFSET = re.compile(r"\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)$",
+                     re.IGNORECASE)
+
+
+def _utc_offsets_s(values: np.ndarray) -> np.ndarray:
+    """UTC offset (s) of each ISO 8601 time written with one (``+01:00``, ``-0500``, ``Z``),
+    0 for naive times and for timestamps without a zone."""
+    if values.dtype.kind == "M":
+        return np.zeros(values.size, np.int64)
+    out = np.zeros(values.size, np.int64)
+    for i, v in enumerate(values.tolist()):
+        m = _OFFSET.search(str(v).strip()) if v is not None else None
+        if m is None or m.group(1).upper() == "Z":
+            continue
+        t = m.group(1).replace(":", "")
+        minutes = int(t[3:5]) if len(t) > 3 else 0
+        out[i] = (1 if t[0] == "+" else -1) * (3600 * int(t[1:3]) + 60 * minutes)
+    return out
 
 
 def _read_parquet_columns(path: Path) -> tuple[list[str], list[np.ndarray], np.ndarray]:
@@ -458,6 +489,8 @@ def build_diary(
     )
     time_s = np.where(bad_t, 0, ts.to_numpy(dtype="datetime64[s]", na_value=np.datetime64(0, "s"))
                       .astype(np.int64))
+    # each entry's own wall clock (UTC + its offset) for calendar days and weekdays
+    local_s = time_s + _utc_offsets_s(tarr)
 
     craving, bad_c = _parse_number(columns["craving"])
     probs.add_many(lines[bad_c], "craving {!r} is not a number", np.asarray(
@@ -574,4 +607,5 @@ def build_diary(
         line=lines[order].astype(np.int64),
         source=source,
         unmapped_tags=dict(sorted(unmapped.items(), key=lambda kv: (-kv[1], kv[0]))),
+        local_day=(local_s // 86400)[order],
     )

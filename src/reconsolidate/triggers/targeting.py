@@ -84,7 +84,7 @@ def profile_environment(
     acq = _acquisition_for_response(cr)
 
     rows = diary.participant_index == i
-    day = diary.time_s[rows] // 86400
+    day = diary.calendar_day()[rows]  # the participant's own local calendar day
     weekday = (day + 3) % 7  # 1970-01-01 was a Thursday (Mon = 0)
     exposure = diary.exposure[rows][:, [diary.cues.index(c) for c in sim_cues]]
     rates: dict[str, dict[str, float]] = {"rate_weekday_per_day": {}, "rate_weekend_per_day": {}}
