@@ -380,3 +380,57 @@ def test_number_columns_accept_only_empty_na_and_dot_as_missing(column, cell) ->
     d = _load(base)  # NA and . are missing days
     np.testing.assert_array_equal(d.drinks_per_day, [[0, NAN], [NAN, NAN]])
     assert d.provenance["n_missing_day_rows"] == 2
+
+
+def test_days_without_a_row_are_counted_and_absent_days_abstinent_fills_them() -> None:
+    """A diary listing drinking days only: the days without a row are missing by default (and
+    counted), or 0 drinks between each participant's own first and last rows with
+    absent_days = "abstinent" (review, session 12: such a diary scored 89% heavy days)."""
+    diary = (b"id,study_day,drinks\nA1,-2,0\nA1,1,6\nA1,4,0\n"
+             b"B2,0,3\nB2,2,0\n")
+    d = _load(diary)
+    assert d.first_study_day == -2 and d.last_study_day == 4
+    no_row_a1 = np.isnan(d.drinks_per_day[0]) & (d.status[0] == DayStatus.NO_ROW)
+    assert no_row_a1.tolist() == [False, True, True, False, True, True, False]
+    assert d.provenance["n_participant_days_without_row"] == 4 + 5
+    # inside the own span: A1 -1, 0, 2, 3; B2 1
+    assert d.provenance["n_participant_days_without_row_inside_own_diary"] == 5
+    assert d.days_without_row(0, 4).tolist() == [3, 3]
+    assert d.days_without_row(-5, 6).tolist() == [4 + 5, 5 + 5]  # days beyond the diary too
+    a = _load(diary, absent_days="abstinent")
+    np.testing.assert_array_equal(a.drinks_per_day[0], [0, 0, 0, 6, 0, 0, 0])
+    np.testing.assert_array_equal(a.drinks_per_day[1], [NAN, NAN, 3, 0, 0, NAN, NAN])
+    assert (a.status == DayStatus.NO_ROW_ABSTINENT).sum() == 5
+    assert a.days_without_row(0, 4).tolist() == [0, 2]  # B2's days 3, 4 stay missing
+    assert "0 drinks" in a.provenance["absent_days"]
+    long = a.to_long_table()
+    assert "no_row_abstinent" in set(long["status"]) and "no_row" in set(long["status"])
+
+
+def test_study_day_column_takes_integral_floats_and_never_dates() -> None:
+    """R and pandas write study days as 0.0, 1.0: read as days (they were taken for calendar
+    dates and refused); a fraction or a word is named as not a study day."""
+    d = _load(b"id,study_day,drinks\nA1,0.0,1\nA1,1.0,2\nB2,-1.00,0\n")
+    assert (d.first_study_day, d.last_study_day) == (-1, 1)
+    with pytest.raises(DataValidationError) as exc:
+        _load(b"id,study_day,drinks\nA1,0.5,1\nA1,x,2\nB2,01/02/2024,0\n")
+    msgs = [p.message for p in exc.value.problems]
+    assert msgs == ["'0.5' is not a study day (an integer such as -3 or 28)",
+                    "'x' is not a study day (an integer such as -3 or 28)",
+                    "'01/02/2024' is not a study day (an integer such as -3 or 28)"]
+
+
+def test_iso_randomisation_dates_with_a_day_month_format() -> None:
+    """--date-format '%d/%m/%Y' for a UK diary still reads ISO randomisation dates; an
+    unreadable one is reported once, naming its own column (it was also reported as
+    'missing randomization date', naming randomization_date)."""
+    diary = b"id,date,drinks\nA1,01/03/2024,1\nA1,02/03/2024,2\nB2,01/03/2024,0\n"
+    people = b"id,sex,arm,rand_date\nA1,M,a,2024-03-01\nB2,F,b,2024-03-01\n"
+    d = _load(diary, people, date_format="%d/%m/%Y")
+    assert (d.first_study_day, d.last_study_day) == (0, 1)
+    with pytest.raises(DataValidationError) as exc:
+        _load(diary, people.replace(b"B2,F,b,2024-03-01", b"B2,F,b,2024-13-01"),
+              date_format="%d/%m/%Y")
+    probs = exc.value.problems
+    assert len(probs) == 1 and probs[0].column == "rand_date"
+    assert "'2024-13-01' is not a date" in probs[0].message

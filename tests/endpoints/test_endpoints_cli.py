@@ -746,3 +746,43 @@ def test_json_file_in_a_missing_directory_exits_2_before_the_work(
     assert capsys.readouterr().err.strip() == (
         f"error: --json '{target}': directory {target.parent} does not exist")
     assert not (tmp_path / "no").exists()
+
+
+def test_out_csv_reads_back_and_days_without_rows_are_noted(tmp_path, capsys) -> None:
+    """The CSVs --out writes are analyze input again (missing values as empty cells, the id
+    column named participant); a diary with days without a row says so in a note and in the
+    JSON, and --absent-days abstinent reads it as a list of drinking days."""
+    out = tmp_path / "out"
+    first = _json(capsys, ["analyze", str(EXAMPLE_DIARY), "-p", str(EXAMPLE_PEOPLE),
+                           "--gee", "none", "--out", str(out), "--original-ids"])
+    text = (out / "diary_days.csv").read_text(encoding="utf-8")
+    assert "nan" not in text.lower()
+    per = pq.read_table(out / "participants_endpoints.parquet").to_pydict()
+    people = tmp_path / "people.csv"
+    people.write_text("participant,arm,sex\n" + "".join(
+        f"{p},{a},{s}\n" for p, a, s in zip(per["participant"], per["arm"], per["sex"],
+                                             strict=True)), encoding="utf-8")
+    again = _json(capsys, ["analyze", str(out / "diary_days.csv"), "-p", str(people),
+                           "--gee", "none"])
+    for arm, s in first["arms"].items():
+        for k in ("percent_days_abstinent", "percent_heavy_drinking_days", "drinks_per_week"):
+            assert again["arms"][arm][k] == pytest.approx(s[k], nan_ok=True), (arm, k)
+    # drinking days only: 2 participants, each listing 2 drinking days among days 0..9
+    diary = tmp_path / "sparse.csv"
+    diary.write_text("id,study_day,drinks\nA,0,0\nA,3,6\nA,9,2\nB,0,1\nB,5,2\nB,9,0\n",
+                     encoding="utf-8")
+    ppl = tmp_path / "p.csv"
+    ppl.write_text("id,sex,arm\nA,M,x\nB,F,y\n", encoding="utf-8")
+    res = _json(capsys, ["analyze", str(diary), "-p", str(ppl), "--gee", "none"])
+    assert res["window"]["participant_days_without_row"] == 14
+    assert res["arms"]["x"]["percent_heavy_drinking_days"] == pytest.approx(80.0)
+    assert "14 of 20 participant-days" in res["notes"][0]
+    assert "--absent-days abstinent" in res["notes"][0]
+    assert main(["analyze", str(diary), "-p", str(ppl), "--gee", "none"]) == 0
+    assert "note: 14 of 20 participant-days of the window (70%)" in capsys.readouterr().out
+    res = _json(capsys, ["analyze", str(diary), "-p", str(ppl), "--gee", "none",
+                         "--absent-days", "abstinent"])
+    assert res["window"]["participant_days_without_row"] == 0 and res["notes"] == []
+    assert res["arms"]["x"]["percent_heavy_drinking_days"] == pytest.approx(10.0)
+    assert main(["analyze", str(diary), "-p", str(ppl), "--absent-days", "zero"]) == 2
+    assert "--absent-days 'zero'" in capsys.readouterr().err

@@ -107,7 +107,9 @@ def test_all_missing_under_heavy_has_no_amount(backend: str) -> None:
     np.testing.assert_array_equal(ep.no_heavy_drinking_days, [0, 0])
     assert np.isnan(ep.drinks_per_week[0]) and np.isnan(ep.grams_per_day[0])
     assert np.isnan(ep.who_risk_level[0]) and np.isnan(ep.change_drinks_per_week[0])
-    assert np.isnan(ep.who_reduction_1_level[0]) and np.isnan(ep.total_drinks[0])
+    assert np.isnan(ep.total_drinks[0])
+    # ... and, as in PSNHDD, a non-responder on the WHO-level reduction (missing = failure)
+    assert ep.who_reduction_1_level[0] == 0.0 and ep.who_reduction_2_levels[0] == 0.0
     # P1: 3 drinks over 2 observed days -> 10.5/week, 3 per drinking day, 21 g/day
     np.testing.assert_allclose(ep.drinks_per_week[1], 10.5)
     np.testing.assert_allclose(ep.drinks_per_drinking_day[1], 3.0)
@@ -318,3 +320,29 @@ def test_abstinent_last_min_days_invalid(bad) -> None:
                                          r"\[1, 28\]"):
         compute_endpoints(np.zeros((2, 40)), [False, True], abstinent_last_days=28,
                           abstinent_last_min_days=bad)
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_who_responders_need_amounts_on_half_the_window(backend: str) -> None:
+    """A participant who reports one dry day and drops out is not a two-level WHO responder
+    (0 drinks/week on one observed day): under "heavy" a non-responder (missing = failure, as
+    PSNHDD), under "exclude" not assessable; with amounts on half the window they are scored."""
+    d = 28
+    x = np.full((3, d), np.nan)
+    x[0, 0] = 0.0  # one dry day, then dropout
+    x[1, :14] = 0.0  # 14 of 28 days reported, all dry: enough
+    x[2, :] = 2.0  # complete, 14 drinks/week
+    base = [56.0, 56.0, 56.0]  # 112 g/day: WHO "very high" (3) for men
+    fem = [False, False, False]
+    heavy = compute_endpoints(x, fem, handling=MissingDataHandling("itt", "heavy"),
+                              baseline_drinks_per_week=base, backend=backend)
+    assert heavy.drinks_per_week[0] == 0.0  # amounts stay over the observed days
+    np.testing.assert_array_equal(heavy.who_reduction_2_levels, [0.0, 1.0, 1.0])
+    np.testing.assert_array_equal(heavy.no_heavy_drinking_days, [0.0, 0.0, 1.0])
+    assert heavy.settings["who_reduction_min_amount_days"] == 14
+    excl = compute_endpoints(x, fem, handling=MissingDataHandling("itt", "exclude"),
+                             baseline_drinks_per_week=base, backend=backend)
+    np.testing.assert_array_equal(excl.who_reduction_1_level, [np.nan, 1.0, 1.0])
+    filled = compute_endpoints(x, fem, handling=MissingDataHandling("itt", "abstinent"),
+                               baseline_drinks_per_week=base, backend=backend)
+    np.testing.assert_array_equal(filled.who_reduction_2_levels, [1.0, 1.0, 1.0])

@@ -55,6 +55,7 @@ _OPTION_FLAGS = {
     "study_window_days": "--study-window",
     "max_problems": "--max-problems",
     "etg_cutoff_ng_ml": "--etg-cutoff-ng-ml",
+    "absent_days": "--absent-days",
 }
 
 
@@ -201,8 +202,9 @@ def run_analysis(
     run with one replicate reproduces the trial's summary (with several replicates the trial's
     summary pools them, while one replicate is scored here, chosen by ``replicate``); for a
     diary (or a run without a trial spec): missing days heavy, 5:4 drinks, 0 grace days,
-    K = 28 days, baseline every day before the window. The reference arm defaults to the first
-    control-named arm (:func:`reconsolidate.report.build.reference_arm`: in the run's arm
+    K = 28 days, baseline every diary day before day 0 (before the window if it starts
+    earlier). The reference arm defaults to the first control-named arm
+    (:func:`reconsolidate.report.build.reference_arm`: in the run's arm
     order, or for a diary in sort order), else the first in sort order. The window defaults to
     day 0 (or the diary's first day, if later) to the diary's last day; a given ``window`` or
     ``baseline`` must lie within the diary's days. Given values always win; the ones out of
@@ -300,6 +302,8 @@ def run_analysis(
                           "baseline")
         base, base_src = data.baseline_drinks_per_week(b0, b1)
     drinks = data.window(w0, w1)
+    no_row = data.days_without_row(w0, w1)
+    notes = _no_row_notes(no_row, w1 - w0 + 1, handling, opts.get("absent_days", "missing"))
     ep = compute_endpoints(
         drinks,
         data.is_female,
@@ -352,6 +356,7 @@ def run_analysis(
             "first_study_day": w0,
             "last_study_day": w1,
             "n_days": w1 - w0 + 1,
+            "participant_days_without_row": int(no_row.sum()),
             "days": "inclusive study days; day 0 = randomisation (diaries) or first "
             "treatment session (simulated runs)",
         },
@@ -361,6 +366,7 @@ def run_analysis(
         "settings_defaults_from": settings_from,
         "units": "US standard drinks (14 g ethanol); percentages in %; times in days",
         "provenance": data.provenance,
+        "notes": notes,
     }
     if run_meta is not None:
         result["run_metadata"] = {
@@ -375,6 +381,7 @@ def run_analysis(
     }
     for k, v in ep.arrays().items():
         per[k] = v
+    per["n_days_without_row"] = no_row
     km_rows: dict[str, list] = {k: [] for k in ("endpoint", "arm", "time_days", "survival",
                                                 "n_at_risk", "n_events")}
     for endpoint, arms_km in result["kaplan_meier"].items():
@@ -392,6 +399,33 @@ def run_analysis(
         ),
     }
     return to_jsonable(result), tables
+
+
+def _no_row_notes(no_row: np.ndarray, n_days: int, handling: Any, absent_days: str
+                  ) -> list[str]:
+    """Say how many window days have no diary row and what they were scored as: they are
+    missing days, which a diary listing drinking days only, or a participant whose diary
+    starts later or ends earlier than the others', makes silently."""
+    total = int(no_row.sum())
+    if total == 0:
+        return []
+    m = handling.missing_days
+    if handling.population == "responders_only":
+        how = "their participants are left out (responders only)"
+    elif m == "heavy":
+        how = "scored as heavy drinking days (--missing heavy)"
+    elif m == "exclude":
+        how = "left out of every denominator (--missing exclude)"
+    else:
+        how = f"counted as {0.0 if m == 'abstinent' else float(m):g} drinks (--missing {m})"
+    share = total / (no_row.size * n_days)
+    text = (f"{total} of {no_row.size * n_days} participant-days of the window ({share:.0%}), "
+            f"of {int((no_row > 0).sum())} participant(s), have no diary row: they are missing "
+            f"days, {how}; per participant in n_days_without_row")
+    if absent_days == "missing":
+        text += ("; a diary that lists drinking days only needs --absent-days abstinent (a day "
+                 "without a row between a participant's first and last rows = 0 drinks)")
+    return [text]
 
 
 def _km_curves(ep: Any, arm: np.ndarray) -> dict:
@@ -426,17 +460,18 @@ def _write_tables(out: Path, result: dict, tables: dict) -> None:
 
     with atomic_dir(out, kind="analysis") as tmp:
         for name, cols in tables.items():
-            tbl = pa.table(
-                {
-                    k: np.asarray(v)
-                    if not isinstance(v, np.ndarray) or v.dtype != object
-                    else np.asarray(v, dtype=str)
-                    for k, v in cols.items()
-                }
-            )
-            pq.write_table(tbl, tmp / f"{name}.parquet")
+            arrays = {
+                k: np.asarray(v)
+                if not isinstance(v, np.ndarray) or v.dtype != object
+                else np.asarray(v, dtype=str)
+                for k, v in cols.items()
+            }
+            pq.write_table(pa.table(arrays), tmp / f"{name}.parquet")
             buf = io.BytesIO()
-            pacsv.write_csv(tbl, buf)
+            # NaN as an empty cell (pyarrow writes "nan", which no CSV reader, analyze's own
+            # included, takes for a missing value)
+            pacsv.write_csv(pa.table({k: pa.array(a, from_pandas=True)
+                                      for k, a in arrays.items()}), buf)
             (tmp / f"{name}.csv").write_bytes(buf.getvalue())
         rows = [
             {"arm": a, **{k: v for k, v in s.items() if not isinstance(v, dict)}}
@@ -501,6 +536,8 @@ def _print_rich(result: dict) -> None:
     for label, f in rows:
         t.add_row(label, *[f(s) for s in result["arms"].values()])
     console.print(t)
+    for line in result.get("notes", []):
+        console.print(f"note: {line}", highlight=False, markup=False, soft_wrap=True)
     if result["comparisons"]:
         arms = sorted({r["arm"] for r in result["comparisons"]})
         many = len(arms) > 1
@@ -560,7 +597,8 @@ def analyze(
         typer.Option(
             "--baseline",
             help="Baseline window START:END, inclusive study days within the diary's days "
-            "(default: a run's baseline_window_days, else the days before the window).",
+            "(default: a run's baseline_window_days, else every diary day before day 0, or "
+            "before the window if it starts earlier).",
         ),
     ] = None,
     missing: Annotated[
@@ -650,6 +688,15 @@ def analyze(
         float | None,
         typer.Option("--etg-cutoff-ng-ml", help="Cutoff for numeric etg_ng_ml biomarkers."),
     ] = None,
+    absent_days: Annotated[
+        str,
+        typer.Option(
+            "--absent-days",
+            help="A day without a diary row: missing (a missing day, scored by --missing) or "
+            "abstinent (0 drinks between the participant's own first and last rows: for "
+            "exports that list drinking days only).",
+        ),
+    ] = "missing",
     salt: Annotated[
         str | None,
         typer.Option(
@@ -690,6 +737,7 @@ def analyze(
         "imputation_value_drinks": imputation_value,
         "duplicates": duplicates,
         "date_format": date_format,
+        "absent_days": absent_days,
     }
     if etg_cutoff is not None:
         opts["etg_cutoff_ng_ml"] = etg_cutoff

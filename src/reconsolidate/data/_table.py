@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import datetime as _dt
 import io
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -401,6 +402,9 @@ def _show(s: str, n: int = 40) -> str:
     return r if len(r) <= n else r[: n - 4] + "...'"
 
 
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
 def parse_date(s: str, date_format: str) -> int | None:
     """Days since 1970-01-01 of a date string, or None if it does not parse."""
     try:
@@ -410,7 +414,14 @@ def parse_date(s: str, date_format: str) -> int | None:
             d = _dt.date.fromisoformat(s[:10]) if ("T" in s or " " in s) and len(s) > 10 \
                 else _dt.date.fromisoformat(s)
         else:
-            d = _dt.datetime.strptime(s, date_format).date()
+            try:
+                d = _dt.datetime.strptime(s, date_format).date()
+            except ValueError:
+                # an ISO date (YYYY-MM-DD) cannot be misread, whatever format the other files
+                # use: a DD/MM diary with ISO randomisation dates is read as it is meant
+                if not _ISO_DATE.fullmatch(s):
+                    raise
+                d = _dt.date.fromisoformat(s)
     except (ValueError, OverflowError, TypeError):
         return None
     return (d - _EPOCH).days
@@ -420,6 +431,20 @@ def _is_day_counter(s: str) -> bool:
     """An integer study-day counter such as ``-3`` or ``28`` (at most 7 digits)."""
     t = s[1:] if s[:1] in "+-" else s
     return t.isdigit() and t.isascii() and len(t) <= 7
+
+
+def _day_number(s: str) -> float | None:
+    """A study-day counter written as a number: ``-3``, ``28``, or an integral float such as
+    ``3.0`` (R and pandas exports); None for anything else."""
+    if _is_day_counter(s):
+        return float(int(s))
+    try:
+        v = float(s)
+    except ValueError:
+        return None
+    if math.isfinite(v) and v == round(v) and abs(v) <= 1e6:
+        return float(v)
+    return None
 
 
 def _auto_format(nonblank: set[str] | list[str]) -> str:
@@ -462,7 +487,7 @@ def first_cell_with(table: Table, col: str, values: Sequence[str]) -> tuple[int,
 
 def column_days(
     table: Table, col: str, problems: Problems, *, date_format: str = "auto",
-    allow_counter: bool = True,
+    allow_counter: bool = True, counter_only: bool = False,
 ) -> tuple[np.ndarray, bool]:
     """Parse a date or integer day-counter column.
 
@@ -475,6 +500,8 @@ def column_days(
     if no value is ISO), ``"iso"``, or a ``strptime`` format such as ``"%d/%m/%Y"``. Whether
     ``auto``'s ``MM/DD/YYYY`` reading is ambiguous is for the caller to check
     (:func:`auto_slash_dates`, :func:`slash_dates_ambiguous`), over every file read together.
+    ``counter_only``: the column holds study days whatever they look like (a ``study_day``
+    column): integers or integral floats such as ``3.0``; anything else is a problem.
     """
     v = table.columns[col]
     if col in table.calendar:
@@ -495,6 +522,15 @@ def column_days(
     missing_u = {s for s in uniq if is_missing_token(s)}
     nonblank_u = [s for s in uniq if s not in missing_u]
 
+    if counter_only:
+        day_lut = {s: _day_number(s) for s in nonblank_u}
+        out = np.array([np.nan if (x := day_lut.get(s)) is None else x for s in strs],
+                       dtype=np.float64)
+        for i in np.flatnonzero(np.isnan(out)).tolist():
+            s = strs[i]
+            problems.add(table.name, table.lines[i], col, "missing day" if s in missing_u else
+                         f"{_show(s)} is not a study day (an integer such as -3 or 28)")
+        return out, False
     counter = allow_counter and all(_is_day_counter(s) for s in nonblank_u)
     if counter:
         lut: dict[str, float] = {s: float(int(s)) for s in nonblank_u}

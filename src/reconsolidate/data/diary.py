@@ -65,7 +65,8 @@ __all__ = [
     "load_trial_data",
 ]
 
-ID_ALIASES = ("participant_id", "patient_id", "id", "subject_id", "subject", "pid", "record_id")
+ID_ALIASES = ("participant_id", "patient_id", "id", "subject_id", "subject", "pid", "record_id",
+              "participant")
 DAY_ALIASES = ("study_day", "day")
 DATE_ALIASES = ("date",)
 DRINKS_ALIASES = ("drinks", "standard_drinks", "drinks_reported", "std_drinks", "amount")
@@ -94,10 +95,12 @@ UNIT_GRAMS = {
 class DayStatus(IntEnum):
     """Provenance of each participant-day in :attr:`DrinkingData.status`."""
 
-    MISSING = 0
+    MISSING = 0  # a diary row without an amount (empty, NA, .)
     REPORTED = 1
     IMPUTED = 2
     BIOMARKER_OVERRIDE = 3
+    NO_ROW = 4  # no diary row for the day: a missing day (``DiaryOptions.absent_days``)
+    NO_ROW_ABSTINENT = 5  # no row, inside the participant's own diary: 0 drinks (absent_days)
 
 
 class DiaryOptions(StrictModel):
@@ -137,6 +140,13 @@ class DiaryOptions(StrictModel):
         Drinks assigned to a self-reported abstinent day contradicted by a positive biomarker.
         ASSUMPTION: 1 US standard drink, the least amount that makes it a drinking day (EtG
         shows that drinking happened, not how much).
+    absent_days
+        What a day without a diary row is. ``"missing"`` (default): a missing day, scored by the
+        endpoints' missing-data handling (a heavy drinking day under ``missing_days =
+        "heavy"``). ``"abstinent"``: a day between the participant's own first and last diary
+        rows that has no row is a day without drinking (0 drinks), for exports that list
+        drinking days only; days outside that span stay missing. Both are counted in the
+        provenance.
     max_problems
         How many problems to list before stopping the list (all are counted).
     """
@@ -152,6 +162,7 @@ class DiaryOptions(StrictModel):
     imputation_max_gap_days: int | None = Field(None, ge=1)
     etg_cutoff_ng_ml: float | None = Field(None, gt=0)
     biomarker_override_drinks: float = Field(1.0, gt=0)
+    absent_days: Literal["missing", "abstinent"] = "missing"
     max_problems: int = Field(50, ge=1)
 
     @model_validator(mode="after")
@@ -232,6 +243,21 @@ class DrinkingData:
             out[:, lo - start_day: hi - start_day + 1] = \
                 self.drinks_per_day[:, lo - self.first_study_day: hi - self.first_study_day + 1]
         return out
+
+    def days_without_row(self, start_day: int, end_day: int) -> np.ndarray:
+        """Days of ``start_day .. end_day`` without a diary row, per participant, shape ``(N,)``
+        (days outside the diary's range included; days set to 0 by ``absent_days =
+        "abstinent"`` not)."""
+        if end_day < start_day:
+            raise InputError(f"window {start_day}:{end_day}: the end is before the start")
+        lo = max(start_day, self.first_study_day)
+        hi = min(end_day, self.last_study_day)
+        outside = (end_day - start_day + 1) - max(hi - lo + 1, 0)
+        inside = np.zeros(self.n_participants, np.int64)
+        if lo <= hi:
+            st = self.status[:, lo - self.first_study_day: hi - self.first_study_day + 1]
+            inside = (st == DayStatus.NO_ROW).sum(axis=1)
+        return inside + outside
 
     def baseline_drinks_per_week(
         self, start_day: int | None = None, end_day: int = -1
@@ -321,6 +347,9 @@ class _Participants:
     baseline: np.ndarray
     name: str
     has_rand: bool
+    rand_col: str = "randomization_date"
+    # a randomisation date was given but did not parse (reported once, as not a date)
+    rand_unparsed: np.ndarray | None = None
 
 
 def _parse_participants(t: Table, opts: DiaryOptions, problems: Problems) -> _Participants:
@@ -369,13 +398,17 @@ def _parse_participants(t: Table, opts: DiaryOptions, problems: Problems) -> _Pa
                              f"{s[:20]!r} is not a sex; allowed M/F, male/female")
     randc = t.find(RAND_ALIASES)
     rand_day = np.full(n, np.nan)
+    rand_unparsed = np.zeros(n, bool)
     if randc is not None and n:
-        sub = Problems(limit=opts.max_problems)
+        sub = Problems(limit=t.n_rows + 1)
         days, _ = column_days(t, randc, sub, date_format=opts.date_format, allow_counter=False)
+        bad_lines = set()
         for p in sub.items:  # a missing date is only a problem if the diary needs it (below)
             if p.message != "missing date":
                 problems.add(p.file, p.line, p.column, p.message)
+                bad_lines.add(p.line)
         rand_day = days[first_row]
+        rand_unparsed = np.isin(t.lines[first_row], list(bad_lines))
     weight = np.full(n, np.nan)
     wc = t.find(WEIGHT_ALIASES)
     if wc is not None and n:
@@ -393,7 +426,8 @@ def _parse_participants(t: Table, opts: DiaryOptions, problems: Problems) -> _Pa
             problems.add_many(t.name, t.lines[bad], bc, "baseline drinks per week must be >= 0")
         base = b[first_row]
     return _Participants(labels, line_of, arms.astype(str), is_female, sex_known, rand_day,
-                         weight, base, t.name, randc is not None)
+                         weight, base, t.name, randc is not None,
+                         randc or "randomization_date", rand_unparsed)
 
 
 def _map_ids(t: Table, idc: str, part: _Participants, problems: Problems, what: str
@@ -460,7 +494,8 @@ def _refuse_ambiguous_dates(opts: DiaryOptions, columns: list[tuple[Table, str |
 def _study_days(t: Table, part: _Participants, pidx: np.ndarray, opts: DiaryOptions,
                 problems: Problems) -> np.ndarray:
     col = _day_column(t)
-    days, calendar = column_days(t, col, problems, date_format=opts.date_format)
+    days, calendar = column_days(t, col, problems, date_format=opts.date_format,
+                                 counter_only=col == t.find(DAY_ALIASES))
     if calendar:
         if not part.has_rand:
             raise DataValidationError([Problem(
@@ -470,8 +505,10 @@ def _study_days(t: Table, part: _Participants, pidx: np.ndarray, opts: DiaryOpti
         rd = np.full(days.size, np.nan)
         rd[known] = part.rand_day[pidx[known]]
         need = known & np.isnan(rd) & ~np.isnan(days)
+        if part.rand_unparsed is not None and part.rand_unparsed.size:  # reported: not a date
+            need &= ~part.rand_unparsed[np.maximum(pidx, 0)]
         for p in np.unique(pidx[need])[: problems.limit].tolist():
-            problems.add(part.name, part.line_of[p], "randomization_date",
+            problems.add(part.name, part.line_of[p], part.rand_col,
                          f"missing randomization date for {part.labels[p][:40]!r} "
                          f"(needed: {t.name} has calendar dates)")
         days = days - rd
@@ -595,9 +632,11 @@ def load_trial_data(
     # one reading of slash dates for every file: they share the randomisation dates
     # (a missing column is reported below, in the order of the checks)
     _refuse_ambiguous_dates(opts, [
-        (dt, dt.find(DAY_ALIASES) or dt.find(DATE_ALIASES), True),
+        # a study-day column holds day counters, never dates: only a date column is read so
+        (dt, None if dt.find(DAY_ALIASES) else dt.find(DATE_ALIASES), True),
         (pt, pt.find(RAND_ALIASES), False),
-        *([] if bt is None else [(bt, bt.find(DAY_ALIASES) or bt.find(DATE_ALIASES), True)]),
+        *([] if bt is None else [(bt, None if bt.find(DAY_ALIASES) else bt.find(DATE_ALIASES),
+                                  True)]),
     ])
     part = _parse_participants(pt, opts, problems)
     idc = _need(dt, ID_ALIASES, "participant id")
@@ -634,10 +673,21 @@ def load_trial_data(
     first, last = int(rday.min()), int(rday.max())
     d = last - first + 1
     drinks = np.full((n, d), np.nan)
-    status = np.zeros((n, d), np.uint8)
+    status = np.full((n, d), DayStatus.NO_ROW, np.uint8)
     p, c = pidx[rows], (rday - first).astype(np.int64)
     drinks[p, c] = rval
     status[p, c] = np.where(np.isnan(rval), DayStatus.MISSING, DayStatus.REPORTED)
+    # days without a row: each participant's own span is from their first to their last row
+    no_row = status == DayStatus.NO_ROW
+    own_first = np.full(n, d, np.int64)
+    own_last = np.full(n, -1, np.int64)
+    np.minimum.at(own_first, p, c)
+    np.maximum.at(own_last, p, c)
+    cols = np.arange(d)
+    inside = no_row & (cols >= own_first[:, None]) & (cols <= own_last[:, None])
+    if opts.absent_days == "abstinent":
+        drinks[inside] = 0.0
+        status[inside] = DayStatus.NO_ROW_ABSTINENT
     prov: dict = {
         "files": {"diary": dt.name, "participants": pt.name},
         "units_in": unit,
@@ -650,6 +700,13 @@ def load_trial_data(
         "n_duplicate_rows_resolved": n_dup,
         "study_window_days": list(opts.study_window_days),
         "n_participants_without_diary_rows": int(n - np.unique(p).size),
+        # the grid runs from the diary's first to its last day for everyone
+        "n_participant_days_without_row": int(no_row.sum()),
+        "n_participant_days_without_row_inside_own_diary": int(inside.sum()),
+        "absent_days": (
+            "a day without a row between a participant's own first and last rows = 0 drinks; "
+            "outside that span a missing day" if opts.absent_days == "abstinent"
+            else "a day without a row = a missing day"),
     }
     if bio is not None:
         bp, bd, bpos = bio

@@ -36,6 +36,7 @@ __all__ = [
     "HEAVY_DRINKS_MEN",
     "HEAVY_DRINKS_WOMEN",
     "WHO_LEVEL_NAMES",
+    "WHO_REDUCTION_MIN_FRACTION",
     "WHO_THRESHOLDS_G_PER_DAY_MEN",
     "WHO_THRESHOLDS_G_PER_DAY_WOMEN",
     "MissingDataHandling",
@@ -79,6 +80,13 @@ WHO_LEVEL_NAMES = ("low", "medium", "high", "very_high")
 #: with missing days filled (heavy / abstinent / a number of drinks) every day is counted, so the
 #: rule only matters when missing days are excluded. Set ``abstinent_last_min_days`` to change it.
 ABSTINENT_LAST_MIN_FRACTION = 0.5
+#: Share of the window's days (rounded up) that must carry an amount for the WHO-level reduction
+#: responder endpoints to be assessed. ASSUMPTION, the same design choice as
+#: :data:`ABSTINENT_LAST_MIN_FRACTION`: below half, the level would rest more on unobserved than
+#: on observed days (one reported dry day and a dropout would be a two-level responder). Below
+#: it a participant is a non-responder under ``missing_days = "heavy"`` (missing = failure, as
+#: for PSNHDD) and not assessable (NaN) otherwise.
+WHO_REDUCTION_MIN_FRACTION = 0.5
 
 
 def default_abstinent_last_min_days(k_days: int) -> int:
@@ -594,7 +602,18 @@ def compute_endpoints(
             raise InputError("baseline_drinks_per_week: negative values")
     base_level = np.where(known, who_risk_level(base / 7.0 * grams_per_drink, fem), np.nan)
     reduction = base_level - level
-    red_ok = ~np.isnan(reduction)
+    # the responder endpoints need amounts on enough of the window's days (see
+    # WHO_REDUCTION_MIN_FRACTION); under "heavy" a participant short of them is a non-responder
+    min_amount_days = math.ceil(WHO_REDUCTION_MIN_FRACTION * d)
+    enough = amount_days >= min_amount_days
+    red_ok = ~np.isnan(reduction) & enough
+    failed = np.zeros(n, bool)
+    if mode == _MODE_FILL_HEAVY:
+        failed = included & ~enough & ~np.isnan(base_level)
+
+    def responder(levels: int) -> np.ndarray:
+        return np.where(red_ok, (reduction >= levels).astype(np.float64),
+                        np.where(failed, 0.0, np.nan))
     settings = {
         "handling": handling.label,
         "heavy_drinks_men": float(heavy_drinks_men),
@@ -605,6 +624,7 @@ def compute_endpoints(
         "grams_per_drink": float(grams_per_drink),
         "amount_basis": handling.amount_basis,
         "who_basis": "mean grams per day over the amount_basis days",
+        "who_reduction_min_amount_days": min_amount_days,
     }
     return ParticipantEndpoints(
         n_days_window=d,
@@ -630,8 +650,8 @@ def compute_endpoints(
         change_drinks_per_week=dpw - base,
         baseline_who_risk_level=base_level,
         who_level_reduction=reduction,
-        who_reduction_1_level=np.where(red_ok, (reduction >= 1).astype(np.float64), np.nan),
-        who_reduction_2_levels=np.where(red_ok, (reduction >= 2).astype(np.float64), np.nan),
+        who_reduction_1_level=responder(1),
+        who_reduction_2_levels=responder(2),
         settings=settings,
     )
 
