@@ -434,3 +434,22 @@ def test_iso_randomisation_dates_with_a_day_month_format() -> None:
     probs = exc.value.problems
     assert len(probs) == 1 and probs[0].column == "rand_date"
     assert "'2024-13-01' is not a date" in probs[0].message
+
+
+def test_other_sex_values_need_only_one_threshold() -> None:
+    """'other' (or X) is refused while the thresholds are sex-specific, naming the way out;
+    with one threshold for both (require_sex False) it is an unknown sex, as a blank one."""
+    people = b"id,sex,arm\nA1,other,a\nB2,F,b\n"
+    diary = b"id,study_day,drinks\nA1,0,1\nB2,0,2\n"
+    with pytest.raises(DataValidationError, match="one threshold for both"):
+        _load(diary, people)
+    d = _load(diary, people, require_sex=False)
+    np.testing.assert_array_equal(d.sex_known, [False, True])
+
+
+def test_decimal_comma_is_named() -> None:
+    """A semicolon CSV with decimal commas: the problem says what to write instead."""
+    with pytest.raises(DataValidationError) as exc:
+        _load(b"id;study_day;drinks\nA1;0;1,5\nB2;0;2\n")
+    assert exc.value.problems[0].message == ("'1,5' is not a number of drinks; a decimal "
+                                             "comma? write 1.5")

@@ -108,10 +108,10 @@ def test_simulate_diary_writes_diary_and_truth_atomically(
     assert top >= 27
     assert sorted(tmp_path.iterdir()) == [out, tmp_path / "syn.truth.json"]  # no temp files
     assert main(["simulate-diary", "--patients", "0", "--weeks", "1", "--out", str(out)]) == 2
-    assert "n_patients = 0" in capsys.readouterr().err
+    assert "--patients 0: must be >= 1" in capsys.readouterr().err
     assert main(["simulate-diary", "--patients", "3", "--weeks", "1", "--out", str(out),
                  "--generator", "magic"]) == 2
-    assert "allowed: simulator, stand-in" in capsys.readouterr().err
+    assert "--generator 'magic': allowed simulator, stand-in" in capsys.readouterr().err
     standin = tmp_path / "standin.csv"
     assert main(["simulate-diary", "--patients", "3", "--weeks", "1", "--out", str(standin),
                  "--generator", "stand-in"]) == 0
@@ -174,3 +174,21 @@ def test_bad_flag_values_are_named_by_their_flag(argv: list[str], expect: str,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["triggers", str(EXAMPLES / "diary.csv"), *argv]) == 2
     assert capsys.readouterr().err.strip() == expect
+
+
+@pytest.mark.parametrize(("argv", "expect"), [
+    (["--patients", "0"], "error: --patients 0: must be >= 1"),
+    (["--weeks", "0"], "error: --weeks 0: must be > 0"),
+    (["--prompts-per-day", "7"], "error: --prompts-per-day 7: allowed 1-5"),
+    (["--seed", "-1"], "error: --seed -1: must be a non-negative integer"),
+    (["--vocabulary", "x"], "error: --vocabulary 'x': allowed cue, natural"),
+])
+def test_simulate_diary_flags_are_named(argv: list[str], expect: str, tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """Errors name the flag typed, not the library's parameter (n_patients, prompts_per_day)."""
+    args = {"--patients": "2", "--weeks": "1"}
+    args.update(dict(zip(argv[::2], argv[1::2], strict=True)))
+    flat = [x for kv in args.items() for x in kv]
+    assert main(["simulate-diary", *flat, "--out", str(tmp_path / "d.csv")]) == 2
+    assert capsys.readouterr().err.strip() == expect
+    assert not list(tmp_path.iterdir())

@@ -264,3 +264,23 @@ def test_fuzz_every_malformed_file_ends_in_input_error_or_a_valid_diary(tmp_path
         same = d.participant_index[1:] == d.participant_index[:-1]
         assert np.all(np.diff(d.time_s)[same] > 0)
     assert outcomes["error"] > 400 and outcomes["valid"] > 100, outcomes
+
+
+def test_column_names_are_case_insensitive_and_0_10_craving_is_flagged(tmp_path: Path) -> None:
+    """Participant_ID/Timestamp/Craving read as the lower-case names; a craving column that
+    never exceeds 10 over many answers gets a warning (a 0-10 scale read as 0-100)."""
+    import warnings
+
+    from reconsolidate.exceptions import DomainWarning
+
+    rows = ["Participant_ID,Timestamp,Craving,Drinks,Tags"]
+    for k in range(24):
+        rows.append(f"p{k % 2},2025-03-{1 + k // 2:02d}T{18 + k % 2}:00,{k % 10},0,home")
+    path = tmp_path / "d.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        d = read_ema(path)
+    assert d.participant_ids.tolist() == ["p0", "p1"] and d.cues == ("home",)
+    msgs = [str(w.message) for w in caught if issubclass(w.category, DomainWarning)]
+    assert any("multiply it by 10" in m for m in msgs)

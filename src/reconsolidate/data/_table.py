@@ -394,6 +394,8 @@ def _not_a_number(s: str, what: str) -> str:
     if low in MISSING_TOKENS or low.isalpha():
         return (f"{_show(s)} is not {what}; a missing value is written as "
                 f"{NUMBER_MISSING_SHOWN}")
+    if re.fullmatch(r"[+-]?\d+,\d+", low):  # 1,5: a decimal comma (a semicolon CSV)
+        return f"{_show(s)} is not {what}; a decimal comma? write {low.replace(',', '.')}"
     return f"{_show(s)} is not {what}"
 
 

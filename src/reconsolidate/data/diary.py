@@ -392,10 +392,15 @@ def _parse_participants(t: Table, opts: DiaryOptions, problems: Problems) -> _Pa
             elif is_missing_token(s):
                 if opts.require_sex:
                     problems.add(t.name, line_of[r], sexc,
-                                 "missing sex (needed for the sex-specific heavy-day threshold)")
-            else:
+                                 "missing sex (needed for the sex-specific heavy-day threshold; "
+                                 "or give one threshold for both, e.g. --heavy-drinks 5:5)")
+            elif opts.require_sex:
                 problems.add(t.name, line_of[r], sexc,
-                             f"{s[:20]!r} is not a sex; allowed M/F, male/female")
+                             f"{s[:20]!r} is not a sex the sex-specific thresholds know; "
+                             "allowed M/F, male/female (or one threshold for both, e.g. "
+                             "--heavy-drinks 5:5, which takes any value)")
+            # else: another value (other, X, diverse) with one threshold for both: sex unknown,
+            # as a missing one (no WHO level, which is sex-specific)
     randc = t.find(RAND_ALIASES)
     rand_day = np.full(n, np.nan)
     rand_unparsed = np.zeros(n, bool)

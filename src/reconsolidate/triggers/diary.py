@@ -4,6 +4,9 @@ File format
 -----------
 CSV (comma-separated, UTF-8, one header line) or Parquet, one row per diary entry:
 
+Column names are case-insensitive (``Participant_ID`` is ``participant_id``); the CSV
+delimiter is a comma.
+
 ``participant_id``
     Any non-empty text.
 ``timestamp``
@@ -34,6 +37,7 @@ from __future__ import annotations
 
 import csv
 import re
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,7 +47,7 @@ import pandas as pd
 from pydantic import Field, field_validator
 
 from reconsolidate._config import StrictModel, load_toml_model
-from reconsolidate.exceptions import InputError
+from reconsolidate.exceptions import DomainWarning, InputError
 
 __all__ = [
     "MAX_PROBLEMS",
@@ -429,6 +433,9 @@ def build_diary(
     in-memory columns (e.g. a dict of lists or a pandas DataFrame's columns).
     """
     header = list(columns) if header is None else header
+    # column names are case-insensitive (as in `analyze`): Participant_ID is participant_id
+    header = [str(h).strip().lower() for h in header]
+    columns = {str(k).strip().lower(): v for k, v in columns.items()}
     n = len(next(iter(columns.values()))) if columns else 0
     lines = np.arange(1, n + 1, dtype=np.int64) if lines is None else np.asarray(lines)
     probs = _Problems(source, parquet)
@@ -497,6 +504,14 @@ def build_diary(
         columns["craving"], dtype=object)[bad_c])
     out_c = ~bad_c & ~np.isnan(craving) & ((craving < 0) | (craving > 100))
     probs.add_many(lines[out_c], "craving {:g} outside 0-100", craving[out_c])
+    answered_c = craving[~bad_c & ~np.isnan(craving)]
+    if answered_c.size >= 20 and answered_c.max() <= 10:
+        # a 0-10 rating read as 0-100 shrinks every effect tenfold (and --min-effect, in
+        # points of 0-100, then means ten times more)
+        warnings.warn(DomainWarning(
+            f"{source}: craving never exceeds {answered_c.max():g} in {answered_c.size} "
+            "answers: if it was rated 0-10, multiply it by 10 (the method reads 0-100)"),
+            stacklevel=2)
 
     drinks, bad_d = _parse_number(columns["drinks"])
     probs.add_many(lines[bad_d], "drinks {!r} is not a number", np.asarray(
