@@ -217,9 +217,22 @@ def _results(plan: TrialPlan, tasks: list, workers: int) -> Iterator[ChunkResult
                 # them could take a chunk's time, or forever: after a SIGTERM to the process
                 # group killed one worker, the pool joins a surviving one blocked on sending its
                 # result (CPython 3.11). (``_processes``: the pool's own, no public accessor.)
-                for proc in list((getattr(pool, "_processes", None) or {}).values()):
+                procs = list((getattr(pool, "_processes", None) or {}).values())
+                for proc in procs:
                     with contextlib.suppress(Exception):
                         proc.terminate()
+                for proc in procs:
+                    with contextlib.suppress(Exception):
+                        proc.join(timeout=10.0)
+                # A worker ended while sending its result leaves half a message in the result
+                # pipe, and the pool's manager thread waits for the rest forever (this process
+                # holds the pipe's write end too), so shutdown(wait=True) hung (3 of 12 SIGTERMs
+                # at random moments of a 2-worker run). With the workers gone, closing that end
+                # turns the wait into an end-of-file, which the manager takes for a broken
+                # pool. (``_result_queue``: the pool's own, no public accessor.)
+                result_queue = getattr(pool, "_result_queue", None)
+                with contextlib.suppress(Exception):
+                    result_queue._writer.close()  # type: ignore[union-attr]
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise
 
