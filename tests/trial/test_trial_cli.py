@@ -504,3 +504,39 @@ def test_true_observed_endpoints_separate_recall_error_from_missing_data(
     for row in data["arms"].values():
         assert row["true_observed_percent_days_abstinent"] == pytest.approx(
             row["percent_days_abstinent"], abs=1e-9)
+
+
+def test_sigterm_whose_exception_is_wrapped_or_dropped_still_ends_the_run() -> None:
+    """The handler's exception raised where compiled code calls back into Python surfaces as a
+    SystemError (numba's unpickling: the run exited 1 with a traceback), and in a finaliser it
+    is dropped (the run went on and exited 0): either way the run ends as a SIGTERM."""
+    import contextlib
+
+    from reconsolidate.cli.trial import EXIT_SIGTERM, _sigterm_unwinds, _Terminated
+
+    def signal_swallowed() -> None:
+        with contextlib.suppress(BaseException):  # as a finaliser would
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(1.0)  # the handler runs here
+
+    # wrapped: any error after the signal is a termination
+    with pytest.raises(_Terminated) as exc, _sigterm_unwinds():
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(1.0)
+        except _Terminated as inner:
+            raise SystemError("returned a result with an exception set") from inner
+    assert exc.value.code == EXIT_SIGTERM and not exc.value.completed
+    # dropped: the check between chunks raises it again
+    with pytest.raises(_Terminated) as exc, _sigterm_unwinds() as still_running:
+        signal_swallowed()
+        still_running()
+        pytest.fail("the check did not raise")  # pragma: no cover
+    assert not exc.value.completed
+    # dropped and the run completes without another check: a completed run, said as such
+    with pytest.raises(_Terminated) as exc, _sigterm_unwinds():
+        signal_swallowed()
+    assert exc.value.completed
+    # no signal: nothing happens, and the check is silent
+    with _sigterm_unwinds() as still_running:
+        still_running()

@@ -7,7 +7,7 @@ import json
 import numbers
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
 
@@ -53,9 +53,17 @@ def _in_pool_machinery(frame: FrameType | None) -> bool:
 
 
 @contextlib.contextmanager
-def _sigterm_unwinds() -> Iterator[None]:
+def _sigterm_unwinds() -> Iterator[Callable[[], None]]:
     """While the trial runs, SIGTERM raises :class:`_Terminated` instead of killing the process
     at once (which would leave the hidden partial run directory behind).
+
+    The handler's exception can surface changed or not at all: raised while compiled code calls
+    back into Python (numba's unpickling of a constant) it comes out as a ``SystemError``
+    chain, and in a finaliser Python prints and drops it. So any error after the signal ends
+    the run as a SIGTERM, and the block yields a check, to be called between chunks (the
+    progress callback), that raises again once the signal has fired: a dropped exception costs
+    at most a chunk's time, and a run that still completes exits as "SIGTERM arrived as the run
+    finished" (before, such runs exited 1 with a traceback, or 0 with the new run in place).
 
     Inside the process pool's code the signal is deferred (re-sent shortly); one still pending
     when the block ends is honoured then, also when the block ends in another error (a SIGTERM
@@ -83,21 +91,25 @@ def _sigterm_unwinds() -> Iterator[None]:
         fired = True
         raise _Terminated(EXIT_SIGTERM)
 
+    def still_running() -> None:
+        if fired and not closing:  # the handler's exception was dropped on its way
+            raise _Terminated(EXIT_SIGTERM)
+
     try:
         previous = signal.signal(signal.SIGTERM, _handler)
     except ValueError:  # not the main thread
-        yield
+        yield lambda: None
         return
     completed = False
     try:
-        yield
+        yield still_running
         completed = True
     except _Terminated:
         raise
     except BaseException as exc:
         closing = True
-        if pending and not fired:  # the error is the signal's doing (e.g. a worker it killed)
-            fired = True
+        if fired or pending:  # the error is the signal's doing (a worker it killed, or the
+            fired = True      # handler's exception wrapped by compiled code)
             raise _Terminated(EXIT_SIGTERM) from exc
         raise
     finally:
@@ -106,7 +118,7 @@ def _sigterm_unwinds() -> Iterator[None]:
             timer.cancel()
             timer.join()
         signal.signal(signal.SIGTERM, previous)
-    if pending and not fired and completed:
+    if (pending or fired) and completed:  # deferred, or its exception dropped on the way
         raise _Terminated(EXIT_SIGTERM, completed=True)
 
 
@@ -247,15 +259,18 @@ def _run(
             f"trial {spec.name}: preparing the compiled kernels (first run after an install: "
             "~30 s)", total=total)
         try:
-            with _sigterm_unwinds():
+            with _sigterm_unwinds() as still_running:
+                def on_chunk(done: int, _total: int) -> None:
+                    still_running()  # a SIGTERM whose exception was dropped ends the run here
+                    progress.update(task, completed=done, description=f"trial {spec.name}")
+
                 result = run_trial(
                     plan,
                     out_dir=out_dir,
                     spec_text=spec_text,
                     workers=workers,
                     chunk_size=chunk_size,
-                    progress=lambda done, _t: progress.update(
-                        task, completed=done, description=f"trial {spec.name}"),
+                    progress=on_chunk,
                     write_drinking=not no_drinking_table,
                     report=not no_report,
                 )
