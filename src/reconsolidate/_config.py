@@ -71,7 +71,8 @@ class StrictModel(BaseModel):
     ``false``, a string only a string. Lists are accepted for tuple fields (TOML has arrays).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, strict=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, strict=True,
+                              allow_inf_nan=False)
 
     @model_validator(mode="before")
     @classmethod

@@ -72,7 +72,22 @@ def test_visit_schedule_defaults_to_every_14_days_ending_at_follow_up() -> None:
         ({"arms": [{"name": "a", "protocol": "sal3"}],
           "protocols": {"sal3": {"sessions": [{"day": -29, "retrieval": "none",
                                                 "drug": "saline"}]}}},
-         r"protocols\.sal3\.sessions\.0\.day = -29: must lie in the observed days \[-28, 55\]"),
+         r"protocols\.sal3\.sessions\[0\]\.day = -29: must lie in the observed days \[-28, 55\]"),
+        # values a session would silently ignore (review, session 12)
+        ({"arms": [{"name": "a", "protocol": "sal3"}],
+          "protocols": {"sal3": {"sessions": [
+              {"day": 0, "retrieval": "alcohol_prediction_error", "drug": "saline",
+               "retrieval_cues": []}]}}}, r"retrieval_cues = \[\]: a alcohol_prediction_error"),
+        ({"arms": [{"name": "a", "protocol": "sal3"}],
+          "protocols": {"sal3": {"sessions": [
+              {"day": 0, "retrieval": "none", "drug": "saline", "delay_min": -60}]}}},
+         r"delay_min: a session with retrieval = 'none' takes none of these"),
+        ({"arms": [{"name": "a", "protocol": "sal3"}],
+          "protocols": {"sal3": {"sessions": [
+              {"day": 0, "retrieval": "none", "drug": "saline",
+               "retrieval_cues": ["pub_bar"]}]}}}, r"retrieval_cues: a session with retrieval"),
+        ({"arms": [{"name": "a", "protocol": "sal3"}], "memory": {"max_causes": 10.0}},
+         r"memory\.max_causes = 10\.0: must be an integer"),
         ({"arms": [{"name": "a", "protocol": "sal3"}],
           "protocols": {"sal3": {"sessions": [{"day": 56, "retrieval": "none",
                                                 "drug": "saline"}]}}}, "observed days"),
@@ -423,7 +438,7 @@ def test_integers_stay_valid_for_number_fields_and_arrays_for_pairs() -> None:
         **BASE, "arms": [{"name": "a", "protocol": "sal3", "allocation": 2}],
         "analysis": {"heavy_drinks_men": 6, "baseline_window_days": [-20, -1]},
         "protocols": {**BASE["protocols"], "sal3": {"sessions": [
-            {"day": 0, "retrieval": "none", "drug": "saline", "delay_min": 30,
+            {"day": 0, "retrieval": "non_alcohol_control", "drug": "saline", "delay_min": 30,
              "retrieval_duration_min": 5}]}},
     })
     assert spec.arms[0].allocation == 2.0 and isinstance(spec.arms[0].allocation, float)
@@ -431,3 +446,26 @@ def test_integers_stay_valid_for_number_fields_and_arrays_for_pairs() -> None:
     assert spec.analysis.baseline_window_days == (-20, -1)
     s = spec.protocols["sal3"].sessions[0]
     assert isinstance(s.delay_min, float) and isinstance(s.retrieval_duration_min, float)
+
+
+def test_reference_arm_is_an_arm_and_reaches_the_report_and_analyze(tmp_path, capsys) -> None:
+    """[analysis] reference_arm: validated against the arm names, and the report and
+    `analyze RUN_DIR` compare against it (arms named sal3 were not recognised as the control:
+    the report compared everything against the ketamine arm)."""
+    import json
+
+    from reconsolidate.cli import main
+
+    with pytest.raises(ValueError, match=r"analysis\.reference_arm = 'x': not an arm"):
+        TrialSpec.model_validate({**BASE, "arms": [{"name": "a", "protocol": "sal3"}],
+                                  "analysis": {"reference_arm": "x"}})
+    # two arms, "a" first in sort order; "b" named as the reference
+    path = _write_spec(tmp_path, '[[arms]]\nname = "b"\nprotocol = "p"\n'
+                       '[analysis]\nreference_arm = "b"\n')
+    out = tmp_path / "run"
+    assert main(["trial", str(path), "--out", str(out), "--patients-per-arm", "6",
+                 "--uncalibrated"]) == 0
+    assert "reference arm: b)" in (out / "report.html").read_text()
+    capsys.readouterr()
+    assert main(["analyze", str(out), "--json", "-", "--gee", "none"]) == 0
+    assert json.loads(capsys.readouterr().out)["reference_arm"] == "b"

@@ -244,6 +244,8 @@ def run_analysis(
         if abstinent_last_min_days is None:
             # the run's [analysis] value (None: the default, as the trial scored it)
             abstinent_last_min_days = run_an.get("abstinent_last_min_days")
+        if reference is None:
+            reference = run_an.get("reference_arm")  # the run's [analysis], as report.html
         if baseline is None and run_an["baseline_window_days"] is not None:
             baseline = "{}:{}".format(*run_an["baseline_window_days"])
     missing = "heavy" if missing is None else missing

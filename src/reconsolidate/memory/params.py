@@ -11,6 +11,7 @@ to it.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
@@ -191,7 +192,8 @@ class MemoryParams:
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise InputError(f"{where}.{name} = {value!r}: must be a number")
             if kinds[name] in (int, "int"):
-                if not math.isfinite(value) or float(value) != int(value):
+                # an integer, not 10.0 (the configs' rule: integer fields take integers)
+                if not isinstance(value, numbers.Integral):
                     raise InputError(f"{where}.{name} = {value!r}: must be an integer")
                 value = int(value)
             else:

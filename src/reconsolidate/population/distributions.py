@@ -55,8 +55,9 @@ class Normal(StrictModel):
     dist: Literal["normal"] = "normal"
     mean: float
     sd: float = Field(ge=0)
-    low: float = -math.inf
-    high: float = math.inf
+    # unbounded by default: the configs' finite-number rule (StrictModel) has this exception
+    low: float = Field(-math.inf, allow_inf_nan=True, description="lower bound (-inf: none)")
+    high: float = Field(math.inf, allow_inf_nan=True, description="upper bound (inf: none)")
 
     @model_validator(mode="after")
     def _check(self) -> Normal:
@@ -86,7 +87,7 @@ class LogNormal(StrictModel):
     median: float = Field(gt=0)
     cv: float = Field(ge=0, description="coefficient of variation of the untruncated distribution")
     low: float = Field(0.0, ge=0)
-    high: float = math.inf
+    high: float = Field(math.inf, allow_inf_nan=True, description="upper bound (inf: none)")
 
     @model_validator(mode="after")
     def _check(self) -> LogNormal:

@@ -539,7 +539,7 @@ def _km_and_tables(outcomes: Any, arms: list[str], meta: dict[str, Any],
         rows.append({"label": lab, "cells": cells})
     rows.append({"label": "median days to first heavy day (KM)",
                  "cells": [_fmt(medians.get(a), 0) for a in arms]})
-    ref = reference_arm(arms)
+    ref = an.get("reference_arm") or reference_arm(arms)
     reps = [] if replicates is None else sorted(np.unique(replicates).tolist())
     if not reps:
         crow = _comparison_rows(ep, labels, ref, k)

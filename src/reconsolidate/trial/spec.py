@@ -101,6 +101,20 @@ class SessionSpec(StrictModel):
                 raise ValueError(f"unknown cue class {c!r}; valid: {', '.join(CUE_CLASSES)}")
         if self.drug == "ketamine" and not self.regimen:
             raise ValueError("a ketamine session needs 'regimen' (a regimen TOML file)")
+        if self.retrieval in ("alcohol_prediction_error", "alcohol_as_expected") and \
+                not self.retrieval_cues:
+            raise ValueError(f"retrieval_cues = []: a {self.retrieval} retrieval needs at least "
+                             f"one cue class to reactivate (allowed: {', '.join(CUE_CLASSES)})")
+        if self.retrieval == "none":
+            # a session without retrieval has no cues, no retrieval length and nothing for the
+            # drug's delay to be measured from: values given for them would be silently ignored
+            fields = type(self).model_fields
+            given = [k for k in ("retrieval_cues", "retrieval_duration_min", "delay_min")
+                     if getattr(self, k) != fields[k].get_default(call_default_factory=True)]
+            if given:
+                raise ValueError(f"{', '.join(given)}: a session with retrieval = 'none' takes "
+                                 "none of these (no retrieval to reactivate cues, last or be "
+                                 "timed from)")
         if self.drug != "ketamine":
             # silently ignored otherwise: only ketamine is simulated pharmacologically
             fields = type(self).model_fields
@@ -257,6 +271,12 @@ class AnalysisSpec(StrictModel):
         description="first and last study day (inclusive, both < 0) of the baseline drinking "
         "used for the change from baseline; default: every baseline day",
     )
+    reference_arm: str | None = Field(
+        None,
+        description="the arm the others are compared with (report.html, analyze RUN_DIR); "
+        "default: the first arm named as a control (pbo, placebo, saline, midazolam, control, "
+        "sham), else the first in sort order",
+    )
 
     @model_validator(mode="after")
     def _check_min_days(self) -> AnalysisSpec:
@@ -401,7 +421,7 @@ class TrialSpec(StrictModel):
             for i, ses in enumerate(prot.sessions):
                 if not first <= ses.day < self.follow_up_days:
                     raise ValueError(
-                        f"protocols.{pname}.sessions.{i}.day = {ses.day}: must lie in the "
+                        f"protocols.{pname}.sessions[{i}].day = {ses.day}: must lie in the "
                         f"observed days [{first}, {self.follow_up_days - 1}] (-baseline_days to "
                         "follow_up_days - 1; earlier days are the unobserved burn-in)"
                     )
@@ -411,6 +431,10 @@ class TrialSpec(StrictModel):
                         f"protocols.{pname}.lab_days = {list(prot.lab_days)}: day {d} must lie "
                         f"in the observed days [{first}, {self.follow_up_days - 1}]"
                     )
+        ref = self.analysis.reference_arm
+        if ref is not None and ref not in {a.name for a in arms}:
+            raise ValueError(f"analysis.reference_arm = {ref!r}: not an arm of this spec "
+                             f"(allowed: {', '.join(a.name for a in arms)})")
         for a in arms:  # therapy sessions (a preset's schedule may run past the follow-up)
             early = [d for d in self.therapy_of(a).session_days if d < first]
             if early:
