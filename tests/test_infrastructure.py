@@ -303,3 +303,19 @@ def test_atomic_dir_moves_the_earlier_directory_aside_under_a_fresh_name(tmp_pat
     assert (out / "a.txt").read_text() == "2"
     assert not left.exists()  # cleared: a complete directory is in place
     assert sorted(p.name for p in tmp_path.iterdir()) == [legacy.name, "run"]
+
+
+def test_atomic_dir_names_the_directory_asked_for_when_it_cannot_start(tmp_path: Path,
+                                                                      monkeypatch) -> None:
+    """An OSError creating the hidden partial directory names the output asked for, not
+    '.NAME.XXXXXXXX.partial' (review: `--out /proc/x` showed the hidden name)."""
+    import tempfile
+
+    def refuse(*_a, **_k):
+        raise PermissionError(13, "Permission denied", str(tmp_path / ".out.abcdefgh.partial"))
+
+    monkeypatch.setattr(tempfile, "mkdtemp", refuse)
+    with pytest.raises(PermissionError) as exc, atomic_dir(tmp_path / "out"):
+        pass  # pragma: no cover
+    assert exc.value.filename == str(tmp_path / "out")
+    assert not list(tmp_path.iterdir())

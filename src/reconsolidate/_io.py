@@ -295,8 +295,11 @@ def atomic_dir(
     old: Path | None = None
     placed = False
     try:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial",
-                                    dir=final.parent))
+        try:
+            tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial",
+                                        dir=final.parent))
+        except OSError as exc:  # name the directory asked for, not the hidden partial one
+            raise type(exc)(exc.errno, exc.strerror, str(final)) from None
         os.chmod(tmp, 0o777 & ~_UMASK)
         (tmp / OWNER).write_text(json.dumps(_owner_record()) + "\n", encoding="utf-8")
         yield tmp

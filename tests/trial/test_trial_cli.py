@@ -540,3 +540,18 @@ def test_sigterm_whose_exception_is_wrapped_or_dropped_still_ends_the_run() -> N
     # no signal: nothing happens, and the check is silent
     with _sigterm_unwinds() as still_running:
         still_running()
+
+
+def test_table_title_says_replicates_are_pooled(small_spec: Path, tmp_path: Path, capsys,
+                                                monkeypatch) -> None:
+    """n in the table is patients x replicates: the title says the replicates are pooled."""
+    monkeypatch.setenv("COLUMNS", "400")
+    spec = tmp_path / "reps.toml"
+    spec.write_text(small_spec.read_text().replace('name = "tiny"',
+                                                   'name = "tiny"\nreplicates = 2'))
+    assert main(["trial", str(spec), "--patients-per-arm", "4", "--uncalibrated",
+                 "--out", str(tmp_path / "r2"), "--no-report"]) == 0
+    assert "2 replicate trials pooled (n = patients x replicates" in capsys.readouterr().out
+    assert main(["trial", str(small_spec), "--patients-per-arm", "4", "--uncalibrated",
+                 "--out", str(tmp_path / "r1"), "--no-report"]) == 0
+    assert "replicate trials pooled" not in capsys.readouterr().out

@@ -319,8 +319,10 @@ def _run(
     k_days = abstinent_last_span_days(an.abstinent_last_days, spec.follow_up_days)
     k_min_days = (an.abstinent_last_min_days if an.abstinent_last_min_days is not None
                   else default_abstinent_last_min_days(k_days))
+    pooled = (f", {spec.replicates} replicate trials pooled (n = patients x replicates; "
+              "report.html compares within each)" if spec.replicates > 1 else "")
     table = Table(title=f"{spec.name} (seed {spec.seed}): outcomes by arm, days 0-"
-                  f"{spec.follow_up_days - 1}, reported TLFB",
+                  f"{spec.follow_up_days - 1}, reported TLFB{pooled}",
                   caption=_missing_days_caption(an.missing_days, k_days, k_min_days))
     columns = _columns(an.abstinent_last_days, spec.follow_up_days)
     last = abstinent_last_key(an.abstinent_last_days, spec.follow_up_days)

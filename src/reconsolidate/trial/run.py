@@ -303,6 +303,8 @@ def _outcomes_table(r: ChunkResult) -> pa.Table:
     cols: dict[str, Any] = {
         "patient_id": pa.array(_patient_ids(r), pa.string()),
         "arm": pa.array([r.arm] * r.patients.n, pa.string()),
+        # as in patients.parquet: per-replicate analyses need no join
+        "replicate": pa.array(np.full(r.patients.n, r.replicate, np.int32)),
     }
     for name, arr in r.outcomes.items():
         if name == "dropout_day":
