@@ -126,3 +126,33 @@ def test_numpy_scalars_are_the_numbers_they_stand_for() -> None:
     d["patients_per_arm"] = "100"
     with pytest.raises(Exception, match="patients_per_arm"):
         TrialSpec.model_validate(d)
+
+
+def test_pattern_length_tag_and_finite_messages_say_what_is_allowed() -> None:
+    """pydantic's raw texts ('String should match pattern', 'List should have at least 1 item
+    after validation', 'Input tag ... found using ...') and NaN checked only against bounds
+    ('nan: must be <= 1440') are worded as what is allowed (trial-design review)."""
+    from typing import Annotated, Literal
+
+    class _A(StrictModel):
+        dist: Literal["a"] = "a"
+
+    class _B(StrictModel):
+        dist: Literal["b"] = "b"
+
+    class _M(StrictModel):
+        name: str = Field("x", pattern=r"^[a-z]+$")
+        items: list[int] = Field(default_factory=lambda: [1], min_length=1)
+        d: Annotated[_A | _B, Field(discriminator="dist")] = _A()
+        delay: float = Field(0.0, le=1440)
+
+    def msg(data: dict) -> str:
+        with pytest.raises(ValidationError) as exc:
+            _M.model_validate(data)
+        return format_validation_error(exc.value, model=_M)
+
+    assert msg({"name": "A!"}) == "field 'name' = 'A!': must match the pattern ^[a-z]+$"
+    assert msg({"items": []}) == "field 'items' = []: must have at least 1 item"
+    assert msg({"d": {"dist": "c"}}).endswith("dist = 'c' is not known; allowed: 'a', 'b'")
+    assert msg({"delay": float("nan")}) == "field 'delay' = nan: must be a finite number"
+    assert msg({"delay": float("inf")}) == "field 'delay' = inf: must be a finite number"

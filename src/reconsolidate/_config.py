@@ -205,11 +205,20 @@ _EXPECTED = {
 }
 
 
-def _allowed_text(kind: str, text: str) -> str:
+def _allowed_text(kind: str, text: str, ctx: dict[str, Any] | None = None) -> str:
     """pydantic's message about a value, worded as what is allowed (``must be an integer``,
     ``must be greater than 0`` for ``Input should be greater than 0``)."""
+    ctx = ctx or {}
     if kind in _EXPECTED:
         return _EXPECTED[kind]
+    if kind == "string_pattern_mismatch" and "pattern" in ctx:
+        return f"must match the pattern {ctx['pattern']}"
+    if kind == "too_short" and "min_length" in ctx:
+        n = ctx["min_length"]
+        return f"must have at least {n} item{'s' if n != 1 else ''}"
+    if kind == "union_tag_invalid" and "expected_tags" in ctx:
+        return (f"{str(ctx.get('discriminator', 'tag')).strip(chr(39))} = "
+                f"{ctx.get('tag')!r} is not known; allowed: {ctx['expected_tags']}")
     if text.startswith("Input should be "):
         return "must be " + text.removeprefix("Input should be ")
     return text
@@ -270,7 +279,7 @@ def format_validation_error(
                 else:
                     msg = text if named else f"{path}: {text}"
             else:
-                msg = f"field '{path}' = {value!r}: {_allowed_text(kind, text)}"
+                msg = f"field '{path}' = {value!r}: {_allowed_text(kind, text, e.get('ctx'))}"
         msgs.append(msg)
     line = "; ".join(msgs)
     return f"{source}: {line}" if source else line

@@ -383,7 +383,10 @@ class TrialSpec(StrictModel):
             raise ValueError("give at least one arm in 'arms' or a 'factorial' design")
         names = [a.name for a in arms]
         if len(set(names)) != len(names):
-            raise ValueError(f"arm names must be unique, got {names}")
+            dup = sorted({n for n in names if names.count(n) > 1})
+            verb = "appears" if len(dup) == 1 else "appear"
+            raise ValueError(f"arms: names must be unique; {', '.join(map(repr, dup))} {verb} "
+                             f"more than once (arms and factorial together: {names})")
         valid_therapies = sorted(set(THERAPY_PRESETS) | set(self.therapies))
         for a in arms:
             if a.cohort is None and self.cohort is None:
@@ -467,7 +470,7 @@ class TrialSpec(StrictModel):
             for k in self.memory:
                 if k not in allowed:
                     raise ValueError(
-                        f"unknown memory parameter {k!r}; valid: {', '.join(sorted(allowed))}"
+                        f"unknown key 'memory.{k}' (allowed: {', '.join(sorted(allowed))})"
                     )
             # ranges and integer fields, each message naming 'memory.FIELD'
             MemoryParams.from_overrides(self.memory, where="memory")
