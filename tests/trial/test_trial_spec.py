@@ -86,6 +86,9 @@ def test_visit_schedule_defaults_to_every_14_days_ending_at_follow_up() -> None:
           "protocols": {"sal3": {"sessions": [
               {"day": 0, "retrieval": "none", "drug": "saline",
                "retrieval_cues": ["pub_bar"]}]}}}, r"retrieval_cues: a session with retrieval"),
+        ({"arms": [{"name": "a", "protocol": "sal3", "therapy": "t"}],
+          "therapies": {"t": {"preset": "met", "session_days": [0, 7, 100]}}},
+         r"therapies\.t\.session_days: days \[100\] lie after the follow-up"),
         ({"arms": [{"name": "a", "protocol": "sal3"}], "memory": {"max_causes": 10.0}},
          r"memory\.max_causes = 10\.0: must be an integer"),
         ({"arms": [{"name": "a", "protocol": "sal3"}],

@@ -438,6 +438,14 @@ class TrialSpec(StrictModel):
         if ref is not None and ref not in {a.name for a in arms}:
             raise ValueError(f"analysis.reference_arm = {ref!r}: not an arm of this spec "
                              f"(allowed: {', '.join(a.name for a in arms)})")
+        for tname, tspec in self.therapies.items():
+            # a schedule written in this spec (a preset's may run past the follow-up)
+            late = [d for d in (tspec.session_days or ()) if d >= self.follow_up_days]
+            if late:
+                raise ValueError(
+                    f"therapies.{tname}.session_days: days {late} lie after the follow-up "
+                    f"(observed days end at follow_up_days - 1 = {self.follow_up_days - 1}); "
+                    "a session there would never happen")
         for a in arms:  # therapy sessions (a preset's schedule may run past the follow-up)
             early = [d for d in self.therapy_of(a).session_days if d < first]
             if early:
