@@ -749,6 +749,32 @@ def run_trial(
                         "cue_reactivity": "mean conditioned response over the cue classes, 0-1",
                         "acquisition_weight": "mean cue-alcohol acquisition weight over the "
                         "cue classes, 0-1",
+                        # patients.parquet
+                        "age_years": "years",
+                        "weight_kg": "kg",
+                        "drinks_per_drinking_day": "US standard drinks per drinking day (true "
+                        "usual drinking)",
+                        "drinking_days_per_week": "days per week (true usual drinking)",
+                        "patients.baseline_drinks_per_week": "US standard drinks per week, TRUE "
+                        "usual drinking (drinks per drinking day x drinking days per week)",
+                        "patients.baseline_uk_units_per_week": "UK units (8 g ethanol) per "
+                        "week, true usual drinking",
+                        "acquisition_strength_*": "cue-alcohol acquisition strength, 0-1",
+                        "psychedelic_intensity_peak": "dimensionless (Bowdle 1998 scale, "
+                        "capped at an ASSUMED 2)",
+                        "restabilisation_*occupancy_integral_min": "NMDA receptor occupancy "
+                        "(0-1) x min over the restabilisation windows, summed over sessions",
+                        "dropout_day": "study day; -1 = did not drop out",
+                        # outcomes.parquet
+                        "outcomes.baseline_drinks_per_week": "US standard drinks per week over "
+                        "the reported (TLFB) baseline days",
+                        "percent_*": "% of the counted days of the follow-up (0-100)",
+                        "drinks_per_week, change_drinks_per_week": "US standard drinks per week",
+                        "total_drinks": "US standard drinks",
+                        "grams_per_day": "g ethanol per day",
+                        "who_risk_level": "WHO drinking risk level, 0 low .. 3 very high",
+                        "days_to_first_*": "days from day 0 (day 0 = 1)",
+                        "urge_*, liking_*": "0-100 visual analogue",
                     },
                     "calibration": (
                         _calibration_provenance()
