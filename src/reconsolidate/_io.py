@@ -25,6 +25,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
+    "check_output_dir",
     "check_output_file",
     "to_jsonable",
 ]
@@ -238,6 +239,26 @@ def _remove_stale_partials(final: Path) -> None:
                     shutil.rmtree(e.path, ignore_errors=True)
             elif _abandoned(Path(e.path)):
                 shutil.rmtree(e.path, ignore_errors=True)
+
+
+def check_output_dir(path: str | Path, option: str, kind: str = "output") -> None:
+    """Refuse, before any work, an output directory that :func:`atomic_dir` would refuse after
+    it (a directory holding the user's own files or another kind of output), or one in a place
+    this process cannot write to.
+
+    Raises
+    ------
+    InputError
+        Naming ``option`` and the path.
+    """
+    final = Path(path)
+    _replaceable(final, kind, frozenset())
+    anc = final.parent
+    while not anc.exists() and anc != anc.parent:
+        anc = anc.parent
+    if not anc.is_dir() or not os.access(anc, os.W_OK | os.X_OK):
+        raise InputError(f"{option} {str(final)!r}: cannot create it ({str(anc)!r} is not a "
+                         "directory this process can write to)")
 
 
 def _replaceable(final: Path, kind: str, legacy_files: frozenset[str]) -> None:

@@ -108,3 +108,19 @@ def test_shipped_fit_reproduces_at_this_commit() -> None:
     assert total == pytest.approx(prov["loss"], rel=1e-3, abs=1e-6)
     assert out["n_passed"] == prov["n_targets_passed"]
     assert out["lab"]["n_passed"] == prov.get("lab_checks_passed", 0)
+
+
+def test_apply_parameters_rounds_integers_and_names_a_value_the_model_refuses() -> None:
+    """A sampler's float for an integer memory field is rounded (it was refused with a
+    traceback); a value outside the model's own range names the field (review, session 12)."""
+    import numpy as np
+
+    from reconsolidate.calibration.defaults import apply_parameters
+    from reconsolidate.trial.spec import load_trial_spec
+
+    spec = load_trial_spec(load_targets().scenario_path("dakwar2020"))
+    assert apply_parameters(spec, {"memory.max_causes": np.float64(19.6)}).memory == {
+        "max_causes": 20}
+    with pytest.raises(InputError, match=r"'therapies\.met\.motivation_logit_per_session' = "
+                                         r"30\.0: must be less than or equal to 10"):
+        apply_parameters(spec, {"therapy.met.motivation_logit_per_session": 30.0})

@@ -151,3 +151,19 @@ def test_json_file_for_validate_and_calibrate(tmp_path: Path,
         assert main([*cmd, "--json", str(tmp_path / "nodir" / "x.json")]) == 2
         assert "directory" in capsys.readouterr().err
     assert not (tmp_path / "cal2").exists()
+
+
+def test_out_dir_is_checked_before_the_fit(tmp_path: Path, capsys) -> None:
+    """A --out holding the user's own files is refused before the first trial, not after the
+    whole calibration (review, session 12)."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep\n")
+    assert main(["calibrate", "--out", str(mine), "--budget", "4", "--batch-size", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "never replaced" in err and "batch" not in err
+    assert (mine / "notes.txt").read_text() == "keep\n"
+    # a file where a directory is needed: refused up front too
+    (tmp_path / "f").write_text("x")
+    assert main(["calibrate", "--out", str(tmp_path / "f" / "cal"), "--budget", "4"]) == 2
+    assert "cannot create it" in capsys.readouterr().err

@@ -440,6 +440,8 @@ def test_integers_stay_valid_for_number_fields_and_arrays_for_pairs() -> None:
     spec = TrialSpec.model_validate({
         **BASE, "arms": [{"name": "a", "protocol": "sal3", "allocation": 2}],
         "analysis": {"heavy_drinks_men": 6, "baseline_window_days": [-20, -1]},
+        # an integer memory field takes a TOML integer (10.0 is refused: test_invalid_specs)
+        "memory": {"max_causes": 10, "lability_tau_min": 60},
         "protocols": {**BASE["protocols"], "sal3": {"sessions": [
             {"day": 0, "retrieval": "non_alcohol_control", "drug": "saline", "delay_min": 30,
              "retrieval_duration_min": 5}]}},
@@ -447,6 +449,7 @@ def test_integers_stay_valid_for_number_fields_and_arrays_for_pairs() -> None:
     assert spec.arms[0].allocation == 2.0 and isinstance(spec.arms[0].allocation, float)
     assert spec.analysis.heavy_drinks_men == 6.0
     assert spec.analysis.baseline_window_days == (-20, -1)
+    assert spec.memory == {"max_causes": 10, "lability_tau_min": 60}
     s = spec.protocols["sal3"].sessions[0]
     assert isinstance(s.delay_min, float) and isinstance(s.retrieval_duration_min, float)
 

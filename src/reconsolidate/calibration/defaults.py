@@ -21,7 +21,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from reconsolidate._config import read_toml
+from pydantic import ValidationError
+
+from reconsolidate._config import format_validation_error, read_toml
 from reconsolidate.exceptions import InputError
 
 __all__ = [
@@ -163,15 +165,22 @@ def apply_parameters(spec: Any, params: dict[str, float], *, only_unset: bool = 
             if only_unset and field in cohort:
                 continue
             cohort[field] = value
-    return spec.model_validate(
-        {
-            **spec.model_dump(exclude={"behavior", "memory", "therapies", "cohort"}),
-            "behavior": behavior,
-            "memory": memory,
-            "therapies": therapies,
-            "cohort": cohort,
-        }
-    )
+    try:
+        return spec.model_validate(
+            {
+                **spec.model_dump(exclude={"behavior", "memory", "therapies", "cohort"}),
+                "behavior": behavior,
+                "memory": memory,
+                "therapies": therapies,
+                "cohort": cohort,
+            }
+        )
+    except ValidationError as exc:
+        # a parameter range wider than the model allows: say which value broke which field
+        raise InputError(
+            "a parameter value does not fit the model: "
+            + format_validation_error(exc, model=type(spec))
+            + " (narrow the parameter's [low, high] in the targets file)") from None
 
 
 def apply_calibrated_defaults(spec: Any) -> Any:

@@ -64,11 +64,12 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-        from reconsolidate._io import atomic_write_text, check_output_file
+        from reconsolidate._io import atomic_write_text, check_output_dir, check_output_file
         from reconsolidate.calibration.fit import calibrate, write_calibration
 
         if json_out not in (None, "-"):
             check_output_file(json_out, "--json")  # before the work: the directory must exist
+        check_output_dir(out, "--out")  # refused after an hour's fit otherwise
         if patients_per_arm is not None and patients_per_arm < 2:
             raise InputError(f"--patients-per-arm {patients_per_arm}: must be >= 2")
         console = Console(stderr=True)

@@ -8,9 +8,16 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SerializerFunctionWrapHandler, model_serializer, model_validator
+from pydantic import (
+    AfterValidator,
+    Field,
+    SerializerFunctionWrapHandler,
+    WithJsonSchema,
+    model_serializer,
+    model_validator,
+)
 
 from reconsolidate._config import StrictModel, load_toml_model
 from reconsolidate.behavior.params import BehaviorParams
@@ -288,6 +295,18 @@ class AnalysisSpec(StrictModel):
         return self
 
 
+def _number(v: Any) -> int | float:
+    # a memory override keeps its type: an integer field needs an integer (MemoryParams says
+    # which fields are), which a float-typed dict would have turned into 10.0
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise ValueError("must be a number")
+    return v
+
+
+#: A ``[memory]`` value: an integer or a float, as written.
+MemoryValue = Annotated[Any, AfterValidator(_number), WithJsonSchema({"type": "number"})]
+
+
 class TrialSpec(StrictModel):
     """A virtual randomized trial."""
 
@@ -365,7 +384,7 @@ class TrialSpec(StrictModel):
     )
     cues: CueEnvironment = Field(default_factory=CueEnvironment)
     behavior: BehaviorParams = Field(default_factory=BehaviorParams)
-    memory: dict[str, float] = Field(
+    memory: dict[str, MemoryValue] = Field(
         default_factory=dict, description="overrides of reconsolidate.memory MemoryParams"
     )
     observation: ObservationModel = Field(default_factory=ObservationModel)
