@@ -167,3 +167,16 @@ def test_out_dir_is_checked_before_the_fit(tmp_path: Path, capsys) -> None:
     (tmp_path / "f").write_text("x")
     assert main(["calibrate", "--out", str(tmp_path / "f" / "cal"), "--budget", "4"]) == 2
     assert "cannot create it" in capsys.readouterr().err
+
+
+def test_validate_compares_with_the_recorded_loss_only_for_the_fitted_files(
+        tmp_path: Path, capsys) -> None:
+    """`validate` printed the shipped fit's recorded loss beside the loss of any targets file;
+    for a file other than the one fitted it now says the recorded loss does not apply."""
+    shipped = load_targets()
+    user = tmp_path / "mine"
+    shutil.copytree(shipped.base / "scenarios", user / "scenarios")
+    (user / "targets.toml").write_bytes(shipped.path.read_bytes() + b"\n# my edit\n")
+    assert main(["validate", str(user / "targets.toml"), "--patients-per-arm", "8"]) == 0
+    out = capsys.readouterr().out
+    assert "its recorded loss does not apply" in out and "the fit recorded" not in out
