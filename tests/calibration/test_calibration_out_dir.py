@@ -180,3 +180,27 @@ def test_validate_compares_with_the_recorded_loss_only_for_the_fitted_files(
     assert main(["validate", str(user / "targets.toml"), "--patients-per-arm", "8"]) == 0
     out = capsys.readouterr().out
     assert "its recorded loss does not apply" in out and "the fit recorded" not in out
+
+
+def test_evaluate_refuses_a_targets_file_edited_since_the_calibration_read_it(
+        tmp_path: Path) -> None:
+    """Workers cached the targets by path: a long-lived Dask worker kept scoring the old file
+    after an edit. The cache is keyed by content, and the calibration's hash is checked."""
+    from reconsolidate.calibration.predict import evaluate
+
+    shipped = load_targets()
+    user = tmp_path / "mine"
+    shutil.copytree(shipped.base / "scenarios", user / "scenarios")
+    tpath = user / "targets.toml"
+    tpath.write_bytes(shipped.path.read_bytes())
+    sha = _sha(tpath)
+    first = evaluate({}, str(tpath), (TARGET,), 4, sha)
+    text = tpath.read_text(encoding="utf-8")
+    tpath.write_text(text.replace('id = "' + TARGET + '"', 'id = "' + TARGET + '_x"', 1),
+                     encoding="utf-8")
+    with pytest.raises(InputError, match="changed since the calibration read it"):
+        evaluate({}, str(tpath), (TARGET,), 4, sha)
+    # without a recorded hash the edited file is read afresh (not the cached old one)
+    with pytest.raises(InputError, match="unknown target id"):
+        evaluate({}, str(tpath), (TARGET,), 4)
+    assert first["predicted"]

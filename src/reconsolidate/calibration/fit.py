@@ -300,10 +300,12 @@ def calibrate(
             trials = [study.ask() for _ in range(k)]
             params = [_suggest(tr, lt, box) for tr in trials]
             if client is None:
-                results = [evaluate(p, tpath, ids, patients_per_arm) for p in params]
+                results = [evaluate(p, tpath, ids, patients_per_arm, lt.sha256)
+                           for p in params]
             else:
                 futs = client.map(evaluate, params, targets_path=tpath, target_ids=ids,
-                                  patients_per_arm=patients_per_arm, pure=False)
+                                  patients_per_arm=patients_per_arm, targets_sha256=lt.sha256,
+                                  pure=False)
                 results = client.gather(futs)
             for tr, p, r in zip(trials, params, results, strict=True):
                 value = r["loss"] if math.isfinite(r["loss"]) else 1e12

@@ -11,10 +11,12 @@ be scored. :func:`evaluate` is the picklable unit of work sent to a Dask worker.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import warnings
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -371,7 +373,9 @@ def lab_checks(lt: LoadedTargets, params: dict[str, float], base: str) -> dict[s
 
 
 @lru_cache(maxsize=8)
-def _cached_targets(path: str) -> LoadedTargets:
+def _cached_targets(path: str, sha256: str) -> LoadedTargets:
+    # keyed by the file's content too: a long-lived Dask worker kept scoring a targets file
+    # edited since it was first read (its path unchanged)
     return load_targets(path)
 
 
@@ -380,13 +384,25 @@ def evaluate(
     targets_path: str,
     target_ids: tuple[str, ...] | None = None,
     patients_per_arm: int | None = None,
+    targets_sha256: str | None = None,
 ) -> dict[str, Any]:
     """Simulate and score one parameter set (the unit of work of a calibration).
 
     A pure function of its arguments (no global random state), so a Dask worker and this
     process return bit-identical results. Returns ``{"predicted": [...], "loss": float}``.
+    With ``targets_sha256`` (what the calibration read), a targets file that differs where
+    this runs (edited since, or another copy on a worker) is an InputError.
     """
-    lt = _cached_targets(str(targets_path))
+    path = str(targets_path)
+    try:
+        sha = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the targets file ({exc.strerror})") from None
+    if targets_sha256 is not None and sha != targets_sha256:
+        raise InputError(f"{path}: changed since the calibration read it (sha256 {sha[:12]}..., "
+                         f"calibration {targets_sha256[:12]}...); allowed: the file the "
+                         "calibration started with, unchanged")
+    lt = _cached_targets(path, sha)
     targets = lt.select(list(target_ids) if target_ids else None)
     scen = sorted({t.scenario for t in targets})
     sims = simulate_scenarios(lt, params, scenarios=scen, base="code",
