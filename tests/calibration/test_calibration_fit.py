@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 from pathlib import Path
 
@@ -90,6 +91,11 @@ def test_refinement_provenance_names_its_start(tmp_path: Path) -> None:
     assert prov["start_command"] == shipped["command"]
     assert prov["start_git_commit"] == shipped["git_commit"]
     assert prov["radius"] == 0.05 and len(prov["start_sha256"]) == 64
+    # the start itself is kept next to the fit (the file it names is often then replaced)
+    assert prov["start_copy"] == "start.toml"
+    copy = (tmp_path / "out" / "start.toml").read_bytes()
+    assert copy == FITTED_PATH.read_bytes()
+    assert hashlib.sha256(copy).hexdigest() == prov["start_sha256"]
 
 
 def test_calibrate_cli_rejects_bad_refinement_options(tmp_path: Path,

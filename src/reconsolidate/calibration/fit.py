@@ -515,12 +515,24 @@ def write_calibration(
         prov["lab_checks"] = best["lab_checks"]
         prov["lab_checks_passed"] = best["lab_passed"]
         prov["lab_sha256"] = result.settings["lab_sha256"]
+    start_bytes: bytes | None = None
     if result.settings.get("start"):
         st = result.settings["start"]
         prov["start_sha256"] = st["sha256"]
         prov["start_command"] = st["command"]
         prov["start_git_commit"] = st["git_commit"]
         prov["radius"] = st["radius"]
+        # the start itself, next to the fit: the file it names is often the one the fit then
+        # replaces (--start src/reconsolidate/calibration/fitted.toml)
+        try:
+            data = Path(st["path"]).read_bytes()
+        except OSError:
+            data = None
+        if data is not None and hashlib.sha256(data).hexdigest() == st["sha256"]:
+            start_bytes = data
+            prov["start_copy"] = "start.toml"
+        else:
+            prov["start_copy"] = "none: the start file changed or vanished during the fit"
     if result.settings.get("patients_per_arm"):
         prov["patients_per_arm"] = result.settings["patients_per_arm"]
     summary = {
@@ -553,6 +565,8 @@ def write_calibration(
         atomic_write_json(tmp / "history.json", to_jsonable(result.history))
         atomic_write_text(tmp / "history.csv", "\n".join(rows) + "\n")
         (tmp / "targets.toml").write_bytes(targets_bytes)  # bytes: the hash must match
+        if start_bytes is not None:
+            (tmp / "start.toml").write_bytes(start_bytes)  # its sha256 is start_sha256
         for rel, data in scenario_files.items():
             dest = tmp / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
