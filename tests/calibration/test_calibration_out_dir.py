@@ -204,3 +204,19 @@ def test_evaluate_refuses_a_targets_file_edited_since_the_calibration_read_it(
     with pytest.raises(InputError, match="unknown target id"):
         evaluate({}, str(tpath), (TARGET,), 4)
     assert first["predicted"]
+
+
+def test_a_parameter_a_scenario_sets_itself_cannot_be_freed(tmp_path: Path) -> None:
+    """Freeing cohort.treatment_seeking_fraction, which the untreated scenario sets to 0: the
+    fit overrode it but the installed fit would not (recorded loss 62.0, installed 54.1);
+    refused before the first trial, naming parameter and scenario."""
+    shipped = load_targets()
+    user = tmp_path / "mine"
+    shutil.copytree(shipped.base / "scenarios", user / "scenarios")
+    tpath = user / "targets.toml"
+    tpath.write_text(shipped.path.read_text(encoding="utf-8") + (
+        '\n[[parameters]]\nname = "cohort.treatment_seeking_fraction"\nlow = 0.0\nhigh = 1.0\n'
+        'why = "test"\n'), encoding="utf-8")
+    with pytest.raises(InputError, match=r"cohort\.treatment_seeking_fraction: scenario "
+                                         r"'untreated' .* sets it itself"):
+        calibrate(tpath, budget=1, seed=1, batch_size=1, patients_per_arm=4)

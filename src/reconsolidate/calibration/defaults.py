@@ -104,7 +104,8 @@ def _split(name: str) -> tuple[str, str | None, str]:
     )
 
 
-def apply_parameters(spec: Any, params: dict[str, float], *, only_unset: bool = False) -> Any:
+def apply_parameters(spec: Any, params: dict[str, float], *, only_unset: bool = False,
+                     skipped: list[str] | None = None) -> Any:
     """A copy of the trial spec with parameter values set (dotted names).
 
     Parameters
@@ -115,6 +116,8 @@ def apply_parameters(spec: Any, params: dict[str, float], *, only_unset: bool = 
         ``{"behavior.X": v, "memory.X": v, "therapy.PRESET.X": v, "cohort.X": v}``.
     only_unset
         Leave every parameter the spec sets explicitly untouched (used for calibrated defaults).
+    skipped
+        If given, the names left untouched because the spec sets them are appended to it.
 
     Unknown names raise InputError listing the valid ones.
     """
@@ -134,6 +137,7 @@ def apply_parameters(spec: Any, params: dict[str, float], *, only_unset: bool = 
                 raise InputError(f"unknown behavior parameter {field!r}; valid: "
                                  f"{', '.join(BehaviorParams.model_fields)}")
             if only_unset and field in spec.behavior.model_fields_set:
+                _note(skipped, name)
                 continue
             behavior[field] = value
         elif group == "memory":
@@ -141,6 +145,7 @@ def apply_parameters(spec: Any, params: dict[str, float], *, only_unset: bool = 
                 raise InputError(f"unknown memory parameter {field!r}; valid: "
                                  f"{', '.join(MemoryParams.__dataclass_fields__)}")
             if only_unset and field in spec.memory:
+                _note(skipped, name)
                 continue
             kind = MemoryParams.__dataclass_fields__[field].type
             memory[field] = round(value) if kind in (int, "int") else value
@@ -156,6 +161,7 @@ def apply_parameters(spec: Any, params: dict[str, float], *, only_unset: bool = 
             if cur.get("preset", "none") != preset:
                 continue  # the spec defines its own therapy under that name: not ours to change
             if only_unset and field in cur:
+                _note(skipped, name)
                 continue
             therapies[preset] = {**cur, field: value}
         else:
@@ -163,6 +169,7 @@ def apply_parameters(spec: Any, params: dict[str, float], *, only_unset: bool = 
                 raise InputError(f"unknown cohort parameter {field!r}; valid: "
                                  f"{', '.join(Cohort.model_fields)}")
             if only_unset and field in cohort:
+                _note(skipped, name)
                 continue
             cohort[field] = value
     try:
@@ -181,6 +188,11 @@ def apply_parameters(spec: Any, params: dict[str, float], *, only_unset: bool = 
             "a parameter value does not fit the model: "
             + format_validation_error(exc, model=type(spec))
             + " (narrow the parameter's [low, high] in the targets file)") from None
+
+
+def _note(skipped: list[str] | None, name: str) -> None:
+    if skipped is not None:
+        skipped.append(name)
 
 
 def apply_calibrated_defaults(spec: Any) -> Any:

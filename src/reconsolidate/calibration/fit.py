@@ -186,6 +186,29 @@ def _make_sampler(optuna: Any, sampler: str, seed: int, budget: int, batch_size:
                + (", x0=start" if x0 is not None else "") + ")")
 
 
+def _refuse_parameters_set_by_scenarios(lt: Any, scenarios: list[str]) -> None:
+    """A free parameter that a scenario spec sets itself would be calibrated there (the fit
+    overrides it) but ignored once the fit is installed (a spec's own values win): the loss the
+    fit records would not be the one it gives. Refuse it up front, naming both."""
+    from reconsolidate.calibration.defaults import apply_parameters
+    from reconsolidate.trial.spec import load_trial_spec
+
+    probe = {p.name: p.low for p in lt.parameters}
+    for scen in scenarios:
+        path = lt.scenario_path(scen)
+        skipped: list[str] = []
+        try:
+            apply_parameters(load_trial_spec(path), probe, only_unset=True, skipped=skipped)
+        except InputError:
+            pass  # a value the model refuses is reported at the first evaluation, by name
+        if skipped:
+            raise InputError(
+                f"{lt.path}: [[parameters]] {', '.join(skipped)}: scenario {scen!r} ({path}) "
+                "sets it itself, so the fit would tune a value the installed fit never uses; "
+                "allowed: parameters the scenarios leave to the defaults (remove it from the "
+                "scenario or from [[parameters]])")
+
+
 def calibrate(
     targets: str | Path | None = None,
     *,
@@ -243,7 +266,7 @@ def calibrate(
     if budget < 1:
         raise InputError(f"--budget {budget}: must be >= 1")
     if batch_size < 1:
-        raise InputError(f"batch size {batch_size}: must be >= 1")
+        raise InputError(f"--batch-size {batch_size}: must be >= 1")
     if seed < 0:
         raise InputError(f"--seed {seed}: must be >= 0")
     if sampler not in SAMPLERS:
@@ -254,6 +277,7 @@ def calibrate(
     selected = lt.select(target_ids)
     ids = tuple(t.id for t in selected)
     tpath = str(lt.path)
+    _refuse_parameters_set_by_scenarios(lt, sorted({t.scenario for t in selected}))
     start_info: dict[str, Any] | None = None
     start_params: dict[str, float] | None = None
     if start is not None:
