@@ -142,6 +142,20 @@ def test_calibration_predictions_match_hand_arithmetic() -> None:
     assert p[6] == pytest.approx((100 * (1 - 2 / 7) + 100 * (1 - 0)) / 2)
 
 
+def test_change_pct_compares_the_same_patients() -> None:
+    """A patient without an observed window day (a dropout) leaves the baseline mean too: the
+    baseline used to average every patient while the window left dropouts out (who drank more
+    at baseline), which made each Das arm's 9-month change 3-4 points larger."""
+    a = np.array([
+        [2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1],  # 14/wk -> 7/wk
+        [6, 6, 6, 6, 6, 6, 6] + [np.nan] * 7,  # 42/wk, then dropped out
+    ], dtype=float)
+    p = predict_targets([_target(endpoint="drinks_per_week", statistic="change_pct",
+                                 interval=(-100, 100), published=0.0)],
+                        {"s": {"A": _arm(a)}})
+    assert p[0] == pytest.approx(-50.0)  # not 100 * (7 - 28) / 28 = -75
+
+
 def test_effect_share_is_one_contrast_over_another() -> None:
     """(A - P) / (F - P) of the per-arm change: A's effect over placebo as a share of F's."""
     base = np.full((2, 7), 4.0)  # 28 drinks/week at baseline in every arm

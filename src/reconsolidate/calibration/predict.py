@@ -222,7 +222,13 @@ def _mean_abs_change(d: ArmData, t: Target) -> float:
 
 
 def _change_pct(d: ArmData, t: Target) -> float:
-    """100 x (mean drinks/week in the window / mean baseline drinks/week - 1), ratio of means."""
+    """100 x (mean drinks/week in the window / mean baseline drinks/week - 1), ratio of means
+    over the patients with both figures (as the trial summary's ``drinks_per_week_change_pct``).
+
+    The baseline used to average every patient while the window left out those without an
+    observed day in it (dropouts, who drank more at baseline): on the Das 9-month window about
+    half of each arm, which made every arm's change 3-4 points larger.
+    """
     x = d.reported if t.data == "reported" else d.true
     base = x[:, _columns(d, *d.baseline_days)]
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
@@ -230,8 +236,10 @@ def _change_pct(d: ArmData, t: Target) -> float:
         base_dpw = 7.0 * np.nanmean(base, axis=1)
     ep = _endpoints(d, t)
     now = np.asarray(ep.drinks_per_week, dtype=np.float64)
-    b = float(np.nanmean(base_dpw)) if np.isfinite(base_dpw).any() else math.nan
-    n = float(np.nanmean(now)) if np.isfinite(now).any() else math.nan
+    both = np.isfinite(base_dpw) & np.isfinite(now)
+    if not both.any():
+        return math.nan
+    b, n = float(base_dpw[both].mean()), float(now[both].mean())
     if not (b > 0):
         return math.nan
     return 100.0 * (n - b) / b
