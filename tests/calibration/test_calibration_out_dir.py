@@ -220,3 +220,17 @@ def test_a_parameter_a_scenario_sets_itself_cannot_be_freed(tmp_path: Path) -> N
     with pytest.raises(InputError, match=r"cohort\.treatment_seeking_fraction: scenario "
                                          r"'untreated' .* sets it itself"):
         calibrate(tpath, budget=1, seed=1, batch_size=1, patients_per_arm=4)
+
+
+def test_a_misspelled_parameter_is_refused_before_the_fit(tmp_path: Path) -> None:
+    """behavior.craving_weight_logi (a typo) surfaced only at the first evaluation."""
+    shipped = load_targets()
+    user = tmp_path / "mine"
+    shutil.copytree(shipped.base / "scenarios", user / "scenarios")
+    tpath = user / "targets.toml"
+    tpath.write_text(shipped.path.read_text(encoding="utf-8").replace(
+        'name = "behavior.craving_weight_logit"', 'name = "behavior.craving_weight_logi"', 1),
+        encoding="utf-8")
+    with pytest.raises(InputError, match=r"\[\[parameters\]\]: unknown behavior parameter "
+                                         r"'craving_weight_logi'"):
+        calibrate(tpath, budget=1, seed=1, batch_size=1, patients_per_arm=4)

@@ -229,7 +229,8 @@ def test_mean_abs_change_sees_individuals_diverge_behind_a_stable_mean() -> None
 
 def test_calibration_window_outside_simulation_is_an_input_error() -> None:
     sims = {"s": {"A": _arm(np.zeros((2, 14)))}}
-    with pytest.raises(InputError, match="outside the simulated study days"):
+    with pytest.raises(InputError, match=r"target 't' \(scenario 's', window_days = \[0, 30\]\)"
+                                         r": window \[0, 30\] outside the simulated study days"):
         predict_targets([_target(endpoint="percent_days_abstinent", statistic="mean",
                                  window_days=(0, 30))], sims)
 

@@ -197,10 +197,12 @@ def _refuse_parameters_set_by_scenarios(lt: Any, scenarios: list[str]) -> None:
     for scen in scenarios:
         path = lt.scenario_path(scen)
         skipped: list[str] = []
+        # also names an unknown parameter, or a low bound the model refuses, before the fit
+        # (they surfaced only at the first evaluation)
         try:
             apply_parameters(load_trial_spec(path), probe, only_unset=True, skipped=skipped)
-        except InputError:
-            pass  # a value the model refuses is reported at the first evaluation, by name
+        except InputError as exc:
+            raise InputError(f"{lt.path}: [[parameters]]: {exc}") from None
         if skipped:
             raise InputError(
                 f"{lt.path}: [[parameters]] {', '.join(skipped)}: scenario {scen!r} ({path}) "

@@ -312,7 +312,11 @@ def predict_targets(
     for t in targets:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            v = _predict_one(t, sims[t.scenario])
+            try:
+                v = _predict_one(t, sims[t.scenario])
+            except InputError as exc:  # name the target (a window past the scenario's days)
+                raise InputError(f"target {t.id!r} (scenario {t.scenario!r}, window_days = "
+                                 f"{list(t.window_days)}): {exc}") from None
         out.append(float(v) if v is not None and math.isfinite(v) else math.nan)
     return out
 
