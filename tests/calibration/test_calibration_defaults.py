@@ -100,6 +100,7 @@ def test_shipped_fit_reproduces_at_this_commit() -> None:
     lt = load_targets()
     assert prov["targets_sha256"] == lt.sha256, "fitted against another targets file: refit"
     assert prov["lab_sha256"] == lt.lab_sha256, "a [lab] paradigm or regimen changed: refit"
+    assert prov["scenarios_sha256"] == lt.scenarios_sha256, "a scenario changed: refit"
     out = validate()
     pred = [math.nan if r["predicted"] is None else r["predicted"] for r in out["targets"]]
     assert out["n_targets"] == prov["n_targets"]

@@ -28,6 +28,10 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def again_sha(targets: Path) -> str:
+    return load_targets(targets).scenarios_sha256
+
+
 def test_calibrate_out_dir_targets_file_validates(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
@@ -59,6 +63,8 @@ def test_calibrate_out_dir_targets_file_validates(
     # the laboratory constraints are recorded per trial and in the provenance
     assert prov["lab_checks"] == 34 and "lab_penalty" in prov and "target_loss" in prov
     assert prov["lab_sha256"] == shipped.lab_sha256 == res["lab_sha256"] is not None
+    assert prov["scenarios_sha256"] == shipped.scenarios_sha256 == res["scenarios_sha256"]
+    assert again_sha(moved / "targets.toml") == shipped.scenarios_sha256  # the copies hash alike
     head, row = (moved / "history.csv").read_text(encoding="utf-8").splitlines()[:2]
     assert head.startswith("number,batch,loss,target_loss,lab_penalty,lab_passed,")
     cells = row.split(",")
@@ -234,3 +240,21 @@ def test_a_misspelled_parameter_is_refused_before_the_fit(tmp_path: Path) -> Non
     with pytest.raises(InputError, match=r"\[\[parameters\]\]: unknown behavior parameter "
                                          r"'craving_weight_logi'"):
         calibrate(tpath, budget=1, seed=1, batch_size=1, patients_per_arm=4)
+
+
+def test_scenarios_hash_covers_specs_and_their_regimens(tmp_path: Path) -> None:
+    """scenarios_sha256 changes when a scenario spec or a regimen it names changes (a fit's
+    simulations read them; only the targets file was hashed), and not otherwise."""
+    shipped = load_targets()
+    user = tmp_path / "mine"
+    shutil.copytree(shipped.base / "scenarios", user / "scenarios")
+    (user / "targets.toml").write_bytes(shipped.path.read_bytes())
+    assert load_targets(user / "targets.toml").scenarios_sha256 == shipped.scenarios_sha256
+    reg = user / "scenarios" / "regimens" / "das2019.toml"
+    reg.write_bytes(reg.read_bytes() + b"\n# edited\n")
+    edited = load_targets(user / "targets.toml").scenarios_sha256
+    assert edited != shipped.scenarios_sha256
+    spec = user / "scenarios" / "das2019.toml"
+    spec.write_bytes(spec.read_bytes() + b"\n# edited\n")
+    assert load_targets(user / "targets.toml").scenarios_sha256 not in (
+        edited, shipped.scenarios_sha256)

@@ -361,6 +361,7 @@ def calibrate(
         "targets_path": tpath,
         "targets_sha256": lt.sha256,
         "lab_sha256": lt.lab_sha256,
+        "scenarios_sha256": lt.scenarios_sha256,
         "target_ids": list(ids),
         "patients_per_arm": patients_per_arm,
         "parameters": [p.model_dump() for p in lt.parameters],
@@ -452,16 +453,14 @@ def bundle_targets(lt: LoadedTargets) -> tuple[bytes, dict[str, bytes], dict[str
     """
     import tomllib
 
-    from reconsolidate.trial.spec import load_trial_spec
+    from reconsolidate.calibration.targets import regimen_refs
 
     files: dict[str, bytes] = {}
     outside: dict[str, str] = {}
     for name, sc in lt.scenarios.items():
         spec_file = lt.base / sc.spec  # not resolved: a symlinked folder is copied as files
         rel = _inside(sc.spec)
-        regimens = []
-        for prot in load_trial_spec(spec_file).protocols.values():
-            regimens += [s.regimen for s in prot.sessions if isinstance(s.regimen, str)]
+        regimens = regimen_refs(spec_file)
         reg_rel = [None if rel is None else _inside(posixpath.join(posixpath.dirname(rel), r))
                    for r in regimens]
         if rel is None or rel in _OUTPUT_FILES or any(r is None or r in _OUTPUT_FILES
@@ -514,6 +513,9 @@ def write_calibration(
     if lt.lab_sha256 != result.settings.get("lab_sha256", lt.lab_sha256):
         raise InputError(f"{lt.path}: the [lab] paradigm files changed since the calibration "
                          "read them; allowed: the files the fit used, unchanged")
+    if lt.scenarios_sha256 != result.settings.get("scenarios_sha256", lt.scenarios_sha256):
+        raise InputError(f"{lt.path}: a scenario spec or regimen file changed since the "
+                         "calibration read it; allowed: the files the fit used, unchanged")
     targets = lt.select(result.settings["target_ids"])
     targets_bytes, scenario_files, outside = bundle_targets(lt)
     cmd = command or "reconsolidate " + " ".join(shlex.quote(a) for a in sys.argv[1:])
@@ -527,6 +529,7 @@ def write_calibration(
         "version": __version__,
         "git_commit": result.settings.get("git_commit", "unknown"),
         "targets_sha256": result.settings["targets_sha256"],
+        "scenarios_sha256": result.settings["scenarios_sha256"],
         "loss": result.best_loss,
         "n_targets": len(targets),
         "n_targets_passed": sum(

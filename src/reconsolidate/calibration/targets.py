@@ -265,6 +265,18 @@ class LoadedTargets:
         self.sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
 
     @functools.cached_property
+    def scenarios_sha256(self) -> str:
+        """SHA-256 of every scenario spec and the regimen files they name, in scenario-name
+        order: what the simulations of a fit read besides the targets file."""
+        h = hashlib.sha256()
+        for name in sorted(self.scenarios):
+            spec_file = self.base / self.scenarios[name].spec
+            h.update(name.encode() + b"\0" + spec_file.read_bytes())
+            for ref in regimen_refs(spec_file):
+                h.update(f"\0{ref}\0".encode() + (spec_file.parent / ref).read_bytes())
+        return h.hexdigest()
+
+    @functools.cached_property
     def lab_sha256(self) -> str | None:
         """SHA-256 of the ``[lab]`` paradigm files and their regimens (None without ``[lab]``):
         the laboratory constraints are part of what a fit was made against."""
@@ -298,6 +310,16 @@ class LoadedTargets:
         if bad:
             raise InputError(f"unknown target id(s) {bad}; valid: {', '.join(known)}")
         return [known[i] for i in ids]
+
+
+def regimen_refs(spec_file: Path) -> list[str]:
+    """The regimen files a trial spec names (paths relative to the spec), in session order."""
+    from reconsolidate.trial.spec import load_trial_spec
+
+    refs: list[str] = []
+    for prot in load_trial_spec(spec_file).protocols.values():
+        refs += [s.regimen for s in prot.sessions if isinstance(s.regimen, str)]
+    return refs
 
 
 def load_targets(path: str | Path | None = None) -> LoadedTargets:

@@ -82,4 +82,5 @@ def validate(
         "calibration": calibration_provenance(),
         "targets_sha256": lt.sha256,
         "lab_sha256": lt.lab_sha256,
+        "scenarios_sha256": lt.scenarios_sha256,
     }

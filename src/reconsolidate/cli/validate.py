@@ -79,15 +79,15 @@ def register(app: typer.Typer) -> None:
         lo = res["loss"]
         fit_loss = prov.get("loss")
         # the recorded loss is comparable only for the files the fit was made against
-        same_files = (prov.get("targets_sha256") == res.get("targets_sha256")
-                      and prov.get("lab_sha256", res.get("lab_sha256")) == res.get("lab_sha256"))
+        same_files = all(prov.get(k, res.get(k)) == res.get(k) for k in
+                         ("targets_sha256", "lab_sha256", "scenarios_sha256"))
         if not isinstance(fit_loss, int | float) or target:
             note = ""
         elif same_files:
             note = f" (the fit recorded {fit_loss:.4g})"
         else:
-            note = (" (the shipped fit was made against other targets or laboratory files: "
-                    "its recorded loss does not apply)")
+            note = (" (the shipped fit was made against other targets, scenario or laboratory "
+                    "files: its recorded loss does not apply)")
         console.print(f"loss: targets {lo['targets']:.4g} + laboratory penalty "
                       f"{lo['lab_penalty']:.4g} = {lo['total']:.4g}" + note)
         if lab["n_checks"]:
