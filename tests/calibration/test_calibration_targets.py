@@ -367,3 +367,12 @@ def test_lab_constraints_penalise_failed_paradigm_checks(tmp_path: Path) -> None
     (tmp_path / "scenarios").symlink_to(lt.base / "scenarios")
     with pytest.raises(InputError, match=r"unknown.*no_such_paradigm"):
         load_targets(t)
+
+
+def test_validate_table_shows_a_failing_value_apart_from_its_bound() -> None:
+    """-6.998 against a bound of -6.999 showed as -7, the bound's own rounding, with FAIL."""
+    from reconsolidate.cli.validate import _fmt_predicted
+
+    assert _fmt_predicted(-6.998, False, (-100.0, -6.999)) == "-6.998"
+    assert _fmt_predicted(-6.998, True, (-100.0, -5.0)) == "-7"  # passing: as before
+    assert _fmt_predicted(None, False, (0.0, 1.0)) == "-"

@@ -21,6 +21,18 @@ def _fmt(v: object) -> str:
     return str(v)
 
 
+def _fmt_predicted(v: object, passed: bool, interval: tuple[float, float]) -> str:
+    """The prediction; a failing one shown with as many digits as it takes not to read as a
+    value on its bound (-6.998 against -6.999 showed as -7, a bound and a FAIL)."""
+    text = _fmt(v)
+    if passed or not isinstance(v, float):
+        return text
+    for digits in range(2, 9):
+        if all(f"{v:.{digits}g}" != f"{b:.{digits}g}" for b in interval):
+            return f"{v:.{digits}g}" if len(f"{v:.{digits}g}") > len(text) else text
+    return repr(v)
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``validate`` command to the root app."""
 
@@ -70,7 +82,8 @@ def register(app: typer.Typer) -> None:
             lo, hi = r["interval"]
             table.add_row(
                 r["id"], r["arm"], f"{r['window_days'][0]}..{r['window_days'][1]}",
-                _fmt(r["published"]), f"[{_fmt(lo)}, {_fmt(hi)}]", _fmt(r["predicted"]),
+                _fmt(r["published"]), f"[{_fmt(lo)}, {_fmt(hi)}]",
+                _fmt_predicted(r["predicted"], r["passed"], (lo, hi)),
                 "[green]pass[/green]" if r["passed"] else "[red]FAIL[/red]",
             )
         console = Console(width=None if sys.stdout.isatty() else 200)
