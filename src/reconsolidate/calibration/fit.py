@@ -506,16 +506,15 @@ def write_calibration(
         what was fitted).
     """
     lt = load_targets(result.settings["targets_path"])
-    if lt.sha256 != result.settings["targets_sha256"]:
-        raise InputError(f"{lt.path}: changed since the calibration read it (sha256 "
-                         f"{lt.sha256[:12]}..., fit {result.settings['targets_sha256'][:12]}...); "
-                         "allowed: the file the fit used, unchanged")
-    if lt.lab_sha256 != result.settings.get("lab_sha256", lt.lab_sha256):
-        raise InputError(f"{lt.path}: the [lab] paradigm files changed since the calibration "
-                         "read them; allowed: the files the fit used, unchanged")
-    if lt.scenarios_sha256 != result.settings.get("scenarios_sha256", lt.scenarios_sha256):
-        raise InputError(f"{lt.path}: a scenario spec or regimen file changed since the "
-                         "calibration read it; allowed: the files the fit used, unchanged")
+    for key, now, what in (("targets_sha256", lt.sha256, "changed"),
+                           ("lab_sha256", lt.lab_sha256, "the [lab] paradigm files changed"),
+                           ("scenarios_sha256", lt.scenarios_sha256,
+                            "a scenario spec or regimen file changed")):
+        fitted = result.settings[key]
+        if now != fitted:
+            raise InputError(f"{lt.path}: {what} since the calibration read it ({key} "
+                             f"{str(now)[:12]}..., fit {str(fitted)[:12]}...); allowed: the "
+                             "files the fit used, unchanged")
     targets = lt.select(result.settings["target_ids"])
     targets_bytes, scenario_files, outside = bundle_targets(lt)
     cmd = command or "reconsolidate " + " ".join(shlex.quote(a) for a in sys.argv[1:])

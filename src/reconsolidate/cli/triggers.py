@@ -221,7 +221,7 @@ def write_synthetic_diary(
             patients, weeks, seed=seed, prompts_per_day=prompts_per_day, vocabulary=vocabulary
         )
     else:
-        raise InputError(f"--generator {generator!r}; allowed: simulator, stand-in")
+        raise InputError(f"--generator {generator!r}: allowed simulator, stand-in")
     import pandas as pd
 
     frame = pd.DataFrame(syn.columns)
@@ -433,25 +433,13 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Write a synthetic EMA diary with planted per-person cue effects (+ .truth.json)."""
         from reconsolidate._io import check_output_file
-        from reconsolidate.triggers.synthetic import _PROMPT_HOURS
+        from reconsolidate.triggers.synthetic import check_diary_args
 
         check_output_file(out, "--out")
-        # checked here so that the message names the flag the user typed (the library names
-        # its own parameters, e.g. n_patients)
-        for bad, text in (
-            (patients < 1, f"--patients {patients}: must be >= 1"),
-            (not weeks > 0, f"--weeks {weeks:g}: must be > 0"),
-            (not 1 <= prompts_per_day <= len(_PROMPT_HOURS),
-             f"--prompts-per-day {prompts_per_day}: allowed 1-{len(_PROMPT_HOURS)}"),
-            (seed < 0, f"--seed {seed}: must be a non-negative integer"),
-            (vocabulary not in ("cue", "natural"),
-             f"--vocabulary {vocabulary!r}: allowed cue, natural"),
-            (generator not in ("simulator", "stand-in"),
-             f"--generator {generator!r}: allowed simulator, stand-in"),
-            (truth_replicates < 1, f"--truth-replicates {truth_replicates}: must be >= 1"),
-        ):
-            if bad:
-                raise InputError(text)
+        # the generators' own check, naming the flags the user typed (not n_patients)
+        check_diary_args(patients, weeks, prompts_per_day, 0.0, seed, vocabulary, flags=True)
+        if truth_replicates < 1:
+            raise InputError(f"--truth-replicates {truth_replicates}: must be >= 1")
         try:
             path, truth = write_synthetic_diary(
                 out,

@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import IntEnum
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field, ValidationError, model_validator
@@ -233,31 +233,27 @@ class DrinkingData:
 
         Days outside the diary's range are missing (NaN).
         """
-        if end_day < start_day:
-            raise InputError(f"window {start_day}:{end_day}: the end is before the start")
-        n, _d = self.drinks_per_day.shape
-        out = np.full((n, end_day - start_day + 1), np.nan)
-        lo = max(start_day, self.first_study_day)
-        hi = min(end_day, self.last_study_day)
-        if lo <= hi:
-            out[:, lo - start_day: hi - start_day + 1] = \
-                self.drinks_per_day[:, lo - self.first_study_day: hi - self.first_study_day + 1]
-        return out
+        return self._days(self.drinks_per_day, start_day, end_day, np.nan)
 
     def days_without_row(self, start_day: int, end_day: int) -> np.ndarray:
         """Days of ``start_day .. end_day`` without a diary row, per participant, shape ``(N,)``
         (days outside the diary's range included; days set to 0 by ``absent_days =
         "abstinent"`` not)."""
+        st = self._days(self.status, start_day, end_day, DayStatus.NO_ROW)
+        return (st == DayStatus.NO_ROW).sum(axis=1)
+
+    def _days(self, matrix: np.ndarray, start_day: int, end_day: int, fill: Any) -> np.ndarray:
+        """Columns ``start_day .. end_day`` of a (N, D) participant-day matrix; ``fill`` where
+        the diary has no such day."""
         if end_day < start_day:
             raise InputError(f"window {start_day}:{end_day}: the end is before the start")
+        out = np.full((matrix.shape[0], end_day - start_day + 1), fill, dtype=matrix.dtype)
         lo = max(start_day, self.first_study_day)
         hi = min(end_day, self.last_study_day)
-        outside = (end_day - start_day + 1) - max(hi - lo + 1, 0)
-        inside = np.zeros(self.n_participants, np.int64)
         if lo <= hi:
-            st = self.status[:, lo - self.first_study_day: hi - self.first_study_day + 1]
-            inside = (st == DayStatus.NO_ROW).sum(axis=1)
-        return inside + outside
+            out[:, lo - start_day: hi - start_day + 1] = \
+                matrix[:, lo - self.first_study_day: hi - self.first_study_day + 1]
+        return out
 
     def baseline_drinks_per_week(
         self, start_day: int | None = None, end_day: int = -1

@@ -296,21 +296,28 @@ def builtin_sources_sha256(names: list[str]) -> str:
 
     h = hashlib.sha256()
     folder = resources.files(_PKG).joinpath("paradigms")
+    known = _builtin_names()
     for name in names:
-        if name not in _builtin_names():
-            raise InputError(f"unknown paradigm '{name}' (built-in: {', '.join(_builtin_names())})")
+        if name not in known:
+            raise InputError(f"unknown paradigm '{name}' (built-in: {', '.join(known)})")
         par = _load_builtin(name)
         h.update(name.encode() + b"\0" + folder.joinpath(f"{name}.toml").read_bytes())
         for dname, drug in sorted(par.drugs.items()):
             if drug.regimen is None:
                 continue
             ref = drug.regimen
-            if ref.endswith(".toml") or "/" in ref:
+            if _is_regimen_file(ref):
                 data = folder.joinpath(*Path(ref).parts).read_bytes()
             else:
                 data = folder.joinpath("regimens", f"{ref}.toml").read_bytes()
             h.update(f"\0{dname}:{ref}\0".encode() + data)
     return h.hexdigest()
+
+
+def _is_regimen_file(ref: str) -> bool:
+    """A paradigm's regimen given as a file path (relative to the paradigm file), not as the
+    name of a built-in regimen."""
+    return ref.endswith(".toml") or "/" in ref
 
 
 def _load_builtin(name: str) -> Paradigm:
@@ -377,7 +384,7 @@ def _resolve_regimens(par: Paradigm, path: Path, base: Path) -> dict[str, Any]:
             out[dname] = None
             continue
         ref = drug.regimen
-        if ref.endswith(".toml") or "/" in ref:
+        if _is_regimen_file(ref):
             rpath = (base / ref) if not Path(ref).is_absolute() else Path(ref)
             if not rpath.is_file():
                 raise InputError(f"{path}: drugs.{dname}.regimen = '{ref}': file not found "

@@ -9,9 +9,9 @@
   are ASSUMPTIONs. On top of the per-day noise, every TLFB interview has its own recall factor
   (log-normal, mean 1, CV ``recall_session_cv``) shared by all the days it covers: a person who
   overestimates one day of a recall tends to overestimate the others (ASSUMPTION, derived: the CV
-  is the value at which two independent recalls of the same 90 days give the test-retest
+  is the value at which two independent recalls of the same 28 days give the test-retest
   correlation of reported drinks Sobell 1986 found, r ~ 0.87 [P], in the Das 2019 cohort;
-  ``python tools/tlfb_test_retest.py``; with per-day noise alone the correlation was ~0.99).
+  ``python tools/tlfb_test_retest.py``; with per-day noise alone the correlation was 0.98).
   Reports are whole drinks (heaping), at least 1 on a remembered drinking day.
 - **Missed assessments**: each follow-up visit is missed with probability ``missed_visit_prob``;
   its days are then recalled at the next completed visit, with a longer recall interval.
@@ -59,7 +59,7 @@ __all__ = ["Observation", "ObservationModel", "observe", "tlfb_test_retest_r"]
 _WENNBERG_UNDERREPORT_PER_DAY = 0.015
 _WENNBERG_WINDOW_DAYS = 28
 # ASSUMPTION (derived, tools/tlfb_test_retest.py): CV of the per-interview recall factor at which
-# two independent 90-day recalls of the Das 2019 cohort's drinking correlate as TLFB test-retest
+# two independent 28-day recalls of the Das 2019 cohort's drinking correlate as TLFB test-retest
 # does, r ~ 0.87 (Sobell 1986 [P], clinical-evidence.md section 6).
 RECALL_SESSION_CV = 0.13
 

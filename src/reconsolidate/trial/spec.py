@@ -101,6 +101,12 @@ class SessionSpec(StrictModel):
         description="retrieval length, min (ASSUMPTION: default 5, no published duration used)",
     )
 
+    def _set_of(self, *keys: str) -> list[str]:
+        """The fields among ``keys`` given a value other than their default."""
+        fields = type(self).model_fields
+        return [k for k in keys
+                if getattr(self, k) != fields[k].get_default(call_default_factory=True)]
+
     @model_validator(mode="after")
     def _check(self) -> SessionSpec:
         for c in self.retrieval_cues:
@@ -115,18 +121,14 @@ class SessionSpec(StrictModel):
         if self.retrieval == "none":
             # a session without retrieval has no cues, no retrieval length and nothing for the
             # drug's delay to be measured from: values given for them would be silently ignored
-            fields = type(self).model_fields
-            given = [k for k in ("retrieval_cues", "retrieval_duration_min", "delay_min")
-                     if getattr(self, k) != fields[k].get_default(call_default_factory=True)]
+            given = self._set_of("retrieval_cues", "retrieval_duration_min", "delay_min")
             if given:
                 raise ValueError(f"{', '.join(given)}: a session with retrieval = 'none' takes "
                                  "none of these (no retrieval to reactivate cues, last or be "
                                  "timed from)")
         if self.drug != "ketamine":
             # silently ignored otherwise: only ketamine is simulated pharmacologically
-            fields = type(self).model_fields
-            given = [k for k in ("pk_model", "pk_variability", "regimen")
-                     if getattr(self, k) != fields[k].default]
+            given = self._set_of("pk_model", "pk_variability", "regimen")
             if given:
                 raise ValueError(f"{', '.join(given)}: only a ketamine session takes these, "
                                  f"not a {self.drug} session")

@@ -177,11 +177,9 @@ def simulate_diary(
         with a mapping file such as examples/ema/mapping.toml. The tag draws use their own
         stream, so both vocabularies give the same cravings and drinks.
     """
-    _check_args(n_patients, weeks, prompts_per_day, missing_prob, seed)
+    check_diary_args(n_patients, weeks, prompts_per_day, missing_prob, seed, vocabulary)
     if len(cues) < 2 or len(set(cues)) != len(cues):
         raise InputError("cues: need at least 2 distinct cue names")
-    if vocabulary not in ("cue", "natural"):
-        raise InputError(f"vocabulary = {vocabulary!r}; allowed: 'cue', 'natural'")
     if vocabulary == "natural" and not set(cues) <= set(NATURAL_TAGS):
         raise InputError(
             f"vocabulary 'natural' knows the cues {', '.join(NATURAL_TAGS)} only"
@@ -228,19 +226,28 @@ def simulate_diary(
     )
 
 
-def _check_args(
-    n_patients: int, weeks: float, prompts_per_day: int, missing_prob: float, seed: int
-) -> None:
-    if n_patients < 1:
-        raise InputError(f"n_patients = {n_patients}; must be >= 1")
-    if not weeks > 0:
-        raise InputError(f"weeks = {weeks}; must be > 0")
-    if not 1 <= prompts_per_day <= len(_PROMPT_HOURS):
-        raise InputError(f"prompts_per_day = {prompts_per_day}; allowed 1-{len(_PROMPT_HOURS)}")
-    if not 0 <= missing_prob <= 0.9:
-        raise InputError(f"missing_prob = {missing_prob}; allowed 0-0.9")
-    if seed < 0:
-        raise InputError(f"seed = {seed}; must be a non-negative integer")
+#: The command-line flags of ``reconsolidate simulate-diary`` that set the generators' arguments.
+_FLAGS = {"n_patients": "--patients", "weeks": "--weeks", "prompts_per_day": "--prompts-per-day",
+          "missing_prob": "missing_prob", "seed": "--seed", "vocabulary": "--vocabulary"}
+
+
+def check_diary_args(n_patients: int, weeks: float, prompts_per_day: int, missing_prob: float,
+                     seed: int, vocabulary: str, *, flags: bool = False) -> None:
+    """Refuse arguments the diary generators cannot use; ``flags``: name the command-line
+    flags (``--patients 0: must be >= 1``) instead of the parameters (``n_patients = 0``)."""
+    for name, value, ok, allowed in (
+        ("n_patients", n_patients, n_patients >= 1, "must be >= 1"),
+        ("weeks", weeks, weeks > 0, "must be > 0"),
+        ("prompts_per_day", prompts_per_day, 1 <= prompts_per_day <= len(_PROMPT_HOURS),
+         f"allowed 1-{len(_PROMPT_HOURS)}"),
+        ("missing_prob", missing_prob, 0 <= missing_prob <= 0.9, "allowed 0-0.9"),
+        ("seed", seed, seed >= 0, "must be a non-negative integer"),
+        ("vocabulary", vocabulary, vocabulary in ("cue", "natural"), "allowed cue, natural"),
+    ):
+        if not ok:
+            shown = repr(value) if isinstance(value, str) else f"{value:g}"
+            where = f"{_FLAGS[name]} {shown}" if flags else f"{name} = {shown}"
+            raise InputError(f"{where}: {allowed}")
 
 
 def _assemble(
@@ -422,9 +429,7 @@ def simulate_diary_from_simulator(
     from reconsolidate.population.cues import CUE_CLASSES, CueEnvironment
     from reconsolidate.population.sample import sample_patients
 
-    _check_args(n_patients, weeks, prompts_per_day, missing_prob, seed)
-    if vocabulary not in ("cue", "natural"):
-        raise InputError(f"vocabulary = {vocabulary!r}; allowed: 'cue', 'natural'")
+    check_diary_args(n_patients, weeks, prompts_per_day, missing_prob, seed, vocabulary)
     n, c = int(n_patients), len(CUE_CLASSES)
     n_days = max(round(weeks * 7), 1)
     k = prompts_per_day
