@@ -19,7 +19,7 @@ from reconsolidate.exceptions import InputError
 __all__ = ["COMMAND_MODULES", "app", "main", "usage_error_line"]
 
 COMMAND_MODULES: tuple[str, ...] = (
-    "trial", "analyze", "triggers", "pk", "paradigm", "calibrate", "validate", "report"
+    "trial", "power", "analyze", "triggers", "pk", "paradigm", "calibrate", "validate", "report"
 )
 
 app = typer.Typer(

@@ -41,16 +41,24 @@ from reconsolidate.endpoints.stats import (
     risk_difference,
 )
 from reconsolidate.endpoints.summary import (
+    BENEFIT_DIRECTION,
     BINARY_ENDPOINTS,
+    COMPARISON_ENDPOINTS,
+    COMPARISON_LABELS,
     CONTINUOUS_ENDPOINTS,
+    REPORTED_COMPARISONS,
     abstinence_matrix,
     compare_arms,
+    favours_arm,
     summarize_arms,
 )
 
 __all__ = [
     "ABSTINENT_LAST_MIN_FRACTION",
+    "BENEFIT_DIRECTION",
     "BINARY_ENDPOINTS",
+    "COMPARISON_ENDPOINTS",
+    "COMPARISON_LABELS",
     "CONTINUOUS_ENDPOINTS",
     "GRAMS_ETHANOL_PER_UK_UNIT",
     "GRAMS_ETHANOL_PER_US_STANDARD_DRINK",
@@ -58,6 +66,7 @@ __all__ = [
     "HEAVY_DRINKS_WOMEN",
     "MAX_ABS_LOG_ODDS_RATIO",
     "MIN_GEE_CLUSTERS_PER_ARM",
+    "REPORTED_COMPARISONS",
     "WHO_LEVEL_NAMES",
     "WHO_THRESHOLDS_G_PER_DAY_MEN",
     "WHO_THRESHOLDS_G_PER_DAY_WOMEN",
@@ -69,6 +78,7 @@ __all__ = [
     "compute_endpoints",
     "cox_hazard_ratio",
     "drinks_per_drinking_day",
+    "favours_arm",
     "gee_daily_abstinence",
     "heavy_threshold_drinks",
     "hedges_g",

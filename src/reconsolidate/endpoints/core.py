@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields
-from typing import Literal
+from typing import Any, Literal
 
 import numba
 import numpy as np
@@ -222,6 +222,22 @@ class ParticipantEndpoints:
             for f in fields(self)
             if f.name not in ("n_days_window", "settings")
         }
+
+    @classmethod
+    def from_columns(cls, columns: Any, source: str = "the table") -> ParticipantEndpoints:
+        """The endpoints held as columns of a table (a trial's ``outcomes.parquet`` as a
+        DataFrame, or a dict of arrays), one per field of :meth:`arrays`.
+
+        Raises
+        ------
+        InputError
+            When ``columns`` lacks an endpoint column (naming ``source``).
+        """
+        names = [f.name for f in fields(cls) if f.name not in ("n_days_window", "settings")]
+        missing = [f for f in names if f not in columns]
+        if missing:
+            raise InputError(f"{source} lacks endpoint columns: {', '.join(missing[:5])}")
+        return cls(n_days_window=0, **{f: np.asarray(columns[f]) for f in names})
 
     def subset(self, mask: ArrayLike) -> ParticipantEndpoints:
         """The endpoints of the participants selected by a boolean mask or index array."""

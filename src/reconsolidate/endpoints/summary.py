@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -21,10 +22,15 @@ from reconsolidate.endpoints.stats import (
 from reconsolidate.exceptions import InputError
 
 __all__ = [
+    "BENEFIT_DIRECTION",
     "BINARY_ENDPOINTS",
+    "COMPARISON_ENDPOINTS",
+    "COMPARISON_LABELS",
     "CONTINUOUS_ENDPOINTS",
+    "REPORTED_COMPARISONS",
     "abstinence_matrix",
     "compare_arms",
+    "favours_arm",
     "summarize_arms",
 ]
 
@@ -45,6 +51,68 @@ BINARY_ENDPOINTS = (
     "abstinent_last_days",
     "who_reduction_1_level",
     "who_reduction_2_levels",
+)
+
+#: The endpoints :func:`compare_arms` compares (without the optional daily-abstinence GEE), in
+#: its order: the continuous ones, the binary ones as ``percent_<name>``, and the time to the
+#: first heavy drinking day (Cox hazard ratio).
+COMPARISON_ENDPOINTS = (
+    *CONTINUOUS_ENDPOINTS,
+    *(f"percent_{name}" for name in BINARY_ENDPOINTS),
+    "time_to_first_heavy_day",
+)
+
+#: What each compared endpoint's estimate is, for tables ("K" = the last-days span, days).
+COMPARISON_LABELS = {
+    "percent_days_abstinent": "% days abstinent (difference, points)",
+    "percent_drinking_days": "% drinking days (difference, points)",
+    "percent_heavy_drinking_days": "% heavy drinking days (difference, points)",
+    "drinks_per_drinking_day": "drinks per drinking day (difference)",
+    "drinks_per_week": "drinks per week (difference)",
+    "change_drinks_per_week": "change in drinks/week (difference)",
+    "grams_per_day": "g ethanol per day (difference)",
+    "percent_no_heavy_drinking_days": "% no heavy drinking day (risk difference, points)",
+    "percent_abstinent_last_days": "% abstinent last K days (risk difference, points)",
+    "percent_who_reduction_1_level": "% WHO risk level down >= 1 (risk difference, points)",
+    "percent_who_reduction_2_levels": "% WHO risk level down >= 2 (risk difference, points)",
+    "time_to_first_heavy_day": "time to first heavy day (hazard ratio)",
+}
+
+#: Which way each compared endpoint's estimate favours the arm over the reference: +1 when a
+#: larger difference does (more abstinence, more responders), -1 when a smaller one does (less
+#: drinking; for the hazard ratio of a first heavy day, a ratio below 1).
+BENEFIT_DIRECTION = {
+    "percent_days_abstinent": 1,
+    "percent_drinking_days": -1,
+    "percent_heavy_drinking_days": -1,
+    "drinks_per_drinking_day": -1,
+    "drinks_per_week": -1,
+    "change_drinks_per_week": -1,
+    "grams_per_day": -1,
+    "percent_no_heavy_drinking_days": 1,
+    "percent_abstinent_last_days": 1,
+    "percent_who_reduction_1_level": 1,
+    "percent_who_reduction_2_levels": 1,
+    "time_to_first_heavy_day": -1,
+}
+
+
+def favours_arm(endpoint: str, estimate: float) -> bool:
+    """Whether a comparison's estimate (difference, or hazard ratio) favours the arm over the
+    reference (:data:`BENEFIT_DIRECTION`; no difference favours neither)."""
+    centred = math.log(estimate) if endpoint == "time_to_first_heavy_day" else estimate
+    return BENEFIT_DIRECTION[endpoint] * centred > 0
+
+
+#: The comparisons a trial's report shows (and ``reconsolidate power`` estimates by default).
+REPORTED_COMPARISONS = (
+    "percent_days_abstinent",
+    "percent_heavy_drinking_days",
+    "drinks_per_week",
+    "change_drinks_per_week",
+    "percent_no_heavy_drinking_days",
+    "percent_abstinent_last_days",
+    "time_to_first_heavy_day",
 )
 
 
@@ -164,6 +232,7 @@ def compare_arms(
     abstinent_days: np.ndarray | None = None,
     gee_cov_struct: str = "exchangeable",
     gee_max_rows: int = 2_000_000,
+    only: Collection[str] | None = None,
 ) -> list[dict]:
     """Between-arm comparisons of every endpoint, each arm vs ``reference``.
 
@@ -183,6 +252,11 @@ def compare_arms(
         ``"exchangeable"`` or ``"ar1"``.
     gee_max_rows
         Skip the GEE above this many participant-days.
+    only
+        The endpoints to compare (names of :data:`COMPARISON_ENDPOINTS`, plus
+        ``daily_abstinence`` with ``abstinent_days``); None = every one. Unknown names ->
+        InputError listing the allowed ones. (The Cox fit is most of the time: leaving
+        ``time_to_first_heavy_day`` out makes the call about ten times faster.)
 
     Returns
     -------
@@ -195,6 +269,13 @@ def compare_arms(
         ``n_days_reference`` for the GEE). A comparison that is not estimable has ``None``
         estimate, CI and p and the reason in ``note`` (``"not estimable: ..."``). JSON-safe.
     """
+    allowed = (*COMPARISON_ENDPOINTS, "daily_abstinence")
+    if only is not None:
+        unknown = sorted(set(only) - set(allowed))
+        if unknown:
+            raise InputError(f"endpoint {unknown[0]!r} cannot be compared; allowed: "
+                             f"{', '.join(allowed)}")
+    want = set(allowed if only is None else only)
     labels = _arm_labels(arm, endpoints.n)
     arms = sorted(np.unique(labels).tolist())
     if reference is None:
@@ -210,19 +291,25 @@ def compare_arms(
         cur = labels == a
         base = {"arm": a, "reference": reference}
         for name in CONTINUOUS_ENDPOINTS:
+            if name not in want:
+                continue
             v = getattr(endpoints, name)
             r = mean_difference(v[cur], v[ref])
             result.append({"endpoint": name, **base, "kind": "mean_difference",
                            **{k: (_num(x) if isinstance(x, float) else x) for k, x in r.items()}})
         for name in BINARY_ENDPOINTS:
+            if f"percent_{name}" not in want:
+                continue
             v = getattr(endpoints, name)
             r = risk_difference(v[cur], v[ref])
             result.append({"endpoint": f"percent_{name}", **base, "kind": "risk_difference", **r})
-        both = (cur | ref) & inc
-        r = cox_hazard_ratio(endpoints.days_to_first_heavy_day[both],
-                             endpoints.first_heavy_day_observed[both], cur[both])
-        result.append({"endpoint": "time_to_first_heavy_day", **base, "kind": "hazard_ratio", **r})
-        if abstinent_days is not None:
+        if "time_to_first_heavy_day" in want:
+            both = (cur | ref) & inc
+            r = cox_hazard_ratio(endpoints.days_to_first_heavy_day[both],
+                                 endpoints.first_heavy_day_observed[both], cur[both])
+            result.append({"endpoint": "time_to_first_heavy_day", **base, "kind": "hazard_ratio",
+                           **r})
+        if abstinent_days is not None and "daily_abstinence" in want:
             sel = cur | ref
             r = gee_daily_abstinence(abstinent_days[sel], cur[sel], cov_struct=gee_cov_struct,
                                      max_rows=gee_max_rows)

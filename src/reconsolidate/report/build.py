@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from reconsolidate._io import atomic_write_text
+from reconsolidate.endpoints.summary import COMPARISON_LABELS, REPORTED_COMPARISONS
 from reconsolidate.exceptions import InputError
 from reconsolidate.report import figures
 
@@ -34,15 +35,7 @@ _ENDPOINT_ROWS = (
     ("no_heavy_drinking_days", "% with no heavy drinking day", "percent"),
     ("abstinent_last_days", "% abstinent in the last K days", "percent"),
 )
-_COMPARISONS = (
-    ("percent_days_abstinent", "% days abstinent (difference, points)"),
-    ("percent_heavy_drinking_days", "% heavy drinking days (difference, points)"),
-    ("drinks_per_week", "drinks per week (difference)"),
-    ("change_drinks_per_week", "change in drinks/week (difference)"),
-    ("percent_no_heavy_drinking_days", "% no heavy drinking day (risk difference, points)"),
-    ("percent_abstinent_last_days", "% abstinent last K days (risk difference, points)"),
-    ("time_to_first_heavy_day", "time to first heavy day (hazard ratio)"),
-)
+_COMPARISONS = tuple((key, COMPARISON_LABELS[key]) for key in REPORTED_COMPARISONS)
 
 
 def _read_parquet(path: Path, columns: list[str] | None = None) -> Any:
@@ -408,14 +401,7 @@ def _weekly_section(run_dir: Path, patients: Any, arms: list[str], pooled: bool 
 def _endpoints(outcomes: Any) -> Any:
     from reconsolidate.endpoints import ParticipantEndpoints
 
-    fields = set(ParticipantEndpoints.__dataclass_fields__) - {"n_days_window", "settings"}
-    missing = sorted(f for f in fields if f not in outcomes)
-    if missing:
-        raise InputError(f"outcomes.parquet lacks endpoint columns: {', '.join(missing[:5])}")
-    return ParticipantEndpoints(
-        n_days_window=0,
-        **{f: outcomes[f].to_numpy() for f in fields},
-    )
+    return ParticipantEndpoints.from_columns(outcomes, "outcomes.parquet")
 
 
 def reference_arm(arms: list[str]) -> str:

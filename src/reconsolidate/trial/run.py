@@ -67,6 +67,12 @@ class TrialResult:
     #: psychedelic intensities extrapolated or capped), each with its count of ketamine
     #: patient-sessions; also in ``metadata.json`` under ``"warnings"``.
     warnings: list[str] = field(default_factory=list)
+    #: Each chunk's per-patient outcomes (the arrays of ``outcomes.parquet``) as ``(arm,
+    #: replicate, first patient index, outcomes)``, in the order of the tasks (replicate, arm,
+    #: patients): per-replicate analyses (:mod:`reconsolidate.trial.power`) need no run
+    #: directory. The run keeps them for its summary anyway.
+    outcome_chunks: list[tuple[str, int, int, dict[str, np.ndarray]]] = field(
+        default_factory=list)
 
 
 class _FixedRowGroupWriter:
@@ -643,6 +649,7 @@ def run_trial(
     total = sum(t[3] - t[2] for t in tasks)
     arm_names = [a.name for a in plan.arms]
     outcomes: dict[str, list[dict[str, np.ndarray]]] = {a: [] for a in arm_names}
+    chunks: list[tuple[str, int, int, dict[str, np.ndarray]]] = []
     timings = {"simulate_seconds": 0.0, "write_seconds": 0.0, "warm_up_seconds": 0.0}
     if warm_up:
         t_warm = time.perf_counter()
@@ -676,6 +683,7 @@ def run_trial(
         try:
             for r in _results(plan, tasks, workers):
                 outcomes[r.arm].append(r.outcomes)
+                chunks.append((r.arm, r.replicate, r.start, r.outcomes))
                 simulated_days += r.simulated_patient_days
                 add_domain_counts(domain_counts, r.domain_counts)
                 if writer is not None:
@@ -791,4 +799,4 @@ def run_trial(
     timings["patient_days"] = float(patient_days)
     timings["simulated_patient_days"] = float(simulated_days)
     return TrialResult(summary=summary, timings=timings, out_dir=Path(out_dir) if out_dir else None,
-                       warnings=domain_warnings(domain_counts))
+                       warnings=domain_warnings(domain_counts), outcome_chunks=chunks)

@@ -1,0 +1,304 @@
+"""Statistical power and sample size of a trial design, by simulating it many times.
+
+A trial designer's question: with ``n`` patients per arm, how often would this protocol's trial
+show a significant difference from the control arm? :func:`estimate_power` answers it for a grid
+of arm sizes by Monte Carlo: ``replicates`` independent parallel-group trials of the spec (each
+arm draws its own patients, ``shared_patients = false``), each analysed as the trial's own
+report analyses one trial (:func:`reconsolidate.endpoints.compare_arms` on the reported diary,
+every arm against the reference arm, two-sided tests at ``alpha``, no multiplicity adjustment).
+The power of a comparison at ``n`` is the share of the replicates whose test rejects in the
+arm's favour (:func:`reconsolidate.endpoints.favours_arm`: more abstinence, less drinking, a
+hazard ratio of a first heavy day below 1); a significant result against the arm is counted
+apart (``n_significant_against_arm``), and ``rejection_rate`` counts both, which between two arms
+with the same treatment is the type-I error (about ``alpha``; the power is then about half of
+it). A comparison that cannot be estimated in a replicate (e.g. no event in either arm) counts
+as not rejecting.
+
+The arm sizes are nested: patient ``i`` of an arm in replicate ``r`` is the same virtual person
+whatever the arm size (every random stream is keyed by patient index, arm and replicate), so
+each replicate is simulated once at the largest size and a smaller trial takes each arm's first
+patients. The curve over ``n`` therefore moves by the added patients only (common random
+numbers across sample sizes), and the simulation costs one trial per replicate.
+
+>>> from reconsolidate.trial import load_trial_spec
+>>> spec = load_trial_spec("examples/trials/das2019.toml")  # doctest: +SKIP
+>>> result = estimate_power(spec, "examples/trials", [30, 60], replicates=100)  # doctest: +SKIP
+>>> result["comparisons"][0]["by_n"][0]["power"]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from reconsolidate.endpoints import (
+    COMPARISON_ENDPOINTS,
+    COMPARISON_LABELS,
+    REPORTED_COMPARISONS,
+    ParticipantEndpoints,
+    compare_arms,
+    favours_arm,
+)
+from reconsolidate.endpoints.stats import _wilson
+from reconsolidate.exceptions import InputError
+from reconsolidate.trial.spec import MIN_PATIENTS_PER_ARM, TrialSpec
+
+__all__ = ["DEFAULT_REPLICATES", "MAX_REPLICATES", "estimate_power"]
+
+#: Replicate trials per arm size by default: the Monte Carlo standard error of a power of 50%
+#: is then 3.5 points (1.5 points at 95%).
+DEFAULT_REPLICATES = 200
+#: At most this many replicates (the spec's own bound on ``replicates``).
+MAX_REPLICATES = int(next(m.le for m in TrialSpec.model_fields["replicates"].metadata
+                          if getattr(m, "le", None) is not None))
+
+
+def _check(spec: TrialSpec, sizes: Sequence[int], replicates: int, alpha: float,
+           endpoints: Sequence[str], target_power: float | None) -> list[int]:
+    if len(spec.all_arms()) < 2:
+        raise InputError(f"spec {spec.name!r} has one arm: power compares arms, give at least two")
+    if not sizes:
+        raise InputError("patients per arm: give at least one arm size")
+    for n in sizes:
+        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < MIN_PATIENTS_PER_ARM:
+            raise InputError(f"patients per arm {n!r}: each must be an integer >= "
+                             f"{MIN_PATIENTS_PER_ARM}")
+    if not 2 <= replicates <= MAX_REPLICATES:
+        raise InputError(f"replicates {replicates}: must be 2 to {MAX_REPLICATES}")
+    if not (math.isfinite(alpha) and 0.0 < alpha < 0.5):
+        raise InputError(f"alpha {alpha}: must be between 0 and 0.5 (two-sided level)")
+    if target_power is not None and not (math.isfinite(target_power)
+                                         and 0.0 < target_power < 1.0):
+        raise InputError(f"target power {target_power}: must be between 0 and 1")
+    if not endpoints:
+        raise InputError("endpoints: give at least one")
+    for e in endpoints:
+        if e not in COMPARISON_ENDPOINTS:
+            raise InputError(f"endpoint {e!r}: allowed {', '.join(COMPARISON_ENDPOINTS)}")
+    return sorted({int(n) for n in sizes})
+
+
+def _replicate_tables(chunks: list[tuple[str, int, int, dict[str, np.ndarray]]],
+                      arm_order: list[str]) -> dict[int, tuple[ParticipantEndpoints, np.ndarray,
+                                                               np.ndarray]]:
+    """Per replicate: the endpoints of every patient (arms in spec order, patients in index
+    order), each patient's arm and index within the arm."""
+    by_rep: dict[int, dict[str, list[tuple[int, dict[str, np.ndarray]]]]] = {}
+    for arm, rep, start, out in chunks:
+        by_rep.setdefault(rep, {}).setdefault(arm, []).append((start, out))
+    tables = {}
+    for rep, arms in sorted(by_rep.items()):
+        cols: dict[str, list[np.ndarray]] = {}
+        labels, index = [], []
+        for arm in arm_order:
+            for start, out in sorted(arms.get(arm, []), key=lambda t: t[0]):
+                n = len(out["included"])
+                for k, v in out.items():
+                    cols.setdefault(k, []).append(np.asarray(v))
+                labels.append(np.full(n, arm, dtype=object))
+                index.append(np.arange(start, start + n))
+        ep = ParticipantEndpoints.from_columns({k: np.concatenate(v) for k, v in cols.items()},
+                                               "the simulated outcomes")
+        tables[rep] = (ep, np.concatenate(labels).astype(str), np.concatenate(index))
+    return tables
+
+
+def _estimate(c: dict[str, Any]) -> float | None:
+    v = c.get("hazard_ratio") if c["kind"] == "hazard_ratio" else c.get("difference")
+    return None if v is None or not math.isfinite(float(v)) else float(v)
+
+
+def _analyse_replicate(job: tuple) -> list[tuple[int, list[tuple]]]:
+    """One replicate trial analysed at every arm size: per size, ``(endpoint, arm, kind,
+    p_value, estimate)`` of each comparison."""
+    ep, labels, index, sizes, arm_sizes, ref, endpoints = job
+    out = []
+    for n in sizes:
+        keep = index < np.array([arm_sizes[n][a] for a in labels], dtype=np.int64)
+        rows = [(c["endpoint"], c["arm"], c["kind"], c.get("p_value"), _estimate(c))
+                for c in compare_arms(ep.subset(keep), labels[keep], reference=ref,
+                                      only=endpoints)]
+        out.append((n, rows))
+    return out
+
+
+def _map(fn: Callable[[tuple], Any], jobs: list[tuple], workers: int) -> Any:
+    """``fn`` over ``jobs`` in order, in ``workers`` processes (the results do not depend on
+    how many)."""
+    if workers <= 1 or len(jobs) < 2:
+        yield from map(fn, jobs)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from reconsolidate.trial.run import _worker_init
+
+    ctx = multiprocessing.get_context("spawn")  # as run_trial: no fork after numba threads ran
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx,
+                             initializer=_worker_init) as pool:
+        yield from pool.map(fn, jobs, chunksize=max(1, len(jobs) // (8 * workers)))
+
+
+def estimate_power(
+    spec: TrialSpec,
+    spec_dir: str | Path,
+    patients_per_arm: Sequence[int],
+    *,
+    replicates: int = DEFAULT_REPLICATES,
+    alpha: float = 0.05,
+    endpoints: Sequence[str] = REPORTED_COMPARISONS,
+    target_power: float | None = 0.8,
+    workers: int = 1,
+    chunk_size: int = 5000,
+    calibrated: bool = True,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Power of every arm-vs-reference comparison at each arm size, by simulated replicates.
+
+    Parameters
+    ----------
+    spec
+        The trial design. Its ``replicates`` and ``shared_patients`` are replaced (by
+        ``replicates`` and false: power needs independent arms); its ``seed`` and
+        ``[analysis]`` (missing days, thresholds, reference arm) are used as they are.
+    spec_dir
+        Directory the spec's regimen files are relative to.
+    patients_per_arm
+        Arm sizes to evaluate (patients of an arm of allocation 1), each >= the spec's minimum.
+    replicates
+        Simulated trials per arm size (2 to :data:`MAX_REPLICATES`).
+    alpha
+        Two-sided significance level of each test.
+    endpoints
+        Names of :data:`reconsolidate.endpoints.COMPARISON_ENDPOINTS` (default: the trial
+        report's comparisons).
+    target_power
+        For each comparison, the smallest arm size of the grid whose power reaches this is
+        reported (None: not reported).
+    workers, chunk_size
+        As for :func:`reconsolidate.trial.run_trial` (they change no result).
+    calibrated
+        Use the package's calibrated parameters (as ``reconsolidate trial``).
+    progress
+        Called with ``(phase, done, total)``: phase ``"simulate"`` (patients) then
+        ``"analyse"`` (replicate trials analysed).
+
+    Returns
+    -------
+    dict
+        JSON-safe: ``spec``, ``seed``, ``design``, ``replicates``, ``alpha``,
+        ``reference_arm``, ``patients_per_arm`` (the grid), ``arm_sizes`` (each arm's patients
+        at each grid size), ``target_power``, ``comparisons`` (one per arm and endpoint:
+        ``endpoint``, ``label``, ``kind``, ``arm``, ``reference``, ``by_n`` (per arm size:
+        ``power`` (significant in the arm's favour), its Wilson 95% CI ``ci_low``/``ci_high``,
+        ``n_significant`` (in the arm's favour), ``n_significant_against_arm``,
+        ``rejection_rate`` (significant either way), ``n_not_estimable``, ``median_estimate``
+        over the replicates, ``median_p_value``) and ``smallest_n_for_target``), ``warnings``
+        (model-domain notes) and ``timings`` (seconds).
+
+    Raises
+    ------
+    InputError
+        For a one-arm spec, an arm size below the minimum, an unknown endpoint, or a level,
+        target or replicate count out of range (each names the value and what is allowed).
+    """
+    import time
+
+    from reconsolidate.report.build import reference_arm
+    from reconsolidate.trial.engine import make_plan
+    from reconsolidate.trial.run import abstinent_last_span_days, run_trial
+
+    sizes = _check(spec, patients_per_arm, replicates, alpha, list(endpoints), target_power)
+    design = spec.model_copy(update={"replicates": int(replicates), "shared_patients": False})
+    arm_order = [a.name for a in design.all_arms()]
+    ref = design.analysis.reference_arm or reference_arm(arm_order)
+    # the arm sizes of each grid size, by the spec's own allocation rule
+    arm_sizes = {n: design.arm_sizes(n) for n in sizes}
+    plan = make_plan(design, spec_dir, sizes[-1], calibrated=calibrated)
+
+    t0 = time.perf_counter()
+    sim_progress = None if progress is None else (lambda d, t: progress("simulate", d, t))
+    result = run_trial(plan, out_dir=None, workers=workers, chunk_size=chunk_size,
+                       progress=sim_progress)
+    t_sim = time.perf_counter() - t0
+
+    t1 = time.perf_counter()
+    tables = _replicate_tables(result.outcome_chunks, arm_order)
+    # (endpoint, arm) -> per size: list of (p, estimate) over replicates
+    found: dict[tuple[str, str], dict[int, list[tuple[float | None, float | None]]]] = {}
+    kinds: dict[str, str] = {}
+    total = len(tables)
+    if progress is not None:
+        progress("analyse", 0, total)
+    jobs = [(ep, labels, index, sizes, arm_sizes, ref, list(endpoints))
+            for ep, labels, index in tables.values()]
+    for done, per_size in enumerate(_map(_analyse_replicate, jobs, workers), start=1):
+        for n, rows in per_size:
+            for endpoint, arm, kind, p, est in rows:
+                kinds[endpoint] = kind
+                found.setdefault((endpoint, arm), {}).setdefault(n, []).append((p, est))
+        if progress is not None:
+            progress("analyse", done, total)
+    k_days = abstinent_last_span_days(design.analysis.abstinent_last_days,
+                                      design.follow_up_days)
+    comparisons = []
+    for e in endpoints:
+        for arm in arm_order:
+            if (e, arm) not in found:
+                continue
+            by_n = []
+            for n in sizes:
+                res = found[(e, arm)][n]
+                ps = [p for p, _ in res if p is not None]
+                est = [v for _, v in res if v is not None]
+                sig = [v for p, v in res if p is not None and p < alpha]
+                k = sum(1 for v in sig if v is not None and favours_arm(e, v))
+                lo, hi = _wilson(k, len(res))
+                by_n.append({
+                    "patients_per_arm": n,
+                    "power": k / len(res),
+                    "ci_low": max(0.0, lo),
+                    "ci_high": min(1.0, hi),
+                    "n_significant": k,
+                    "n_significant_against_arm": len(sig) - k,
+                    "rejection_rate": len(sig) / len(res),
+                    "n_not_estimable": len(res) - len(ps),
+                    "median_estimate": float(np.median(est)) if est else None,
+                    "median_p_value": float(np.median(ps)) if ps else None,
+                })
+            reach = None
+            if target_power is not None:
+                reach = next((b["patients_per_arm"] for b in by_n
+                              if b["power"] >= target_power), None)
+            comparisons.append({
+                "endpoint": e,
+                "label": COMPARISON_LABELS[e].replace("K days", f"{k_days} days"),
+                "kind": kinds[e],
+                "arm": arm,
+                "reference": ref,
+                "by_n": by_n,
+                "smallest_n_for_target": reach,
+            })
+    return {
+        "spec": spec.name,
+        "seed": int(design.seed),
+        "calibrated": bool(calibrated),
+        "design": "parallel groups: each arm draws its own patients (shared_patients = false); "
+                  "arm sizes nested (a smaller trial is each arm's first patients)",
+        "replicates": int(replicates),
+        "alpha": float(alpha),
+        "test": "two-sided, each comparison alone (no multiplicity adjustment), on the "
+                f"reported diary, missing days '{design.analysis.missing_days}'",
+        "reference_arm": ref,
+        "patients_per_arm": sizes,
+        "arm_sizes": {str(n): arm_sizes[n] for n in sizes},
+        "target_power": target_power,
+        "comparisons": comparisons,
+        "warnings": list(result.warnings),
+        "timings": {"simulate_seconds": t_sim, "analyse_seconds": time.perf_counter() - t1,
+                    "patient_days": result.timings.get("patient_days", 0.0)},
+    }
