@@ -345,3 +345,119 @@ def test_weekly_means_from_duckdb_match_a_pandas_oracle(run_dir: Path) -> None:
                                    equal_nan=True)
         np.testing.assert_allclose(got["q25"], q[0.25], rtol=1e-12, equal_nan=True)
         np.testing.assert_allclose(got["q75"], q[0.75], rtol=1e-12, equal_nan=True)
+
+
+def test_report_states_denominators_dropout_and_pairing(run_dir: Path) -> None:
+    """The endpoint table shows n, n scored and dropout, each responder share with its count
+    and denominator, and a single-replicate run with shared patients says its tests ignore the
+    pairing (review: the report's p-values were shown without it)."""
+    import html as _html
+    import json as _json
+
+    import pandas as pd
+
+    text = _html.unescape(build_report(run_dir))
+    table = text.split('<h2 id="endpoints">', 1)[1].split("</table>", 1)[0]
+    for label in ("n randomised", "n scored (a counted follow-up day)",
+                  "dropped out before the end, %"):
+        assert label in table, label
+    meta = _json.loads((run_dir / "metadata.json").read_text())
+    out = pd.read_parquet(run_dir / "outcomes.parquet")
+    for arm, s in meta["summary"].items():
+        sel = out[out["arm"] == arm]
+        k = int((sel["abstinent_last_days"] == 1.0).sum())
+        den = int(sel["abstinent_last_days"].notna().sum())
+        assert f"({k}/{den})" in table, (arm, k, den)
+        assert f"{100.0 * sel['dropped_out'].mean():.1f}" in table
+        assert str(s["n"]) in table
+    assert 'id="paired-arms"' in text
+    assert "Fisher's exact p-value" in text and "below 1 = fewer first heavy days" in text
+    assert 'id="reference-guessed"' not in text  # RET+PBO is named as a control
+
+
+def test_report_across_replicates_counts_significance_by_direction() -> None:
+    from reconsolidate.report.build import _across_replicates
+
+    rows = [{"endpoint": "PDA", "key": "percent_days_abstinent", "arm": "KET",
+             "reference": "PBO", "value": v, "p_value": p, "digits": 1}
+            for v, p in [(10.0, 0.01), (-12.0, 0.001), (8.0, 0.03), (-9.0, 0.02), (5.0, 0.2)]]
+    (r,) = _across_replicates(rows, 5)
+    assert r["significant"].startswith("2 of 5 (")  # more abstinence: in the arm's favour
+    assert r["against"] == "2"
+    hr = [{"endpoint": "HR", "key": "time_to_first_heavy_day", "arm": "KET",
+           "reference": "PBO", "value": v, "p_value": 0.01, "digits": 2} for v in (0.5, 1.6)]
+    (r,) = _across_replicates(hr, 2)
+    assert r["significant"].startswith("1 of 2") and r["against"] == "1"
+
+
+def test_report_warns_when_the_reference_arm_is_a_guess(run_dir: Path, tmp_path: Path) -> None:
+    import json as _json
+    import shutil
+
+    import pandas as pd
+
+    d = tmp_path / "renamed"
+    shutil.copytree(run_dir, d)
+    names = {"RET+KET": "alpha", "NoRET+KET": "beta", "RET+PBO": "gamma",
+             "assessment-only": "delta"}
+    meta = _json.loads((d / "metadata.json").read_text())
+    meta["arms"] = {names[a]: v for a, v in meta["arms"].items()}
+    (d / "metadata.json").write_text(_json.dumps(meta))
+    for f in ("patients.parquet", "outcomes.parquet"):
+        t = pd.read_parquet(d / f)
+        t["arm"] = t["arm"].map(names)
+        t.to_parquet(d / f)
+    m = pd.read_parquet(d / "memory.parquet")
+    m["arm"] = m["arm"].map(names)
+    m.to_parquet(d / "memory.parquet")
+    text = build_report(d)
+    assert 'id="reference-guessed"' in text and "reference arm: alpha" in text
+
+
+@pytest.mark.parametrize(("name", "content", "message"), [
+    ("metadata.json", b"[1, 2]", "expected a JSON object, found list"),
+    ("metadata.json", b"{}", "lacks the run's 'arms' or 'resolved_parameters.spec'"),
+    ("metadata.json", b"\xff\xfe{", "invalid JSON"),
+    ("spec.toml", b"\xff\xfe\x00name", "not UTF-8 text"),
+    ("drinking.parquet", b"PAR1", "cannot read"),
+])
+def test_report_refuses_damaged_files_in_one_line(run_dir: Path, tmp_path: Path, capsys,
+                                                  name: str, content: bytes,
+                                                  message: str) -> None:
+    import shutil
+
+    d = tmp_path / "damaged"
+    shutil.copytree(run_dir, d)
+    (d / name).write_bytes(content)
+    assert main(["report", str(d)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and message in err and "\n" not in err, err
+
+
+def test_km_figure_runs_to_the_last_follow_up_with_censoring_marks(monkeypatch) -> None:
+    """Each curve continues flat from its last event to its longest follow-up, censored times
+    are marked, and the numbers at risk are the patients followed at least that long."""
+    from reconsolidate.endpoints import kaplan_meier
+    from reconsolidate.report import figures
+
+    drawn: dict[str, list] = {"step": [], "plot": [], "annotate": []}
+    import matplotlib.axes
+
+    for what in drawn:
+        orig = getattr(matplotlib.axes.Axes, what)
+
+        def spy(self, *a, _orig=orig, _what=what, **k):
+            drawn[_what].append((a, k))
+            return _orig(self, *a, **k)
+
+        monkeypatch.setattr(matplotlib.axes.Axes, what, spy)
+    dur = np.array([1.0, 2.0, 5.0, 30.0, 30.0, np.nan])
+    ev = np.array([True, True, False, False, False, False])
+    figures.km_figure({"A": (kaplan_meier(dur, ev), dur, ev)}, xlabel="days", end_days=30.0)
+    tt, ss = drawn["step"][0][0][:2]
+    assert tt[-1] == 30.0 and ss[-1] == ss[-2]  # flat to the last follow-up
+    ((cx, cy),) = [a[:2] for a, k in drawn["plot"] if k.get("marker") == "|"]
+    np.testing.assert_array_equal(cx, [5.0, 30.0])
+    np.testing.assert_allclose(cy, [0.6, 0.6])  # S after the two events: 4/5 x 3/4
+    at_risk = {k["xy"][0]: a[0] for a, k in drawn["annotate"] if a[0] != "at risk"}
+    assert at_risk[0.0] == "5" and at_risk[30.0] == "2"

@@ -20,7 +20,12 @@ from typing import Any
 import numpy as np
 
 from reconsolidate._io import atomic_write_text
-from reconsolidate.endpoints.summary import COMPARISON_LABELS, REPORTED_COMPARISONS
+from reconsolidate.endpoints.stats import _wilson
+from reconsolidate.endpoints.summary import (
+    COMPARISON_LABELS,
+    REPORTED_COMPARISONS,
+    favours_arm,
+)
 from reconsolidate.exceptions import InputError
 from reconsolidate.report import figures
 
@@ -44,7 +49,12 @@ def _read_parquet(path: Path, columns: list[str] | None = None) -> Any:
     try:
         return pq.read_table(path, columns=columns).to_pandas()
     except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: cannot read ({exc})") from None
+        raise InputError(f"{path}: cannot read ({_first_line(exc)})") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    """An error's first line (duckdb's messages go on with the query and hints)."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def _fmt(v: Any, digits: int = 1) -> str:
@@ -95,10 +105,13 @@ def _protocol_rows(meta: dict[str, Any], arms: list[str]) -> list[dict[str, str]
                 reg_txt = f", regimen {reg}"
             elif isinstance(reg, dict):
                 reg_txt = f", regimen {reg.get('name', 'inline')}"
-            sessions.append(
-                f"day {s.get('day')}: {s.get('retrieval')} retrieval, {s.get('drug')}"
-                f" {s.get('delay_min', 0):g} min after retrieval{reg_txt}"
-            )
+            if s.get("retrieval") == "none":
+                sessions.append(f"day {s.get('day')}: no retrieval, {s.get('drug')}{reg_txt}")
+            else:
+                sessions.append(
+                    f"day {s.get('day')}: {s.get('retrieval')} retrieval, {s.get('drug')}"
+                    f" {s.get('delay_min', 0):g} min after retrieval{reg_txt}"
+                )
         th = a.get("therapy", {})
         therapy = th.get("name", "none") if isinstance(th, dict) else str(th)
         if isinstance(th, dict) and th.get("session_days"):
@@ -206,25 +219,31 @@ def _pk_section(meta: dict[str, Any], patients: Any, arms: list[str], run_dir: P
                 continue
             w = patients.loc[patients["arm"] == arm, "weight_kg"].astype(float)
             weight = float(np.median(w)) if len(w) else 70.0
-            delay = float(s.get("delay_min", 0.0))
-            t_end = max(-delay + window_min, 120.0) + 30.0
+            retrieval = s.get("retrieval") != "none"
+            delay = float(s.get("delay_min", 0.0)) if retrieval else 0.0
+            t_end = max(-delay + window_min if retrieval else 0.0, 120.0) + 30.0
             times = np.arange(0.0, t_end + 1.0, 1.0)
             res = simulate(s.get("pk_model", "domino"), regimen, weight, times)
+            caption = (f"Plasma ketamine and NMDA receptor occupancy of a median-weight patient "
+                       f"({weight:.0f} kg) of arm {arm}, without between-patient variability. ")
+            if retrieval:
+                caption += (
+                    f"The retrieval ends at {0.0 - delay + 0.0:g} min; the shaded band is the 6 h "
+                    f"restabilisation window over which the occupancy integral is taken, the "
+                    f"darker part its first lability time constant ({tau:g} min).")
+            else:
+                caption += ("This session has no retrieval (retrieval = none): no memory is "
+                            "labile, so the occupancy acts on no reconsolidation window; the "
+                            "drug works here through its non-specific pathway only.")
             figs.append({
                 "title": f"{arm}, session day {s.get('day')}: {getattr(regimen, 'name', '')}",
                 "uri": figures.pk_figure(
                     res.time_min, res.plasma_ng_ml[0], res.nmda_occupancy[0],
-                    retrieval_end_min=-delay, window_stop_min=-delay + window_min,
-                    lability_tau_min=tau,
+                    retrieval_end_min=-delay if retrieval else None,
+                    window_stop_min=-delay + window_min, lability_tau_min=tau,
                     title=f"typical patient ({weight:.0f} kg, model {s.get('pk_model', 'domino')})",
                 ),
-                "caption": (
-                    f"Plasma ketamine and NMDA receptor occupancy of a median-weight patient "
-                    f"({weight:.0f} kg) of arm {arm}, without between-patient variability. "
-                    f"The retrieval ends at {0.0 - delay + 0.0:g} min; the shaded band is the 6 h "
-                    f"restabilisation window over which the occupancy integral is taken, the "
-                    f"darker part its first lability time constant ({tau:g} min)."
-                ),
+                "caption": caption,
             })
     # the run's model-domain notes (PK covariates outside a model's validated range,
     # psychedelic intensities extrapolated or capped), as the trial command printed them
@@ -251,7 +270,7 @@ def _memory_means(path: Path) -> dict[str, np.ndarray]:
     try:
         names = set(pq.read_schema(path).names)
     except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: cannot read ({exc})") from None
+        raise InputError(f"{path}: cannot read ({_first_line(exc)})") from None
     missing = [c for c in _MEMORY_COLUMNS if c not in names]
     if missing:
         raise InputError(f"{path}: lacks column(s) {', '.join(missing)} "
@@ -266,7 +285,7 @@ def _memory_means(path: Path) -> dict[str, np.ndarray]:
     try:
         cols = con.execute(query, [str(path)]).fetchnumpy()
     except duckdb.Error as exc:
-        raise InputError(f"{path}: cannot read ({exc})") from None
+        raise InputError(f"{path}: cannot read ({_first_line(exc)})") from None
     finally:
         con.close()
     # a single patient has no standard error: duckdb's NULL becomes NaN (no band drawn)
@@ -274,9 +293,13 @@ def _memory_means(path: Path) -> dict[str, np.ndarray]:
             for k, v in cols.items()}
 
 
-def _memory_section(run_dir: Path, arms: list[str], shared_patients: bool = True
-                    ) -> dict[str, str]:
-    """Mean cue reactivity and acquisition weight by arm over study days, from memory.parquet."""
+def _memory_section(run_dir: Path, arms: list[str], shared_patients: bool = True,
+                    same_people: bool = True, pooled: bool = False) -> dict[str, str]:
+    """Mean cue reactivity and acquisition weight by arm over study days, from memory.parquet.
+
+    ``same_people``: the arms' patients are the same people before day 0 (shared patients,
+    one cohort for every arm, one therapy); ``pooled``: the run holds several replicates.
+    """
     path = run_dir / "memory.parquet"
     if not path.is_file():
         return {"uri": "", "caption": "", "note": (
@@ -317,13 +340,24 @@ def _memory_section(run_dir: Path, arms: list[str], shared_patients: bool = True
             "day 0 (dotted line) is the first treatment session, and its snapshot follows the "
             "session. "
             + ("Arms share their patients (common random numbers), so their curves coincide "
-               "before day 0. " if shared_patients else
+               "before the first session of any arm. " if shared_patients and same_people else
+               "The arms share their patients' random numbers but not their cohort or "
+               "therapy, so their curves can differ before day 0 too. " if shared_patients else
                "Each arm has its own patients (shared_patients = false), so their curves "
                "differ by chance before day 0 too. ")
-            + f"Patients per arm: {n_txt}. With many virtual patients the band reflects "
-            "simulation noise only."),
+            + f"Patients per arm{' (all replicates)' if pooled else ''}: {n_txt}. With many "
+            "virtual patients the band reflects simulation noise only."),
         "note": "",
     }
+
+
+def _same_people_before_day0(meta: dict[str, Any]) -> bool:
+    """Whether every arm has the same cohort and therapy (with shared patients, their
+    patients then live the same days until the first session of any arm)."""
+    arms = list(meta.get("arms", {}).values())
+    key = [json.dumps([a.get("cohort"), a.get("therapy")], sort_keys=True, default=str)
+           for a in arms]
+    return len(set(key)) <= 1
 
 
 def _weekly_means(path: Path, patients: Any, arms: list[str]
@@ -341,11 +375,13 @@ def _weekly_means(path: Path, patients: Any, arms: list[str]
         WITH pw AS (
             SELECT p.arm, d.patient_id, CAST(floor(d.study_day / 7.0) AS INTEGER) AS week,
                    7.0 * avg(d.drinks_reported)
-                       FILTER (WHERE NOT isnan(d.drinks_reported)) AS dpw
+                       FILTER (WHERE NOT isnan(d.drinks_reported)) AS dpw,
+                   7.0 * avg(d.drinks_true) AS true_dpw
             FROM read_parquet(?) AS d JOIN pats AS p USING (patient_id)
             GROUP BY p.arm, d.patient_id, week)
         SELECT arm, week, avg(dpw) AS mean, stddev_samp(dpw) AS sd, count(dpw) AS n,
-               quantile_cont(dpw, 0.25) AS q25, quantile_cont(dpw, 0.75) AS q75
+               quantile_cont(dpw, 0.25) AS q25, quantile_cont(dpw, 0.75) AS q75,
+               avg(true_dpw) AS true_mean
         FROM pw GROUP BY arm, week ORDER BY arm, week"""
     pats = patients[["patient_id", "arm"]]
     con = duckdb.connect()
@@ -353,7 +389,7 @@ def _weekly_means(path: Path, patients: Any, arms: list[str]
         con.register("pats", pats)
         cols = con.execute(query, [str(path)]).fetchnumpy()
     except duckdb.Error as exc:
-        raise InputError(f"{path}: cannot read ({exc})") from None
+        raise InputError(f"{path}: cannot read ({_first_line(exc)})") from None
     finally:
         con.close()
 
@@ -364,7 +400,8 @@ def _weekly_means(path: Path, patients: Any, arms: list[str]
     arm_col = np.asarray(cols["arm"]).astype(str)
     week = np.asarray(cols["week"]).astype(np.int64)
     weeks_all = np.unique(week)
-    mean, sd, n, q25, q75 = (_col(k) for k in ("mean", "sd", "n", "q25", "q75"))
+    mean, sd, n, q25, q75, true = (_col(k) for k in ("mean", "sd", "n", "q25", "q75",
+                                                      "true_mean"))
     series: dict[str, dict[str, np.ndarray]] = {}
     for arm in arms:
         sel = arm_col == arm
@@ -377,23 +414,43 @@ def _weekly_means(path: Path, patients: Any, arms: list[str]
 
         m, se = _place(mean), _place(sd) / np.sqrt(np.maximum(_place(n), 1.0))
         series[arm] = {"mean": m, "ci_low": m - 1.96 * se, "ci_high": m + 1.96 * se,
-                       "q25": _place(q25), "q75": _place(q75)}
+                       "q25": _place(q25), "q75": _place(q75), "true": _place(true)}
     return weeks_all, series
 
 
-def _weekly_section(run_dir: Path, patients: Any, arms: list[str], pooled: bool = False
-                    ) -> dict[str, str]:
+def _visit_days(spec: dict[str, Any]) -> list[int]:
+    """The follow-up TLFB visit days of the run's resolved spec ([] if it does not validate:
+    a run of another version)."""
+    from reconsolidate.trial.spec import TrialSpec
+
+    try:
+        return TrialSpec.model_validate(spec).visit_days()
+    except Exception:  # any older layout: draw no visits
+        return []
+
+
+def _weekly_section(run_dir: Path, patients: Any, arms: list[str], pooled: bool = False,
+                    visit_days: list[int] | None = None) -> dict[str, str]:
     dp = run_dir / "drinking.parquet"
     if not dp.is_file():
         return {"uri": "", "caption": "The run has no drinking.parquet (--no-drinking-table): "
                 "weekly drinking cannot be shown."}
     weeks_all, series = _weekly_means(dp, patients, arms)
+    visits = [d / 7.0 for d in (visit_days or [])]
     return {
         "uri": figures.weekly_drinking_figure(
-            weeks_all.astype(float), series, ylabel="reported drinks per week (US standard)"),
-        "caption": ("Reported (TLFB) US standard drinks per week by arm; a patient-week is the "
-                    "mean of its observed days x 7 (missing days and dropouts are left out). "
-                    "Negative weeks are the baseline."
+            weeks_all.astype(float), series, ylabel="drinks per week (US standard)",
+            visit_weeks=visits),
+        "caption": ("Reported (TLFB) US standard drinks per week by arm (solid); a "
+                    "patient-week is the mean of its observed days x 7 (missing days and "
+                    "dropouts are left out). Dashed: the true drinking of the same arm (every "
+                    "patient, every day). Negative weeks are the baseline."
+                    + (" Grey ticks: the follow-up TLFB visits. Each visit recalls the days "
+                       "since the previous one, and recall fails more the longer ago a day was "
+                       "(docs/trial-spec.md, [observation]): the days just after a visit are "
+                       "recalled the longest time later, so reported drinking dips after each "
+                       "visit. That saw-tooth is recall error, not an effect of treatment."
+                       if visits else "")
                     + (" Patients of all replicates pooled." if pooled else "")),
     }
 
@@ -474,12 +531,19 @@ def _across_replicates(crow: list[dict[str, Any]], n_reps: int) -> list[dict[str
         v = np.array([float(c["value"]) for c in cs if c["value"] is not None], dtype=float)
         v = v[np.isfinite(v)]
         d = cs[0]["digits"]
-        n_sig = sum(1 for c in cs if c["p_value"] is not None and c["p_value"] < 0.05)
+        sig = [c for c in cs if c["p_value"] is not None and c["p_value"] < 0.05
+               and c["value"] is not None]
+        n_for = sum(1 for c in sig if favours_arm(c["key"], float(c["value"])))
+        lo, hi = _wilson(n_for, n_reps)
         rows.append({
             "endpoint": endpoint, "arm": arm, "reference": ref,
             "median": _fmt(float(np.median(v)), d) if v.size else "-",
             "range": f"{_fmt(float(v.min()), d)} to {_fmt(float(v.max()), d)}" if v.size else "-",
-            "significant": f"{n_sig} of {n_reps}",
+            # in the arm's favour (the power, with shared_patients = false) with its Wilson
+            # 95% interval, and apart the significant results against the arm
+            "significant": (f"{n_for} of {n_reps} ({_fmt(100.0 * max(lo, 0.0), 0)}-"
+                            f"{_fmt(100.0 * min(hi, 1.0), 0)}%)"),
+            "against": str(len(sig) - n_for),
         })
     return rows
 
@@ -502,16 +566,28 @@ def _km_and_tables(outcomes: Any, arms: list[str], meta: dict[str, Any],
         m = (labels == arm) & ep.included
         if not m.any():
             continue
-        km = kaplan_meier(ep.days_to_first_heavy_day[m], ep.first_heavy_day_observed[m])
-        curves[arm] = (km.time_days, km.survival)
+        dur, ev = ep.days_to_first_heavy_day[m], ep.first_heavy_day_observed[m]
+        km = kaplan_meier(dur, ev)
+        curves[arm] = (km, dur, ev)
         medians[arm] = km.median_days
     spec = meta.get("resolved_parameters", {}).get("spec", {})
     follow = spec.get("follow_up_days", "")
     an = spec.get("analysis", {})
-    km_uri = figures.km_figure(curves, xlabel="days from the first treatment session")
+    km_uri = figures.km_figure(curves, xlabel="days from the first treatment session",
+                               end_days=float(follow) if isinstance(follow, int) else None)
     summ = summarize_arms(ep, labels)
     k = an.get("abstinent_last_days", "K")
-    rows = []
+    dropped = (outcomes["dropped_out"].to_numpy().astype(bool) if "dropped_out" in outcomes
+               else None)
+    rows = [
+        {"label": "n randomised", "cells": [_fmt(summ.get(a, {}).get("n")) for a in arms]},
+        {"label": "n scored (a counted follow-up day)",
+         "cells": [_fmt(summ.get(a, {}).get("n_scored")) for a in arms]},
+    ]
+    if dropped is not None:
+        rows.append({"label": "dropped out before the end, %", "cells": [
+            _fmt(100.0 * float(dropped[labels == a].mean())) if (labels == a).any() else "-"
+            for a in arms]})
     for key, label, kind in _ENDPOINT_ROWS:
         lab = label.replace("K days", f"{k} days")
         cells = []
@@ -521,7 +597,11 @@ def _km_and_tables(outcomes: Any, arms: list[str], meta: dict[str, Any],
                 v, sd = s.get(key), s.get(f"{key}_sd")
                 cells.append(f"{_fmt(v)} ({_fmt(sd)})" if v is not None else "-")
             else:
-                cells.append(_fmt(s.get(f"percent_{key}")))
+                # the share with its count and denominator (assessable patients): "36.7
+                # (40/109)", so that a share of 1 of 1 cannot pass for a result
+                pct, ev, den = (s.get(f"percent_{key}"), s.get(f"events_{key}"),
+                                s.get(f"n_{key}"))
+                cells.append(f"{_fmt(pct)} ({ev}/{den})" if pct is not None else "-")
         rows.append({"label": lab, "cells": cells})
     rows.append({"label": "median days to first heavy day (KM)",
                  "cells": [_fmt(medians.get(a), 0) for a in arms]})
@@ -551,6 +631,12 @@ def _km_and_tables(outcomes: Any, arms: list[str], meta: dict[str, Any],
         # older runs' specs have no key: their arms shared patients
         "shared_patients": bool(spec.get("shared_patients", True)),
         "reference": ref,
+        # how the reference arm was chosen: "spec" ([analysis] reference_arm), "name" (a
+        # control-named arm) or "sort order" (neither: the report says so, loudly)
+        "reference_source": ("spec" if an.get("reference_arm") else
+                             "name" if any(_CONTROL_PATTERN.search(a) for a in arms)
+                             else "sort order"),
+        "missing_days": an.get("missing_days", ""),
     }
 
 
@@ -667,8 +753,18 @@ def build_report(run_dir: str | Path) -> str:
         raise InputError(f"{rd}: no metadata.json (is this a `reconsolidate trial` run directory?)")
     try:
         meta = json.loads(mpath.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"{mpath}: invalid JSON ({exc})") from None
+    # a metadata.json of another program, or truncated by hand, would render a report of
+    # defaults ("No arm receives ketamine", "seed None"): refuse it
+    if not isinstance(meta, dict):
+        raise InputError(f"{mpath}: expected a JSON object, found {type(meta).__name__} (is "
+                         "this a `reconsolidate trial` run directory?)")
+    spec_meta = meta.get("resolved_parameters", {})
+    if (not isinstance(meta.get("arms"), dict) or not meta["arms"]
+            or not isinstance(spec_meta, dict) or not isinstance(spec_meta.get("spec"), dict)):
+        raise InputError(f"{mpath}: lacks the run's 'arms' or 'resolved_parameters.spec' "
+                         "(written by `reconsolidate trial`; re-run the trial)")
     for f in ("patients.parquet", "outcomes.parquet"):
         if not (rd / f).is_file():
             raise InputError(f"{rd}: {f} missing")
@@ -689,12 +785,14 @@ def build_report(run_dir: str | Path) -> str:
                                   for a in meta.get("arms", {}).values()} - {""}),
         "pk_figs": pk_figs,
         "pk_notes": pk_notes,
-        "memory": _memory_section(rd, arms, bool(spec.get("shared_patients", True))),
-        "weekly": _weekly_section(rd, patients, arms, pooled=replicates is not None),
+        "memory": _memory_section(rd, arms, bool(spec.get("shared_patients", True)),
+                                  same_people=_same_people_before_day0(meta),
+                                  pooled=replicates is not None),
+        "weekly": _weekly_section(rd, patients, arms, pooled=replicates is not None,
+                                  visit_days=_visit_days(spec)),
         **_km_and_tables(outcomes, arms, meta, replicates),
         "calibration": _calibration_section(meta),
-        "spec_text": (rd / "spec.toml").read_text(encoding="utf-8")
-        if (rd / "spec.toml").is_file() else "",
+        "spec_text": _spec_text(rd / "spec.toml"),
         "report_version": __version__,
     }
     env = jinja2.Environment(
@@ -704,6 +802,15 @@ def build_report(run_dir: str | Path) -> str:
     )
     env.filters["fmt"] = _fmt
     return env.get_template("report.html.j2").render(**ctx)
+
+
+def _spec_text(path: Path) -> str:
+    if not path.is_file():
+        return ""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
 
 
 def write_report(run_dir: str | Path) -> Path:
