@@ -75,6 +75,16 @@ def _bad(tmp_path: Path, old: str, new: str) -> Path:
     ('{ test = "ltm", delay_h = 24 },', '{ test = "ltm2", delay_h = 24 },',
      "primary_test = 'ltm': conditions NoRET+KET have no such test; valid (tests of every "
      "condition): (none)"),
+    # review: absurd intervals ran silently; a condition without a test crashed the table
+    ('{ test = "ltm", delay_h = 24 },', '{ test = "ltm", delay_days = 1e300 },',
+     "delay_days' = 1e+300: must be less than or equal to 3650"),
+    ('iti_min = 2.0', 'iti_min = 1e-300', "iti_min' = 1e-300: must be greater than or equal to "
+     "0.01"),
+    ('steps = [\n  { phase = "acquisition" },\n  { phase = "retrieval", delay_h = 24 },\n'
+     '  { drug = "ketamine", delay_min = 1 },\n  { test = "stm", delay_h = 4 },\n'
+     '  { test = "ltm", delay_h = 20 },\n]',
+     'steps = [{ phase = "acquisition" }]',
+     "condition 'RET+KET' has no test step"),
 ])
 def test_bad_paradigm_files_exit_2_with_one_line(tmp_path, capsys, old, new, expect):
     path = _bad(tmp_path, old, new)
@@ -214,3 +224,32 @@ def test_parameters_default_to_the_calibrated_memory(capsys):
     assert "memory parameters: calibrated" in capsys.readouterr().out
     assert main(["paradigm", "renewal", "--parameters", "fitted"]) == 2
     assert "--parameters 'fitted': allowed calibrated, defaults" in capsys.readouterr().err
+
+
+def test_strict_exits_1_when_a_check_fails(tmp_path, capsys):
+    # a check that cannot hold: RET+KET's long-term response above 2
+    path = _bad(tmp_path, 'primary_test = "ltm"', 'primary_test = "ltm"\n\n[[checks]]\n'
+                'description = "impossible"\na = "RET+KET:ltm"\nrelation = "above"\n'
+                'b_value = 2.0')
+    assert main(["paradigm", str(path), "--json", "-"]) == 0  # without --strict: a result
+    capsys.readouterr()
+    assert main(["paradigm", str(path), "--strict"]) == 1
+    cap = capsys.readouterr()
+    assert "FAIL" in cap.out and "impossible" in cap.out
+    assert cap.err.strip() == "error: 1 of 5 checks failed (first: impossible)"
+    assert main(["paradigm", "nader2000", "--strict", "--json", "-"]) == 0
+
+
+def test_plot_breaks_a_line_where_its_condition_skips_a_phase():
+    """monfils2009's Ext condition has no retrieval phase: its line must not run across it."""
+    import math
+
+    from reconsolidate.cli.paradigm import _figure
+    from reconsolidate.memory.paradigm import run_paradigm
+
+    fig = _figure(run_paradigm("monfils2009").to_dict())
+    lines = {ln.get_label(): ln for ln in fig.axes[0].get_lines()}
+    ext_x = list(lines["Ext"].get_xdata())
+    full_x = list(lines["Ret-10min-Ext"].get_xdata())
+    assert any(isinstance(v, float) and math.isnan(v) for v in ext_x)
+    assert not any(isinstance(v, float) and math.isnan(v) for v in full_x[:60])

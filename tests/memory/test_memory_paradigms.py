@@ -204,3 +204,41 @@ def test_builtin_sources_hash_covers_paradigm_and_regimen_files(tmp_path, monkey
     assert mod.builtin_sources_sha256(["renewal"]) != before["renewal"]
     with pytest.raises(InputError, match="built-in: "):
         mod.builtin_sources_sha256(["no-such-paradigm"])
+
+
+@pytest.mark.parametrize("model", ["reference", "population"])
+def test_names_no_trial_presents_change_nothing(tmp_path, model) -> None:
+    """Declaring a context or cue that no trial or test presents leaves every result as it was
+    (review: each unused context lowered nader2000's RET+KET response, 0.31 -> 0.19 -> 0.12
+    with 1, 2, 3 contexts, and flipped 4 of monfils2009's 8 checks)."""
+    from pathlib import Path
+
+    builtin = Path(__file__).resolve().parents[2] / "src" / "reconsolidate" / "memory" / "paradigms"
+    for name in ("nader2000", "monfils2009"):
+        text = (builtin / f"{name}.toml").read_text()
+        assert 'contexts = ["A"]' in text and 'cues = ["tone"]' in text
+        text = text.replace('contexts = ["A"]', 'contexts = ["A", "B", "C"]').replace(
+            'cues = ["tone"]', 'cues = ["tone", "light"]')
+        text = text.replace('regimen = "zarate', f'regimen = "{builtin}/regimens/zarate').replace(
+            '-40min"', '-40min.toml"')
+        path = tmp_path / f"{name}.toml"
+        path.write_text(text)
+        base = _run(name, model)
+        wide = run_paradigm(path, model)
+        assert wide.conditions == base.conditions, name
+        assert [c["passed"] for c in wide.checks] == [c["passed"] for c in base.checks]
+
+
+@pytest.mark.parametrize("model", ["reference", "population"])
+def test_full_damage_spares_the_cue_not_retrieved(model) -> None:
+    """Doyere 2007 at the extreme: with damage 1 the retrieved cue's memory is gone and the
+    other cue's is untouched (the reference model used to cut the shared cause's whole trial
+    count, so full damage erased both cues: paradigm review)."""
+    from reconsolidate.memory.params import MemoryParams
+
+    p = MemoryParams(restabilization_damage_max=1.0, restabilization_occupancy_scale_min=0.01)
+    r = run_paradigm("doyere2007", model, p).conditions
+    assert r["RET+KET"]["predictions"]["cs_r"] < 0.01
+    assert r["RET+KET"]["predictions"]["cs_n"] == pytest.approx(
+        r["RET+PBO"]["predictions"]["cs_n"], abs=1e-6)
+    assert r["RET+PBO"]["predictions"]["cs_n"] > 0.9

@@ -219,7 +219,17 @@ def _figure(result: dict[str, Any]) -> Any:
         pts = _points(c)
         x = xs[name]
         ys = [p["response"] for p in pts]
-        (line,) = ax.plot(x, ys, styles[k % len(styles)], lw=1.4, label=name)
+        # a break (NaN) where the condition skips a slot of another condition (a phase it does
+        # not have): its line must not run across that phase as if it had trials there
+        lx: list[float] = []
+        ly: list[float] = []
+        for i, (xi, yi) in enumerate(zip(x, ys, strict=True)):
+            if i and xi != x[i - 1] + 1:
+                lx.append(math.nan)
+                ly.append(math.nan)
+            lx.append(xi)
+            ly.append(yi)
+        (line,) = ax.plot(lx, ly, styles[k % len(styles)], lw=1.4, label=name)
         tx = [i for i, p in enumerate(pts) if p["kind"] == "test"]
         ax.plot([x[i] for i in tx], [ys[i] for i in tx], "o", color=line.get_color(), ms=6)
     ax.set_xlim(-0.5, max(n_x, 1) - 0.5)
@@ -265,6 +275,10 @@ def paradigm(
         "calibrated", "--parameters",
         help="calibrated: the memory parameters the trial engine uses (the shipped fit, "
         "calibration/fitted.toml); defaults: the code's documented defaults."),
+    strict: bool = typer.Option(
+        False, "--strict",
+        help="Exit with code 1 when a check fails (for scripts and CI; the output is written "
+        "either way)."),
 ) -> None:
     """Run a laboratory paradigm (phases, drugs, tests) with a memory model and check it."""
     from reconsolidate.memory.paradigm import Paradigm, builtin_paradigms, run_paradigm
@@ -307,6 +321,11 @@ def paradigm(
             text = json.dumps(result, indent=2, allow_nan=False, default=str) + "\n"
             atomic_write_bytes(json_out, text.encode("utf-8"))
         typer.echo(_table_text(result), nl=False)
+    failed = [c for c in result["checks"] if not c["passed"]]
+    if strict and failed:
+        typer.echo(f"error: {len(failed)} of {len(result['checks'])} checks failed "
+                   f"(first: {failed[0]['description']})", err=True)
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:

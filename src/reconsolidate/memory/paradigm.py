@@ -62,7 +62,9 @@ def _one_interval(obj: Any, prefix: str = "delay") -> float:
     return float(v) * {"min": 1.0, "h": 60.0, "days": 1440.0}[unit]
 
 
-NonNegative = Field(default=None, ge=0, allow_inf_nan=False)
+#: Longest delay a step takes: 10 years (a paradigm runs days to months; a larger value is a
+#: typo, e.g. minutes written as days).
+MAX_DELAY_DAYS = 3650.0
 
 
 class Trial(StrictModel):
@@ -79,9 +81,10 @@ class Phase(StrictModel):
 
     context: str = Field(description="Context of the phase (one of `contexts`).")
     trials: list[Trial] = Field(min_length=1, description="Trials in order.")
-    iti_min: float = Field(default=2.0, gt=0, allow_inf_nan=False,
-                           description="Inter-trial interval (min). ASSUMPTION: default 2 min, "
-                           "the within-session trial spacing assumed by MemoryParams.")
+    iti_min: float = Field(default=2.0, ge=0.01, le=1440.0, allow_inf_nan=False,
+                           description="Inter-trial interval (min), 0.01 to 1440 (a day: "
+                           "trials further apart are separate phases). ASSUMPTION: default 2 "
+                           "min, the within-session trial spacing assumed by MemoryParams.")
     description: str = ""
 
 
@@ -120,9 +123,11 @@ class Step(StrictModel):
     test: str | None = None
     cue: str | None = Field(default=None, description="Test: cue probed (default: first cue).")
     context: str | None = Field(default=None, description="Test: context (default: first).")
-    delay_min: float | None = NonNegative
-    delay_h: float | None = NonNegative
-    delay_days: float | None = NonNegative
+    delay_min: float | None = Field(default=None, ge=0, le=MAX_DELAY_DAYS * 1440.0,
+                                    allow_inf_nan=False)
+    delay_h: float | None = Field(default=None, ge=0, le=MAX_DELAY_DAYS * 24.0,
+                                  allow_inf_nan=False)
+    delay_days: float | None = Field(default=None, ge=0, le=MAX_DELAY_DAYS, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Step:
@@ -213,12 +218,16 @@ class Paradigm(StrictModel):
                     raise ValueError(f"phase '{pname}' trial {i}: context '{tr.context}' is not "
                                      f"declared (declared: {sorted(ctxs)})")
         names = [c.name for c in self.conditions]
-        if len(set(names)) != len(names):
-            raise ValueError("condition names must be unique")
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"condition name '{dup[0]}' is used twice: names must be unique")
         tests: set[str] = set()
         per_condition: dict[str, set[str]] = {}
         for c in self.conditions:
             per_condition[c.name] = {st.test for st in c.steps if st.test is not None}
+            if not per_condition[c.name]:
+                raise ValueError(f"condition '{c.name}' has no test step: each condition needs "
+                                 "at least one (a step with test = \"NAME\")")
             for j, st in enumerate(c.steps):
                 where = f"condition '{c.name}' step {j}"
                 if st.phase is not None and st.phase not in self.phases:
@@ -519,9 +528,32 @@ class ParadigmResult:
         return all(c["passed"] for c in self.checks)
 
 
+def _used_features(par: Paradigm) -> tuple[dict[int, int], dict[int, int]]:
+    """The cues and contexts some trial or test of the paradigm presents, each mapped to its
+    feature index in the models.
+
+    A declared name that nothing presents is left out of the models: in the latent-cause
+    likelihood every feature counts, and one that is always 0 favours the existing causes over
+    a new one, so each unused name changed the results (nader2000's RET+KET response went 0.31
+    -> 0.19 -> 0.12 with 1, 2, 3 contexts declared; paradigm review). A paradigm's results
+    depend on what it presents, not on its lists of names.
+    """
+    cues: set[int] = set()
+    contexts: set[int] = set()
+    for c in par.conditions:
+        for e in _timeline(par, c).events:
+            if e.kind != "us":
+                cues.add(e.cue)
+            contexts.add(e.context)
+    # a paradigm always presents some cue: its tests probe one (the first by default)
+    return ({c: i for i, c in enumerate(sorted(cues))},
+            {c: i for i, c in enumerate(sorted(contexts))})
+
+
 def _run_condition(loaded: LoadedParadigm, cond: Condition, model: str,
                    params: MemoryParams) -> dict[str, Any]:
     par = loaded.paradigm
+    cue_map, ctx_map = _used_features(par)
     tl = _timeline(par, cond)
     occ = _Occupancy(loaded, tl.drugs)
     tau = params.lability_tau_min
@@ -529,7 +561,7 @@ def _run_condition(loaded: LoadedParadigm, cond: Condition, model: str,
     tests: dict[str, float] = {}
     predictions: dict[str, float] = {}
     trajectory: list[dict[str, Any]] = []
-    m = make_subject(model, len(par.cues), len(par.contexts), params)
+    m = make_subject(model, len(cue_map), len(ctx_map), params)
     # Short-term memory (Nader 2000): until ``short_term_memory_h`` after the destabilising
     # retrieval the labile trace expresses the memory as if restabilisation had not been
     # blocked. ``stm`` is that undamaged memory (a copy taken before the drug's first damage,
@@ -546,16 +578,17 @@ def _run_condition(loaded: LoadedParadigm, cond: Condition, model: str,
         live = (m,) if stm is None else (stm, m)  # the expressed memory first
         for s in live:
             s.advance_to(max(t_h, s.time_h))
+        ctx = ctx_map[e.context]
         if e.kind == "test":
-            tests[e.label] = r = live[0].response(e.cue, e.context)
-            predictions[e.label] = live[0].prediction(e.cue, e.context)
+            tests[e.label] = r = live[0].response(cue_map[e.cue], ctx)
+            predictions[e.label] = live[0].prediction(cue_map[e.cue], ctx)
             trajectory.append({"time_h": t_h, "kind": "test", "label": e.label,
                                "response": r})
         else:
             o = occ.at(e.time_min) if occ.any else 0.0
-            cue = None if e.kind == "us" else e.cue
+            cue = None if e.kind == "us" else cue_map[e.cue]
             # every live memory learns; the response is the expressed one's (live[0])
-            rs = [s.trial(cue, e.context, bool(e.reward), occupancy=o, gap_to_next_min=gap)
+            rs = [s.trial(cue, ctx, bool(e.reward), occupancy=o, gap_to_next_min=gap)
                   for s in live]
             r = rs[0]
             trajectory.append({"time_h": t_h, "kind": e.kind, "phase": e.phase,

@@ -269,12 +269,25 @@ class ReferenceModel:
         d = damage_fraction(weighted_occupancy_min, lab, self.params)
         keep_feat = 1.0 - d[:, None] * self.lability_features[:k]
         self.w[:k] *= keep_feat
-        self.count[:k] *= 1.0 - d
-        self.reward_sum[:k] *= 1.0 - d
-        self.feat_sum[:k] *= 1.0 - d[:, None]
+        # the cause's evidence (trial count, prior mass) loses the retrieved cues' part of it
+        # only: a cause that also carries a cue not retrieved keeps that cue's share, so that
+        # full damage erases the retrieved cue's memory and not the other's (Doyere 2007; with
+        # the whole count cut, damage 1 removed the cause and the unretrieved cue with it:
+        # paradigm review). The share is the retrieved cues' part of the cause's cue trials.
+        cue_sum = self.feat_sum[:k] * self.us_mask
+        total = cue_sum.sum(axis=1)
+        share = np.where(total > 0,
+                         (cue_sum * self.lability_features[:k]).sum(axis=1)
+                         / np.where(total > 0, total, 1.0), 1.0)
+        dm = d * share
+        self.count[:k] *= 1.0 - dm
+        self.reward_sum[:k] *= 1.0 - dm
+        self.feat_sum[:k] *= 1.0 - d[:, None] * np.where(self.us_mask > 0,
+                                                         self.lability_features[:k],
+                                                         share[:, None])
         if self.trial_cause:
             causes = np.asarray(self.trial_cause)
-            mass = np.asarray(self.trial_mass) * (1.0 - d[causes])
+            mass = np.asarray(self.trial_mass) * (1.0 - dm[causes])
             self.trial_mass = mass.tolist()
         return d
 
