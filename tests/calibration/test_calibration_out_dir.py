@@ -228,6 +228,23 @@ def test_a_parameter_a_scenario_sets_itself_cannot_be_freed(tmp_path: Path) -> N
         calibrate(tpath, budget=1, seed=1, batch_size=1, patients_per_arm=4)
 
 
+def test_a_therapy_no_target_scenario_simulates_cannot_be_freed(tmp_path: Path) -> None:
+    """therapy.mbrp.*: no scenario of the shipped targets gives mindfulness-based relapse
+    prevention, so nothing constrains it; the fit would have written wherever the sampler left
+    it as calibrated. Refused before the first trial, naming the therapies that are simulated."""
+    shipped = load_targets()
+    user = tmp_path / "mine"
+    shutil.copytree(shipped.base / "scenarios", user / "scenarios")
+    tpath = user / "targets.toml"
+    tpath.write_text(shipped.path.read_text(encoding="utf-8") + (
+        '\n[[parameters]]\nname = "therapy.mbrp.motivation_logit_per_session"\nlow = 0.0\n'
+        'high = 0.5\nwhy = "test"\n'), encoding="utf-8")
+    with pytest.raises(InputError, match=r"therapy\.mbrp\.motivation_logit_per_session: no arm "
+                                         r"of its targets' scenarios .* receives the 'mbrp' "
+                                         r"therapy.*allowed: .*education, met"):
+        calibrate(tpath, budget=1, seed=1, batch_size=1, patients_per_arm=4)
+
+
 def test_a_misspelled_parameter_is_refused_before_the_fit(tmp_path: Path) -> None:
     """behavior.craving_weight_logi (a typo) surfaced only at the first evaluation."""
     shipped = load_targets()

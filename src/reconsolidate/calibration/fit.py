@@ -196,11 +196,12 @@ def _refuse_parameters_set_by_scenarios(lt: Any, scenarios: list[str]) -> None:
     probe = {p.name: p.low for p in lt.parameters}
     for scen in scenarios:
         path = lt.scenario_path(scen)
+        spec = load_trial_spec(path)
         skipped: list[str] = []
         # also names an unknown parameter, or a low bound the model refuses, before the fit
         # (they surfaced only at the first evaluation)
         try:
-            apply_parameters(load_trial_spec(path), probe, only_unset=True, skipped=skipped)
+            apply_parameters(spec, probe, only_unset=True, skipped=skipped)
         except InputError as exc:
             raise InputError(f"{lt.path}: [[parameters]]: {exc}") from None
         if skipped:
@@ -209,6 +210,22 @@ def _refuse_parameters_set_by_scenarios(lt: Any, scenarios: list[str]) -> None:
                 "sets it itself, so the fit would tune a value the installed fit never uses; "
                 "allowed: parameters the scenarios leave to the defaults (remove it from the "
                 "scenario or from [[parameters]])")
+    # a therapy's parameter that no arm of the file's target scenarios receives changes no
+    # prediction: the fit would leave it wherever the sampler happened to put it and write
+    # that as calibrated (a targets file of the Das trial alone with therapy.met.* free)
+    every = sorted({t.scenario for t in lt.targets})
+    therapies = {str(spec.therapy_of(a).name)
+                 for spec in (load_trial_spec(lt.scenario_path(x)) for x in every)
+                 for a in spec.all_arms()}
+    for p in lt.parameters:
+        parts = p.name.split(".")
+        if parts[0] == "therapy" and len(parts) == 3 and parts[1] not in therapies:
+            raise InputError(
+                f"{lt.path}: [[parameters]] {p.name}: no arm of its targets' scenarios "
+                f"({', '.join(every)}) receives the {parts[1]!r} therapy, so no target "
+                "constrains it; allowed: parameters of the therapies they simulate "
+                f"({', '.join(sorted(therapies - {'none'})) or 'none'}); add a target whose "
+                "scenario uses it, or remove it from [[parameters]]")
 
 
 def calibrate(
