@@ -203,11 +203,105 @@ def test_cli_json_and_table(tmp_path: Path, capsys) -> None:
     (["--endpoints", "pda"], "--endpoints 'pda': allowed percent_days_abstinent"),
     (["--replicates", "1"], "replicates 1: must be 2 to 1000"),
     (["--workers", "0"], "--workers 0: must be >= 1"),
+    (["--adjust", "sidak"], "--adjust 'sidak': allowed none, holm, bonferroni"),
+    (["--missing-days", "ignore"], "--missing-days 'ignore': allowed"),
     (["--json", "/nonexistent-dir/x.json"], "--json"),
 ])
 def test_cli_errors_are_one_line_exit_2(tmp_path: Path, capsys, args: list[str],
                                         message: str) -> None:
+    if "--patients-per-arm" not in args:
+        args = [*args, "--patients-per-arm", "10"]
     code = main(["power", str(_spec(tmp_path)), *args])
     assert code == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and message in err and "\n" not in err, err
+
+
+FACTORIAL = """
+name = "power-factorial"
+seed = 5
+patients_per_arm = 20
+baseline_days = 14
+burn_in_days = 10
+follow_up_days = 42
+
+[cohort]
+preset = "das2019"
+
+[protocols.ret_ket]
+sessions = [
+  {{ day = 0, retrieval = "alcohol_prediction_error", drug = "ketamine", regimen = "{reg}" }},
+]
+
+[protocols.ret_pbo]
+sessions = [{{ day = 0, retrieval = "alcohol_prediction_error", drug = "saline" }}]
+
+[factorial]
+protocols = ["ret_ket", "ret_pbo"]
+therapies = ["mbrp", "none"]
+"""
+
+
+def test_factorial_designs_use_the_control_cell_and_add_main_effects(tmp_path: Path) -> None:
+    """A 2 x 2: the reference is control x control (ret_pbo+none; by name alone the first
+    control-named arm, ret_pbo+mbrp, mixed the factors), and each factor's main effect pools
+    the other factor's arms (twice the patients of an arm)."""
+    path = tmp_path / "factorial.toml"
+    path.write_text(FACTORIAL.format(reg=REGIMEN))
+    res = estimate_power(_load(path), tmp_path, [10, 20], replicates=6,
+                         endpoints=["percent_days_abstinent"], calibrated=False)
+    assert res["reference_arm"] == "ret_pbo+none"
+    got = {(c["contrast"], c["arm"], c["reference"]) for c in res["comparisons"]}
+    assert got == {("arm", "ret_ket+mbrp", "ret_pbo+none"), ("arm", "ret_ket+none", "ret_pbo+none"),
+                   ("arm", "ret_pbo+mbrp", "ret_pbo+none"), ("protocol", "ret_ket", "ret_pbo"),
+                   ("therapy", "mbrp", "none")}
+    main = next(c for c in res["comparisons"] if c["contrast"] == "protocol")
+    cell = next(c for c in res["comparisons"] if c["arm"] == "ret_ket+none")
+    for bm, bc in zip(main["by_n"], cell["by_n"], strict=True):
+        assert bm["mean_n_arm"] == pytest.approx(2 * bc["mean_n_arm"], rel=0.15)
+
+
+def test_holm_and_bonferroni_match_statsmodels() -> None:
+    from statsmodels.stats.multitest import multipletests
+
+    from reconsolidate.trial.power import _adjusted
+
+    rng = np.random.default_rng(3)
+    for m in (1, 2, 3, 5):
+        for _ in range(20):
+            p = list(rng.uniform(0, 0.2, m))
+            for method in ("holm", "bonferroni"):
+                np.testing.assert_allclose(_adjusted(p, method),
+                                           multipletests(p, method=method)[1], rtol=1e-12)
+    # a comparison that could not be estimated is left out of the family
+    assert _adjusted([0.01, None, 0.04], "holm") == [0.02, None, 0.04]
+    assert _adjusted([0.01, 0.3], "none") == [0.01, 0.3]
+
+
+def test_adjustment_and_missing_day_rule_change_what_they_should(tmp_path: Path) -> None:
+    path = _spec(tmp_path, follow=30)
+    spec = _load(path).model_copy(update={"arms": [
+        *_load(path).arms, _load(path).arms[0].model_copy(update={"name": "active2"})]})
+    kw = dict(replicates=8, endpoints=["percent_days_abstinent"], calibrated=False)
+    plain = estimate_power(spec, tmp_path, [12], **kw)
+    holm = estimate_power(spec, tmp_path, [12], adjust="holm", **kw)
+    assert "Holm-adjusted" in holm["test"] and holm["adjust"] == "holm"
+    for a, b in zip(plain["comparisons"], holm["comparisons"], strict=True):
+        assert b["by_n"][0]["n_significant"] <= a["by_n"][0]["n_significant"]
+        assert b["by_n"][0]["median_estimate"] == a["by_n"][0]["median_estimate"]
+    heavy = estimate_power(spec, tmp_path, [12], missing_days="heavy", **kw)
+    assert heavy["analysis"]["missing_days"] == "heavy"
+    assert plain["analysis"]["missing_days"] == "exclude"
+    with pytest.raises(InputError, match="adjust 'sidak': allowed none, holm, bonferroni"):
+        estimate_power(spec, tmp_path, [12], adjust="sidak", **kw)
+    with pytest.raises(InputError, match="missing days 'ignore': allowed"):
+        estimate_power(spec, tmp_path, [12], missing_days="ignore", **kw)
+
+
+def test_report_reference_arm_of_a_factorial_run() -> None:
+    from reconsolidate.report.build import reference_arm
+
+    arms = ["saline3+mbrp", "saline3+education", "ketamine3+mbrp", "ketamine3+education"]
+    fac = {"protocols": ["ketamine3", "saline3"], "therapies": ["mbrp", "education"]}
+    assert reference_arm(arms, fac) == "saline3+education"
+    assert reference_arm(arms) == "saline3+mbrp"  # by name alone (no factorial given)

@@ -334,9 +334,12 @@ def run_analysis(
         # the first in sort order. Alphabetical order alone made the active drug the reference
         # ("midazolam vs ketamine")
         names = sorted(arms)
+        factorial = None
         if run_meta is not None:
             names = [a for a in run_meta.get("arms", {}) if a in arms] or names
-        reference = reference_arm(names)
+            factorial = (run_meta.get("resolved_parameters", {}).get("spec", {})
+                         .get("factorial"))
+        reference = reference_arm(names, factorial)
     comps = (
         compare_arms(
             ep,

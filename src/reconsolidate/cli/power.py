@@ -30,25 +30,33 @@ def _pct(v: float) -> str:
     return f"{100.0 * v:.0f}"
 
 
-def _cell(b: dict[str, Any]) -> str:
-    """"74 [61-84]": power, % (Wilson 95% CI)."""
-    return f"{_pct(b['power'])} [{_pct(b['ci_low'])}-{_pct(b['ci_high'])}]"
+def _cell(b: dict[str, Any], replicates: int) -> str:
+    """"74 [61-84]": power, % (Wilson 95% CI); "+ 70 against" when trials were significant
+    against the arm (a 0% power that hides a harmful arm would mislead)."""
+    text = f"{_pct(b['power'])} [{_pct(b['ci_low'])}-{_pct(b['ci_high'])}]"
+    if b["n_significant_against_arm"]:
+        text += f" +{_pct(b['n_significant_against_arm'] / replicates)} against"
+    return text
 
 
 def _estimate(c: dict[str, Any]) -> str:
-    v = c["by_n"][-1]["median_estimate"]
+    b = c["by_n"][-1]
+    v = b["median_estimate"]
     if v is None:
         return "-"
-    return f"{v:.2f}" if c["kind"] == "hazard_ratio" else f"{v:+.1f}"
+    f = "{:.2f}" if c["kind"] == "hazard_ratio" else "{:+.1f}"
+    return (f.format(v) + f" [{f.format(b['estimate_p2_5'])}, "
+            f"{f.format(b['estimate_p97_5'])}]")
 
 
-def _run(spec_path: Path, sizes_text: str | None, replicates: int, alpha: float,
+def _run(spec_path: Path, sizes_text: str, replicates: int, alpha: float,
          target_power: float, endpoints_text: str | None, seed: int | None, workers: int,
-         chunk_size: int, json_out: str | None, uncalibrated: bool) -> None:
+         chunk_size: int, json_out: str | None, uncalibrated: bool, adjust: str = "none",
+         missing_days: str | None = None) -> None:
     from reconsolidate._config import load_toml_model
     from reconsolidate.endpoints import COMPARISON_ENDPOINTS, REPORTED_COMPARISONS
     from reconsolidate.trial.engine import RegimenError, check_regimens
-    from reconsolidate.trial.power import estimate_power
+    from reconsolidate.trial.power import ADJUSTMENTS, MISSING_DAYS, estimate_power
     from reconsolidate.trial.spec import TrialSpec
 
     if json_out not in (None, "-"):
@@ -61,6 +69,10 @@ def _run(spec_path: Path, sizes_text: str | None, replicates: int, alpha: float,
         raise InputError(f"--chunk-size {chunk_size}: must be >= 1")
     if seed is not None and seed < 0:
         raise InputError(f"--seed {seed}: must be >= 0")
+    if adjust not in ADJUSTMENTS:
+        raise InputError(f"--adjust {adjust!r}: allowed {', '.join(ADJUSTMENTS)}")
+    if missing_days is not None and missing_days not in MISSING_DAYS:
+        raise InputError(f"--missing-days {missing_days!r}: allowed {', '.join(MISSING_DAYS)}")
     endpoints = list(REPORTED_COMPARISONS)
     if endpoints_text is not None:
         endpoints = [e.strip() for e in endpoints_text.split(",") if e.strip()]
@@ -70,8 +82,7 @@ def _run(spec_path: Path, sizes_text: str | None, replicates: int, alpha: float,
     spec = load_toml_model(spec_path, TrialSpec)
     if seed is not None:
         spec = spec.model_copy(update={"seed": seed})
-    sizes = ([spec.patients_per_arm] if sizes_text is None
-             else _int_list(sizes_text, "--patients-per-arm"))
+    sizes = _int_list(sizes_text, "--patients-per-arm")
     try:
         check_regimens(spec, spec_path.parent)
     except RegimenError as exc:  # the spec file's name in front, as `trial` does
@@ -96,7 +107,8 @@ def _run(spec_path: Path, sizes_text: str | None, replicates: int, alpha: float,
 
         result = estimate_power(
             spec, spec_path.parent, sizes, replicates=replicates, alpha=alpha,
-            endpoints=endpoints, target_power=target_power, workers=workers,
+            endpoints=endpoints, target_power=target_power, adjust=adjust,
+            missing_days=missing_days, workers=workers,
             chunk_size=chunk_size, calibrated=not uncalibrated, progress=on_progress)
 
     for w in result["warnings"]:  # model-domain notes, on stderr as `trial` prints them
@@ -118,33 +130,44 @@ def _print_table(result: dict[str, Any]) -> None:
 
     sizes = result["patients_per_arm"]
     target = result["target_power"]
+    reps = result["replicates"]
     table = Table(
-        title=f"{result['spec']} (seed {result['seed']}): power, % of {result['replicates']} "
-        f"simulated trials with p < {result['alpha']:g} in the arm's favour (Wilson 95% CI), "
-        f"each arm vs {result['reference_arm']}",
+        title=f"{result['spec']} (seed {result['seed']}): power, % of {reps} simulated trials "
+        f"with p < {result['alpha']:g} in the arm's favour (Wilson 95% CI), vs "
+        f"{result['reference_arm']}",
         caption=f"{result['design']}; {result['test']}. Estimate: median over the replicates "
-        f"at {sizes[-1]} per arm (difference, arm minus reference, or hazard ratio: < 1 = "
-        "fewer first heavy days in the arm). Significant results against the arm and the "
-        "two-sided rejection rate (the type-I error between equal arms): --json.")
-    table.add_column("arm")
+        f"at the largest size [2.5-97.5 percentiles] (difference, arm minus reference, or "
+        "hazard ratio: < 1 = fewer first heavy days in the arm). 'against': trials "
+        "significant against the arm. 'n for target': the smallest size reaching it; '?' when "
+        "its interval does not clear the target (add replicates). Main effects of a factorial "
+        "design pool the other factor's arms.")
+    table.add_column("comparison")
     table.add_column("endpoint")
     for n in sizes:
-        table.add_column(f"n = {n}", justify="right")
+        per_arm = result["arm_sizes"][str(n)]
+        uneven = len(set(per_arm.values())) > 1
+        # with unequal allocation "n" is the size of an arm of allocation 1: say what each is
+        table.add_column(f"n = {n}" + (f" ({'/'.join(str(v) for v in per_arm.values())}; "
+                                       f"N = {sum(per_arm.values())})" if uneven else ""),
+                         justify="right")
     table.add_column("estimate", justify="right")
     if target is not None:
         table.add_column(f"n for {_pct(target)}%", justify="right")
     for c in result["comparisons"]:
-        row = [c["arm"], c["label"], *(_cell(b) for b in c["by_n"]), _estimate(c)]
+        who = (f"{c['arm']} vs {c['reference']}" if c["contrast"] == "arm" else
+               f"{c['contrast']}: {c['arm']} vs {c['reference']}")
+        label = c["label"] + (" - no difference in any trial" if c["no_difference"] else "")
+        row = [who, label, *(_cell(b, reps) for b in c["by_n"]), _estimate(c)]
         if target is not None:
-            reach = c["smallest_n_for_target"]
-            row.append(str(reach) if reach is not None else f"> {sizes[-1]}")
+            reach, sure = c["smallest_n_for_target"], c["smallest_n_for_target_ci"]
+            row.append(f"> {sizes[-1]}" if reach is None
+                       else str(reach) if sure == reach else f"{reach}?")
         table.add_row(*row)
-    out = Console() if sys.stdout.isatty() else Console(width=180)
+    out = Console() if sys.stdout.isatty() else Console(width=200)
     out.print(table)
     t = result["timings"]
     out.print(f"{t['patient_days']:,.0f} patient-days simulated in {t['simulate_seconds']:.1f} s; "
-              f"{result['replicates'] * len(sizes)} trials analysed in "
-              f"{t['analyse_seconds']:.1f} s")
+              f"{reps * len(sizes)} trials analysed in {t['analyse_seconds']:.1f} s")
 
 
 def register(app: typer.Typer) -> None:
@@ -153,9 +176,10 @@ def register(app: typer.Typer) -> None:
     @app.command("power")
     def power(
         spec: Path = typer.Argument(..., help="trial spec TOML file"),  # noqa: B008
-        patients_per_arm: str | None = typer.Option(
-            None, "--patients-per-arm",
-            help="arm sizes to evaluate, comma-separated (e.g. 30,60,120; default: the spec's)"),
+        patients_per_arm: str = typer.Option(
+            ..., "--patients-per-arm",
+            help="arm sizes to evaluate, comma-separated (e.g. 20,30,40,60): patients of an "
+            "arm of allocation 1"),
         replicates: int = typer.Option(
             200, "--replicates", help="simulated trials per arm size (2-1000)"),
         alpha: float = typer.Option(0.05, "--alpha", help="two-sided significance level"),
@@ -163,7 +187,15 @@ def register(app: typer.Typer) -> None:
             0.8, "--target-power", help="report the smallest arm size reaching this power"),
         endpoints: str | None = typer.Option(
             None, "--endpoints",
-            help="comma-separated endpoints to compare (default: the report's comparisons)"),
+            help="comma-separated endpoints to compare (default: the report's comparisons); "
+            "give the primary one alone for a sample size"),
+        adjust: str = typer.Option(
+            "none", "--adjust",
+            help="multiplicity adjustment across the arms compared with the reference: none, "
+            "holm, bonferroni"),
+        missing_days: str | None = typer.Option(
+            None, "--missing-days",
+            help="replace the spec's [analysis] missing_days: exclude, heavy, abstinent"),
         seed: int | None = typer.Option(None, "--seed", help="override the spec's seed"),
         workers: int = typer.Option(1, "--workers", help="worker processes"),
         chunk_size: int = typer.Option(
@@ -179,4 +211,4 @@ def register(app: typer.Typer) -> None:
         """Power and sample size of a trial design: share of simulated parallel-group trials
         in which each arm differs significantly from the reference arm, per arm size."""
         _run(spec, patients_per_arm, replicates, alpha, target_power, endpoints, seed, workers,
-             chunk_size, json_out, uncalibrated)
+             chunk_size, json_out, uncalibrated, adjust, missing_days)

@@ -461,9 +461,29 @@ def _endpoints(outcomes: Any) -> Any:
     return ParticipantEndpoints.from_columns(outcomes, "outcomes.parquet")
 
 
-def reference_arm(arms: list[str]) -> str:
-    """The arm the others are compared with: the first whose name says it is a control
-    (placebo, saline, midazolam, ...), else the first in sort order."""
+#: Therapies that are the control level of a factorial design's therapy factor, in order of
+#: preference: none, then alcohol education (KARE's attention control).
+_CONTROL_THERAPIES = ("none", "education")
+
+
+def reference_arm(arms: list[str], factorial: dict[str, Any] | None = None) -> str:
+    """The arm the others are compared with.
+
+    In a factorial design (``factorial``: the spec's ``protocols`` and ``therapies``) the
+    control of both factors: the first control-named protocol (placebo, saline, midazolam, ...)
+    with the control therapy (``none``, else ``education``), e.g. ``saline3+education`` in
+    KARE's 2 x 2 (by name alone ``saline3+mbrp`` came first, and each comparison mixed the two
+    factors). Otherwise the first arm whose name says it is a control, else the first in sort
+    order.
+    """
+    if factorial:
+        prots = list(factorial.get("protocols") or [])
+        thers = list(factorial.get("therapies") or [])
+        if prots and thers:
+            p = next((x for x in prots if _CONTROL_PATTERN.search(x)), None)
+            t = next((x for x in _CONTROL_THERAPIES if x in thers), None)
+            if p is not None and t is not None and f"{p}+{t}" in arms:
+                return f"{p}+{t}"
     for a in arms:
         if _CONTROL_PATTERN.search(a):
             return a
@@ -605,7 +625,7 @@ def _km_and_tables(outcomes: Any, arms: list[str], meta: dict[str, Any],
         rows.append({"label": lab, "cells": cells})
     rows.append({"label": "median days to first heavy day (KM)",
                  "cells": [_fmt(medians.get(a), 0) for a in arms]})
-    ref = an.get("reference_arm") or reference_arm(arms)
+    ref = an.get("reference_arm") or reference_arm(arms, spec.get("factorial"))
     reps = [] if replicates is None else sorted(np.unique(replicates).tolist())
     if not reps:
         crow = _comparison_rows(ep, labels, ref, k)

@@ -29,6 +29,7 @@ numbers across sample sizes), and the simulation costs one trial per replicate.
 from __future__ import annotations
 
 import math
+import typing
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -45,9 +46,13 @@ from reconsolidate.endpoints import (
 )
 from reconsolidate.endpoints.stats import _wilson
 from reconsolidate.exceptions import InputError
-from reconsolidate.trial.spec import MIN_PATIENTS_PER_ARM, TrialSpec
+from reconsolidate.trial.spec import MIN_PATIENTS_PER_ARM, AnalysisSpec, TrialSpec
 
-__all__ = ["DEFAULT_REPLICATES", "MAX_REPLICATES", "estimate_power"]
+#: The rules of ``[analysis] missing_days`` (:class:`reconsolidate.trial.spec.AnalysisSpec`).
+MISSING_DAYS: tuple[str, ...] = typing.get_args(
+    AnalysisSpec.model_fields["missing_days"].annotation)
+
+__all__ = ["ADJUSTMENTS", "DEFAULT_REPLICATES", "MAX_REPLICATES", "estimate_power"]
 
 #: Replicate trials per arm size by default: the Monte Carlo standard error of a power of 50%
 #: is then 3.5 points (1.5 points at 95%).
@@ -112,17 +117,76 @@ def _estimate(c: dict[str, Any]) -> float | None:
     return None if v is None or not math.isfinite(float(v)) else float(v)
 
 
+#: Multiplicity adjustments of ``adjust``: across the arms compared with the reference, per
+#: endpoint and contrast, within each replicate trial.
+ADJUSTMENTS = ("none", "holm", "bonferroni")
+
+
+def _adjusted(ps: list[float | None], method: str) -> list[float | None]:
+    """Holm or Bonferroni adjusted p-values of one family (None: not estimable, left out)."""
+    idx = [i for i, p in enumerate(ps) if p is not None]
+    m = len(idx)
+    out: list[float | None] = list(ps)
+    if method == "none" or m <= 1:
+        return out
+    if method == "bonferroni":
+        for i in idx:
+            out[i] = min(1.0, float(ps[i]) * m)  # type: ignore[arg-type]
+        return out
+    order = sorted(idx, key=lambda i: float(ps[i]))  # type: ignore[arg-type]
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * float(ps[i])))  # type: ignore[arg-type]
+        out[i] = running
+    return out
+
+
 def _analyse_replicate(job: tuple) -> list[tuple[int, list[tuple]]]:
-    """One replicate trial analysed at every arm size: per size, ``(endpoint, arm, kind,
-    p_value, estimate)`` of each comparison."""
-    ep, labels, index, sizes, arm_sizes, ref, endpoints = job
+    """One replicate trial analysed at every arm size: per size, ``(contrast, endpoint, arm,
+    kind, p_value, estimate, n_arm, n_reference)`` of each comparison (``contrast`` "arm", or
+    a factor's name for its main effect)."""
+    ep, labels, index, sizes, arm_sizes, contrasts, endpoints, adjust = job
     out = []
     for n in sizes:
         keep = index < np.array([arm_sizes[n][a] for a in labels], dtype=np.int64)
-        rows = [(c["endpoint"], c["arm"], c["kind"], c.get("p_value"), _estimate(c))
-                for c in compare_arms(ep.subset(keep), labels[keep], reference=ref,
-                                      only=endpoints)]
+        sub = ep.subset(keep)
+        rows = []
+        for contrast, mapping, ref in contrasts:
+            lab = np.array([mapping.get(a, "") for a in labels[keep]], dtype=object)
+            use = lab != ""  # arms outside the contrast (explicit arms of a factorial spec)
+            cs = compare_arms(sub.subset(use), lab[use].astype(str), reference=ref,
+                              only=endpoints)
+            # the adjustment's family: the arms compared with the reference on one endpoint
+            fam: dict[str, list[int]] = {}
+            for j, c in enumerate(cs):
+                fam.setdefault(c["endpoint"], []).append(j)
+            p_adj: list[float | None] = [c.get("p_value") for c in cs]
+            for members in fam.values():
+                adj = _adjusted([p_adj[j] for j in members], adjust)
+                for j, v in zip(members, adj, strict=True):
+                    p_adj[j] = v
+            rows += [(contrast, c["endpoint"], c["arm"], c["kind"], p_adj[j], _estimate(c),
+                      c.get("n"), c.get("n_reference")) for j, c in enumerate(cs)]
         out.append((n, rows))
+    return out
+
+
+def _contrasts(spec: TrialSpec, arm_order: list[str], ref: str
+               ) -> list[tuple[str, dict[str, str], str]]:
+    """``(name, arm -> level, reference level)``: every arm against the reference arm, and in a
+    factorial design each factor's main effect (its levels pooled over the other factor's)."""
+    out = [("arm", {a: a for a in arm_order}, ref)]
+    f = spec.factorial
+    if f is None or (len(f.protocols) < 2 and len(f.therapies) < 2):
+        return out
+    cells = {f"{p}+{t}": (p, t) for p in f.protocols for t in f.therapies}
+    if ref not in cells:
+        return out  # a reference outside the factorial arms: no factor has a control level
+    rp, rt = cells[ref]
+    if len(f.protocols) > 1:
+        out.append(("protocol", {a: pt[0] for a, pt in cells.items()}, rp))
+    if len(f.therapies) > 1:
+        out.append(("therapy", {a: pt[1] for a, pt in cells.items()}, rt))
     return out
 
 
@@ -152,6 +216,8 @@ def estimate_power(
     alpha: float = 0.05,
     endpoints: Sequence[str] = REPORTED_COMPARISONS,
     target_power: float | None = 0.8,
+    adjust: str = "none",
+    missing_days: str | None = None,
     workers: int = 1,
     chunk_size: int = 5000,
     calibrated: bool = True,
@@ -178,7 +244,14 @@ def estimate_power(
         report's comparisons).
     target_power
         For each comparison, the smallest arm size of the grid whose power reaches this is
-        reported (None: not reported).
+        reported, and the smallest whose Wilson interval lies above it (None: not reported).
+    adjust
+        ``"none"``, ``"holm"`` or ``"bonferroni"``: multiplicity adjustment across the arms
+        compared with the reference (per endpoint and contrast, within each trial); endpoints
+        are not adjusted against each other (choose the primary one with ``endpoints``).
+    missing_days
+        Replaces the spec's ``[analysis] missing_days`` (``"exclude"``, ``"heavy"``,
+        ``"abstinent"``): the answer depends on it when dropout is informative.
     workers, chunk_size
         As for :func:`reconsolidate.trial.run_trial` (they change no result).
     calibrated
@@ -190,32 +263,51 @@ def estimate_power(
     Returns
     -------
     dict
-        JSON-safe: ``spec``, ``seed``, ``design``, ``replicates``, ``alpha``,
+        JSON-safe: ``spec``, ``seed``, ``version``, ``calibrated``, ``design``, ``replicates``,
+        ``alpha``, ``adjust``, ``analysis`` (the scoring settings), ``test``,
         ``reference_arm``, ``patients_per_arm`` (the grid), ``arm_sizes`` (each arm's patients
-        at each grid size), ``target_power``, ``comparisons`` (one per arm and endpoint:
-        ``endpoint``, ``label``, ``kind``, ``arm``, ``reference``, ``by_n`` (per arm size:
-        ``power`` (significant in the arm's favour), its Wilson 95% CI ``ci_low``/``ci_high``,
-        ``n_significant`` (in the arm's favour), ``n_significant_against_arm``,
-        ``rejection_rate`` (significant either way), ``n_not_estimable``, ``median_estimate``
-        over the replicates, ``median_p_value``) and ``smallest_n_for_target``), ``warnings``
-        (model-domain notes) and ``timings`` (seconds).
+        at each grid size), ``target_power``, ``comparisons`` (one per contrast, arm and
+        endpoint: ``contrast`` ("arm": the arm against the reference arm; in a factorial
+        design also "protocol" and "therapy": a factor's level against its control level,
+        pooled over the other factor), ``endpoint``, ``label``, ``kind``, ``arm``,
+        ``reference``, ``by_n`` (per arm size: ``power`` (significant in the arm's favour), its
+        Wilson 95% CI ``ci_low``/``ci_high``, ``n_significant`` (in the arm's favour),
+        ``n_significant_against_arm``, ``rejection_rate`` (significant either way),
+        ``n_not_estimable``, ``median_estimate`` and its 2.5-97.5 percentiles over the
+        replicates ``estimate_p2_5``/``estimate_p97_5``, ``median_p_value``, the mean numbers
+        of patients analysed ``mean_n_arm``/``mean_n_reference``), ``smallest_n_for_target``,
+        ``smallest_n_for_target_ci`` (the smallest size whose interval's lower end reaches the
+        target) and ``no_difference`` (true when no replicate at any size showed any
+        difference: an endpoint that cannot detect anything in this design, e.g. nobody free
+        of heavy days)), ``warnings`` (model-domain notes) and ``timings`` (seconds).
 
     Raises
     ------
     InputError
-        For a one-arm spec, an arm size below the minimum, an unknown endpoint, or a level,
-        target or replicate count out of range (each names the value and what is allowed).
+        For a one-arm spec, an arm size below the minimum, an unknown endpoint, adjustment or
+        missing-day rule, or a level, target or replicate count out of range (each names the
+        value and what is allowed).
     """
     import time
 
+    from reconsolidate import __version__
     from reconsolidate.report.build import reference_arm
     from reconsolidate.trial.engine import make_plan
     from reconsolidate.trial.run import abstinent_last_span_days, run_trial
 
     sizes = _check(spec, patients_per_arm, replicates, alpha, list(endpoints), target_power)
-    design = spec.model_copy(update={"replicates": int(replicates), "shared_patients": False})
+    if adjust not in ADJUSTMENTS:
+        raise InputError(f"adjust {adjust!r}: allowed {', '.join(ADJUSTMENTS)}")
+    update: dict[str, Any] = {"replicates": int(replicates), "shared_patients": False}
+    if missing_days is not None:
+        if missing_days not in MISSING_DAYS:
+            raise InputError(f"missing days {missing_days!r}: allowed {', '.join(MISSING_DAYS)}")
+        update["analysis"] = spec.analysis.model_copy(update={"missing_days": missing_days})
+    design = spec.model_copy(update=update)
     arm_order = [a.name for a in design.all_arms()]
-    ref = design.analysis.reference_arm or reference_arm(arm_order)
+    factorial = design.factorial.model_dump() if design.factorial is not None else None
+    ref = design.analysis.reference_arm or reference_arm(arm_order, factorial)
+    contrasts = _contrasts(design, arm_order, ref)
     # the arm sizes of each grid size, by the spec's own allocation rule
     arm_sizes = {n: design.arm_sizes(n) for n in sizes}
     plan = make_plan(design, spec_dir, sizes[-1], calibrated=calibrated)
@@ -228,71 +320,81 @@ def estimate_power(
 
     t1 = time.perf_counter()
     tables = _replicate_tables(result.outcome_chunks, arm_order)
-    # (endpoint, arm) -> per size: list of (p, estimate) over replicates
-    found: dict[tuple[str, str], dict[int, list[tuple[float | None, float | None]]]] = {}
+    result.outcome_chunks.clear()  # the tables hold the arrays now
+    # (contrast, endpoint, arm) -> per size: list of (p, estimate, n_arm, n_ref) over replicates
+    found: dict[tuple[str, str, str], dict[int, list[tuple]]] = {}
     kinds: dict[str, str] = {}
+    refs = {name: r for name, _, r in contrasts}
     total = len(tables)
     if progress is not None:
         progress("analyse", 0, total)
-    jobs = [(ep, labels, index, sizes, arm_sizes, ref, list(endpoints))
+    jobs = [(ep, labels, index, sizes, arm_sizes, contrasts, list(endpoints), adjust)
             for ep, labels, index in tables.values()]
+    tables.clear()
     for done, per_size in enumerate(_map(_analyse_replicate, jobs, workers), start=1):
+        jobs[done - 1] = ()  # analysed: free its arrays
         for n, rows in per_size:
-            for endpoint, arm, kind, p, est in rows:
+            for contrast, endpoint, arm, kind, p, est, n_arm, n_ref in rows:
                 kinds[endpoint] = kind
-                found.setdefault((endpoint, arm), {}).setdefault(n, []).append((p, est))
+                found.setdefault((contrast, endpoint, arm), {}).setdefault(n, []).append(
+                    (p, est, n_arm, n_ref))
         if progress is not None:
             progress("analyse", done, total)
     k_days = abstinent_last_span_days(design.analysis.abstinent_last_days,
                                       design.follow_up_days)
     comparisons = []
-    for e in endpoints:
-        for arm in arm_order:
-            if (e, arm) not in found:
-                continue
-            by_n = []
-            for n in sizes:
-                res = found[(e, arm)][n]
-                ps = [p for p, _ in res if p is not None]
-                est = [v for _, v in res if v is not None]
-                sig = [v for p, v in res if p is not None and p < alpha]
-                k = sum(1 for v in sig if v is not None and favours_arm(e, v))
-                lo, hi = _wilson(k, len(res))
-                by_n.append({
-                    "patients_per_arm": n,
-                    "power": k / len(res),
-                    "ci_low": max(0.0, lo),
-                    "ci_high": min(1.0, hi),
-                    "n_significant": k,
-                    "n_significant_against_arm": len(sig) - k,
-                    "rejection_rate": len(sig) / len(res),
-                    "n_not_estimable": len(res) - len(ps),
-                    "median_estimate": float(np.median(est)) if est else None,
-                    "median_p_value": float(np.median(ps)) if ps else None,
+    for contrast, mapping, _ in contrasts:
+        levels = list(dict.fromkeys(mapping[a] for a in arm_order if a in mapping))
+        for e in endpoints:
+            for arm in levels:
+                if (contrast, e, arm) not in found:
+                    continue
+                by_n = [_size_row(e, n, found[(contrast, e, arm)][n], alpha) for n in sizes]
+                reach = reach_ci = None
+                if target_power is not None:
+                    reach = next((b["patients_per_arm"] for b in by_n
+                                  if b["power"] >= target_power), None)
+                    reach_ci = next((b["patients_per_arm"] for b in by_n
+                                     if b["ci_low"] >= target_power), None)
+                comparisons.append({
+                    "contrast": contrast,
+                    "endpoint": e,
+                    "label": COMPARISON_LABELS[e].replace("K days", f"{k_days} days"),
+                    "kind": kinds[e],
+                    "arm": arm,
+                    "reference": refs[contrast],
+                    "by_n": by_n,
+                    "smallest_n_for_target": reach,
+                    "smallest_n_for_target_ci": reach_ci,
+                    "no_difference": all(
+                        (v is None or v == (1.0 if kinds[e] == "hazard_ratio" else 0.0))
+                        and (p is None or p >= alpha)
+                        for n in sizes for p, v, _, _ in found[(contrast, e, arm)][n]),
                 })
-            reach = None
-            if target_power is not None:
-                reach = next((b["patients_per_arm"] for b in by_n
-                              if b["power"] >= target_power), None)
-            comparisons.append({
-                "endpoint": e,
-                "label": COMPARISON_LABELS[e].replace("K days", f"{k_days} days"),
-                "kind": kinds[e],
-                "arm": arm,
-                "reference": ref,
-                "by_n": by_n,
-                "smallest_n_for_target": reach,
-            })
+    an = design.analysis
     return {
         "spec": spec.name,
         "seed": int(design.seed),
+        "version": __version__,
         "calibrated": bool(calibrated),
         "design": "parallel groups: each arm draws its own patients (shared_patients = false); "
                   "arm sizes nested (a smaller trial is each arm's first patients)",
         "replicates": int(replicates),
         "alpha": float(alpha),
-        "test": "two-sided, each comparison alone (no multiplicity adjustment), on the "
-                f"reported diary, missing days '{design.analysis.missing_days}'",
+        "adjust": adjust,
+        "analysis": {"missing_days": an.missing_days,
+                     "heavy_drinks_men": an.heavy_drinks_men,
+                     "heavy_drinks_women": an.heavy_drinks_women,
+                     "abstinent_last_days": k_days,
+                     "abstinent_last_min_days": an.abstinent_last_min_days,
+                     "grace_days": an.grace_days,
+                     "baseline_window_days": an.baseline_window_days},
+        "test": "two-sided, on the reported diary, missing days "
+                f"'{an.missing_days}'; "
+                + ("no multiplicity adjustment" if adjust == "none" else
+                   f"{adjust.capitalize()}-adjusted across the arms compared with the "
+                   "reference, per endpoint")
+                + "; endpoints not adjusted against each other",
         "reference_arm": ref,
         "patients_per_arm": sizes,
         "arm_sizes": {str(n): arm_sizes[n] for n in sizes},
@@ -301,4 +403,31 @@ def estimate_power(
         "warnings": list(result.warnings),
         "timings": {"simulate_seconds": t_sim, "analyse_seconds": time.perf_counter() - t1,
                     "patient_days": result.timings.get("patient_days", 0.0)},
+    }
+
+
+def _size_row(endpoint: str, n: int, res: list[tuple], alpha: float) -> dict[str, Any]:
+    """One comparison at one arm size, over the replicates' ``(p, estimate, n_arm, n_ref)``."""
+    ps = [p for p, _, _, _ in res if p is not None]
+    est = np.array([v for _, v, _, _ in res if v is not None], dtype=float)
+    sig = [v for p, v, _, _ in res if p is not None and p < alpha]
+    k = sum(1 for v in sig if v is not None and favours_arm(endpoint, v))
+    lo, hi = _wilson(k, len(res))
+    n_arm = [x for _, _, x, _ in res if x is not None]
+    n_ref = [x for _, _, _, x in res if x is not None]
+    return {
+        "patients_per_arm": n,
+        "power": k / len(res),
+        "ci_low": max(0.0, lo),
+        "ci_high": min(1.0, hi),
+        "n_significant": k,
+        "n_significant_against_arm": len(sig) - k,
+        "rejection_rate": len(sig) / len(res),
+        "n_not_estimable": len(res) - len(ps),
+        "median_estimate": float(np.median(est)) if est.size else None,
+        "estimate_p2_5": float(np.percentile(est, 2.5)) if est.size else None,
+        "estimate_p97_5": float(np.percentile(est, 97.5)) if est.size else None,
+        "median_p_value": float(np.median(ps)) if ps else None,
+        "mean_n_arm": float(np.mean(n_arm)) if n_arm else None,
+        "mean_n_reference": float(np.mean(n_ref)) if n_ref else None,
     }
