@@ -54,21 +54,13 @@ def _run(spec_path: Path, sizes_text: str, replicates: int, alpha: float,
          chunk_size: int, json_out: str | None, uncalibrated: bool, adjust: str = "none",
          missing_days: str | None = None) -> None:
     from reconsolidate._config import load_toml_model
+    from reconsolidate.cli.trial import check_run_options
     from reconsolidate.endpoints import COMPARISON_ENDPOINTS, REPORTED_COMPARISONS
     from reconsolidate.trial.engine import RegimenError, check_regimens
     from reconsolidate.trial.power import ADJUSTMENTS, MISSING_DAYS, estimate_power
     from reconsolidate.trial.spec import TrialSpec
 
-    if json_out not in (None, "-"):
-        from reconsolidate._io import check_output_file
-
-        check_output_file(json_out, "--json")
-    if workers < 1:
-        raise InputError(f"--workers {workers}: must be >= 1")
-    if chunk_size < 1:
-        raise InputError(f"--chunk-size {chunk_size}: must be >= 1")
-    if seed is not None and seed < 0:
-        raise InputError(f"--seed {seed}: must be >= 0")
+    check_run_options(json_out, workers, chunk_size, seed)
     if adjust not in ADJUSTMENTS:
         raise InputError(f"--adjust {adjust!r}: allowed {', '.join(ADJUSTMENTS)}")
     if missing_days is not None and missing_days not in MISSING_DAYS:

@@ -15,7 +15,7 @@ import typer
 
 from reconsolidate.exceptions import InputError
 
-__all__ = ["register"]
+__all__ = ["check_run_options", "register"]
 
 #: Exit code of a run ended by SIGTERM (128 + 15, the shell's convention) or by Ctrl-C (130).
 EXIT_SIGTERM = 143
@@ -180,6 +180,23 @@ def _missing_days_caption(missing_days: str, k_days: int, k_min_days: int) -> st
             f"scored; abstinent last {k_days} d: abstinent/n)")
 
 
+def check_run_options(json_out: str | None, workers: int, chunk_size: int,
+                      seed: int | None) -> None:
+    """The checks of the options every simulating command shares (``trial``, ``power``),
+    before anything runs: an output file needs an existing directory (a typo must not create
+    a tree), workers and chunk size are >= 1, a seed >= 0."""
+    if json_out not in (None, "-"):
+        from reconsolidate._io import check_output_file
+
+        check_output_file(json_out, "--json")
+    if workers < 1:
+        raise InputError(f"--workers {workers}: must be >= 1")
+    if chunk_size < 1:
+        raise InputError(f"--chunk-size {chunk_size}: must be >= 1")
+    if seed is not None and seed < 0:
+        raise InputError(f"--seed {seed}: must be >= 0")
+
+
 def _run(
     spec_path: Path | None,
     out: Path | None,
@@ -201,21 +218,10 @@ def _run(
         return
     if spec_path is None:
         raise InputError("give a trial spec file (e.g. examples/trials/das2019.toml) or --schema")
-    if json_out not in (None, "-"):
-        from reconsolidate._io import check_output_file
-
-        # an output file needs an existing directory (a typo must not create a tree), checked
-        # before the run
-        check_output_file(json_out, "--json")
-    if workers < 1:
-        raise InputError(f"--workers {workers}: must be >= 1")
-    if chunk_size < 1:
-        raise InputError(f"--chunk-size {chunk_size}: must be >= 1")
+    check_run_options(json_out, workers, chunk_size, seed)
     if patients_per_arm is not None and patients_per_arm < MIN_PATIENTS_PER_ARM:
         raise InputError(f"--patients-per-arm {patients_per_arm}: must be >= "
                          f"{MIN_PATIENTS_PER_ARM}")
-    if seed is not None and seed < 0:
-        raise InputError(f"--seed {seed}: must be >= 0")
 
     # (not load_trial_spec: its regimen-file check is make_plan's below, whose message names
     # the file's full resolved path)
