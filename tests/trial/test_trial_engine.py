@@ -625,3 +625,35 @@ def test_plan_spec_states_the_patients_per_arm_it_runs() -> None:
     assert [a.n_patients for a in plan.arms] == [12, 12, 12]
     own = make_plan(spec, EXAMPLES, calibrated=False)
     assert own.spec.patients_per_arm == spec.patients_per_arm
+
+
+def test_no_craving_at_all_still_gives_finite_drinks() -> None:
+    """background_craving 0 and no cue ever met: the usual amount, not 0/0 = NaN drinks that
+    the endpoints then scored as abstinent days (behaviour review)."""
+    from reconsolidate.population.cues import CUE_CLASSES
+    from reconsolidate.trial.engine import simulate_chunk
+
+    zero = {c: 0.0 for c in CUE_CLASSES}
+    plan = _plan("das2019", 30, follow_up_days=20, baseline_days=7, burn_in_days=5,
+                 assessment={"baseline_visit_day": 0, "visit_days": [20]},
+                 behavior={"background_craving": 0.0},
+                 cues={"rate_weekday_per_day": zero, "rate_weekend_per_day": zero})
+    r = simulate_chunk(plan, 0, 0, 0, 30)
+    assert np.isfinite(r.drinks_true).all()
+    assert (r.drinks_true > 0).any()
+    drank = r.drinks_true[r.drinks_true > 0]
+    assert drank.min() >= plan.spec.behavior.min_drinks_per_drinking_day
+
+
+def test_design_notes_name_a_cohort_above_the_cap_and_a_shorter_burn_in() -> None:
+    plan = _plan("kare2022", 20)
+    assert any("above behavior.max_drinks_per_day = 40" in n for n in plan.notes)
+    assert not any("burn-in" in n for n in plan.notes)
+    short = _small_das()
+    assert any(n.startswith("burn-in of 5 days in rounds of 30 (the calibration used 120")
+               for n in short.notes)
+    assert not any("max_drinks" in n for n in _plan("das2019", 20).notes)
+    res = run_trial(_plan("kare2022", 4, follow_up_days=30,
+                          assessment={"baseline_visit_day": 0, "visit_days": [30]}),
+                    out_dir=None)
+    assert res.warnings[0] == plan.notes[0]

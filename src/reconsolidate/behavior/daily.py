@@ -355,9 +355,13 @@ def live_day(
 
     sigma = np.sqrt(np.log1p(params.amount_cv**2))
     z = ndtri(u[:, n_cues + 1])
+    # a patient without any craving at calibration (no background, no cue ever met) drinks
+    # their usual amount: 0/0 gave NaN drinks, scored as abstinent days
+    ref = state.craving_ref
+    ratio = np.divide(kappa, ref, out=np.ones_like(kappa), where=ref > 0.0)
     amount = (
         patients.drinks_per_drinking_day
-        * (kappa / state.craving_ref) ** params.amount_craving_elasticity
+        * ratio ** params.amount_craving_elasticity
         * np.exp(-params.amount_motivation_reduction_per_logit * np.maximum(motivation, 0.0))
         * np.exp(sigma * z - sigma**2 / 2)
     )

@@ -403,7 +403,11 @@ def _days_kernel(days, weekend, detox, record_col, snapshot_col, accumulate, key
                         z = normal_quantile(u_day[q * n_draws + draw_amount])
                         # (kappa / ref)^elasticity exp(-rate motivation+) exp(sigma z - sigma^2/2);
                         # pow, not exp(elasticity log(...)): kappa = 0 with elasticity 0 is allowed
-                        drinks = (dpdd[i] * (kappa / craving_ref[i]) ** elasticity
+                        # a patient without any craving at calibration (no background,
+                        # no cue ever met) drinks their usual amount: 0/0 gave NaN drinks
+                        ref = craving_ref[i]
+                        ratio = kappa / ref if ref > 0.0 else 1.0
+                        drinks = (dpdd[i] * ratio ** elasticity
                                   * math.exp(sigma * z - 0.5 * sigma * sigma
                                              - motivation_rate * max(motivation, 0.0)))
                         drinks = min(max(drinks, min_drinks), max_drinks)

@@ -130,8 +130,10 @@ class BehaviorParams(StrictModel):
         14.0,
         gt=0,
         description=(
-            "ASSUMPTION: half-life of the ketamine motivation lift, days (a transient after-glow "
-            "of a few weeks)"
+            "ASSUMPTION: half-life of the transient part of the ketamine motivation lift, days "
+            "(an after-glow of a few weeks); the rest, ketamine_lasting_fraction, has its own "
+            "half-life of months (calibrated: 94% of the lift, half-life 490 days, so the "
+            "non-specific effect of one infusion lasts most of a year)"
         ),
     )
     habit_weight_logit: float = Field(
@@ -146,10 +148,14 @@ class BehaviorParams(StrictModel):
             "hazard that falls with time abstinent (Kirshenbaum, Olsen & Bickel 2009 J Subst "
             "Abuse Treat 36:8, PMID 18571890 [P abstract]). 2 gives a loop gain "
             "weight x p(1 - p) of at most 0.5 (at p = 0.5): a spell of drinking less is "
-            "amplified and outlasts its cause, while the usual drinking stays the only stable "
-            "state (4 would reach the edge of bistability, less with the cue memories' own "
-            "feedback); to be calibrated under the untreated-stability targets of "
-            "calibration/targets.toml"
+            "amplified and outlasts its cause (4 would reach the edge of bistability on its "
+            "own). With the cue memories' own feedback the loop is bistable for light "
+            "drinkers: at the calibrated 2.43, untreated patients of the COMBINE-like cohort "
+            "who usually drink on 1.5-3 (3-4) days a week drift to 1.4 (2.2) days a week in a "
+            "year, 67% (41%) of them near abstinence, while those drinking on 5 or more days "
+            "stay put (python tools/untreated_stability.py; docs/trial-spec.md, [behavior]); "
+            "calibrated under the untreated-stability targets of calibration/targets.toml, "
+            "which bound the cohort's mean only"
         ),
     )
     habit_time_constant_days: float = Field(

@@ -101,6 +101,9 @@ class TrialPlan:
     arms: list[ArmPlan]
     memory_params: MemoryParams
     calibrated: bool = True  # whether the shipped calibrated defaults were applied
+    #: Notes on the design that the run reports with its model-domain warnings (e.g. a
+    #: cohort whose usual drinking exceeds the daily cap).
+    notes: list[str] = field(default_factory=list)
 
     @property
     def sim_first_day(self) -> int:
@@ -160,8 +163,30 @@ def make_plan(
                 regimens=regs,
             )
         )
+    cap = spec.behavior.max_drinks_per_day
+    over = [a.name for a in arms if a.cohort.drinks_per_drinking_day.bounds[1] > cap]
+    notes = []
+    if over:
+        # the cap clips drinking days silently: patients.parquet's usual drinking would then
+        # overstate what they can drink (a cohort fixed at 80 drank 39.7 per drinking day)
+        high = max(a.cohort.drinks_per_drinking_day.bounds[1] for a in arms)
+        notes.append(
+            f"cohort of arm(s) {', '.join(over)}: usual drinks per drinking day range up to "
+            f"{high:g} US drinks, above behavior.max_drinks_per_day = {cap:g}: drinking days "
+            "above the cap are cut to it")
+    defaults = type(spec).model_fields
+    burn, rnd = defaults["burn_in_days"].default, defaults["burn_in_round_days"].default
+    if (spec.burn_in_days, spec.burn_in_round_days) != (burn, rnd):
+        # the fit was made with the defaults, and the untreated course depends on them (a
+        # 30-day burn-in left a COMBINE-like cohort's drinking rising by 11% over a year, the
+        # default falling by 6%: docs/trial-spec.md, [behavior])
+        notes.append(
+            f"burn-in of {spec.burn_in_days} days in rounds of {spec.burn_in_round_days} (the "
+            f"calibration used {burn} in rounds of {rnd}): the course of untreated drinking "
+            "depends on it")
     return TrialPlan(
-        spec=spec, arms=arms, memory_params=_memory_params(spec.memory), calibrated=calibrated
+        spec=spec, arms=arms, memory_params=_memory_params(spec.memory), calibrated=calibrated,
+        notes=notes,
     )
 
 

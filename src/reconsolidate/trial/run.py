@@ -790,7 +790,7 @@ def run_trial(
                         else {"status": "not applied (uncalibrated documented defaults)"}
                     ),
                     "summary": summary,
-                    "warnings": domain_warnings(domain_counts),
+                    "warnings": plan.notes + domain_warnings(domain_counts),
                     "timings": timings_out,
                 },
             )
@@ -799,4 +799,5 @@ def run_trial(
     timings["patient_days"] = float(patient_days)
     timings["simulated_patient_days"] = float(simulated_days)
     return TrialResult(summary=summary, timings=timings, out_dir=Path(out_dir) if out_dir else None,
-                       warnings=domain_warnings(domain_counts), outcome_chunks=chunks)
+                       warnings=plan.notes + domain_warnings(domain_counts),
+                       outcome_chunks=chunks)
