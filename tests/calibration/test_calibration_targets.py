@@ -221,6 +221,15 @@ def test_mean_abs_change_sees_individuals_diverge_behind_a_stable_mean() -> None
                                       statistic="mean_abs_deviation_from_usual")],
                              {"s": {"A": usual}})
     assert dev == pytest.approx(50.0)  # 0% or 100% in the window against a usual 50%
+    # a band of the cohort: only the patients usually drinking on fewer than 3 days a week
+    usual.usual_drinking_days_pct = np.array([20.0, 80.0, 80.0, 80.0])
+    (light,) = predict_targets([_target(endpoint="percent_drinking_days",
+                                        statistic="mean_abs_deviation_from_usual",
+                                        usual_days_per_week_below=3.0)], {"s": {"A": usual}})
+    assert light == pytest.approx(20.0)  # patient 0 alone: 0% in the window against 20%
+    with pytest.raises(ValueError, match="usual_days_per_week_below belongs to statistic"):
+        _target(endpoint="percent_drinking_days", statistic="mean_abs_change",
+                usual_days_per_week_below=3.0)
     with pytest.raises(ValueError, match="defined for endpoint 'percent_drinking_days' only"):
         _target(endpoint="drinks_per_week", statistic="mean_abs_deviation_from_usual")
     with pytest.raises(ValueError, match="mean_abs_change needs a per-patient"):
@@ -339,9 +348,25 @@ def test_calibration_loss_prefers_passing_every_target() -> None:
 
     all_pass = loss(ts, [far_edge(t) for t in ts])
     for k, t in enumerate(ts):
+        if t.weight == 0.0:
+            continue  # a diagnostic: reported, never fitted (next test)
         one_miss = [centre(u) for u in ts]
         one_miss[k] = t.interval[1] + 0.2 * t.loss_scale
         assert all_pass < loss(ts, one_miss), t.id
+
+
+def test_a_weight_0_target_is_reported_but_costs_nothing() -> None:
+    """untreated_light_drinkers_deviation_12mo is a diagnostic: missing it by any amount leaves
+    the loss as it is, while validate still reports it (and the shipped fit fails it)."""
+    ts = load_targets().select(None)
+    (k,) = [i for i, t in enumerate(ts) if t.id == "untreated_light_drinkers_deviation_12mo"]
+    assert ts[k].weight == 0.0
+    base = [float(t.published) if not isinstance(t.published, str) else t.interval[0]
+            for t in ts]
+    far = list(base)
+    far[k] = 80.0
+    assert loss(ts, far) == loss(ts, base)
+    assert not ts[k].passed(80.0)
 
 
 def test_lab_constraints_penalise_failed_paradigm_checks(tmp_path: Path) -> None:

@@ -260,7 +260,11 @@ def _mean_abs_deviation_from_usual(d: ArmData, t: Target) -> float:
     patient was sampled with."""
     if d.usual_drinking_days_pct is None:
         raise InputError(f"target {t.id!r}: the simulated arm carries no usual drinking days")
-    return _finite_mean(np.abs(_per_patient(d, t) - d.usual_drinking_days_pct))
+    dev = np.abs(_per_patient(d, t) - d.usual_drinking_days_pct)
+    if t.usual_days_per_week_below is not None:
+        # a band of the cohort (light drinkers): the cohort's mean hides their drift
+        dev = dev[d.usual_drinking_days_pct < 100.0 * t.usual_days_per_week_below / 7.0]
+    return _finite_mean(dev)
 
 
 def _predict_one(t: Target, arms: dict[str, ArmData]) -> float:

@@ -112,6 +112,10 @@ class Target(StrictModel):
     data: Literal["reported", "true"] = Field(
         "reported", description="TLFB-reported drinking (as a trial sees it) or the true drinking"
     )
+    usual_days_per_week_below: float | None = Field(
+        None, gt=0, le=7,
+        description="for statistic 'mean_abs_deviation_from_usual': only the patients whose "
+        "usual drinking days per week (the cohort covariate) are below this")
     published: float | str
     interval: tuple[float, float]
     scale: float | None = Field(
@@ -142,6 +146,10 @@ class Target(StrictModel):
             self.endpoint != "drinks_per_week"
         ):
             raise ValueError("change_pct is defined for endpoint 'drinks_per_week' only")
+        if (self.usual_days_per_week_below is not None
+                and self.statistic != "mean_abs_deviation_from_usual"):
+            raise ValueError("usual_days_per_week_below belongs to statistic "
+                             "'mean_abs_deviation_from_usual'")
         if self.statistic == "mean_abs_change" and self.endpoint in (
             "abstinent_day", "days_to_first_heavy_day", "no_heavy_drinking_days",
             "abstinent_last_days",
