@@ -65,6 +65,8 @@ def validate(
             "statistic": t.statistic,
             "window_days": list(t.window_days),
             "uncertainty": t.uncertainty,
+            # 0: a diagnostic, reported but not fitted (the loss ignores it)
+            "weight": t.weight,
         })
     from reconsolidate.calibration.predict import lab_checks, loss
 

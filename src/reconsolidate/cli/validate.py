@@ -72,8 +72,11 @@ def register(app: typer.Typer) -> None:
         from rich.table import Table
 
         prov = res["calibration"]
-        title = (f"calibration targets: {res['n_passed']}/{res['n_targets']} pass "
-                 f"(parameters: {prov.get('status', 'calibrated')}"
+        diagnostic = [r for r in res["targets"] if r.get("weight", 1.0) == 0.0]
+        title = (f"calibration targets: {res['n_passed']}/{res['n_targets']} pass"
+                 + (f", {len(diagnostic)} of them a diagnostic with weight 0 (not fitted)"
+                    if diagnostic else "")
+                 + f" (parameters: {prov.get('status', 'calibrated')}"
                  + (f", {prov.get('date_utc')}" if prov.get("date_utc") else "") + ")")
         table = Table(title=title)
         for col in ("target", "arm", "window", "published", "interval", "predicted", ""):
@@ -84,7 +87,8 @@ def register(app: typer.Typer) -> None:
                 r["id"], r["arm"], f"{r['window_days'][0]}..{r['window_days'][1]}",
                 _fmt(r["published"]), f"[{_fmt(lo)}, {_fmt(hi)}]",
                 _fmt_predicted(r["predicted"], r["passed"], (lo, hi)),
-                "[green]pass[/green]" if r["passed"] else "[red]FAIL[/red]",
+                ("[green]pass[/green]" if r["passed"] else "[red]FAIL[/red]")
+                + (" (diagnostic, weight 0)" if r.get("weight", 1.0) == 0.0 else ""),
             )
         console = Console(width=None if sys.stdout.isatty() else 200)
         console.print(table)
