@@ -63,7 +63,7 @@ def test_calibration_wilson_intervals_match_the_counts() -> None:
         assert t.interval[0] == pytest.approx(100 * lo, abs=0.051)
         assert t.interval[1] == pytest.approx(100 * hi, abs=0.051)
         checked += 1
-    assert checked == 4
+    assert checked == 6
 
 
 def test_calibration_bad_targets_file_names_the_field(tmp_path: Path) -> None:
@@ -401,3 +401,19 @@ def test_validate_table_shows_a_failing_value_apart_from_its_bound() -> None:
     assert _fmt_predicted(-6.998, False, (-100.0, -6.999)) == "-6.998"
     assert _fmt_predicted(-6.998, True, (-100.0, -5.0)) == "-7"  # passing: as before
     assert _fmt_predicted(None, False, (0.0, 1.0)) == "-"
+
+
+def test_who_risk_level_reductions_compare_the_window_with_the_baseline() -> None:
+    """who_reduction_1_level / _2_levels: the WHO level over the window against the level over
+    the scenario's baseline window (men: 61-100 g a day is 'high', 0-40 'low')."""
+    # 7 baseline days then 7 window days, US drinks of 14 g
+    heavy_then_none = [5.0] * 7 + [0.0] * 7      # 70 g/day (high) -> 0 (low): 2 levels
+    heavy_then_medium = [5.0] * 7 + [3.5] * 7     # 70 g/day (high) -> 49 g/day (medium): 1
+    steady = [5.0] * 14                           # no change
+    sims = {"s": {"A": _arm(np.array([heavy_then_none, heavy_then_medium, steady]))}}
+    one, two = predict_targets([
+        _target(endpoint="who_reduction_1_level", statistic="mean"),
+        _target(endpoint="who_reduction_2_levels", statistic="mean"),
+    ], sims)
+    assert one == pytest.approx(100 * 2 / 3)
+    assert two == pytest.approx(100 / 3)

@@ -179,6 +179,16 @@ def _columns(d: ArmData, first: int, last: int) -> slice:
     return slice(a, b)
 
 
+def _baseline_drinks_per_week(d: ArmData, t: Target) -> np.ndarray:
+    """(N,) each patient's drinks per week over the scenario's baseline window (NaN: none
+    observed)."""
+    x = d.reported if t.data == "reported" else d.true
+    base = x[:, _columns(d, *d.baseline_days)]
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return 7.0 * np.nanmean(base, axis=1)
+
+
 def _endpoints(d: ArmData, t: Target) -> Any:
     x = d.reported if t.data == "reported" else d.true
     w = x[:, _columns(d, *t.window_days)]
@@ -191,6 +201,9 @@ def _endpoints(d: ArmData, t: Target) -> Any:
         heavy_drinks_men=an.heavy_drinks_men,
         heavy_drinks_women=an.heavy_drinks_women,
         abstinent_last_days=w.shape[1],
+        # the WHO risk-level reductions compare the window with the baseline window
+        baseline_drinks_per_week=(_baseline_drinks_per_week(d, t)
+                                  if t.endpoint.startswith("who_reduction") else None),
     )
 
 
@@ -200,7 +213,8 @@ def _per_patient(d: ArmData, t: Target) -> np.ndarray:
     if t.endpoint == "drinking_days_per_week":
         return 7.0 * np.asarray(ep.percent_drinking_days, dtype=np.float64) / 100.0
     v = np.asarray(getattr(ep, t.endpoint), dtype=np.float64)
-    if t.endpoint in ("no_heavy_drinking_days", "abstinent_last_days"):
+    if t.endpoint in ("no_heavy_drinking_days", "abstinent_last_days",
+                      "who_reduction_1_level", "who_reduction_2_levels"):
         v = 100.0 * v
     return v
 
@@ -229,11 +243,7 @@ def _change_pct(d: ArmData, t: Target) -> float:
     observed day in it (dropouts, who drank more at baseline): on the Das 9-month window about
     half of each arm, which made every arm's change 3-4 points larger.
     """
-    x = d.reported if t.data == "reported" else d.true
-    base = x[:, _columns(d, *d.baseline_days)]
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        base_dpw = 7.0 * np.nanmean(base, axis=1)
+    base_dpw = _baseline_drinks_per_week(d, t)
     ep = _endpoints(d, t)
     now = np.asarray(ep.drinks_per_week, dtype=np.float64)
     both = np.isfinite(base_dpw) & np.isfinite(now)

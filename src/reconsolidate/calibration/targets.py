@@ -65,6 +65,8 @@ Endpoint = Literal[
     "abstinent_last_days",
     "abstinent_day",
     "days_to_first_heavy_day",
+    "who_reduction_1_level",
+    "who_reduction_2_levels",
 ]
 ENDPOINTS: tuple[str, ...] = get_args(Endpoint)
 #: Endpoints on which a higher value is the better outcome (less drinking); on the others a lower
@@ -152,7 +154,7 @@ class Target(StrictModel):
                              "'mean_abs_deviation_from_usual'")
         if self.statistic == "mean_abs_change" and self.endpoint in (
             "abstinent_day", "days_to_first_heavy_day", "no_heavy_drinking_days",
-            "abstinent_last_days",
+            "abstinent_last_days", "who_reduction_1_level", "who_reduction_2_levels",
         ):
             raise ValueError("mean_abs_change needs a per-patient rate or amount as endpoint "
                              "(e.g. 'percent_drinking_days', 'drinks_per_week')")
