@@ -212,17 +212,23 @@ def test_evaluate_refuses_a_targets_file_edited_since_the_calibration_read_it(
     assert first["predicted"]
 
 
-def test_a_parameter_a_scenario_sets_itself_cannot_be_freed(tmp_path: Path) -> None:
-    """Freeing cohort.treatment_seeking_fraction, which the untreated scenario sets to 0: the
-    fit overrode it but the installed fit would not (recorded loss 62.0, installed 54.1);
-    refused before the first trial, naming parameter and scenario."""
+def _with_parameter(tmp_path: Path, name: str, low: float, high: float) -> Path:
+    """A copy of the shipped targets (and scenarios) with one more free parameter."""
     shipped = load_targets()
     user = tmp_path / "mine"
     shutil.copytree(shipped.base / "scenarios", user / "scenarios")
     tpath = user / "targets.toml"
     tpath.write_text(shipped.path.read_text(encoding="utf-8") + (
-        '\n[[parameters]]\nname = "cohort.treatment_seeking_fraction"\nlow = 0.0\nhigh = 1.0\n'
-        'why = "test"\n'), encoding="utf-8")
+        f'\n[[parameters]]\nname = "{name}"\nlow = {low}\nhigh = {high}\nwhy = "test"\n'),
+        encoding="utf-8")
+    return tpath
+
+
+def test_a_parameter_a_scenario_sets_itself_cannot_be_freed(tmp_path: Path) -> None:
+    """Freeing cohort.treatment_seeking_fraction, which the untreated scenario sets to 0: the
+    fit overrode it but the installed fit would not (recorded loss 62.0, installed 54.1);
+    refused before the first trial, naming parameter and scenario."""
+    tpath = _with_parameter(tmp_path, "cohort.treatment_seeking_fraction", 0.0, 1.0)
     with pytest.raises(InputError, match=r"cohort\.treatment_seeking_fraction: scenario "
                                          r"'untreated' .* sets it itself"):
         calibrate(tpath, budget=1, seed=1, batch_size=1, patients_per_arm=4)
@@ -232,13 +238,7 @@ def test_a_therapy_no_target_scenario_simulates_cannot_be_freed(tmp_path: Path) 
     """therapy.mbrp.*: no scenario of the shipped targets gives mindfulness-based relapse
     prevention, so nothing constrains it; the fit would have written wherever the sampler left
     it as calibrated. Refused before the first trial, naming the therapies that are simulated."""
-    shipped = load_targets()
-    user = tmp_path / "mine"
-    shutil.copytree(shipped.base / "scenarios", user / "scenarios")
-    tpath = user / "targets.toml"
-    tpath.write_text(shipped.path.read_text(encoding="utf-8") + (
-        '\n[[parameters]]\nname = "therapy.mbrp.motivation_logit_per_session"\nlow = 0.0\n'
-        'high = 0.5\nwhy = "test"\n'), encoding="utf-8")
+    tpath = _with_parameter(tmp_path, "therapy.mbrp.motivation_logit_per_session", 0.0, 0.5)
     with pytest.raises(InputError, match=r"therapy\.mbrp\.motivation_logit_per_session: no arm "
                                          r"of its targets' scenarios .* receives the 'mbrp' "
                                          r"therapy.*allowed: .*education, met"):
