@@ -30,12 +30,13 @@ def _pct(v: float) -> str:
     return f"{100.0 * v:.0f}"
 
 
-def _cell(b: dict[str, Any], replicates: int) -> str:
-    """"74 [61-84]": power, % (Wilson 95% CI); "+ 70 against" when trials were significant
-    against the arm (a 0% power that hides a harmful arm would mislead)."""
+def _cell(b: dict[str, Any]) -> str:
+    """"74 [61-84]": power, % (Wilson 95% CI); "(21 against)" when that many trials were
+    significant against the arm (a 0% power that hides a harmful arm would mislead)."""
     text = f"{_pct(b['power'])} [{_pct(b['ci_low'])}-{_pct(b['ci_high'])}]"
-    if b["n_significant_against_arm"]:
-        text += f" +{_pct(b['n_significant_against_arm'] / replicates)} against"
+    k = b["n_significant_against_arm"]
+    if k:
+        text += f" ({k} against)"
     return text
 
 
@@ -129,10 +130,10 @@ def _print_table(result: dict[str, Any]) -> None:
         f"{result['reference_arm']}",
         caption=f"{result['design']}; {result['test']}. Estimate: median over the replicates "
         f"at the largest size [2.5-97.5 percentiles] (difference, arm minus reference, or "
-        "hazard ratio: < 1 = fewer first heavy days in the arm). 'against': trials "
-        "significant against the arm. 'n for target': the smallest size reaching it; '?' when "
-        "its interval does not clear the target (add replicates). Main effects of a factorial "
-        "design pool the other factor's arms.")
+        "hazard ratio: < 1 = fewer first heavy days in the arm). '(k against)': k of the "
+        f"{reps} trials significant against the arm. 'n for target': the smallest size "
+        "reaching it; '?' when its interval does not clear the target (add replicates). Main "
+        "effects of a factorial design pool the other factor's arms.")
     table.add_column("comparison")
     table.add_column("endpoint")
     for n in sizes:
@@ -149,7 +150,7 @@ def _print_table(result: dict[str, Any]) -> None:
         who = (f"{c['arm']} vs {c['reference']}" if c["contrast"] == "arm" else
                f"{c['contrast']}: {c['arm']} vs {c['reference']}")
         label = c["label"] + (" - no difference in any trial" if c["no_difference"] else "")
-        row = [who, label, *(_cell(b, reps) for b in c["by_n"]), _estimate(c)]
+        row = [who, label, *(_cell(b) for b in c["by_n"]), _estimate(c)]
         if target is not None:
             reach, sure = c["smallest_n_for_target"], c["smallest_n_for_target_ci"]
             row.append(f"> {sizes[-1]}" if reach is None
