@@ -164,6 +164,13 @@ def test_bad_arguments_are_refused(tmp_path: Path, kwargs: dict, match: str) -> 
         estimate_power(_load(_spec(tmp_path)), tmp_path, args.pop("patients_per_arm"), **args)
 
 
+def test_a_run_whose_outcomes_would_not_fit_in_memory_is_refused(tmp_path: Path) -> None:
+    # 1000 replicates x 2 arms x 5000 patients: about 12 GB of outcomes, refused at once
+    with pytest.raises(InputError, match=r"1000 replicates x 10000 patients at the largest "
+                                         r"size: about 12.0 GB .* allowed up to 6 GB"):
+        estimate_power(_load(_spec(tmp_path)), tmp_path, [10, 5000], replicates=1000)
+
+
 def test_one_arm_spec_is_refused(tmp_path: Path) -> None:
     spec = _load(_spec(tmp_path))
     one = spec.model_copy(update={"arms": spec.arms[:1]})

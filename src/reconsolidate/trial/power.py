@@ -57,6 +57,11 @@ __all__ = ["ADJUSTMENTS", "DEFAULT_REPLICATES", "MAX_REPLICATES", "estimate_powe
 #: Replicate trials per arm size by default: the Monte Carlo standard error of a power of 50%
 #: is then 3.5 points (1.5 points at 95%).
 DEFAULT_REPLICATES = 200
+#: Bytes of per-patient outcomes a simulated patient holds until its trial is analysed
+#: (measured: 81 arrays, 578 B, Das example).
+OUTCOME_BYTES_PER_PATIENT = 600
+#: Largest memory the held outcomes may take, GB (a 2-core CI machine has several).
+MAX_OUTCOMES_GB = 6.0
 #: At most this many replicates (the spec's own bound on ``replicates``).
 MAX_REPLICATES = int(next(m.le for m in TrialSpec.model_fields["replicates"].metadata
                           if getattr(m, "le", None) is not None))
@@ -310,6 +315,15 @@ def estimate_power(
     contrasts = _contrasts(design, arm_order, ref)
     # the arm sizes of each grid size, by the spec's own allocation rule
     arm_sizes = {n: design.arm_sizes(n) for n in sizes}
+    # every trial's per-patient outcomes are held until analysed (about 580 B a patient, twice
+    # while the replicates' tables are built): refuse what would not fit, before simulating
+    n_patients = replicates * sum(arm_sizes[sizes[-1]].values())
+    need_gb = 2.0 * OUTCOME_BYTES_PER_PATIENT * n_patients / 1e9
+    if need_gb > MAX_OUTCOMES_GB:
+        raise InputError(
+            f"{replicates} replicates x {sum(arm_sizes[sizes[-1]].values())} patients at the "
+            f"largest size: about {need_gb:.1f} GB of outcomes held in memory; allowed up to "
+            f"{MAX_OUTCOMES_GB:g} GB (fewer replicates or a smaller largest arm size)")
     plan = make_plan(design, spec_dir, sizes[-1], calibrated=calibrated)
 
     t0 = time.perf_counter()
