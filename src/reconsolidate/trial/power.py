@@ -39,6 +39,7 @@ import numpy as np
 from reconsolidate.endpoints import (
     COMPARISON_ENDPOINTS,
     COMPARISON_LABELS,
+    CONTINUOUS_ENDPOINTS,
     REPORTED_COMPARISONS,
     ParticipantEndpoints,
     compare_arms,
@@ -157,6 +158,9 @@ def _analyse_replicate(job: tuple) -> list[tuple[int, list[tuple]]]:
         sub = ep.subset(keep)
         rows = []
         for contrast, mapping, ref in contrasts:
+            if contrast == "interaction":
+                rows += _interaction_rows(sub, labels[keep], mapping, endpoints, adjust)
+                continue
             lab = np.array([mapping.get(a, "") for a in labels[keep]], dtype=object)
             use = lab != ""  # arms outside the contrast (explicit arms of a factorial spec)
             cs = compare_arms(sub.subset(use), lab[use].astype(str), reference=ref,
@@ -176,10 +180,54 @@ def _analyse_replicate(job: tuple) -> list[tuple[int, list[tuple]]]:
     return out
 
 
+def _interaction_rows(ep: ParticipantEndpoints, labels: np.ndarray,
+                      cells: dict[str, tuple[str, str, str, str]], endpoints: Sequence[str],
+                      adjust: str) -> list[tuple]:
+    """Factorial interactions: for each (protocol, therapy) pair of non-control levels, the
+    difference of differences ``(m[p+t] - m[p+t0]) - (m[p0+t] - m[p0+t0])`` of an endpoint's
+    per-patient values (t0, p0: the control levels), with a Welch-Satterthwaite t test on the
+    four cells' sample variances. Continuous and binary endpoints (binary in percentage points);
+    no hazard-ratio interaction. ``(contrast, endpoint, label, kind, p, estimate, n_arm,
+    n_reference)`` rows, n = patients of the p+t cell and of the control cell."""
+    from scipy.stats import t as student_t
+
+    rows: list[tuple] = []
+    for e in endpoints:
+        if e == "time_to_first_heavy_day":
+            continue
+        binary = e.startswith("percent_") and e not in CONTINUOUS_ENDPOINTS
+        values = np.asarray(getattr(ep, e.removeprefix("percent_") if binary else e), float)
+        if binary:
+            values = 100.0 * values
+        fam = []
+        for label, (c11, c10, c01, c00) in cells.items():
+            stats = []
+            for c in (c11, c10, c01, c00):
+                v = values[labels == c]
+                v = v[np.isfinite(v)]
+                stats.append((v.mean() if v.size else math.nan,
+                              v.var(ddof=1) if v.size > 1 else math.nan, v.size))
+            (m11, v11, n11), (m10, v10, n10), (m01, v01, n01), (m00, v00, n00) = stats
+            est = (m11 - m10) - (m01 - m00)
+            parts = [v / n for v, n in ((v11, n11), (v10, n10), (v01, n01), (v00, n00))]
+            se2 = sum(parts)
+            p: float | None = None
+            if math.isfinite(se2) and se2 > 0 and min(n11, n10, n01, n00) >= 2:
+                df = se2**2 / sum(x**2 / (n - 1) for x, n in zip(
+                    parts, (n11, n10, n01, n00), strict=True))
+                p = float(2.0 * student_t.sf(abs(est) / math.sqrt(se2), df))
+            fam.append((label, p, est if math.isfinite(est) else None, n11, n00))
+        adj = _adjusted([f[1] for f in fam], adjust)
+        rows += [("interaction", e, label, "difference_of_differences", pa, est, n11, n00)
+                 for (label, _, est, n11, n00), pa in zip(fam, adj, strict=True)]
+    return rows
+
+
 def _contrasts(spec: TrialSpec, arm_order: list[str], ref: str
-               ) -> list[tuple[str, dict[str, str], str]]:
+               ) -> list[tuple[str, dict[str, Any], str]]:
     """``(name, arm -> level, reference level)``: every arm against the reference arm, and in a
-    factorial design each factor's main effect (its levels pooled over the other factor's)."""
+    factorial design each factor's main effect (its levels pooled over the other factor's) and
+    each interaction (``"P x T"`` -> its four cells, :func:`_interaction_rows`)."""
     out = [("arm", {a: a for a in arm_order}, ref)]
     f = spec.factorial
     if f is None or (len(f.protocols) < 2 and len(f.therapies) < 2):
@@ -192,6 +240,10 @@ def _contrasts(spec: TrialSpec, arm_order: list[str], ref: str
         out.append(("protocol", {a: pt[0] for a, pt in cells.items()}, rp))
     if len(f.therapies) > 1:
         out.append(("therapy", {a: pt[1] for a, pt in cells.items()}, rt))
+    inter = {f"{p} x {t}": (f"{p}+{t}", f"{p}+{rt}", f"{rp}+{t}", ref)
+             for p in f.protocols if p != rp for t in f.therapies if t != rt}
+    if inter:
+        out.append(("interaction", inter, "additive effects"))
     return out
 
 
@@ -274,7 +326,8 @@ def estimate_power(
         at each grid size), ``target_power``, ``comparisons`` (one per contrast, arm and
         endpoint: ``contrast`` ("arm": the arm against the reference arm; in a factorial
         design also "protocol" and "therapy": a factor's level against its control level,
-        pooled over the other factor), ``endpoint``, ``label``, ``kind``, ``arm``,
+        pooled over the other factor, and "interaction": ``"P x T"``, the difference of
+        differences against additive effects), ``endpoint``, ``label``, ``kind``, ``arm``,
         ``reference``, ``by_n`` (per arm size: ``power`` (significant in the arm's favour), its
         Wilson 95% CI ``ci_low``/``ci_high``, ``n_significant`` (in the arm's favour),
         ``n_significant_against_arm``, ``rejection_rate`` (significant either way),
@@ -337,7 +390,7 @@ def estimate_power(
     result.outcome_chunks.clear()  # the tables hold the arrays now
     # (contrast, endpoint, arm) -> per size: list of (p, estimate, n_arm, n_ref) over replicates
     found: dict[tuple[str, str, str], dict[int, list[tuple]]] = {}
-    kinds: dict[str, str] = {}
+    kinds: dict[tuple[str, str], str] = {}
     refs = {name: r for name, _, r in contrasts}
     total = len(tables)
     if progress is not None:
@@ -349,7 +402,7 @@ def estimate_power(
         jobs[done - 1] = ()  # analysed: free its arrays
         for n, rows in per_size:
             for contrast, endpoint, arm, kind, p, est, n_arm, n_ref in rows:
-                kinds[endpoint] = kind
+                kinds[(contrast, endpoint)] = kind
                 found.setdefault((contrast, endpoint, arm), {}).setdefault(n, []).append(
                     (p, est, n_arm, n_ref))
         if progress is not None:
@@ -358,7 +411,8 @@ def estimate_power(
                                       design.follow_up_days)
     comparisons = []
     for contrast, mapping, _ in contrasts:
-        levels = list(dict.fromkeys(mapping[a] for a in arm_order if a in mapping))
+        levels = (list(mapping) if contrast == "interaction" else
+                  list(dict.fromkeys(mapping[a] for a in arm_order if a in mapping)))
         for e in endpoints:
             for arm in levels:
                 if (contrast, e, arm) not in found:
@@ -373,15 +427,18 @@ def estimate_power(
                 comparisons.append({
                     "contrast": contrast,
                     "endpoint": e,
-                    "label": COMPARISON_LABELS[e].replace("K days", f"{k_days} days"),
-                    "kind": kinds[e],
+                    "label": COMPARISON_LABELS[e].replace("K days", f"{k_days} days")
+                    + (" - interaction (difference of differences)"
+                       if contrast == "interaction" else ""),
+                    "kind": kinds[(contrast, e)],
                     "arm": arm,
                     "reference": refs[contrast],
                     "by_n": by_n,
                     "smallest_n_for_target": reach,
                     "smallest_n_for_target_ci": reach_ci,
                     "no_difference": all(
-                        (v is None or v == (1.0 if kinds[e] == "hazard_ratio" else 0.0))
+                        (v is None or v == (1.0 if kinds[(contrast, e)] == "hazard_ratio"
+                                            else 0.0))
                         and (p is None or p >= alpha)
                         for n in sizes for p, v, _, _ in found[(contrast, e, arm)][n]),
                 })
