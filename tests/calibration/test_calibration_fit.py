@@ -177,3 +177,16 @@ def test_calibrate_cli_records_the_refinement_in_the_command(tmp_path: Path) -> 
     assert prov["radius"] == 0.05
     # the single trial is the start itself
     assert load_fitted(out / "fitted.toml")["parameters"] == _start()
+
+
+def test_a_subset_of_targets_names_the_parameters_it_leaves_unconstrained() -> None:
+    """Dakwar's arms receive MET, not alcohol education: calibrating to its targets alone
+    leaves therapy.education.* unconstrained, which the result says (the whole file, whose
+    COMBINE scenario has education, constrains it: no refusal)."""
+    from reconsolidate.calibration.fit import _refuse_parameters_set_by_scenarios
+    from reconsolidate.calibration.targets import load_targets
+
+    lt = load_targets()
+    assert _refuse_parameters_set_by_scenarios(lt, ["dakwar2020"]) == [
+        "therapy.education.motivation_logit_per_session"]
+    assert _refuse_parameters_set_by_scenarios(lt, ["combine", "dakwar2020"]) == []

@@ -242,3 +242,32 @@ def test_full_damage_spares_the_cue_not_retrieved(model) -> None:
     assert r["RET+KET"]["predictions"]["cs_n"] == pytest.approx(
         r["RET+PBO"]["predictions"]["cs_n"], abs=1e-6)
     assert r["RET+PBO"]["predictions"]["cs_n"] > 0.9
+
+
+@pytest.mark.parametrize("model", ["reference", "population"])
+def test_another_condition_in_another_context_changes_nothing(tmp_path, model) -> None:
+    """A condition's result depends on what it presents, not on the others': nader2000 plus a
+    condition that alone uses context B (second review: RET+KET went 0.39 -> 0.29)."""
+    from pathlib import Path
+
+    builtin = Path(__file__).resolve().parents[2] / "src" / "reconsolidate" / "memory" / "paradigms"
+    text = (builtin / "nader2000.toml").read_text()
+    text = text.replace('contexts = ["A"]', 'contexts = ["A", "B"]')
+    text = text.replace('regimen = "zarate', f'regimen = "{builtin}/regimens/zarate').replace(
+        '-40min"', '-40min.toml"')
+    text += '''
+[phases.in_b]
+context = "B"
+trials = [{ cue = "tone", reward = true, repeat = 4 }]
+
+[[conditions]]
+name = "other"
+steps = [{ phase = "in_b" }, { test = "ltm", context = "B", delay_h = 24 }]
+'''
+    path = tmp_path / "nader_plus.toml"
+    path.write_text(text)
+    wide = run_paradigm(path, model).conditions
+    base = _run("nader2000", model).conditions
+    for name, c in base.items():
+        assert wide[name] == c, name
+    assert "other" in wide

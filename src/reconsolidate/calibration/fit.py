@@ -71,7 +71,10 @@ class CalibrationResult:
         One dict per trial (ask order): ``number``, ``batch``, ``params``, ``loss``, ``predicted``,
         ``target_loss``, ``lab_penalty``, ``lab_passed``, ``lab_checks``.
     settings
-        seed, budget, batch size, sampler, targets path and SHA-256, patients per arm.
+        seed, budget, batch size, sampler, targets path and SHA-256, patients per arm, and
+        ``unconstrained_parameters``: the free parameters of a therapy no arm of the selected
+        targets' scenarios receives (calibrating to a subset, ``target_ids``): searched, but no
+        selected target constrains them (the fitted file's provenance names them).
     timings
         ``wall_seconds``.
     """
@@ -186,7 +189,7 @@ def _make_sampler(optuna: Any, sampler: str, seed: int, budget: int, batch_size:
                + (", x0=start" if x0 is not None else "") + ")")
 
 
-def _refuse_parameters_set_by_scenarios(lt: Any, scenarios: list[str]) -> None:
+def _refuse_parameters_set_by_scenarios(lt: Any, scenarios: list[str]) -> list[str]:
     """A free parameter that a scenario spec sets itself would be calibrated there (the fit
     overrides it) but ignored once the fit is installed (a spec's own values win): the loss the
     fit records would not be the one it gives. Refuse it up front, naming both."""
@@ -214,9 +217,9 @@ def _refuse_parameters_set_by_scenarios(lt: Any, scenarios: list[str]) -> None:
     # prediction: the fit would leave it wherever the sampler happened to put it and write
     # that as calibrated (a targets file of the Das trial alone with therapy.met.* free)
     every = sorted({t.scenario for t in lt.targets})
-    therapies = {str(spec.therapy_of(a).name)
-                 for spec in (load_trial_spec(lt.scenario_path(x)) for x in every)
-                 for a in spec.all_arms()}
+    by_scenario = {x: {str(spec.therapy_of(a).name) for a in spec.all_arms()}
+                   for x, spec in ((x, load_trial_spec(lt.scenario_path(x))) for x in every)}
+    therapies = set().union(*by_scenario.values())
     for p in lt.parameters:
         parts = p.name.split(".")
         if parts[0] == "therapy" and len(parts) == 3 and parts[1] not in therapies:
@@ -226,6 +229,12 @@ def _refuse_parameters_set_by_scenarios(lt: Any, scenarios: list[str]) -> None:
                 "constrains it; allowed: parameters of the therapies they simulate "
                 f"({', '.join(sorted(therapies - {'none'})) or 'none'}); add a target whose "
                 "scenario uses it, or remove it from [[parameters]]")
+    # a subset of the targets (target_ids) may leave a therapy's parameters unconstrained: the
+    # fit keeps searching them (the file declares them) and the result names them
+    reached = set().union(*(by_scenario.get(x, set()) for x in scenarios))
+    return [p.name for p in lt.parameters
+            if p.name.split(".")[0] == "therapy" and len(p.name.split(".")) == 3
+            and p.name.split(".")[1] not in reached]
 
 
 def calibrate(
@@ -296,7 +305,8 @@ def calibrate(
     selected = lt.select(target_ids)
     ids = tuple(t.id for t in selected)
     tpath = str(lt.path)
-    _refuse_parameters_set_by_scenarios(lt, sorted({t.scenario for t in selected}))
+    unconstrained = _refuse_parameters_set_by_scenarios(
+        lt, sorted({t.scenario for t in selected}))
     start_info: dict[str, Any] | None = None
     start_params: dict[str, float] | None = None
     if start is not None:
@@ -382,6 +392,9 @@ def calibrate(
         "target_ids": list(ids),
         "patients_per_arm": patients_per_arm,
         "parameters": [p.model_dump() for p in lt.parameters],
+        # free parameters no arm of the selected targets' scenarios uses (a subset of the
+        # targets): searched but constrained by nothing
+        "unconstrained_parameters": unconstrained,
     }
     return CalibrationResult(
         best_params=dict(best["params"]),
@@ -553,6 +566,8 @@ def write_calibration(
         ),
         "status": "calibrated",
     }
+    if result.settings.get("unconstrained_parameters"):
+        prov["unconstrained_parameters"] = list(result.settings["unconstrained_parameters"])
     best = _best_trial(result.history)
     if best.get("lab_checks"):
         prov["target_loss"] = best["target_loss"]

@@ -73,8 +73,11 @@ def register(app: typer.Typer) -> None:
 
         prov = res["calibration"]
         diagnostic = [r for r in res["targets"] if r.get("weight", 1.0) == 0.0]
-        title = (f"calibration targets: {res['n_passed']}/{res['n_targets']} pass"
-                 + (f", {len(diagnostic)} of them a diagnostic with weight 0 (not fitted)"
+        fitted = [r for r in res["targets"] if r.get("weight", 1.0) != 0.0]
+        title = (f"calibration targets: {sum(r['passed'] for r in fitted)}/{len(fitted)} fitted "
+                 "targets pass"
+                 + (f"; diagnostics (weight 0, not fitted): "
+                    f"{sum(r['passed'] for r in diagnostic)}/{len(diagnostic)} pass"
                     if diagnostic else "")
                  + f" (parameters: {prov.get('status', 'calibrated')}"
                  + (f", {prov.get('date_utc')}" if prov.get("date_utc") else "") + ")")

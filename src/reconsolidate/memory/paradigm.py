@@ -528,24 +528,25 @@ class ParadigmResult:
         return all(c["passed"] for c in self.checks)
 
 
-def _used_features(par: Paradigm) -> tuple[dict[int, int], dict[int, int]]:
-    """The cues and contexts some trial or test of the paradigm presents, each mapped to its
+def _used_features(events: list[_Event]) -> tuple[dict[int, int], dict[int, int]]:
+    """The cues and contexts a condition's trials and tests present, each mapped to its
     feature index in the models.
 
-    A declared name that nothing presents is left out of the models: in the latent-cause
+    A name the condition never presents is left out of its model: in the latent-cause
     likelihood every feature counts, and one that is always 0 favours the existing causes over
     a new one, so each unused name changed the results (nader2000's RET+KET response went 0.31
-    -> 0.19 -> 0.12 with 1, 2, 3 contexts declared; paradigm review). A paradigm's results
-    depend on what it presents, not on its lists of names.
+    -> 0.19 -> 0.12 with 1, 2, 3 contexts declared; paradigm review), and so did a context
+    that only another condition presents (RET+KET 0.39 -> 0.29 beside a condition in context B;
+    second review). A condition's result depends on what it presents, not on the paradigm's
+    lists of names or on its other conditions.
     """
     cues: set[int] = set()
     contexts: set[int] = set()
-    for c in par.conditions:
-        for e in _timeline(par, c).events:
-            if e.kind != "us":
-                cues.add(e.cue)
-            contexts.add(e.context)
-    # a paradigm always presents some cue: its tests probe one (the first by default)
+    for e in events:
+        if e.kind != "us":
+            cues.add(e.cue)
+        contexts.add(e.context)
+    # a condition always presents some cue: it has a test, which probes one
     return ({c: i for i, c in enumerate(sorted(cues))},
             {c: i for i, c in enumerate(sorted(contexts))})
 
@@ -553,8 +554,8 @@ def _used_features(par: Paradigm) -> tuple[dict[int, int], dict[int, int]]:
 def _run_condition(loaded: LoadedParadigm, cond: Condition, model: str,
                    params: MemoryParams) -> dict[str, Any]:
     par = loaded.paradigm
-    cue_map, ctx_map = _used_features(par)
     tl = _timeline(par, cond)
+    cue_map, ctx_map = _used_features(tl.events)
     occ = _Occupancy(loaded, tl.drugs)
     tau = params.lability_tau_min
     ev = tl.events

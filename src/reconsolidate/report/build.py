@@ -341,8 +341,9 @@ def _memory_section(run_dir: Path, arms: list[str], shared_patients: bool = True
             "session. "
             + ("Arms share their patients (common random numbers), so their curves coincide "
                "before the first session of any arm. " if shared_patients and same_people else
-               "The arms share their patients' random numbers but not their cohort or "
-               "therapy, so their curves can differ before day 0 too. " if shared_patients else
+               "The arms share their patients' random numbers but not their cohort, "
+               "therapy or size, so their curves can differ before day 0 too. "
+               if shared_patients else
                "Each arm has its own patients (shared_patients = false), so their curves "
                "differ by chance before day 0 too. ")
             + f"Patients per arm{' (all replicates)' if pooled else ''}: {n_txt}. With many "
@@ -352,10 +353,12 @@ def _memory_section(run_dir: Path, arms: list[str], shared_patients: bool = True
 
 
 def _same_people_before_day0(meta: dict[str, Any]) -> bool:
-    """Whether every arm has the same cohort and therapy (with shared patients, their
-    patients then live the same days until the first session of any arm)."""
+    """Whether every arm has the same cohort, therapy and size (with shared patients, their
+    patients then live the same days until the first session of any arm; a larger arm has
+    patients the others lack, so its mean differs)."""
     arms = list(meta.get("arms", {}).values())
-    key = [json.dumps([a.get("cohort"), a.get("therapy")], sort_keys=True, default=str)
+    key = [json.dumps([a.get("cohort"), a.get("therapy"), a.get("n_patients")],
+                      sort_keys=True, default=str)
            for a in arms]
     return len(set(key)) <= 1
 
