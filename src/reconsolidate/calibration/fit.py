@@ -197,44 +197,44 @@ def _refuse_parameters_set_by_scenarios(lt: Any, scenarios: list[str]) -> list[s
     from reconsolidate.trial.spec import load_trial_spec
 
     probe = {p.name: p.low for p in lt.parameters}
+    # every scenario a target of the file uses, each spec read once
+    every = sorted({t.scenario for t in lt.targets} | set(scenarios))
+    specs = {x: load_trial_spec(lt.scenario_path(x)) for x in every}
     for scen in scenarios:
-        path = lt.scenario_path(scen)
-        spec = load_trial_spec(path)
         skipped: list[str] = []
         # also names an unknown parameter, or a low bound the model refuses, before the fit
         # (they surfaced only at the first evaluation)
         try:
-            apply_parameters(spec, probe, only_unset=True, skipped=skipped)
+            apply_parameters(specs[scen], probe, only_unset=True, skipped=skipped)
         except InputError as exc:
             raise InputError(f"{lt.path}: [[parameters]]: {exc}") from None
         if skipped:
             raise InputError(
-                f"{lt.path}: [[parameters]] {', '.join(skipped)}: scenario {scen!r} ({path}) "
-                "sets it itself, so the fit would tune a value the installed fit never uses; "
-                "allowed: parameters the scenarios leave to the defaults (remove it from the "
-                "scenario or from [[parameters]])")
+                f"{lt.path}: [[parameters]] {', '.join(skipped)}: scenario {scen!r} "
+                f"({lt.scenario_path(scen)}) sets it itself, so the fit would tune a value the "
+                "installed fit never uses; allowed: parameters the scenarios leave to the "
+                "defaults (remove it from the scenario or from [[parameters]])")
+    therapy_of = {x: {str(spec.therapy_of(a).name) for a in spec.all_arms()}
+                  for x, spec in specs.items()}
+    therapies = set().union(*therapy_of.values())
+    # the therapy of each therapy parameter ("therapy.NAME.field")
+    named = {p.name: p.name.split(".")[1] for p in lt.parameters
+             if p.name.split(".")[0] == "therapy" and len(p.name.split(".")) == 3}
     # a therapy's parameter that no arm of the file's target scenarios receives changes no
     # prediction: the fit would leave it wherever the sampler happened to put it and write
     # that as calibrated (a targets file of the Das trial alone with therapy.met.* free)
-    every = sorted({t.scenario for t in lt.targets})
-    by_scenario = {x: {str(spec.therapy_of(a).name) for a in spec.all_arms()}
-                   for x, spec in ((x, load_trial_spec(lt.scenario_path(x))) for x in every)}
-    therapies = set().union(*by_scenario.values())
-    for p in lt.parameters:
-        parts = p.name.split(".")
-        if parts[0] == "therapy" and len(parts) == 3 and parts[1] not in therapies:
+    for name, therapy in named.items():
+        if therapy not in therapies:
             raise InputError(
-                f"{lt.path}: [[parameters]] {p.name}: no arm of its targets' scenarios "
-                f"({', '.join(every)}) receives the {parts[1]!r} therapy, so no target "
+                f"{lt.path}: [[parameters]] {name}: no arm of its targets' scenarios "
+                f"({', '.join(every)}) receives the {therapy!r} therapy, so no target "
                 "constrains it; allowed: parameters of the therapies they simulate "
                 f"({', '.join(sorted(therapies - {'none'})) or 'none'}); add a target whose "
                 "scenario uses it, or remove it from [[parameters]]")
     # a subset of the targets (target_ids) may leave a therapy's parameters unconstrained: the
     # fit keeps searching them (the file declares them) and the result names them
-    reached = set().union(*(by_scenario.get(x, set()) for x in scenarios))
-    return [p.name for p in lt.parameters
-            if p.name.split(".")[0] == "therapy" and len(p.name.split(".")) == 3
-            and p.name.split(".")[1] not in reached]
+    reached = set().union(*(therapy_of[x] for x in scenarios))
+    return [name for name, therapy in named.items() if therapy not in reached]
 
 
 def calibrate(

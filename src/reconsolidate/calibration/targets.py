@@ -31,6 +31,7 @@ from typing import Literal, get_args
 from pydantic import Field, model_validator
 
 from reconsolidate._config import StrictModel, load_toml_model
+from reconsolidate.endpoints.summary import HIGHER_IS_BETTER as _ENDPOINT_HIGHER_IS_BETTER
 from reconsolidate.exceptions import InputError
 
 __all__ = [
@@ -70,12 +71,10 @@ Endpoint = Literal[
 ]
 ENDPOINTS: tuple[str, ...] = get_args(Endpoint)
 #: Endpoints on which a higher value is the better outcome (less drinking); on the others a lower
-#: value is. An ``effect_share`` is defined only when its ``share_of_arm`` does better than the
-#: reference on this scale.
-HIGHER_IS_BETTER: frozenset[str] = frozenset({
-    "percent_days_abstinent", "no_heavy_drinking_days", "abstinent_last_days", "abstinent_day",
-    "days_to_first_heavy_day",
-})
+#: value is: the endpoints' own table (:data:`reconsolidate.endpoints.HIGHER_IS_BETTER`) and the
+#: targets' daily ``abstinent_day``. An ``effect_share`` is defined only when its
+#: ``share_of_arm`` does better than the reference on this scale.
+HIGHER_IS_BETTER: frozenset[str] = _ENDPOINT_HIGHER_IS_BETTER | {"abstinent_day"}
 PARAMETER_GROUPS = ("behavior", "memory", "therapy", "cohort")
 
 

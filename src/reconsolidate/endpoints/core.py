@@ -217,11 +217,12 @@ class ParticipantEndpoints:
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Every per-participant array by name (for tables)."""
-        return {
-            f.name: getattr(self, f.name)
-            for f in fields(self)
-            if f.name not in ("n_days_window", "settings")
-        }
+        return {name: getattr(self, name) for name in self.arrays_fields()}
+
+    @classmethod
+    def arrays_fields(cls) -> list[str]:
+        """The names of the per-participant arrays (:meth:`arrays`), in field order."""
+        return [f.name for f in fields(cls) if f.name not in ("n_days_window", "settings")]
 
     @classmethod
     def from_columns(cls, columns: Any, source: str = "the table") -> ParticipantEndpoints:
@@ -233,7 +234,7 @@ class ParticipantEndpoints:
         InputError
             When ``columns`` lacks an endpoint column (naming ``source``).
         """
-        names = [f.name for f in fields(cls) if f.name not in ("n_days_window", "settings")]
+        names = cls.arrays_fields()
         missing = [f for f in names if f not in columns]
         if missing:
             raise InputError(f"{source} lacks endpoint columns: {', '.join(missing[:5])}")

@@ -27,9 +27,11 @@ __all__ = [
     "COMPARISON_ENDPOINTS",
     "COMPARISON_LABELS",
     "CONTINUOUS_ENDPOINTS",
+    "HIGHER_IS_BETTER",
     "REPORTED_COMPARISONS",
     "abstinence_matrix",
     "compare_arms",
+    "comparison_estimate",
     "favours_arm",
     "summarize_arms",
 ]
@@ -78,23 +80,35 @@ COMPARISON_LABELS = {
     "time_to_first_heavy_day": "time to first heavy day (hazard ratio)",
 }
 
+#: Per-participant endpoints on which a higher value is the better outcome (more abstinence,
+#: more responders, a later first drink); on the other drinking measures a lower value is. The
+#: one table of the direction of benefit: :data:`BENEFIT_DIRECTION` and the calibration's
+#: targets derive theirs from it.
+HIGHER_IS_BETTER: frozenset[str] = frozenset({
+    "percent_days_abstinent", "no_heavy_drinking_days", "abstinent_last_days",
+    "who_reduction_1_level", "who_reduction_2_levels", "days_to_first_heavy_day",
+    "days_to_first_drink",
+})
+
+
+def _benefit_sign(comparison: str) -> int:
+    if comparison == "time_to_first_heavy_day":
+        # a later first heavy day is better, so a hazard ratio below 1 is
+        return -1 if "days_to_first_heavy_day" in HIGHER_IS_BETTER else 1
+    binary = comparison.removeprefix("percent_")
+    name = binary if binary in BINARY_ENDPOINTS else comparison
+    return 1 if name in HIGHER_IS_BETTER else -1
+
+
 #: Which way each compared endpoint's estimate favours the arm over the reference: +1 when a
 #: larger difference does (more abstinence, more responders), -1 when a smaller one does (less
 #: drinking; for the hazard ratio of a first heavy day, a ratio below 1).
-BENEFIT_DIRECTION = {
-    "percent_days_abstinent": 1,
-    "percent_drinking_days": -1,
-    "percent_heavy_drinking_days": -1,
-    "drinks_per_drinking_day": -1,
-    "drinks_per_week": -1,
-    "change_drinks_per_week": -1,
-    "grams_per_day": -1,
-    "percent_no_heavy_drinking_days": 1,
-    "percent_abstinent_last_days": 1,
-    "percent_who_reduction_1_level": 1,
-    "percent_who_reduction_2_levels": 1,
-    "time_to_first_heavy_day": -1,
-}
+BENEFIT_DIRECTION: dict[str, int] = {c: _benefit_sign(c) for c in COMPARISON_ENDPOINTS}
+
+
+def comparison_estimate(c: dict) -> float | None:
+    """The estimate of one :func:`compare_arms` result: its hazard ratio, or its difference."""
+    return c.get("hazard_ratio") if c["kind"] == "hazard_ratio" else c.get("difference")
 
 
 def favours_arm(endpoint: str, estimate: float) -> bool:

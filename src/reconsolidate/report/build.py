@@ -24,6 +24,7 @@ from reconsolidate.endpoints.stats import _wilson
 from reconsolidate.endpoints.summary import (
     COMPARISON_LABELS,
     REPORTED_COMPARISONS,
+    comparison_estimate,
     favours_arm,
 )
 from reconsolidate.exceptions import InputError
@@ -526,7 +527,7 @@ def _comparison_rows(ep: Any, labels: np.ndarray, ref: str, k: Any,
     for c in compare_arms(ep, labels, reference=ref):
         if c["endpoint"] not in want:
             continue
-        est = c.get("hazard_ratio") if c["kind"] == "hazard_ratio" else c.get("difference")
+        est = comparison_estimate(c)
         digits = 2 if c["kind"] == "hazard_ratio" else 1
         ci = (f"[{_fmt(c.get('ci_low'), digits)}, {_fmt(c.get('ci_high'), digits)}]"
               if c.get("ci_low") is not None else "-")

@@ -43,6 +43,7 @@ from reconsolidate.endpoints import (
     REPORTED_COMPARISONS,
     ParticipantEndpoints,
     compare_arms,
+    comparison_estimate,
     favours_arm,
 )
 from reconsolidate.endpoints.stats import _wilson
@@ -101,15 +102,17 @@ def _replicate_tables(chunks: list[tuple[str, int, int, dict[str, np.ndarray]]],
     by_rep: dict[int, dict[str, list[tuple[int, dict[str, np.ndarray]]]]] = {}
     for arm, rep, start, out in chunks:
         by_rep.setdefault(rep, {}).setdefault(arm, []).append((start, out))
+    # the endpoint columns only (the outcomes also hold the true_* drinking, lab ratings...)
+    fields = ParticipantEndpoints.arrays_fields()
     tables = {}
     for rep, arms in sorted(by_rep.items()):
-        cols: dict[str, list[np.ndarray]] = {}
+        cols: dict[str, list[np.ndarray]] = {k: [] for k in fields}
         labels, index = [], []
         for arm in arm_order:
             for start, out in sorted(arms.get(arm, []), key=lambda t: t[0]):
                 n = len(out["included"])
-                for k, v in out.items():
-                    cols.setdefault(k, []).append(np.asarray(v))
+                for k in fields:
+                    cols[k].append(np.asarray(out[k]))
                 labels.append(np.full(n, arm, dtype=object))
                 index.append(np.arange(start, start + n))
         ep = ParticipantEndpoints.from_columns({k: np.concatenate(v) for k, v in cols.items()},
@@ -119,7 +122,7 @@ def _replicate_tables(chunks: list[tuple[str, int, int, dict[str, np.ndarray]]],
 
 
 def _estimate(c: dict[str, Any]) -> float | None:
-    v = c.get("hazard_ratio") if c["kind"] == "hazard_ratio" else c.get("difference")
+    v = comparison_estimate(c)
     return None if v is None or not math.isfinite(float(v)) else float(v)
 
 
@@ -131,19 +134,14 @@ ADJUSTMENTS = ("none", "holm", "bonferroni")
 def _adjusted(ps: list[float | None], method: str) -> list[float | None]:
     """Holm or Bonferroni adjusted p-values of one family (None: not estimable, left out)."""
     idx = [i for i, p in enumerate(ps) if p is not None]
-    m = len(idx)
     out: list[float | None] = list(ps)
-    if method == "none" or m <= 1:
+    if method == "none" or len(idx) <= 1:
         return out
-    if method == "bonferroni":
-        for i in idx:
-            out[i] = min(1.0, float(ps[i]) * m)  # type: ignore[arg-type]
-        return out
-    order = sorted(idx, key=lambda i: float(ps[i]))  # type: ignore[arg-type]
-    running = 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * float(ps[i])))  # type: ignore[arg-type]
-        out[i] = running
+    from statsmodels.stats.multitest import multipletests
+
+    adjusted = multipletests([float(ps[i]) for i in idx], method=method)[1]  # type: ignore[arg-type]
+    for i, v in zip(idx, adjusted, strict=True):
+        out[i] = float(v)
     return out
 
 

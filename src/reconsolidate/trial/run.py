@@ -370,7 +370,7 @@ def summarize(
     """
     out: dict[str, dict[str, Any]] = {}
     last_key = abstinent_last_key(abstinent_last_days, n_days_window)
-    ep_fields = set(ParticipantEndpoints.__dataclass_fields__) - {"n_days_window", "settings"}
+    ep_fields = set(ParticipantEndpoints.arrays_fields())
     for arm in arms:
         parts = outcomes[arm]
         cat = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
