@@ -200,7 +200,10 @@ def test_erfc_coefficients_are_those_of_the_fit_script():
     spec = importlib.util.spec_from_file_location("fit_erfc", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    np.testing.assert_allclose(pop._ERFC_CHEB, mod.fit(), rtol=1e-9, atol=1e-17)
+    # atol: the last coefficients are ~1e-16 and the least-squares solution's last bits
+    # differ between LAPACK builds (3e-16 seen); each coefficient multiplies a Chebyshev
+    # polynomial bounded by 1, so 23 x 2e-15 stays far below the fit's 2e-13 relative error
+    np.testing.assert_allclose(pop._ERFC_CHEB, mod.fit(), rtol=1e-9, atol=2e-15)
 
 
 @pytest.mark.parametrize("sx", [1.0, 0.02, 0.005])
