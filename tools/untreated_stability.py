@@ -9,9 +9,12 @@ should stay near its usual frequency; the calibration's stability targets bound 
 cohort's mean deviation.
 
     python tools/untreated_stability.py [--patients N] [--days D] [--habit-weight W] [--cohort C]
+                                        [--behavior NAME=VALUE ...]
 
 ``--habit-weight`` replaces ``behavior.habit_weight_logit`` (0 removes the habit feedback and
-leaves the cue memories' own).
+leaves the cue memories' own); ``--behavior`` replaces any ``[behavior]`` parameter (e.g.
+``extinction_opportunity_fraction=1``: every cue exposure of a day without drinking an
+extinction trial).
 """
 
 from __future__ import annotations
@@ -44,15 +47,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--patients", type=int, default=3000)
     ap.add_argument("--days", type=int, default=365)
     ap.add_argument("--habit-weight", type=float, default=None)
+    ap.add_argument("--behavior", action="append", default=[], metavar="NAME=VALUE",
+                    help="replace a [behavior] parameter (repeatable)")
     ap.add_argument("--cohort", default="combine", help="cohort preset (e.g. das2019)")
     args = ap.parse_args(argv)
-    beh = None if args.habit_weight is None else {"habit_weight_logit": args.habit_weight}
+    beh: dict[str, float] = {}
+    if args.habit_weight is not None:
+        beh["habit_weight_logit"] = args.habit_weight
+    for item in args.behavior:
+        name, sep, value = item.partition("=")
+        if not sep:
+            ap.error(f"--behavior {item!r}: expected NAME=VALUE")
+        beh[name.strip()] = float(value)
     plan = make_plan(spec(args.days, beh, args.cohort), ".", args.patients)
     r = simulate_chunk(plan, 0, 0, 0, args.patients)
     usual = r.patients.drinking_days_per_week
     last = (r.drinks_true[:, -91:] > 0).mean(axis=1) * 7.0
     print(f"cohort {args.cohort}, untreated, {args.patients} patients, days 0-{args.days - 1}; "
-          f"habit weight {plan.spec.behavior.habit_weight_logit:.3g} log-odds")
+          f"habit weight {plan.spec.behavior.habit_weight_logit:.3g} log-odds; extinction "
+          f"opportunity {plan.spec.behavior.extinction_opportunity_fraction:.3g}")
     print("usual drinking days/week | patients | usual mean | last 91 days mean | "
           "near abstinent (< 0.5/week)")
     for lo, hi in BANDS:

@@ -77,11 +77,11 @@ def test_day_craving_is_a_bounded_monotone_noisy_or(cr, exposed, b) -> None:
     assert np.allclose(none, b)
 
 
-def _run(p, m, s, days: int, **kw) -> np.ndarray:
+def _run(p, m, s, days: int, bp: BehaviorParams = BP, **kw) -> np.ndarray:
     out = []
     for d in range(days):
         u = PatientStream(9, "test.day", 8, d).uniform(0, p.n)
-        out.append(live_day(m, s, p, BP, MP, u, weekend=(d % 7) >= 5, **kw))
+        out.append(live_day(m, s, p, bp, MP, u, weekend=(d % 7) >= 5, **kw))
         mem.advance(m, 24.0)
         s.decay(BP, np.full(p.n, 180.0), 1.0)
     return np.array(out).T
@@ -106,6 +106,33 @@ def test_abstinence_extinguishes_and_drinking_reinforces_cue_memories() -> None:
     abstinent_cr = mem.response(m_abst, MP).mean()
     assert abstinent_cr < drinking_cr - 0.05
     assert drinking_cr > 0.5 * before
+
+
+@pytest.mark.parametrize("share", [0.0, 0.25, 1.0])
+def test_a_dry_days_exposures_are_extinction_trials_at_the_opportunity_share(share) -> None:
+    # forced abstinence for one day: the exposures that count as extinction trials are the
+    # (patient, cue) pairs whose trial count moved; given an exposure (u < p), u < share x p
+    # picks a share of them, the rest leave the memory untouched
+    p, m, s = _setup(4000)
+    before = m.copy()
+    u = PatientStream(9, "test.day", 8, 0).uniform(0, p.n)
+    bp = BehaviorParams(extinction_opportunity_fraction=share)
+    live_day(m, s, p, bp, MP, u, weekend=False, forced_abstinent=np.ones(p.n, bool))
+    exposed = u[:, :6] < p.exposure_prob_weekday
+    learned = (m.n0 + m.n1) > (before.n0 + before.n1)
+    assert not (learned & ~exposed).any()
+    untouched = ~learned
+    for f in ("w0", "w1", "n0", "n1", "tmean0_h", "tmean1_h", "lab0", "lab1"):
+        assert np.array_equal(getattr(m, f)[untouched], getattr(before, f)[untouched]), f
+    if share == 0.0:
+        assert not learned.any()
+    else:
+        k, n = int(learned.sum()), int(exposed.sum())
+        # binomial: within 4 standard deviations of the share
+        assert abs(k - share * n) <= 4 * np.sqrt(n * share * (1 - share)) + 1e-9
+        assert learned[exposed].any()
+        assert m.w0[learned].sum() + m.w1[learned].sum() < (
+            before.w0[learned].sum() + before.w1[learned].sum())
 
 
 def test_motivation_lowers_drinking_and_amount() -> None:

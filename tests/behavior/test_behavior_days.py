@@ -95,6 +95,10 @@ def _reference(p, m, st, bp, plan: DayPlan, stream: CounterStream, skill_hl: np.
         # apart, so only such a window changes the daily-life course (drinks, weights and
         # lability then differ from the default's); both implementations must use it
         ("das2019", BehaviorParams(), MemoryParams(consolidation_window_tau_multiple=30.0)),
+        # part or none of a dry day's exposures are extinction trials: both implementations
+        # take the same exposures from the same uniforms
+        ("das2019", BehaviorParams(extinction_opportunity_fraction=0.3), MP),
+        ("combine", BehaviorParams(extinction_opportunity_fraction=0.0), MP),
     ],
 )
 def test_kernel_matches_numpy_reference(cohort: str, bp: BehaviorParams,

@@ -356,17 +356,22 @@ def test_calibration_loss_prefers_passing_every_target() -> None:
 
 
 def test_a_weight_0_target_is_reported_but_costs_nothing() -> None:
-    """untreated_light_drinkers_deviation_12mo is a diagnostic: missing it by any amount leaves
-    the loss as it is, while validate still reports it (and the shipped fit fails it)."""
+    """combine_placebo_who_2_levels_last4w is a diagnostic: missing it by any amount leaves
+    the loss as it is, while validate still reports it (and the shipped fit fails it); the
+    light drinkers' stability target, a diagnostic until session 14, now counts."""
     ts = load_targets().select(None)
-    (k,) = [i for i, t in enumerate(ts) if t.id == "untreated_light_drinkers_deviation_12mo"]
-    assert ts[k].weight == 0.0
+    (k,) = [i for i, t in enumerate(ts) if t.id == "combine_placebo_who_2_levels_last4w"]
+    (j,) = [i for i, t in enumerate(ts) if t.id == "untreated_light_drinkers_deviation_12mo"]
+    assert ts[k].weight == 0.0 and ts[j].weight == 1.0
     base = [float(t.published) if not isinstance(t.published, str) else t.interval[0]
             for t in ts]
     far = list(base)
-    far[k] = 80.0
+    far[k] = 5.0
     assert loss(ts, far) == loss(ts, base)
-    assert not ts[k].passed(80.0)
+    assert not ts[k].passed(5.0)
+    far = list(base)
+    far[j] = 80.0
+    assert loss(ts, far) > loss(ts, base) + 1.0
 
 
 def test_lab_constraints_penalise_failed_paradigm_checks(tmp_path: Path) -> None:

@@ -20,8 +20,10 @@ per-patient loop):
    weeks in which daily drinking re-teaches a weakened cue memory;
 4. the amount is the patient's usual drinks per drinking day times
    ``(kappa / kappa_ref_i)^elasticity x exp(-rate M_i)`` with log-normal day-to-day noise;
-5. learning: every exposed cue is a rewarded exposure when the patient drank that day and an
-   unrewarded one (extinction) when not (:func:`reconsolidate.memory.population.expose`); a drinking
+5. learning: every exposed cue is a rewarded exposure when the patient drank that day; on a day
+   without drinking a share ``extinction_opportunity_fraction`` of the exposures (those at
+   which a drink was an option) are unrewarded ones (extinction) and the others leave the
+   memory as it was (:func:`reconsolidate.memory.population.expose`); a drinking
    day without any cue is an unsignalled reward (:func:`~reconsolidate.memory.population.us_alone`);
    a drinking day also costs part of the motivation lifts (abstinence-violation effect); the
    habit moves towards today's drinking (1) or abstinence (0).
@@ -368,9 +370,13 @@ def live_day(
     amount = np.clip(amount, params.min_drinks_per_drinking_day, params.max_drinks_per_day)
     drinks = np.where(drink, amount, 0.0)
 
-    # Learning: exposed cues are rewarded on drinking days and extinguished otherwise.
-    if exposed.any():
-        mem.expose(memory, exposed, drink, memory_params)
+    # Learning: exposed cues are rewarded on drinking days; on other days an exposure is an
+    # extinction trial only where drinking was an option (extinction_opportunity_fraction of
+    # them, decided by the exposure's own uniform: given u < prob, u / prob is uniform).
+    learn = exposed & (drink[:, None]
+                       | (u[:, :n_cues] < prob * params.extinction_opportunity_fraction))
+    if learn.any():
+        mem.expose(memory, learn, drink, memory_params)
     no_cue_drink = drink & ~exposed.any(axis=1)
     if no_cue_drink.any():
         mem.us_alone(memory, no_cue_drink)

@@ -201,6 +201,7 @@ def live_days(
         float(-np.expm1(-1.0 / bp.habit_time_constant_days)),
         float(np.exp(-_LN2 * 1.0 / bp.ketamine_lasting_half_life_days)),
         float(np.exp(-_LN2 * 1.0 / bp.recruitment_regression_half_life_days)),
+        bp.extinction_opportunity_fraction,
     ])
     p = mp
     memory_consts = np.array([
@@ -253,6 +254,7 @@ def _days_kernel(days, weekend, detox, record_col, snapshot_col, accumulate, key
     habit_rate = behavior[12]
     decay_lasting = behavior[13]
     decay_regression = behavior[14]
+    opportunity = behavior[15]
     # memory constants (order: live_days)
     alpha_c = memory_consts[0]
     off = memory_consts[1]
@@ -414,11 +416,18 @@ def _days_kernel(days, weekend, detox, record_col, snapshot_col, accumulate, key
                     rc = record_col[d]
                     if rc >= 0:
                         drinks_out[i, rc] = drinks
-                    # 5. learning (below, in the lanes): exposed cues rewarded on a drinking day,
-                    # extinguished otherwise
+                    # 5. learning (below, in the lanes): exposed cues rewarded on a drinking day;
+                    # otherwise extinguished where drinking was an option (as daily.live_day:
+                    # the exposure's own uniform decides), left as they were elsewhere
                     r = 1.0 if drink else 0.0
                     for j in range(first_lane[q], first_lane[q + 1]):
                         b[_L_R + j] = r
+                    if not drink:
+                        for j in range(first_lane[q], first_lane[q + 1]):
+                            c = idx[j] - i * cc
+                            prob = prob_we[i, c] if wkend else prob_wd[i, c]
+                            if u_day[q * n_draws + c] >= prob * opportunity:
+                                b[_L_MASK + j] = 0.0
                     cue_free_drink[q] = drink and not any_exposed
                     if drink:
                         # abstinence-violation effect, softened by coping skill

@@ -132,7 +132,7 @@ class BehaviorParams(StrictModel):
         description=(
             "ASSUMPTION: half-life of the transient part of the ketamine motivation lift, days "
             "(an after-glow of a few weeks); the rest, ketamine_lasting_fraction, has its own "
-            "half-life of months (calibrated: 94% of the lift, half-life 490 days, so the "
+            "half-life of months (calibrated: 79% of the lift, half-life 364 days, so the "
             "non-specific effect of one infusion lasts most of a year)"
         ),
     )
@@ -149,13 +149,34 @@ class BehaviorParams(StrictModel):
             "Abuse Treat 36:8, PMID 18571890 [P abstract]). 2 gives a loop gain "
             "weight x p(1 - p) of at most 0.5 (at p = 0.5): a spell of drinking less is "
             "amplified and outlasts its cause (4 would reach the edge of bistability on its "
-            "own). With the cue memories' own feedback the loop is bistable for light "
-            "drinkers: at the calibrated 2.43, untreated patients of the COMBINE-like cohort "
-            "who usually drink on 1.5-3 (3-4) days a week drift to 1.4 (2.2) days a week in a "
-            "year, 67% (41%) of them near abstinence, while those drinking on 5 or more days "
-            "stay put (python tools/untreated_stability.py; docs/trial-spec.md, [behavior]); "
-            "calibrated under the untreated-stability targets of calibration/targets.toml, "
-            "which bound the cohort's mean only"
+            "own). With the cue memories' own feedback the loop can be bistable for light "
+            "drinkers: at the calibrated 2.9, untreated patients of the COMBINE-like cohort who "
+            "usually drink on 1.5-3 days a week keep their frequency on average (2.55 -> 2.69 "
+            "days a week in months 10-12) but 22% of them end near abstinence (python "
+            "tools/untreated_stability.py; docs/trial-spec.md, [behavior]); calibrated under "
+            "the untreated-stability targets of calibration/targets.toml, which bound the "
+            "cohort's mean and the light drinkers' mean deviation"
+        ),
+    )
+    extinction_opportunity_fraction: float = Field(
+        1.0,
+        ge=0,
+        le=1,
+        description=(
+            "ASSUMPTION: share of the cue exposures of a day without drinking that are "
+            "extinction trials (drinking was an option and did not happen); the others (an "
+            "advert on the way to work, a pub passed at lunchtime) carry no expectation of a "
+            "drink and leave the cue memory as it was. Extinction is bound to the context in "
+            "which the outcome was expected and transfers poorly to others (Bouton 2004 Learn "
+            "Mem 11:485, doi:10.1101/lm.78804 [abs]; for alcohol cue exposure, Conklin & "
+            "Tiffany 2002 Addiction 97:155, doi:10.1046/j.1360-0443.2002.00014.x [abs]). 1 "
+            "makes every such exposure an extinction trial (the model before session 14); with "
+            "it the cue memories' own feedback drives untreated light drinkers to abstinence "
+            "within a year (67% of those usually drinking on 1.5-3 days a week, with the "
+            "shipped fit's other values: python tools/untreated_stability.py --behavior "
+            "extinction_opportunity_fraction=1; 22% at the calibrated 0.59). Decided by the "
+            "day's exposure number itself (given an exposure, u / p_exposure is uniform), so no "
+            "random stream moves"
         ),
     )
     habit_time_constant_days: float = Field(
