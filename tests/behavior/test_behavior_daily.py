@@ -135,6 +135,30 @@ def test_a_dry_days_exposures_are_extinction_trials_at_the_opportunity_share(sha
             before.w0[learned].sum() + before.w1[learned].sum())
 
 
+def test_the_opportunity_share_changes_neither_draws_nor_drinking_days() -> None:
+    # the share decides from the exposure's own uniform, after the day's decision: the same day
+    # gives the same drinks whatever the share, and a day on which everyone drinks teaches the
+    # memory the same (every exposed cue is reinforced)
+    p, m, s = _setup(3000)
+    u = PatientStream(9, "test.day", 8, 0).uniform(0, p.n)
+    states = {}
+    for share in (0.0, 0.4, 1.0):
+        mm, ss = m.copy(), s.copy()
+        drinks = live_day(mm, ss, p, BehaviorParams(extinction_opportunity_fraction=share), MP,
+                          u, weekend=False)
+        states[share] = (drinks, mm)
+    d0, m0 = states[0.0]
+    assert 0.0 < (d0 > 0).mean() < 1.0
+    for share in (0.4, 1.0):
+        assert np.array_equal(states[share][0], d0)
+    # where the patient drank, the memory is the same at every share; elsewhere it is not
+    drank = d0 > 0
+    m1 = states[1.0][1]
+    for f in ("w0", "w1", "n0", "n1", "tmean0_h", "tmean1_h", "lab0", "lab1"):
+        assert np.array_equal(getattr(m0, f)[drank], getattr(m1, f)[drank]), f
+    assert not np.array_equal(m0.n1[~drank] + m0.n0[~drank], m1.n1[~drank] + m1.n0[~drank])
+
+
 def test_motivation_lowers_drinking_and_amount() -> None:
     p, m, s = _setup(3000)
     s2 = s.copy()

@@ -99,6 +99,8 @@ def _reference(p, m, st, bp, plan: DayPlan, stream: CounterStream, skill_hl: np.
         # take the same exposures from the same uniforms
         ("das2019", BehaviorParams(extinction_opportunity_fraction=0.3), MP),
         ("combine", BehaviorParams(extinction_opportunity_fraction=0.0), MP),
+        # many dry days, detoxification and read-all (snapshot, accumulate) days at a mid share
+        ("combine", BehaviorParams(extinction_opportunity_fraction=0.5), MP),
     ],
 )
 def test_kernel_matches_numpy_reference(cohort: str, bp: BehaviorParams,
