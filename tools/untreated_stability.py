@@ -25,7 +25,9 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
+from pydantic import ValidationError
 
+from reconsolidate._config import format_validation_error
 from reconsolidate.exceptions import InputError
 from reconsolidate.trial.engine import make_plan, simulate_chunk
 from reconsolidate.trial.spec import TrialSpec
@@ -68,9 +70,10 @@ def main(argv: list[str] | None = None) -> int:
             ap.error(f"--behavior {item!r}: VALUE must be a number")
     try:
         plan = make_plan(spec(args.days, beh, args.cohort), ".", args.patients)
-    except (ValueError, InputError) as e:  # pydantic's ValidationError is a ValueError
-        ap.error(f"{e}".splitlines()[0] if not hasattr(e, "errors") else
-                 "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors()))
+    except ValidationError as e:  # one line naming the field, as the command line says it
+        ap.error(format_validation_error(e, model=TrialSpec))
+    except InputError as e:
+        ap.error(str(e))
     r = simulate_chunk(plan, 0, 0, 0, args.patients)
     usual = r.patients.drinking_days_per_week
     last = (r.drinks_true[:, -91:] > 0).mean(axis=1) * 7.0

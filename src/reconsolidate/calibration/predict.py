@@ -28,7 +28,12 @@ from reconsolidate.calibration.defaults import (
     memory_values,
 )
 from reconsolidate.calibration.targets import HIGHER_IS_BETTER, LoadedTargets, Target, load_targets
-from reconsolidate.endpoints import MissingDataHandling, compute_endpoints, cox_hazard_ratio
+from reconsolidate.endpoints import (
+    BINARY_ENDPOINTS,
+    MissingDataHandling,
+    compute_endpoints,
+    cox_hazard_ratio,
+)
 from reconsolidate.exceptions import InputError
 
 __all__ = [
@@ -213,8 +218,7 @@ def _per_patient(d: ArmData, t: Target) -> np.ndarray:
     if t.endpoint == "drinking_days_per_week":
         return 7.0 * np.asarray(ep.percent_drinking_days, dtype=np.float64) / 100.0
     v = np.asarray(getattr(ep, t.endpoint), dtype=np.float64)
-    if t.endpoint in ("no_heavy_drinking_days", "abstinent_last_days",
-                      "who_reduction_1_level", "who_reduction_2_levels"):
+    if t.endpoint in BINARY_ENDPOINTS:  # responder shares in percent
         v = 100.0 * v
     return v
 

@@ -31,6 +31,7 @@ from typing import Literal, get_args
 from pydantic import Field, model_validator
 
 from reconsolidate._config import StrictModel, load_toml_model
+from reconsolidate.endpoints.summary import BINARY_ENDPOINTS
 from reconsolidate.endpoints.summary import HIGHER_IS_BETTER as _ENDPOINT_HIGHER_IS_BETTER
 from reconsolidate.exceptions import InputError
 
@@ -152,8 +153,7 @@ class Target(StrictModel):
             raise ValueError("usual_days_per_week_below belongs to statistic "
                              "'mean_abs_deviation_from_usual'")
         if self.statistic == "mean_abs_change" and self.endpoint in (
-            "abstinent_day", "days_to_first_heavy_day", "no_heavy_drinking_days",
-            "abstinent_last_days", "who_reduction_1_level", "who_reduction_2_levels",
+            "abstinent_day", "days_to_first_heavy_day", *BINARY_ENDPOINTS,
         ):
             raise ValueError("mean_abs_change needs a per-patient rate or amount as endpoint "
                              "(e.g. 'percent_drinking_days', 'drinks_per_week')")

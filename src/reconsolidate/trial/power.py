@@ -37,9 +37,9 @@ from typing import Any
 import numpy as np
 
 from reconsolidate.endpoints import (
+    BINARY_ENDPOINTS,
     COMPARISON_ENDPOINTS,
     COMPARISON_LABELS,
-    CONTINUOUS_ENDPOINTS,
     REPORTED_COMPARISONS,
     ParticipantEndpoints,
     compare_arms,
@@ -193,8 +193,9 @@ def _interaction_rows(ep: ParticipantEndpoints, labels: np.ndarray,
     for e in endpoints:
         if e == "time_to_first_heavy_day":
             continue
-        binary = e.startswith("percent_") and e not in CONTINUOUS_ENDPOINTS
-        values = np.asarray(getattr(ep, e.removeprefix("percent_") if binary else e), float)
+        name = e.removeprefix("percent_")
+        binary = name in BINARY_ENDPOINTS
+        values = np.asarray(getattr(ep, name if binary else e), float)
         if binary:
             values = 100.0 * values
         fam = []
