@@ -125,3 +125,29 @@ def test_apply_parameters_rounds_integers_and_names_a_value_the_model_refuses() 
     with pytest.raises(InputError, match=r"'therapies\.met\.motivation_logit_per_session' = "
                                          r"30\.0: must be less than or equal to 10"):
         apply_parameters(spec, {"therapy.met.motivation_logit_per_session": 30.0})
+
+
+def test_calibrated_behavior_and_memory_params_are_the_engines() -> None:
+    """Code outside the trial engine (synthetic diaries, paradigms) gets the same daily life
+    and memory as a trial: every shipped behavior.* and memory.* value, code defaults elsewhere,
+    exactly the parameters the engine resolves for a spec that sets none of them."""
+    import dataclasses
+
+    from reconsolidate.calibration.defaults import (
+        calibrated_behavior_params,
+        calibrated_memory_params,
+    )
+    from reconsolidate.trial import load_trial_spec
+    from reconsolidate.trial.engine import make_plan
+
+    fitted = calibrated_parameters()
+    bp, mp = calibrated_behavior_params(), calibrated_memory_params()
+    behavior = {k.removeprefix("behavior."): v for k, v in fitted.items()
+                if k.startswith("behavior.")}
+    assert behavior, "the shipped fit calibrates behaviour parameters"
+    for name, value in behavior.items():
+        assert getattr(bp, name) == value, name
+    path = load_targets().scenario_path("das2019")
+    plan = make_plan(load_trial_spec(path), path.parent)
+    assert plan.spec.behavior == bp
+    assert dataclasses.asdict(plan.memory_params) == dataclasses.asdict(mp)

@@ -8,10 +8,11 @@ loss) and ``[parameters]`` (dotted names, e.g. ``"behavior.craving_weight_logit"
 :func:`apply_calibrated_defaults` overlays these values on a trial spec wherever the spec does
 not set the parameter itself, so explicit values in a spec always win.
 
-Hook for the trial engine (not applied by this module to ``reconsolidate trial`` runs by
-itself): call ``spec = apply_calibrated_defaults(spec)`` at the top of
-``reconsolidate.trial.engine.make_plan`` and store :func:`calibration_provenance` in
-``metadata.json`` under ``"calibration"``.
+The trial engine applies them at the top of ``reconsolidate.trial.engine.make_plan`` (unless
+``calibrated=False``, ``--uncalibrated``) and stores :func:`calibration_provenance` in
+``metadata.json`` under ``"calibration"``. Code that runs the daily-life or memory model outside
+the trial engine (the synthetic diaries of ``reconsolidate simulate-diary``, the paradigms) takes
+the same values from :func:`calibrated_behavior_params` and :func:`calibrated_memory_params`.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ __all__ = [
     "FITTED_PATH",
     "apply_calibrated_defaults",
     "apply_parameters",
+    "calibrated_behavior_params",
     "calibrated_memory_params",
     "calibrated_parameters",
     "calibration_provenance",
@@ -86,6 +88,16 @@ def calibrated_memory_params() -> Any:
     from reconsolidate.memory.params import MemoryParams
 
     return dataclasses.replace(MemoryParams(), **memory_values(calibrated_parameters()))
+
+
+def calibrated_behavior_params() -> Any:
+    """:class:`~reconsolidate.behavior.params.BehaviorParams` with the shipped calibrated
+    ``behavior.*`` values (the daily life the trial engine runs), the code defaults elsewhere."""
+    from reconsolidate.behavior.params import BehaviorParams
+
+    return BehaviorParams(**{k.removeprefix("behavior."): v
+                             for k, v in calibrated_parameters().items()
+                             if k.startswith("behavior.")})
 
 
 def calibration_provenance() -> dict[str, Any]:

@@ -374,7 +374,10 @@ def simulate_diary_from_simulator(
     Each simulated day is one call of :func:`reconsolidate.behavior.daily.live_day` (cue
     exposures at the cohort's rates, craving as the noisy-or of the population memory model's
     per-cue responses, the behaviour module's drinking decision and amount, and learning:
-    exposed cues rewarded on drinking days, extinguished otherwise). The EMA layer on top:
+    exposed cues rewarded on drinking days; on a dry day the share
+    ``extinction_opportunity_fraction`` of them extinguished), with the behaviour and memory
+    parameters the trial engine runs (the shipped calibrated values,
+    :func:`reconsolidate.calibration.defaults.calibrated_behavior_params`). The EMA layer on top:
 
     * planted triggers: each person's acquisition strengths are replaced by one planted
       strongest cue ~ U(0.80, 0.95) and the others ~ U(0.05, 0.40) (ASSUMPTION: a dominant
@@ -422,9 +425,11 @@ def simulate_diary_from_simulator(
         day_craving,
         drinking_probability_target,
     )
-    from reconsolidate.behavior.params import BehaviorParams
+    from reconsolidate.calibration.defaults import (
+        calibrated_behavior_params,
+        calibrated_memory_params,
+    )
     from reconsolidate.memory import population as mem
-    from reconsolidate.memory.params import MemoryParams
     from reconsolidate.population.cohorts import get_cohort
     from reconsolidate.population.cues import CUE_CLASSES, CueEnvironment
     from reconsolidate.population.sample import sample_patients
@@ -433,7 +438,8 @@ def simulate_diary_from_simulator(
     n, c = int(n_patients), len(CUE_CLASSES)
     n_days = max(round(weeks * 7), 1)
     k = prompts_per_day
-    bp, mp = BehaviorParams(), MemoryParams()
+    # the daily life and memory the trial engine runs: the shipped calibrated values
+    bp, mp = calibrated_behavior_params(), calibrated_memory_params()
     patients = sample_patients(get_cohort(cohort), CueEnvironment(), seed, 0, n)
     u = PatientStream(seed, "triggers.simulator.planted", 2 + c).uniform(0, n)
     strongest = np.minimum((u[:, 0] * c).astype(np.int64), c - 1)
