@@ -463,6 +463,7 @@ def test_json_counts_are_denominators_and_every_key_is_documented(tmp_path, caps
     for s in full["arms"].values():
         missing += _undocumented(s, names, pats)
         missing += _undocumented(s["who_risk_level_percent"], names, pats)
+        missing += _undocumented(s["baseline_who_risk_level_percent"], names, pats)
     for c in full["comparisons"] + res["comparisons"]:
         missing += _undocumented(c, names, pats)
     for curves in full["kaplan_meier"].values():

@@ -12,6 +12,7 @@ from lifelines import CoxPHFitter, KaplanMeierFitter
 from scipy import stats
 
 from reconsolidate.endpoints import (
+    GRAMS_ETHANOL_PER_US_STANDARD_DRINK,
     MAX_ABS_LOG_ODDS_RATIO,
     MIN_GEE_CLUSTERS_PER_ARM,
     MissingDataHandling,
@@ -205,6 +206,28 @@ def test_summary_and_comparisons_on_simulated_arms() -> None:
     assert s_ro["ketamine"]["median_days_to_first_heavy_day"] is None
     assert s_ro["ketamine"]["median_days_to_first_heavy_day_reached"] is None
     assert s_ro["midazolam"]["median_days_to_first_heavy_day_reached"] in (True, False)
+
+
+def test_summary_baseline_who_levels_bound_the_reduction_responders() -> None:
+    """The baseline WHO-level distribution per arm is the ceiling of the responders: nobody at
+    the low level reduces by one level, nobody below high by two. Men at 20, 50, 80 and 150 g
+    a day at baseline (levels 0-3), women at 10, 30, 50 and 90 g (levels 0-3), then abstinent:
+    each reduces by exactly their baseline level."""
+    n, d = 8, 28
+    fem = np.arange(n) >= 4
+    grams = np.array([20.0, 50.0, 80.0, 150.0, 10.0, 30.0, 50.0, 90.0])
+    base_per_week = grams * 7.0 / GRAMS_ETHANOL_PER_US_STANDARD_DRINK
+    drinks = np.zeros((n, d))
+    drinks[[1, 5], :] = np.nan  # a missing participant at each sex's medium level (exclude)
+    ep = compute_endpoints(drinks, fem, handling=MissingDataHandling("itt", "exclude"),
+                           baseline_drinks_per_week=base_per_week)
+    s = summarize_arms(ep, np.array(["a"] * n))["a"]
+    assert s["n_baseline_who_risk_level"] == 6
+    assert s["baseline_who_risk_level_percent"] == pytest.approx(
+        {"low": 100 / 3, "medium": 0.0, "high": 100 / 3, "very_high": 100 / 3})
+    lv = s["baseline_who_risk_level_percent"]
+    assert s["percent_who_reduction_1_level"] == pytest.approx(100 - lv["low"])
+    assert s["percent_who_reduction_2_levels"] == pytest.approx(lv["high"] + lv["very_high"])
 
 
 def test_gee_not_estimable_under_separation() -> None:

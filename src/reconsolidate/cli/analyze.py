@@ -501,6 +501,14 @@ def _share(s: dict, name: str) -> str:
     return f"{_fmt(pct)} ({k}/{n})"
 
 
+def _baseline_levels(s: dict) -> str:
+    """The baseline WHO risk-level distribution, ``low/medium/high/very high`` in %: the
+    ceiling of the two WHO-reduction rows above it."""
+    if not s["n_baseline_who_risk_level"]:
+        return "-"
+    return "/".join(_fmt(v, 0) for v in s["baseline_who_risk_level_percent"].values())
+
+
 def _print_rich(result: dict) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -526,6 +534,7 @@ def _print_rich(result: dict) -> None:
          lambda s: str(s["not_assessable_abstinent_last_days"])),
         ("WHO >=1-level reduction, % (k/n)", lambda s: _share(s, "who_reduction_1_level")),
         ("WHO >=2-level reduction, % (k/n)", lambda s: _share(s, "who_reduction_2_levels")),
+        ("  baseline WHO level L/M/H/VH, %", _baseline_levels),
         (
             "median days to 1st heavy day",
             lambda s: (

@@ -9,6 +9,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from reconsolidate.endpoints.core import (
+    WHO_LEVEL_NAMES,
     MissingDataHandling,
     ParticipantEndpoints,
 )
@@ -160,7 +161,11 @@ def summarize_arms(endpoints: ParticipantEndpoints, arm: ArrayLike) -> dict[str,
       the Kaplan-Meier median ``median_days_to_first_X`` (``None`` = not reached or nothing to
       estimate) and ``median_days_to_first_X_reached``; ``percent_any_heavy_day_km`` (KM
       1 - S at the end of the window);
-    - ``n_who_risk_level`` and ``who_risk_level_percent`` (distribution over those).
+    - ``n_who_risk_level`` and ``who_risk_level_percent`` (distribution over those);
+      ``n_baseline_who_risk_level`` and ``baseline_who_risk_level_percent``, the same at
+      baseline (participants with a baseline and a known sex, scored): the ceiling of the
+      WHO-reduction responders, since a participant at the low level cannot reduce by one level
+      nor one at the medium level by two.
     """
     labels = _arm_labels(arm, endpoints.n)
     out: dict[str, dict] = {}
@@ -199,12 +204,15 @@ def summarize_arms(endpoints: ParticipantEndpoints, arm: ArrayLike) -> dict[str,
             _num(100.0 * (1.0 - km.survival_at(endpoints.n_days_window)))
             if ep.included.any() else None
         )
-        lv = ep.who_risk_level[~np.isnan(ep.who_risk_level)]
-        s["n_who_risk_level"] = int(lv.size)
-        s["who_risk_level_percent"] = {
-            name: (_num(100.0 * np.mean(lv == i)) if lv.size else None)
-            for i, name in enumerate(("low", "medium", "high", "very_high"))
-        }
+        for key, level in (("who_risk_level", ep.who_risk_level),
+                           ("baseline_who_risk_level",
+                            np.where(ep.included, ep.baseline_who_risk_level, np.nan))):
+            lv = level[~np.isnan(level)]
+            s[f"n_{key}"] = int(lv.size)
+            s[f"{key}_percent"] = {
+                name: (_num(100.0 * np.mean(lv == i)) if lv.size else None)
+                for i, name in enumerate(WHO_LEVEL_NAMES)
+            }
         out[a] = s
     return out
 
