@@ -219,10 +219,18 @@ def test_summary_baseline_who_levels_bound_the_reduction_responders() -> None:
     base_per_week = grams * 7.0 / GRAMS_ETHANOL_PER_US_STANDARD_DRINK
     drinks = np.zeros((n, d))
     drinks[[1, 5], :] = np.nan  # a missing participant at each sex's medium level (exclude)
+    # a third man, at the low level, reported 5 of 28 days: scored (included) under "exclude",
+    # but too few days for the WHO responders, so out of their ceiling's denominator too
+    grams = np.append(grams, 20.0)
+    base_per_week = np.append(base_per_week, 20.0 * 7.0 / GRAMS_ETHANOL_PER_US_STANDARD_DRINK)
+    fem = np.append(fem, False)
+    drinks = np.vstack([drinks, np.r_[np.zeros(5), np.full(d - 5, np.nan)]])
+    n += 1
     ep = compute_endpoints(drinks, fem, handling=MissingDataHandling("itt", "exclude"),
                            baseline_drinks_per_week=base_per_week)
+    assert ep.included[-1] and np.isnan(ep.who_reduction_1_level[-1])
     s = summarize_arms(ep, np.array(["a"] * n))["a"]
-    assert s["n_baseline_who_risk_level"] == 6
+    assert s["n_baseline_who_risk_level"] == s["n_who_reduction_1_level"] == 6
     assert s["baseline_who_risk_level_percent"] == pytest.approx(
         {"low": 100 / 3, "medium": 0.0, "high": 100 / 3, "very_high": 100 / 3})
     lv = s["baseline_who_risk_level_percent"]

@@ -29,13 +29,28 @@ def fitted():
 
 
 def test_acquisition_inversion_reproduces_the_response() -> None:
+    """Inverted under the memory the simulated arms run (the calibrated read-out, whose
+    threshold and noise differ from the code defaults: under those the same strengths give
+    other responses)."""
+    from reconsolidate.calibration.defaults import calibrated_memory_params
+    from reconsolidate.memory.params import MemoryParams
+
+    mp = calibrated_memory_params()
     target = np.array([0.0, 0.05, 0.3, 0.6, 0.9, 0.98])
     acq = _acquisition_for_response(target)
-    got = mem.response(mem.new_state(acq[None, :]))[0]
-    np.testing.assert_allclose(got[1:], target[1:], atol=1e-6)
-    # below the response of a zero-strength memory (its floor) the strength is 0
-    floor = mem.response(mem.new_state(np.zeros((1, 1))))[0, 0]
-    assert acq[0] < 1e-9 and got[0] == pytest.approx(floor)
+    got = mem.response(mem.new_state(acq[None, :], mp), mp)[0]
+    floor, ceiling = mem.response(mem.new_state(np.array([[0.0, 0.99]]), mp), mp)[0]
+    inside = (target > floor) & (target < ceiling)
+    assert inside[2:5].all()
+    np.testing.assert_allclose(got[inside], target[inside], atol=1e-6)
+    # below the response of a zero-strength memory (its floor) the strength is 0; above that
+    # of the strongest memory (0.99) it is 0.99
+    low, high = target <= floor, target >= ceiling
+    assert (acq[low] < 1e-9).all() and got[low] == pytest.approx(floor)
+    assert acq[high] == pytest.approx(0.99) and got[high] == pytest.approx(ceiling)
+    if mp != MemoryParams():  # a calibrated package: the defaults would miss the targets
+        default = mem.response(mem.new_state(acq[None, :]))[0]
+        assert np.abs(default[2:5] - target[2:5]).max() > 0.01
 
 
 def test_environment_rates_are_the_share_of_days_with_the_cue() -> None:

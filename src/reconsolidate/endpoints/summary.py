@@ -163,9 +163,9 @@ def summarize_arms(endpoints: ParticipantEndpoints, arm: ArrayLike) -> dict[str,
       1 - S at the end of the window);
     - ``n_who_risk_level`` and ``who_risk_level_percent`` (distribution over those);
       ``n_baseline_who_risk_level`` and ``baseline_who_risk_level_percent``, the same at
-      baseline (participants with a baseline and a known sex, scored): the ceiling of the
-      WHO-reduction responders, since a participant at the low level cannot reduce by one level
-      nor one at the medium level by two.
+      baseline over the WHO responders' denominator (``n_who_reduction_1_level``): their
+      ceiling, since a participant at the low level cannot reduce by one level nor one at the
+      medium level by two.
     """
     labels = _arm_labels(arm, endpoints.n)
     out: dict[str, dict] = {}
@@ -204,9 +204,12 @@ def summarize_arms(endpoints: ParticipantEndpoints, arm: ArrayLike) -> dict[str,
             _num(100.0 * (1.0 - km.survival_at(endpoints.n_days_window)))
             if ep.included.any() else None
         )
+        # the baseline levels over the WHO responders' own denominator (scored on the
+        # reduction: under "exclude" a participant with amounts on too few days is not)
+        scored_reduction = ~np.isnan(ep.who_reduction_1_level)
         for key, level in (("who_risk_level", ep.who_risk_level),
                            ("baseline_who_risk_level",
-                            np.where(ep.included, ep.baseline_who_risk_level, np.nan))):
+                            np.where(scored_reduction, ep.baseline_who_risk_level, np.nan))):
             lv = level[~np.isnan(level)]
             s[f"n_{key}"] = int(lv.size)
             s[f"{key}_percent"] = {

@@ -50,14 +50,18 @@ DEFAULT_REGIMEN: dict[str, Any] = {
 
 
 def _acquisition_for_response(target: np.ndarray) -> np.ndarray:
-    """Acquisition strengths whose fresh memory's response equals ``target`` (bisection)."""
+    """Acquisition strengths whose fresh memory's response equals ``target`` (bisection), under
+    the memory the trial engine runs (the shipped calibrated ``memory.*`` values: the response's
+    threshold and noise are calibrated, and the simulated arms use them)."""
+    from reconsolidate.calibration.defaults import calibrated_memory_params
     from reconsolidate.memory import population as mem
 
+    mp = calibrated_memory_params()
     lo = np.zeros_like(target)
     hi = np.full_like(target, 0.99)
     for _ in range(40):
         mid = 0.5 * (lo + hi)
-        r = mem.response(mem.new_state(mid[None, :]))[0]
+        r = mem.response(mem.new_state(mid[None, :], mp), mp)[0]
         below = r < target
         lo = np.where(below, mid, lo)
         hi = np.where(below, hi, mid)
@@ -68,7 +72,7 @@ def profile_environment(
     profiles: TriggerProfiles, diary: EMADiary, participant_id: str
 ) -> dict[str, dict[str, float]]:
     """The simulator cue environment (``CueEnvironment`` fields) of one participant."""
-    from reconsolidate.behavior.params import BehaviorParams
+    from reconsolidate.calibration.defaults import calibrated_behavior_params
     from reconsolidate.population.cues import CUE_CLASSES
 
     sim_cues = [c for c in profiles.cues if c in CUE_CLASSES]
@@ -79,7 +83,7 @@ def profile_environment(
         )
     i = profiles.index_of(participant_id)
     cols = [profiles.cues.index(c) for c in sim_cues]
-    b = BehaviorParams().background_craving
+    b = calibrated_behavior_params().background_craving
     cr = np.clip(profiles.craving_effect[i, cols] / (100.0 * (1.0 - b)), 0.0, 0.99)
     acq = _acquisition_for_response(cr)
 
