@@ -96,12 +96,20 @@ def test_baseline_drinking_reproduces_covariates() -> None:
     assert per_drinking_day == pytest.approx(p.drinks_per_drinking_day.mean(), rel=0.2)
 
 
+def _dry(s: BehaviorState) -> BehaviorState:
+    """A copy of the state with a motivation no one drinks against: dry days on which a drink
+    was an option (unlike forced abstinence, detoxification)."""
+    s = s.copy()
+    s.quit_lift_logit[:] = 60.0
+    return s
+
+
 def test_abstinence_extinguishes_and_drinking_reinforces_cue_memories() -> None:
     p, m, s = _setup(2000)
     m_abst = m.copy()
     before = mem.response(m, MP).mean()
     _run(p, m, s.copy(), 30)
-    _run(p, m_abst, s.copy(), 30, forced_abstinent=np.ones(p.n, bool))
+    assert (_run(p, m_abst, _dry(s), 30) == 0).all()
     drinking_cr = mem.response(m, MP).mean()
     abstinent_cr = mem.response(m_abst, MP).mean()
     assert abstinent_cr < drinking_cr - 0.05
@@ -110,14 +118,14 @@ def test_abstinence_extinguishes_and_drinking_reinforces_cue_memories() -> None:
 
 @pytest.mark.parametrize("share", [0.0, 0.25, 1.0])
 def test_a_dry_days_exposures_are_extinction_trials_at_the_opportunity_share(share) -> None:
-    # forced abstinence for one day: the exposures that count as extinction trials are the
+    # a dry day for everyone: the exposures that count as extinction trials are the
     # (patient, cue) pairs whose trial count moved; given an exposure (u < p), u < share x p
     # picks a share of them, the rest leave the memory untouched
     p, m, s = _setup(4000)
     before = m.copy()
     u = PatientStream(9, "test.day", 8, 0).uniform(0, p.n)
     bp = BehaviorParams(extinction_opportunity_fraction=share)
-    live_day(m, s, p, bp, MP, u, weekend=False, forced_abstinent=np.ones(p.n, bool))
+    assert (live_day(m, _dry(s), p, bp, MP, u, weekend=False) == 0).all()
     exposed = u[:, :6] < p.exposure_prob_weekday
     learned = (m.n0 + m.n1) > (before.n0 + before.n1)
     assert not (learned & ~exposed).any()
@@ -133,6 +141,31 @@ def test_a_dry_days_exposures_are_extinction_trials_at_the_opportunity_share(sha
         assert learned[exposed].any()
         assert m.w0[learned].sum() + m.w1[learned].sum() < (
             before.w0[learned].sum() + before.w1[learned].sum())
+
+
+def test_no_extinction_trial_in_detoxification() -> None:
+    """Forced abstinence (inpatient detoxification): no drink was an option, so no exposure is
+    an extinction trial whatever the share; the memory is untouched, the habit moves as on any
+    dry day, and the patients not in detoxification are unaffected."""
+    p, m, s = _setup(3000)
+    u = PatientStream(9, "test.day", 8, 0).uniform(0, p.n)
+    bp = BehaviorParams(extinction_opportunity_fraction=1.0)
+    forced = np.arange(p.n) % 2 == 0
+    m_forced, s_forced = m.copy(), s.copy()
+    live_day(m_forced, s_forced, p, bp, MP, u, weekend=False, forced_abstinent=forced)
+    m_free, s_free = m.copy(), s.copy()
+    live_day(m_free, s_free, p, bp, MP, u, weekend=False)
+    dry = _dry(s)
+    m_dry = m.copy()
+    live_day(m_dry, dry, p, bp, MP, u, weekend=False)
+    for f in ("w0", "w1", "n0", "n1", "tmean0_h", "tmean1_h", "tlast0_h", "tlast1_h", "lab0",
+              "lab1", "lab_time_h"):
+        got = getattr(m_forced, f)
+        assert np.array_equal(got[forced], getattr(m, f)[forced]), f
+        assert np.array_equal(got[~forced], getattr(m_free, f)[~forced]), f
+    # on a free dry day the same exposures do teach (share 1): the detox rule is what held it
+    assert ((m_dry.n0 + m_dry.n1) > (m.n0 + m.n1))[forced].any()
+    assert np.array_equal(s_forced.habit[forced], dry.habit[forced])
 
 
 def test_the_opportunity_share_changes_neither_draws_nor_drinking_days() -> None:

@@ -22,10 +22,11 @@ per-patient loop):
    ``(kappa / kappa_ref_i)^elasticity x exp(-rate M_i)`` with log-normal day-to-day noise;
 5. learning: every exposed cue is a rewarded exposure when the patient drank that day; on a day
    without drinking a share ``extinction_opportunity_fraction`` of the exposures (those at
-   which a drink was an option) are unrewarded ones (extinction) and the others leave the
-   memory as it was (:func:`reconsolidate.memory.population.expose`); a drinking
-   day without any cue is an unsignalled reward (:func:`~reconsolidate.memory.population.us_alone`);
-   a drinking day also costs part of the motivation lifts (abstinence-violation effect); the
+   which a drink was an option; none in inpatient detoxification) are unrewarded ones
+   (extinction) and the others leave the memory as it was
+   (:func:`reconsolidate.memory.population.expose`); a drinking day without any cue is an
+   unsignalled reward (:func:`~reconsolidate.memory.population.us_alone`); a drinking day
+   also costs part of the motivation lifts (abstinence-violation effect); the
    habit moves towards today's drinking (1) or abstinence (0).
 
 The intercept ``alpha_i`` is calibrated per patient (:func:`calibrate_intercept`) so that, with the
@@ -335,7 +336,8 @@ def live_day(
     weekend
         Whether the day is a Saturday or Sunday.
     forced_abstinent
-        (n,) bool: patients who cannot drink today (e.g. inpatient detoxification).
+        (n,) bool: patients who cannot drink today (e.g. inpatient detoxification); no drink
+        being an option, none of their exposures is an extinction trial.
 
     Returns
     -------
@@ -372,9 +374,12 @@ def live_day(
 
     # Learning: exposed cues are rewarded on drinking days; on other days an exposure is an
     # extinction trial only where drinking was an option (extinction_opportunity_fraction of
-    # them, decided by the exposure's own uniform: given u < prob, u / prob is uniform).
-    learn = exposed & (drink[:, None]
-                       | (u[:, :n_cues] < prob * params.extinction_opportunity_fraction))
+    # them, decided by the exposure's own uniform: given u < prob, u / prob is uniform), which
+    # it never is in detoxification.
+    share = params.extinction_opportunity_fraction
+    if forced_abstinent is not None:
+        share = np.where(forced_abstinent, 0.0, share)[:, None]
+    learn = exposed & (drink[:, None] | (u[:, :n_cues] < prob * share))
     if learn.any():
         mem.expose(memory, learn, drink, memory_params)
     no_cue_drink = drink & ~exposed.any(axis=1)

@@ -397,7 +397,8 @@ def _days_kernel(days, weekend, detox, record_col, snapshot_col, accumulate, key
                          - motivation)
                     p_drink = 1.0 / (1.0 + math.exp(-x))
                     drink = u_day[q * n_draws + draw_decision] < p_drink
-                    if detox[d] and abstinent_at_entry[i]:
+                    in_detox = detox[d] and abstinent_at_entry[i]
+                    if in_detox:
                         drink = False
                     # 4. the amount
                     drinks = 0.0
@@ -418,15 +419,17 @@ def _days_kernel(days, weekend, detox, record_col, snapshot_col, accumulate, key
                         drinks_out[i, rc] = drinks
                     # 5. learning (below, in the lanes): exposed cues rewarded on a drinking day;
                     # otherwise extinguished where drinking was an option (as daily.live_day:
-                    # the exposure's own uniform decides), left as they were elsewhere
+                    # the exposure's own uniform decides; never in detoxification), left as
+                    # they were elsewhere
                     r = 1.0 if drink else 0.0
                     for j in range(first_lane[q], first_lane[q + 1]):
                         b[_L_R + j] = r
                     if not drink:
+                        share = 0.0 if in_detox else opportunity
                         for j in range(first_lane[q], first_lane[q + 1]):
                             c = idx[j] - i * cc
                             prob = prob_we[i, c] if wkend else prob_wd[i, c]
-                            if u_day[q * n_draws + c] >= prob * opportunity:
+                            if u_day[q * n_draws + c] >= prob * share:
                                 b[_L_MASK + j] = 0.0
                     cue_free_drink[q] = drink and not any_exposed
                     if drink:

@@ -373,7 +373,9 @@ class TrialSpec(StrictModel):
         0,
         ge=0,
         le=60,
-        description="abstinent-at-entry patients cannot drink on the detox_days before quit_day",
+        description="abstinent-at-entry patients cannot drink on the detox_days before "
+        "quit_day (no drink being an option, their cue exposures then are not extinction "
+        "trials)",
     )
     memory_every_days: int = Field(
         7,
