@@ -93,6 +93,7 @@ def test_calibration_validate_cli_json(capsys: pytest.CaptureFixture) -> None:
     assert main(argv) == 0
     res = json.loads(capsys.readouterr().out)
     assert [t["id"] for t in res["targets"]] == ids
+    assert res["patients_per_arm"] == {"dakwar2020": 10}  # the override, per scored scenario
     for t in res["targets"]:
         assert set(t) >= {"id", "source", "published", "predicted", "interval", "passed"}
         lo, hi = t["interval"]

@@ -146,7 +146,11 @@ def test_json_file_for_validate_and_calibrate(tmp_path: Path,
     v = tmp_path / "v.json"
     assert main(["validate", "--target", TARGET, "--patients-per-arm", "4",
                  "--json", str(v)]) == 0
-    assert "calibration targets" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "calibration targets" in out
+    # the table says on how many patients each prediction rests
+    scenario = json.loads(v.read_text())["targets"][0]["scenario"]
+    assert f"simulated patients per arm: {scenario} 4 " in out
     assert [t["id"] for t in json.loads(v.read_text())["targets"]] == [TARGET]
     c = tmp_path / "c.json"
     assert main(["calibrate", "--out", str(tmp_path / "cal"), "--budget", "1", "--batch-size",

@@ -42,7 +42,9 @@ def validate(
     dict
         ``{"targets": [{"id", "source", "published", "predicted", "interval", "passed",
         "arm", "endpoint", "statistic", "window_days", "uncertainty"}], "n_passed", "n_targets",
-        "calibration": provenance}`` (JSON-safe; predicted is None when not computable).
+        "patients_per_arm": {scenario: n}, "calibration": provenance}`` (JSON-safe; predicted
+        is None when not computable). ``patients_per_arm`` gives the simulated size of each
+        scenario scored: a prediction carries the Monte Carlo error of that size.
     """
     lt = load_targets(targets)
     sel = lt.select(target_ids)
@@ -76,6 +78,9 @@ def validate(
         "targets": rows,
         "n_passed": sum(r["passed"] for r in rows),
         "n_targets": len(rows),
+        # each scored scenario's simulated size (the override, or the targets file's)
+        "patients_per_arm": {name: patients_per_arm or lt.scenarios[name].patients_per_arm
+                             for name in sorted({t.scenario for t in sel})},
         # the targets file's laboratory paradigms ([lab]) with the same memory parameters
         "lab": lab,
         # what a calibration minimises: the targets' loss plus the failed checks' penalty

@@ -110,6 +110,10 @@ def register(app: typer.Typer) -> None:
                     "files: its recorded loss does not apply)")
         console.print(f"loss: targets {lo['targets']:.4g} + laboratory penalty "
                       f"{lo['lab_penalty']:.4g} = {lo['total']:.4g}" + note)
+        sizes = ", ".join(f"{k} {v}" for k, v in res["patients_per_arm"].items())
+        console.print(f"simulated patients per arm: {sizes} (a prediction carries the Monte Carlo "
+                      "error of its size: --patients-per-arm N scores the same targets on more "
+                      "patients, the first ones the same people)", highlight=False)
         if lab["n_checks"]:
             console.print(f"laboratory paradigms (memory constraints): {lab['n_passed']}/"
                           f"{lab['n_checks']} checks pass, penalty {lab['penalty']:.4g}")
