@@ -9,7 +9,7 @@ targets score it), and both tails: the share of patients near abstinence (< 0.5 
 per week) and the share drinking on 1.5 or more days a week above their usual. Without treatment
 every band should stay near its usual frequency; a band's mean can hold while its patients split
 both ways. The calibration's stability targets bound the cohort's mean deviation and that of the
-patients under 4 days a week (on the 300 patients of its scenario, about 45 of them).
+patients under 4 days a week (on the 2000 patients of its scenario, about 300 of them).
 
     python tools/untreated_stability.py [--patients N] [--days D] [--habit-weight W] [--cohort C]
                                         [--behavior NAME=VALUE ...]

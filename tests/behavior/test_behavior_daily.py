@@ -32,6 +32,8 @@ from reconsolidate.population.sample import Patients
 
 MP = MemoryParams()
 BP = BehaviorParams()
+#: every per-(patient, cue) field of the population memory state
+STATE_FIELDS = mem._CUE_FIELDS
 
 
 def _setup(n: int = 4000, seed: int = 5, cohort: str = "das2019"):
@@ -130,7 +132,7 @@ def test_a_dry_days_exposures_are_extinction_trials_at_the_opportunity_share(sha
     learned = (m.n0 + m.n1) > (before.n0 + before.n1)
     assert not (learned & ~exposed).any()
     untouched = ~learned
-    for f in ("w0", "w1", "n0", "n1", "tmean0_h", "tmean1_h", "lab0", "lab1"):
+    for f in STATE_FIELDS:
         assert np.array_equal(getattr(m, f)[untouched], getattr(before, f)[untouched]), f
     if share == 0.0:
         assert not learned.any()
@@ -158,8 +160,7 @@ def test_no_extinction_trial_in_detoxification() -> None:
     dry = _dry(s)
     m_dry = m.copy()
     live_day(m_dry, dry, p, bp, MP, u, weekend=False)
-    for f in ("w0", "w1", "n0", "n1", "tmean0_h", "tmean1_h", "tlast0_h", "tlast1_h", "lab0",
-              "lab1", "lab_time_h"):
+    for f in STATE_FIELDS:
         got = getattr(m_forced, f)
         assert np.array_equal(got[forced], getattr(m, f)[forced]), f
         assert np.array_equal(got[~forced], getattr(m_free, f)[~forced]), f
@@ -187,7 +188,7 @@ def test_the_opportunity_share_changes_neither_draws_nor_drinking_days() -> None
     # where the patient drank, the memory is the same at every share; elsewhere it is not
     drank = d0 > 0
     m1 = states[1.0][1]
-    for f in ("w0", "w1", "n0", "n1", "tmean0_h", "tmean1_h", "lab0", "lab1"):
+    for f in STATE_FIELDS:
         assert np.array_equal(getattr(m0, f)[drank], getattr(m1, f)[drank]), f
     assert not np.array_equal(m0.n1[~drank] + m0.n0[~drank], m1.n1[~drank] + m1.n0[~drank])
 

@@ -75,9 +75,15 @@ def calibrated_parameters() -> dict[str, float]:
     return dict(_shipped()[0])
 
 
+def _group_values(params: dict[str, float], group: str) -> dict[str, float]:
+    """The ``GROUP.*`` entries of a dotted parameter set, by field name."""
+    prefix = f"{group}."
+    return {k.removeprefix(prefix): v for k, v in params.items() if k.startswith(prefix)}
+
+
 def memory_values(params: dict[str, float]) -> dict[str, float]:
     """The ``memory.*`` entries of a dotted parameter set, by MemoryParams field name."""
-    return {k.removeprefix("memory."): v for k, v in params.items() if k.startswith("memory.")}
+    return _group_values(params, "memory")
 
 
 def calibrated_memory_params() -> Any:
@@ -95,9 +101,7 @@ def calibrated_behavior_params() -> Any:
     ``behavior.*`` values (the daily life the trial engine runs), the code defaults elsewhere."""
     from reconsolidate.behavior.params import BehaviorParams
 
-    return BehaviorParams(**{k.removeprefix("behavior."): v
-                             for k, v in calibrated_parameters().items()
-                             if k.startswith("behavior.")})
+    return BehaviorParams(**_group_values(calibrated_parameters(), "behavior"))
 
 
 def calibration_provenance() -> dict[str, Any]:

@@ -152,10 +152,9 @@ def simulate_scenarios(
     names = scenarios or sorted({t.scenario for t in lt.targets})
     out: dict[str, dict[str, ArmData]] = {}
     for name in names:
-        sc = lt.scenarios[name]
         spec = _resolved_spec(lt, name, params, base)
-        n = patients_per_arm or sc.patients_per_arm
-        plan = make_plan(spec, lt.scenario_path(name).parent, n)
+        plan = make_plan(spec, lt.scenario_path(name).parent,
+                         lt.patients_per_arm(name, patients_per_arm))
         bw = spec.analysis.baseline_window_days or (-spec.baseline_days, -1)
         arms: dict[str, ArmData] = {}
         results = simulate_arms(plan, 0, 0, max(a.n_patients for a in plan.arms))

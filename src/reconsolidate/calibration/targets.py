@@ -310,6 +310,10 @@ class LoadedTargets:
     def scenario_path(self, name: str) -> Path:
         return (self.base / self.scenarios[name].spec).resolve()
 
+    def patients_per_arm(self, name: str, override: int | None = None) -> int:
+        """Simulated patients per arm of scenario ``name``: ``override``, else the file's."""
+        return override or self.scenarios[name].patients_per_arm
+
     def select(self, ids: list[str] | None) -> list[Target]:
         """The targets with the given ids (all when None); unknown id -> InputError."""
         if not ids:

@@ -79,7 +79,7 @@ def validate(
         "n_passed": sum(r["passed"] for r in rows),
         "n_targets": len(rows),
         # each scored scenario's simulated size (the override, or the targets file's)
-        "patients_per_arm": {name: patients_per_arm or lt.scenarios[name].patients_per_arm
+        "patients_per_arm": {name: lt.patients_per_arm(name, patients_per_arm)
                              for name in sorted({t.scenario for t in sel})},
         # the targets file's laboratory paradigms ([lab]) with the same memory parameters
         "lab": lab,
