@@ -203,6 +203,29 @@ def test_motivation_lowers_drinking_and_amount() -> None:
     assert motivated[motivated > 0].mean() < base[base > 0].mean()
 
 
+@pytest.mark.parametrize("elasticity", [0.0, 0.5, 1.5])
+def test_a_lapse_after_a_spell_without_drinking_is_smaller(elasticity: float) -> None:
+    """Tolerance lost with the habit: below half the usual habit a drinking day is smaller by
+    (habit / (0.5 usual))^elasticity; at or above half, and with elasticity 0, it is not."""
+    # habit weight 0: the habit moves only the amount, so the same patients drink on the day
+    bp = BehaviorParams(amount_habit_elasticity=elasticity, habit_weight_logit=0.0)
+    p, m, s = _setup(3000)
+    u = PatientStream(9, "test.day", 8, 0).uniform(0, p.n)
+
+    def one_day(habit_share: float) -> np.ndarray:
+        s2 = s.copy()
+        s2.habit = habit_share * s2.habit_ref
+        return live_day(m.copy(), s2, p, bp, MP, u, weekend=False)
+
+    usual, at_half, low = one_day(1.0), one_day(0.5), one_day(0.1)
+    assert np.array_equal(usual > 0, low > 0) and (usual > 0).sum() > 500
+    np.testing.assert_array_equal(at_half, usual)
+    # compare where neither day is clipped at the minimum or maximum amount
+    free = (low > bp.min_drinks_per_drinking_day) & (usual < bp.max_drinks_per_day)
+    assert free.sum() > 300
+    np.testing.assert_allclose(low[free] / usual[free], 0.2**elasticity, rtol=1e-12)
+
+
 def test_coping_skill_weakens_the_craving_coupling() -> None:
     p, m, s = _setup(3000)
     s2 = s.copy()

@@ -101,6 +101,10 @@ def _reference(p, m, st, bp, plan: DayPlan, stream: CounterStream, skill_hl: np.
         ("combine", BehaviorParams(extinction_opportunity_fraction=0.0), MP),
         # many dry days, detoxification and read-all (snapshot, accumulate) days at a mid share
         ("combine", BehaviorParams(extinction_opportunity_fraction=0.5), MP),
+        # a habit that falls below half its usual level within the detoxification week, so
+        # that the lapses after it are smaller (amount_habit_elasticity) in both
+        ("combine", BehaviorParams(habit_time_constant_days=3.0, amount_habit_elasticity=1.5),
+         MP),
     ],
 )
 def test_kernel_matches_numpy_reference(cohort: str, bp: BehaviorParams,

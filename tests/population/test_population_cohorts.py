@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from reconsolidate.exceptions import InputError
 from reconsolidate.population import (
     CUE_CLASSES,
+    TLFB_BASELINE_REMEMBERED_DAY_FRACTION,
     TLFB_BASELINE_REPORTED_FRACTION,
     UK_UNITS_PER_US_DRINK,
     CohortSpec,
@@ -50,8 +51,9 @@ def test_das2019_preset_matches_published_cohort() -> None:
     # (tests/trial/test_trial_engine.py checks the simulated TLFB baseline)
     reported = p.baseline_uk_units_per_week.mean() * TLFB_BASELINE_REPORTED_FRACTION
     assert reported == pytest.approx(74.0, rel=0.06)
-    # ~6 drinking days a week before ketamine [S]
-    assert p.drinking_days_per_week.mean() == pytest.approx(6.0, abs=0.15)
+    # ~6 drinking days a week before ketamine [S], as a TLFB reports them
+    reported_days = p.drinking_days_per_week.mean() * TLFB_BASELINE_REMEMBERED_DAY_FRACTION
+    assert reported_days == pytest.approx(6.0, abs=0.15)
     assert not p.treatment_seeking.any() and not p.abstinent_at_entry.any()
 
 
@@ -83,6 +85,16 @@ def test_age_distribution_has_the_published_mean_and_sd(preset: str, mean: float
     assert a.ppf(u).mean() == pytest.approx(mean, abs=0.01)
 
 
+def test_combine_preset_reports_the_published_baseline_pda() -> None:
+    """COMBINE's baseline PDA, 23-30% (midpoint 26.5) [S], is a TLFB report: the preset's true
+    drinking days are the reported ones over the remembered share (daily probability clipped at
+    0.98, as the intercept calibration does)."""
+    p = _sample("combine", 50_000)
+    true_share = np.minimum(p.drinking_days_per_week / 7.0, 0.98).mean()
+    reported_pda = 100.0 * (1.0 - true_share * TLFB_BASELINE_REMEMBERED_DAY_FRACTION)
+    assert reported_pda == pytest.approx(26.5, abs=0.5)
+
+
 def test_combine_and_kare_are_recently_abstinent_treatment_seekers() -> None:
     for name in ("combine", "kare2022"):
         p = _sample(name, 5000)
@@ -104,6 +116,9 @@ def test_the_tlfb_reported_fraction_follows_the_observation_model() -> None:
     frac = np.mean(np.exp(-m.underreport_per_day * np.minimum(k, m.underreport_max_lag_days))
                    * (1.0 - m.forget_prob_per_day * k))
     assert frac == pytest.approx(TLFB_BASELINE_REPORTED_FRACTION, abs=5e-5)
+    # of the drinking days, those remembered
+    assert np.mean(1.0 - m.forget_prob_per_day * k) == pytest.approx(
+        TLFB_BASELINE_REMEMBERED_DAY_FRACTION, abs=5e-5)
 
 
 def test_more_severe_cohorts_have_stronger_cue_memories() -> None:

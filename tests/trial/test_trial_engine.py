@@ -521,17 +521,17 @@ def test_baseline_reproduces_usual_drinking_of_moderate_drinkers(
 ) -> None:
     """Untreated year, COMBINE-like cohort, code defaults: over the 90 baseline days patients
     who usually drink on fewer than 60% of days drink as often as their covariate says (measured
-    -1.1 points, mean absolute deviation 5.7 with 1000 patients; binomial noise alone gives about
-    3.7). A single 120-day round, whose average includes the memories' first transient, leaves
-    them +11 points too high: the test can tell."""
+    -1.0 points on 800 patients, 124 of them moderate, mean absolute deviation 8.8). A single
+    120-day round, whose average includes the memories' first transient, leaves them +10 points
+    too high: the test can tell."""
     from reconsolidate.behavior import drinking_probability_target
 
     scen = Path(__file__).parents[2] / "src/reconsolidate/calibration/scenarios"
     spec = load_trial_spec(scen / "untreated-natural-history.toml")
     spec = TrialSpec.model_validate({**spec.model_dump(), "burn_in_round_days": round_days,
                                      "follow_up_days": 1})
-    plan = make_plan(spec, scen, 600, calibrated=False)
-    r = simulate_chunk(plan, 0, 0, 0, 600)
+    plan = make_plan(spec, scen, 800, calibrated=False)
+    r = simulate_chunk(plan, 0, 0, 0, 800)
     usual = drinking_probability_target(r.patients, plan.spec.behavior)
     share = (r.drinks_true[:, : spec.baseline_days] > 0).mean(axis=1)
     moderate = usual < 0.6

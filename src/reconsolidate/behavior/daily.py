@@ -19,7 +19,10 @@ per-patient loop):
    (two stable states, as in Grasman et al. 2016), which carries a treatment effect beyond the
    weeks in which daily drinking re-teaches a weakened cue memory;
 4. the amount is the patient's usual drinks per drinking day times
-   ``(kappa / kappa_ref_i)^elasticity x exp(-rate M_i)`` with log-normal day-to-day noise;
+   ``(kappa / kappa_ref_i)^elasticity x min(1, H_i / (0.5 H_ref_i))^elasticity_H x
+   exp(-rate M_i)`` with log-normal day-to-day noise: less craving, a habit fallen below half
+   its usual level (tolerance lost in abstinence) and motivation each make a drinking day
+   smaller;
 5. learning: every exposed cue is a rewarded exposure when the patient drank that day; on a day
    without drinking a share ``extinction_opportunity_fraction`` of the exposures (those at
    which a drink was an option; none in inpatient detoxification) are unrewarded ones
@@ -50,7 +53,7 @@ import numba
 import numpy as np
 from scipy.special import expit, ndtri
 
-from reconsolidate.behavior.params import BehaviorParams
+from reconsolidate.behavior.params import AMOUNT_HABIT_THRESHOLD, BehaviorParams
 from reconsolidate.memory import population as mem
 from reconsolidate.memory.params import MemoryParams
 from reconsolidate.memory.population import _exp_poly_wide
@@ -363,9 +366,12 @@ def live_day(
     # their usual amount: 0/0 gave NaN drinks, scored as abstinent days
     ref = state.craving_ref
     ratio = np.divide(kappa, ref, out=np.ones_like(kappa), where=ref > 0.0)
+    # tolerance lost with the habit: a lapse after weeks without drinking is smaller
+    tolerance = np.minimum(state.habit / (AMOUNT_HABIT_THRESHOLD * state.habit_ref), 1.0)
     amount = (
         patients.drinks_per_drinking_day
         * ratio ** params.amount_craving_elasticity
+        * tolerance ** params.amount_habit_elasticity
         * np.exp(-params.amount_motivation_reduction_per_logit * np.maximum(motivation, 0.0))
         * np.exp(sigma * z - sigma**2 / 2)
     )

@@ -43,7 +43,7 @@ from reconsolidate._random import (
     patient_day_counter,
 )
 from reconsolidate.behavior.daily import BehaviorState
-from reconsolidate.behavior.params import BehaviorParams
+from reconsolidate.behavior.params import AMOUNT_HABIT_THRESHOLD, BehaviorParams
 from reconsolidate.exceptions import InputError
 from reconsolidate.memory import population as mem
 from reconsolidate.memory.params import MemoryParams
@@ -202,6 +202,8 @@ def live_days(
         float(np.exp(-_LN2 * 1.0 / bp.ketamine_lasting_half_life_days)),
         float(np.exp(-_LN2 * 1.0 / bp.recruitment_regression_half_life_days)),
         bp.extinction_opportunity_fraction,
+        bp.amount_habit_elasticity,
+        1.0 / AMOUNT_HABIT_THRESHOLD,
     ])
     p = mp
     memory_consts = np.array([
@@ -255,6 +257,8 @@ def _days_kernel(days, weekend, detox, record_col, snapshot_col, accumulate, key
     decay_lasting = behavior[13]
     decay_regression = behavior[14]
     opportunity = behavior[15]
+    habit_elasticity = behavior[16]
+    inv_habit_threshold = behavior[17]
     # memory constants (order: live_days)
     alpha_c = memory_consts[0]
     off = memory_consts[1]
@@ -404,13 +408,17 @@ def _days_kernel(days, weekend, detox, record_col, snapshot_col, accumulate, key
                     drinks = 0.0
                     if drink:
                         z = normal_quantile(u_day[q * n_draws + draw_amount])
-                        # (kappa / ref)^elasticity exp(-rate motivation+) exp(sigma z - sigma^2/2);
+                        # (kappa / ref)^elasticity min(1, 2 H / H_ref)^elasticity_H
+                        # x exp(-rate motivation+) exp(sigma z - sigma^2/2);
                         # pow, not exp(elasticity log(...)): kappa = 0 with elasticity 0 is allowed
                         # a patient without any craving at calibration (no background,
                         # no cue ever met) drinks their usual amount: 0/0 gave NaN drinks
                         ref = craving_ref[i]
                         ratio = kappa / ref if ref > 0.0 else 1.0
+                        # tolerance lost with the habit (as daily.live_day)
+                        tolerance = min(hab * inv_habit_threshold / habit_ref[i], 1.0)
                         drinks = (dpdd[i] * ratio ** elasticity
+                                  * tolerance ** habit_elasticity
                                   * math.exp(sigma * z - 0.5 * sigma * sigma
                                              - motivation_rate * max(motivation, 0.0)))
                         drinks = min(max(drinks, min_drinks), max_drinks)

@@ -22,7 +22,13 @@ from pydantic import Field
 
 from reconsolidate._config import StrictModel
 
-__all__ = ["BehaviorParams"]
+__all__ = ["AMOUNT_HABIT_THRESHOLD", "BehaviorParams"]
+
+#: ASSUMPTION: the share of a patient's usual habit (exponentially weighted share of drinking
+#: days) below which the amount of a drinking day falls (BehaviorParams.amount_habit_elasticity).
+#: Half: the habit of the lightest usual drinkers (1.4 days a week) has a relative SD of about
+#: 0.28 at the calibrated time constant, so their usual pattern rarely reaches it.
+AMOUNT_HABIT_THRESHOLD = 0.5
 
 
 class BehaviorParams(StrictModel):
@@ -64,6 +70,25 @@ class BehaviorParams(StrictModel):
         description=(
             "ASSUMPTION: a motivated drinker who does drink drinks less (controlled drinking): "
             "amount x exp(-rate x motivation)"
+        ),
+    )
+    amount_habit_elasticity: float = Field(
+        0.5,
+        ge=0,
+        le=3,
+        description=(
+            "ASSUMPTION: a drinker whose recent drinking has fallen well below their usual "
+            "drinks less per drinking day: amount x min(1, habit / (0.5 x usual habit))^"
+            "elasticity (AMOUNT_HABIT_THRESHOLD = 0.5), habit being the exponentially "
+            "weighted share of recent drinking days (habit_time_constant_days). Acquired "
+            "(functional) tolerance is built by drinking and fades with abstinence, and it is "
+            "what lets a heavy drinker drink heavily (NIAAA Alcohol Alert No. 28, 1995, "
+            "'Alcohol and Tolerance' [S]); so a lapse after weeks without drinking is smaller "
+            "than a usual drinking day, and the amount climbs back only as drinking resumes "
+            "(re-escalation). The factor is 1 down to half the usual habit, which a usual "
+            "pattern's own fluctuations rarely reach, so it leaves baseline drinking as it was; "
+            "0 switches it off. Shape and threshold are assumptions; the elasticity is "
+            "calibrated (COMBINE's drinkers without a heavy day)"
         ),
     )
     min_drinks_per_drinking_day: float = Field(

@@ -7,6 +7,7 @@ Public API: :class:`Cohort`, :class:`CohortSpec`, :func:`get_cohort`, :func:`lis
 
 from reconsolidate.population.cohorts import (
     COHORT_PRESETS,
+    TLFB_BASELINE_REMEMBERED_DAY_FRACTION,
     TLFB_BASELINE_REPORTED_FRACTION,
     UK_UNITS_PER_US_DRINK,
     Cohort,
@@ -23,6 +24,7 @@ __all__ = [
     "COHORT_PRESETS",
     "CUE_CLASSES",
     "CUE_LABELS",
+    "TLFB_BASELINE_REMEMBERED_DAY_FRACTION",
     "TLFB_BASELINE_REPORTED_FRACTION",
     "UK_UNITS_PER_US_DRINK",
     "Cohort",

@@ -27,6 +27,7 @@ __all__ = [
     "COHORT_PRESETS",
     "GRAMS_ETHANOL_PER_UK_UNIT",
     "GRAMS_ETHANOL_PER_US_DRINK",
+    "TLFB_BASELINE_REMEMBERED_DAY_FRACTION",
     "TLFB_BASELINE_REPORTED_FRACTION",
     "UK_UNITS_PER_US_DRINK",
     "Cohort",
@@ -116,13 +117,25 @@ class CohortSpec(StrictModel):
 
 # Published baseline drinking is itself a Timeline Followback report, typically of the 28 days
 # before the first visit. The trial's observation model (reconsolidate.trial.observation, its
-# defaults) reports a day recalled k days later at exp(-0.015 k) of what was drunk (Wennberg &
-# Bohman 1998 [P]) and forgets a drinking day with probability 0.002 k (ASSUMPTION), so such a
-# report holds mean_k exp(-0.015 k) (1 - 0.002 k), k = 1..28, = 0.7885 of the true drinking [D].
-# A preset's true drinks per drinking day are the published (reported) figure / 0.7885, so that
+# defaults) reports a day recalled k days later at exp(-0.015 min(k, 14)) of what was drunk
+# (Wennberg & Bohman 1998 [P]; held beyond 14 days, ASSUMPTION) and forgets a drinking day with
+# probability 0.002 k (ASSUMPTION), so such a report holds
+# mean_k exp(-0.015 min(k, 14)) (1 - 0.002 k), k = 1..28, = 0.8290 of the true drinking [D]
+# (0.7885 until session 16, when under-reporting grew up to 28 days).
+# A preset's true drinks per drinking day are the published (reported) figure / 0.8290, so that
 # the simulated TLFB baseline reproduces the publication (checked by
 # tests/population/test_population_cohorts.py against the observation model's defaults).
-TLFB_BASELINE_REPORTED_FRACTION: Final = 0.7885
+TLFB_BASELINE_REPORTED_FRACTION: Final = 0.8290
+
+# The same report forgets a drinking day with probability 0.002 k, so it holds
+# mean_k (1 - 0.002 k), k = 1..28, = 0.971 of the true drinking days [D]. A preset's true
+# drinking days are a published (reported) figure / 0.971, and its true drinks per drinking day
+# the published figure x 0.971 / 0.8290 (the weekly total / 0.8290 over the days / 0.971), so
+# that the simulated TLFB baseline reproduces both (until session 16 the days were taken as
+# reported, and the COMBINE-like scenario's simulated baseline PDA came out at 30.4% against
+# the published 23-30%: the 5% of drinking days forgotten over a 12-40 day recall count as
+# abstinent).
+TLFB_BASELINE_REMEMBERED_DAY_FRACTION: Final = 0.971
 
 # ASSUMPTION (body weight not reported by the trials in the notes): adult body weight by sex,
 # roughly the means of UK/US adult surveys; only used for weight-based dosing and PK. Truncated
@@ -136,11 +149,12 @@ _WEIGHT_FEMALE = LogNormal(median=70.0, cv=0.2, low=40.0, high=120.0)
 #   27.5 gives a truncated mean of 28.46 years (SD 5.67) [D: scipy.stats.truncnorm], ~28 after
 #   rounding;
 # - ~74 UK units/week [S] = 74 / 1.75 = 42.3 US drinks/week [D];
-# - ~6 drinking days/week before ("drank on four days, rather than six") [S]; truncated at 7,
-#   location 6.35 and ASSUMPTION SD 0.8 give a mean of 6.06 [D: truncated to 3-7];
-# - so ~42.3 / 6 = 7.0 US drinks per drinking day reported [D], 7.0 / 0.7885 = 8.9 truly drunk
-#   (TLFB_BASELINE_REPORTED_FRACTION) [D]; log-normal median 8.37 with ASSUMPTION CV 0.35 has
-#   mean 8.37 * exp(0.1156 / 2) = 8.87 [D];
+# - ~6 drinking days/week reported before ("drank on four days, rather than six") [S], so
+#   6 / 0.971 = 6.18 truly (TLFB_BASELINE_REMEMBERED_DAY_FRACTION) [D]; truncated at 7,
+#   location 6.57 and ASSUMPTION SD 0.8 give a mean of 6.18 [D: scipy.stats.truncnorm, 3-7];
+# - so ~42.3 / 6 = 7.05 US drinks per drinking day reported [D], 7.05 x 0.971 / 0.8290 = 8.26
+#   truly drunk (42.3 / 0.8290 = 51.0 drinks a week over 6.18 days) [D]; log-normal median 7.80
+#   with ASSUMPTION CV 0.35 has mean 7.80 * exp(0.1156 / 2) = 8.26 [D];
 # - no AUD diagnosis, not treatment-seeking [S] -> ASSUMPTION 2 DSM-5 criteria on average
 #   (hazardous drinking below the diagnostic threshold of 2 for many).
 _DAS2019 = Cohort(
@@ -148,8 +162,8 @@ _DAS2019 = Cohort(
     age_years=Normal(mean=27.5, sd=6.5, low=18.0, high=65.0),
     weight_kg_male=_WEIGHT_MALE,
     weight_kg_female=_WEIGHT_FEMALE,
-    drinks_per_drinking_day=LogNormal(median=8.37, cv=0.35, low=2.0, high=30.0),
-    drinking_days_per_week=Normal(mean=6.35, sd=0.8, low=3.0, high=7.0),
+    drinks_per_drinking_day=LogNormal(median=7.80, cv=0.35, low=2.0, high=30.0),
+    drinking_days_per_week=Normal(mean=6.57, sd=0.8, low=3.0, high=7.0),
     dsm5_criteria=Normal(mean=2.0, sd=1.0, low=0.0, high=5.0),
     treatment_seeking_fraction=0.0,
     abstinent_at_entry_fraction=0.0,
@@ -167,7 +181,7 @@ _DAS2019 = Cohort(
 #   scale 9.8 would give 52.70, SD 9.40);
 # - about 5 drinks/day before entry [P] = 35 drinks/week [D]; drinking days NF -> ASSUMPTION 6
 #   days/week, so 35 / 6 = 5.8 drinks per drinking day reported [D under that assumption],
-#   5.8 / 0.7885 = 7.4 truly drunk (TLFB_BASELINE_REPORTED_FRACTION) [D]; the log-normal median
+#   5.8 / 0.8290 = 7.0 truly drunk (TLFB_BASELINE_REPORTED_FRACTION) [D]; the log-normal median
 #   is set to it, as before the correction (CV 0.4 puts the mean 7.7% higher);
 # - sex split NF -> ASSUMPTION 30% women; dependence -> ASSUMPTION mean 6 DSM-5 criteria.
 _DAKWAR2020 = Cohort(
@@ -175,7 +189,7 @@ _DAKWAR2020 = Cohort(
     age_years=Normal(mean=53.46, sd=10.39, low=21.0, high=75.0),
     weight_kg_male=_WEIGHT_MALE,
     weight_kg_female=_WEIGHT_FEMALE,
-    drinks_per_drinking_day=LogNormal(median=7.36, cv=0.4, low=2.0, high=30.0),
+    drinks_per_drinking_day=LogNormal(median=7.0, cv=0.4, low=2.0, high=30.0),
     drinking_days_per_week=Normal(mean=6.0, sd=1.0, low=3.0, high=7.0),
     dsm5_criteria=Normal(mean=6.0, sd=2.0, low=2.0, high=11.0),
     treatment_seeking_fraction=1.0,
@@ -188,21 +202,22 @@ _DAKWAR2020 = Cohort(
 )
 
 # COMBINE-like (Anton et al. 2006 JAMA 295:2003, PMID 16670409): recently abstinent,
-# treatment-seeking alcohol dependence; PDA 23-30% at baseline [S] -> drinking days
-# 7 x (1 - 0.265) = 5.1 per week [D]; with ASSUMPTION SD 1.3, truncated to 1.5-7 and the daily
+# treatment-seeking alcohol dependence; PDA 23-30% at baseline [S], a TLFB report: 73.5% of days
+# reported as drinking days, 73.5 / 0.971 = 75.7% truly (TLFB_BASELINE_REMEMBERED_DAY_FRACTION)
+# [D], so a true PDA of 24.3%; with ASSUMPTION SD 1.3, truncated to 1.5-7 and the daily
 # drinking probability clipped at 0.98 (BehaviorParams.drinking_probability_bounds), location
-# 5.42 gives a mean PDA of 26.5% [D: 200,000 sampled patients; location 5.1 gave 29.7%, at the
-# edge of the published range]. Drinks per drinking day, sex split and age are not in the
-# notes -> ASSUMPTION: 10 drinks per drinking day truly drunk (not a published report, so no
-# TLFB_BASELINE_REPORTED_FRACTION correction), 30% women, mean age 44 (SD 10); dependence ->
-# ASSUMPTION mean 6.5 DSM-5 criteria.
+# 5.65 gives that mean [D: scipy.stats.truncnorm quantiles; until session 16 location 5.42 gave a
+# true PDA of 26.5%, the published figure taken as true]. Drinks per drinking day, sex split
+# and age are not in the notes -> ASSUMPTION: 10 drinks per drinking day truly drunk (not a
+# published report, so no TLFB_BASELINE_REPORTED_FRACTION correction), 30% women, mean age 44
+# (SD 10); dependence -> ASSUMPTION mean 6.5 DSM-5 criteria.
 _COMBINE = Cohort(
     female_fraction=0.3,
     age_years=Normal(mean=44.0, sd=10.0, low=18.0, high=75.0),
     weight_kg_male=_WEIGHT_MALE,
     weight_kg_female=_WEIGHT_FEMALE,
     drinks_per_drinking_day=LogNormal(median=10.0, cv=0.4, low=3.0, high=30.0),
-    drinking_days_per_week=Normal(mean=5.42, sd=1.3, low=1.5, high=7.0),
+    drinking_days_per_week=Normal(mean=5.65, sd=1.3, low=1.5, high=7.0),
     dsm5_criteria=Normal(mean=6.5, sd=2.0, low=3.0, high=11.0),
     treatment_seeking_fraction=1.0,
     abstinent_at_entry_fraction=1.0,
@@ -220,18 +235,18 @@ _COMBINE = Cohort(
 # both moments solved with scipy.optimize.fsolve] (location 44.07, scale 10.59 would give 42.82,
 # SD 9.02: the truncation at 60 cuts more of the upper tail); ~125 UK units/week before [S] =
 # 71.4 US drinks/week [D]; "every day" [S] -> ASSUMPTION 6.5 drinking days/week,
-# 71.4 / 6.5 = 11.0 drinks per drinking day reported [D under that assumption], 11.0 / 0.7885 =
-# 13.95 truly drunk (TLFB_BASELINE_REPORTED_FRACTION) [D]; severe AUD -> ASSUMPTION mean 8 DSM-5
+# 71.4 / 6.5 = 11.0 drinks per drinking day reported [D under that assumption], 11.0 / 0.8290 =
+# 13.27 truly drunk (TLFB_BASELINE_REPORTED_FRACTION) [D]; severe AUD -> ASSUMPTION mean 8 DSM-5
 # criteria. examples/trials/kare2022.toml scores the baseline over days -28..-8 (before the
-# detox), recalled 8-28 days later, which reports 0.740 rather than 0.7885 of the truth: its
-# simulated TLFB baseline is ~117 rather than 125 UK units a week. Left so (not tuned): how
+# detox), recalled 8-28 days later, which reports 0.794 rather than 0.8290 of the truth [D]: its
+# simulated TLFB baseline is ~120 rather than 125 UK units a week. Left so (not tuned): how
 # KARE measured its figure is not in the notes.
 _KARE2022 = Cohort(
     female_fraction=35 / 96,
     age_years=Normal(mean=54.66, sd=19.30, low=18.0, high=60.0),
     weight_kg_male=_WEIGHT_MALE,
     weight_kg_female=_WEIGHT_FEMALE,
-    drinks_per_drinking_day=LogNormal(median=13.95, cv=0.35, low=3.0, high=45.0),
+    drinks_per_drinking_day=LogNormal(median=13.27, cv=0.35, low=3.0, high=45.0),
     drinking_days_per_week=Normal(mean=6.5, sd=0.7, low=3.0, high=7.0),
     dsm5_criteria=Normal(mean=8.0, sd=1.5, low=6.0, high=11.0),
     treatment_seeking_fraction=1.0,

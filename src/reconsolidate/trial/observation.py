@@ -2,9 +2,19 @@
 
 - **Timeline Followback (TLFB)** reports at assessment visits: each completed visit covers the days
   since the last completed visit (at most ``max_recall_days`` back). A day recalled ``lag`` days
-  later is under-reported by a factor ``exp(-underreport_per_day * min(lag, 28))``: Wennberg &
+  later is under-reported by a factor ``exp(-underreport_per_day * min(lag, 14))``: Wennberg &
   Bohman 1998 found reported consumption falling ~1.5% per day further back over a 28-day window
-  [P] (clinical-evidence.md §6); beyond 28 days the factor is held (ASSUMPTION: no data). Recall
+  [P] (clinical-evidence.md §6). That is a gradient of reported drinking within one recall, not a
+  comparison with true drinking, and the authors found it possibly non-linear and recommend
+  timelines of 14 days or less [abs]; beyond 14 days the factor is held at 0.81 (ASSUMPTION, no
+  study gives recall against truth 30-90 days back; consistent with a bias that builds within the
+  first two weeks and then levels off: Buu et al. 2014 Subst Use Misuse 49:1259, PMID 24601785,
+  recall beyond ~2 weeks gives a stable typical pattern [abs]; Tonigan, Miller & Brown 1997 J
+  Stud Alcohol 58:358, no decay in consistency at the distal points of the 90-day Form 90 [abs]).
+  Until session 16 it was held from 28 days, at 0.657: a baseline recalled 12-40 days later
+  then read at two thirds of the truth against 0.9 for follow-up weeks recalled within 14 days,
+  so follow-up drinking looked about 35% higher against baseline than it was, in every change
+  from baseline and every WHO risk-level shift. Recall
   noise (log-normal, CV growing with the lag) and the chance of forgetting a drinking day altogether
   are ASSUMPTIONs. On top of the per-day noise, every TLFB interview has its own recall factor
   (log-normal, mean 1, CV ``recall_session_cv``) shared by all the days it covers: a person who
@@ -54,10 +64,12 @@ from reconsolidate._random import (
 
 __all__ = ["Observation", "ObservationModel", "observe", "tlfb_test_retest_r"]
 
-# Wennberg P, Bohman M (1998): reported consumption falls ~1.5 %/day further back in a 28-day
-# TLFB window [P] (clinical-evidence.md section 6).
+# Wennberg P, Bohman M (1998) German J Psychiatry 2:62: reported consumption falls ~1.5 %/day
+# further back in a 28-day TLFB window [P] (clinical-evidence.md section 6).
 _WENNBERG_UNDERREPORT_PER_DAY = 0.015
-_WENNBERG_WINDOW_DAYS = 28
+# ASSUMPTION: the lag beyond which under-reporting stops growing, the 14 days within which the
+# same authors recommend timelines (module docstring: why not their 28-day window).
+_UNDERREPORT_PLATEAU_DAYS = 14
 # ASSUMPTION (derived, tools/tlfb_test_retest.py): CV of the per-interview recall factor at which
 # two independent 28-day recalls of the Das 2019 cohort's drinking correlate as TLFB test-retest
 # does, r ~ 0.87 (Sobell 1986 [P], clinical-evidence.md section 6).
@@ -77,7 +89,10 @@ class ObservationModel(StrictModel):
         description="fractional under-reporting per day of recall lag (Wennberg & Bohman 1998 [P])",
     )
     underreport_max_lag_days: int = Field(
-        _WENNBERG_WINDOW_DAYS, ge=0, description="lag beyond which under-reporting stops growing"
+        _UNDERREPORT_PLATEAU_DAYS,
+        ge=0,
+        description="ASSUMPTION: lag (days) beyond which under-reporting stops growing (14: "
+        "Wennberg & Bohman 1998 recommend timelines of at most 14 days; before session 16, 28)",
     )
     recall_cv_base: float = Field(
         0.1, ge=0, le=2, description="ASSUMPTION: recall noise CV at lag 0"
