@@ -129,6 +129,19 @@ def test_run_dir_biomarkers_and_study_window(tmp_path, capsys) -> None:
     assert "outside the study window" in capsys.readouterr().err
 
 
+def test_run_dir_accepts_a_simulated_report_above_the_entry_error_bound(tmp_path,
+                                                                          capsys) -> None:
+    """The 100-drink bound catches typing errors in real diaries; a simulated run's report is
+    machine written (recall noise at a long lag can lift a 40-drink day above 100), so a run
+    directory is scored unless the user sets the bound."""
+    run = _write_run_dir(tmp_path)
+    table = pq.read_table(run / "drinking.parquet").to_pandas()
+    table.loc[0, "drinks_reported"] = 140.0
+    pq.write_table(pa.Table.from_pandas(table, preserve_index=False), run / "drinking.parquet")
+    res = _json(capsys, ["analyze", str(run), "--gee", "none"])
+    assert res["arms"]["ketamine"]["n"] + res["arms"]["midazolam"]["n"] == 40
+
+
 def test_run_dir_replicates_are_not_pooled(tmp_path, capsys) -> None:
     run = _write_run_dir(tmp_path, replicates=2)
     assert main(["analyze", str(run)]) == 2

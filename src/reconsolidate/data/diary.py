@@ -24,6 +24,7 @@ silently.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from enum import IntEnum
 from pathlib import Path
@@ -892,6 +893,11 @@ def load_run_dir(run_dir: str | Path, *, options: DiaryOptions | dict | None = N
     if "study_window_days" not in opts.model_fields_set:
         # simulated runs may span long follow-ups: unless the user set a window, accept any day
         opts = opts.model_copy(update={"study_window_days": (-100_000, 100_000)})
+    if "max_drinks_per_day" not in opts.model_fields_set:
+        # the bound catches entry errors in hand-made diaries; a simulated report is machine
+        # written, and the recall noise of a long lag can put a rare report of a 40-drink day
+        # above 100 (session 16: `analyze RUN --baseline=-28:-1` refused an untreated run)
+        opts = opts.model_copy(update={"max_drinks_per_day": math.inf})
     diary, people, rep = _select_replicate(rd, replicate)
     data = load_trial_data(diary, people, biomarkers, options=opts, salt=salt,
                            names=(str(rd / "drinking.parquet"), str(rd / "patients.parquet"),
