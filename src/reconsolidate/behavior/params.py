@@ -157,7 +157,7 @@ class BehaviorParams(StrictModel):
         description=(
             "ASSUMPTION: half-life of the transient part of the ketamine motivation lift, days "
             "(an after-glow of a few weeks); the rest, ketamine_lasting_fraction, has its own "
-            "half-life of months (calibrated: 81% of the lift, half-life 634 days, so the "
+            "half-life of months (calibrated: 83% of the lift, half-life 487 days, so the "
             "non-specific effect of one infusion lasts beyond a year)"
         ),
     )
@@ -175,10 +175,10 @@ class BehaviorParams(StrictModel):
             "weight x p(1 - p) of at most 0.5 (at p = 0.5): a spell of drinking less is "
             "amplified and outlasts its cause (4 would reach the edge of bistability on its "
             "own). With the cue memories' own feedback the loop can be bistable for light "
-            "drinkers: at the calibrated 2.02, untreated patients of the COMBINE-like cohort who "
-            "usually drink on 1.5-3 days a week nearly keep their frequency on average (2.55 -> "
-            "2.44 days a week in months 10-12) but split both ways, 18% of them near abstinence "
-            "and 15% 1.5 or more days a week above their usual (python "
+            "drinkers: at the calibrated 2.67, untreated patients of the COMBINE-like cohort who "
+            "usually drink on 1.5-3 days a week nearly keep their frequency on average (2.57 -> "
+            "2.66 days a week in months 10-12) but split both ways, 15% of them near abstinence "
+            "and 18% 1.5 or more days a week above their usual (python "
             "tools/untreated_stability.py; docs/trial-spec.md, [behavior]); calibrated under "
             "the untreated-stability targets of calibration/targets.toml, which bound the "
             "cohort's mean and the light drinkers' mean deviation"
@@ -204,10 +204,10 @@ class BehaviorParams(StrictModel):
             "option. 1 makes every such exposure outside detoxification an extinction trial "
             "(the model before session 14, where detoxification days counted too); with it the "
             "cue memories' feedback and the habit's drive untreated light drinkers to "
-            "abstinence within a year (74% of those usually drinking on 1.5-3 days a week end "
+            "abstinence within a year (67% of those usually drinking on 1.5-3 days a week end "
             "near abstinence with the shipped fit's other values: python "
-            "tools/untreated_stability.py --behavior extinction_opportunity_fraction=1; 18% at "
-            "the calibrated 0.64, while 15% drink on 1.5 or more days a week above their "
+            "tools/untreated_stability.py --behavior extinction_opportunity_fraction=1; 15% at "
+            "the calibrated 0.553, while 18% drink on 1.5 or more days a week above their "
             "usual). Decided by the day's exposure number "
             "itself (given an exposure, u / p_exposure is uniform), so no random stream moves"
         ),

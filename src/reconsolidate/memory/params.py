@@ -112,7 +112,7 @@ class MemoryParams:
         infusion right after retrieval (I_w about 18.6) sits near the plateau (0.88 of 0.9),
         but a memory left only partly labile by its retrieval trial (L about 0.3 in the
         built-in paradigms) loses 0.59-0.66 (Zarate and Das regimens). Calibrated (the
-        shipped fit: 4.52, where a fully labile memory reaches 89% of the maximum damage by
+        shipped fit: 4.44, where a fully labile memory reaches 89% of the maximum damage by
         0.2 mg/kg over 40 min and 98% by 0.5, python tools/damage_dose_response.py,
         docs/calibration.md); Das 2019's blood-level associations would constrain it better.
     lability_prior_boost_per_h
