@@ -161,6 +161,25 @@ def test_kernel_does_not_depend_on_chunking_or_splitting_the_days() -> None:
     assert np.array_equal(m1.w0[30:], mq.w0) and np.array_equal(st1.habit[30:], sq.habit)
 
 
+def test_a_usual_habit_of_zero_keeps_the_usual_amount_in_both_implementations() -> None:
+    """drinking_probability_bounds may start at 0, so a patient's usual habit can be 0: the
+    tolerance factor is then 1 (0/0 gave NaN drinks, silently scored as abstinent days)."""
+    bp = BehaviorParams(amount_habit_elasticity=0.86)
+    n = 40
+    p, m, st = _start(n, "das2019", bp)
+    st.habit_ref[:10] = 0.0
+    st.habit[:10] = 0.0
+    m2, st2 = m.copy(), st.copy()
+    stream = CounterStream(4, DAY_STREAM, 0)
+    plan = _plan(np.arange(0, 14))
+    ref = _reference(p, m, st, bp, plan, stream, np.full(n, 90.0))[0]
+    out = np.zeros_like(ref)
+    live_days(m2, st2, p, bp, MP, stream, plan, np.full(n, 90.0), out)
+    assert np.isfinite(ref).all() and np.isfinite(out).all()
+    assert (ref[:10] > 0).any()
+    np.testing.assert_allclose(out, ref, rtol=1e-12, atol=0)
+
+
 def test_accumulating_needs_somewhere_to_add() -> None:
     bp = BehaviorParams()
     p, m, st = _start(10, "das2019", bp)

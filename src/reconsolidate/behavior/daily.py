@@ -53,7 +53,7 @@ import numba
 import numpy as np
 from scipy.special import expit, ndtri
 
-from reconsolidate.behavior.params import AMOUNT_HABIT_THRESHOLD, BehaviorParams
+from reconsolidate.behavior.params import AMOUNT_HABIT_THRESHOLD_FRACTION, BehaviorParams
 from reconsolidate.memory import population as mem
 from reconsolidate.memory.params import MemoryParams
 from reconsolidate.memory.population import _exp_poly_wide
@@ -366,8 +366,13 @@ def live_day(
     # their usual amount: 0/0 gave NaN drinks, scored as abstinent days
     ref = state.craving_ref
     ratio = np.divide(kappa, ref, out=np.ones_like(kappa), where=ref > 0.0)
-    # tolerance lost with the habit: a lapse after weeks without drinking is smaller
-    tolerance = np.minimum(state.habit / (AMOUNT_HABIT_THRESHOLD * state.habit_ref), 1.0)
+    # tolerance lost with the habit: a lapse after weeks without drinking is smaller (a usual
+    # habit of 0, allowed by drinking_probability_bounds = (0, ...), keeps the usual amount:
+    # 0/0 gave NaN drinks)
+    threshold = AMOUNT_HABIT_THRESHOLD_FRACTION * state.habit_ref
+    tolerance = np.minimum(
+        np.divide(state.habit, threshold, out=np.ones_like(threshold), where=threshold > 0.0),
+        1.0)
     amount = (
         patients.drinks_per_drinking_day
         * ratio ** params.amount_craving_elasticity

@@ -43,7 +43,7 @@ from reconsolidate._random import (
     patient_day_counter,
 )
 from reconsolidate.behavior.daily import BehaviorState
-from reconsolidate.behavior.params import AMOUNT_HABIT_THRESHOLD, BehaviorParams
+from reconsolidate.behavior.params import AMOUNT_HABIT_THRESHOLD_FRACTION, BehaviorParams
 from reconsolidate.exceptions import InputError
 from reconsolidate.memory import population as mem
 from reconsolidate.memory.params import MemoryParams
@@ -203,7 +203,7 @@ def live_days(
         float(np.exp(-_LN2 * 1.0 / bp.recruitment_regression_half_life_days)),
         bp.extinction_opportunity_fraction,
         bp.amount_habit_elasticity,
-        1.0 / AMOUNT_HABIT_THRESHOLD,
+        1.0 / AMOUNT_HABIT_THRESHOLD_FRACTION,
     ])
     p = mp
     memory_consts = np.array([
@@ -408,7 +408,8 @@ def _days_kernel(days, weekend, detox, record_col, snapshot_col, accumulate, key
                     drinks = 0.0
                     if drink:
                         z = normal_quantile(u_day[q * n_draws + draw_amount])
-                        # (kappa / ref)^elasticity min(1, 2 H / H_ref)^elasticity_H
+                        # (kappa / ref)^elasticity
+                        # x min(1, H / (AMOUNT_HABIT_THRESHOLD_FRACTION H_ref))^elasticity_H
                         # x exp(-rate motivation+) exp(sigma z - sigma^2/2);
                         # pow, not exp(elasticity log(...)): kappa = 0 with elasticity 0 is allowed
                         # a patient without any craving at calibration (no background,
@@ -416,10 +417,12 @@ def _days_kernel(days, weekend, detox, record_col, snapshot_col, accumulate, key
                         ref = craving_ref[i]
                         ratio = kappa / ref if ref > 0.0 else 1.0
                         drinks = dpdd[i] * ratio ** elasticity
-                        # tolerance lost with the habit (as daily.live_day); the power only
-                        # below the threshold: at or above it the factor is exactly 1, and a pow
-                        # on every drinking day cost about 10% of the kernel's time
-                        tolerance = hab * inv_habit_threshold / habit_ref[i]
+                        # tolerance lost with the habit (as daily.live_day; a usual habit of 0
+                        # keeps the usual amount); the power only below the threshold: at or
+                        # above it the factor is exactly 1, and a pow on every drinking day
+                        # cost about 10% of the kernel's time
+                        href = habit_ref[i]
+                        tolerance = hab * inv_habit_threshold / href if href > 0.0 else 1.0
                         if tolerance < 1.0:
                             drinks *= tolerance ** habit_elasticity
                         drinks *= math.exp(sigma * z - 0.5 * sigma * sigma

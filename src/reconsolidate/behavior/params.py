@@ -22,13 +22,14 @@ from pydantic import Field
 
 from reconsolidate._config import StrictModel
 
-__all__ = ["AMOUNT_HABIT_THRESHOLD", "BehaviorParams"]
+__all__ = ["AMOUNT_HABIT_THRESHOLD_FRACTION", "BehaviorParams"]
 
 #: ASSUMPTION: the share of a patient's usual habit (exponentially weighted share of drinking
 #: days) below which the amount of a drinking day falls (BehaviorParams.amount_habit_elasticity).
 #: Half: the habit of the lightest usual drinkers (1.4 days a week) has a relative SD of about
-#: 0.28 at the calibrated time constant, so their usual pattern rarely reaches it.
-AMOUNT_HABIT_THRESHOLD = 0.5
+#: 0.31 at the calibrated time constant (21 days), so their usual pattern falls below half on
+#: about 4% of days (independent daily draws; session-16 review).
+AMOUNT_HABIT_THRESHOLD_FRACTION = 0.5
 
 
 class BehaviorParams(StrictModel):
@@ -79,7 +80,7 @@ class BehaviorParams(StrictModel):
         description=(
             "ASSUMPTION: a drinker whose recent drinking has fallen well below their usual "
             "drinks less per drinking day: amount x min(1, habit / (0.5 x usual habit))^"
-            "elasticity (AMOUNT_HABIT_THRESHOLD = 0.5), habit being the exponentially "
+            "elasticity (AMOUNT_HABIT_THRESHOLD_FRACTION = 0.5), habit being the exponentially "
             "weighted share of recent drinking days (habit_time_constant_days). Acquired "
             "(functional) tolerance is built by drinking and fades with abstinence, and it is "
             "what lets a heavy drinker drink heavily (NIAAA Alcohol Alert No. 28, 1995, "

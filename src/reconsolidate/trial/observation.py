@@ -13,7 +13,8 @@
   Stud Alcohol 58:358, no decay in consistency at the distal points of the 90-day Form 90 [abs]).
   Until session 16 it was held from 28 days, at 0.657: a baseline recalled 12-40 days later
   then read at two thirds of the truth against 0.9 for follow-up weeks recalled within 14 days,
-  so follow-up drinking looked about 35% higher against baseline than it was, in every change
+  so follow-up drinking looked about a third higher against baseline than it was (32% with the
+  forgotten drinking days, 36% without), in every change
   from baseline and every WHO risk-level shift. Recall
   noise (log-normal, CV growing with the lag) and the chance of forgetting a drinking day altogether
   are ASSUMPTIONs. On top of the per-day noise, every TLFB interview has its own recall factor
