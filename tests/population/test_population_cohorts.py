@@ -87,8 +87,10 @@ def test_age_distribution_has_the_published_mean_and_sd(preset: str, mean: float
 
 def test_combine_preset_reports_the_published_baseline_pda() -> None:
     """COMBINE's baseline PDA, 23-30% (midpoint 26.5) [S], is a TLFB report: the preset's true
-    drinking days are the reported ones over the remembered share (daily probability clipped at
-    0.98, as the intercept calibration does)."""
+    drinking days are the reported ones over the share a 28-day recall remembers (the presets'
+    convention; daily probability clipped at 0.98, as the intercept calibration does). The
+    calibration scenario recalls its baseline 12-40 days later and reads about 28.3%
+    (cohorts.py; `combine_baseline_pda` scores that scenario)."""
     p = _sample("combine", 50_000)
     true_share = np.minimum(p.drinking_days_per_week / 7.0, 0.98).mean()
     reported_pda = 100.0 * (1.0 - true_share * TLFB_BASELINE_REMEMBERED_DAY_FRACTION)

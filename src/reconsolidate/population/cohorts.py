@@ -131,10 +131,15 @@ TLFB_BASELINE_REPORTED_FRACTION: Final = 0.8290
 # mean_k (1 - 0.002 k), k = 1..28, = 0.971 of the true drinking days [D]. A preset's true
 # drinking days are a published (reported) figure / 0.971, and its true drinks per drinking day
 # the published figure x 0.971 / 0.8290 (the weekly total / 0.8290 over the days / 0.971), so
-# that the simulated TLFB baseline reproduces both (until session 16 the days were taken as
-# reported, and the COMBINE-like scenario's simulated baseline PDA came out at 30.4% against
-# the published 23-30%: the 5% of drinking days forgotten over a 12-40 day recall count as
-# abstinent).
+# that a simulated 28-day TLFB at the next visit reproduces both (until session 16 the days were
+# taken as reported, and the COMBINE-like scenario's simulated baseline PDA came out at 30.4%
+# against the published 23-30%). A scenario that recalls its baseline later remembers fewer
+# drinking days: the COMBINE-like placebo scenario scores days -40..-12 at the day-0 visit
+# (lags 12-40, 0.948 remembered), so it reads a baseline PDA of about 28.3% with this preset
+# (`reconsolidate validate`: 28.4) rather than 26.5%, inside the published range; how COMBINE
+# recalled its own baseline (e.g. a 90-day Form 90) is not in the notes. Day counts that are
+# ASSUMPTIONS rather than published reports (Dakwar, KARE) are taken as true days; only their
+# amounts are corrected.
 TLFB_BASELINE_REMEMBERED_DAY_FRACTION: Final = 0.971
 
 # ASSUMPTION (body weight not reported by the trials in the notes): adult body weight by sex,
