@@ -1,0 +1,116 @@
+"""Why patients fail to reduce their WHO drinking-risk level: a run's nonresponders by cause.
+
+Reads a simulated run directory (``reconsolidate trial SPEC --out DIR``) and, for one arm, scores
+the WHO risk level (:func:`reconsolidate.endpoints.core.who_risk_level`, mean grams a day over
+the days with an amount) of the reported baseline window and of the analysis window, as
+``reconsolidate analyze DIR --window A:B --missing heavy`` does: a patient with amounts on fewer
+than half of the window's days is a nonresponder. The nonresponders to the one-level reduction
+are split into
+
+- missing: amounts on fewer than half of the window's days;
+- low baseline: a reported baseline at the low level, which cannot be reduced;
+- the rest, by their true drinking in the window: drinking days and heavy days (US standard
+  drinks >= 5 for men, >= 4 for women), the mean reported grams a day in the window against the
+  reported baseline.
+
+It also prints the share reducing by a level among the patients who drank at all in the window
+(true drinking) and were scored. docs/calibration.md quotes it for the COMBINE-like placebo
+scenario::
+
+    reconsolidate trial src/reconsolidate/calibration/scenarios/combine-placebo.toml \\
+        --patients-per-arm 1000 --out DIR
+    python tools/who_nonresponders.py DIR --arm saline+education --window 84:111 \\
+        --baseline=-40:-12
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from reconsolidate.endpoints.core import (
+    GRAMS_ETHANOL_PER_US_STANDARD_DRINK,
+    HEAVY_DRINKS_MEN,
+    HEAVY_DRINKS_WOMEN,
+    who_risk_level,
+)
+
+
+def _days(text: str) -> tuple[int, int]:
+    a, b = text.split(":")
+    return int(a), int(b)
+
+
+def _matrix(table, ids: np.ndarray, column: str, first: int, last: int) -> np.ndarray:
+    """(patients, days) of ``column`` over study days first..last (NaN where absent)."""
+    day = table["study_day"].to_numpy()
+    keep = (day >= first) & (day <= last)
+    pid = table["patient_id"].to_numpy(zero_copy_only=False)[keep]
+    row = np.searchsorted(ids, pid)
+    out = np.full((ids.size, last - first + 1), np.nan)
+    out[row, day[keep] - first] = table[column].to_numpy(zero_copy_only=False)[keep]
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("run_dir", type=Path)
+    ap.add_argument("--arm", required=True)
+    ap.add_argument("--window", type=_days, required=True, help="analysis window A:B, study days")
+    ap.add_argument("--baseline", type=_days, required=True,
+                    help="baseline window A:B, study days (use --baseline=-40:-12)")
+    args = ap.parse_args()
+    people = pq.read_table(args.run_dir / "patients.parquet",
+                           columns=["patient_id", "arm", "is_female"])
+    people = people.filter(pc.equal(people["arm"], args.arm))
+    if people.num_rows == 0:
+        raise SystemExit(f"--arm {args.arm!r}: no such arm in {args.run_dir}")
+    order = np.argsort(people["patient_id"].to_numpy(zero_copy_only=False))
+    ids = people["patient_id"].to_numpy(zero_copy_only=False)[order]
+    female = people["is_female"].to_numpy()[order]
+    diary = pq.read_table(args.run_dir / "drinking.parquet",
+                          columns=["patient_id", "study_day", "drinks_true", "drinks_reported"])
+    diary = diary.filter(pc.is_in(diary["patient_id"], value_set=people["patient_id"]))
+    g = GRAMS_ETHANOL_PER_US_STANDARD_DRINK
+    base = _matrix(diary, ids, "drinks_reported", *args.baseline)
+    rep = _matrix(diary, ids, "drinks_reported", *args.window)
+    true = _matrix(diary, ids, "drinks_true", *args.window)
+    level0 = who_risk_level(np.nanmean(base, axis=1) * g, female)
+    observed = np.isfinite(rep).sum(axis=1)
+    scored = observed >= rep.shape[1] / 2  # as missing_days = "heavy"
+    with np.errstate(invalid="ignore"):
+        grams = np.where(observed > 0, np.nansum(rep, axis=1) / np.maximum(observed, 1) * g,
+                         np.nan)
+    level1 = who_risk_level(grams, female)
+    reduced = scored & (level0 - level1 >= 1)
+    n = ids.size
+    missing = ~scored
+    low = scored & (level0 == 0)
+    rest = ~reduced & ~missing & ~low
+    heavy = np.where(female[:, None], HEAVY_DRINKS_WOMEN, HEAVY_DRINKS_MEN)
+    drank_days = (true > 0).sum(axis=1)
+    heavy_days = (true >= heavy).sum(axis=1)
+    print(f"{args.run_dir} arm {args.arm}: {n} patients, window {args.window}, baseline "
+          f"{args.baseline}")
+    print(f"WHO >= 1-level reduction: {100 * reduced.mean():.1f}%; >= 2 levels: "
+          f"{100 * (scored & (level0 - level1 >= 2)).mean():.1f}%")
+    print(f"nonresponders (one level): {int((~reduced).sum())} = missing {int(missing.sum())} "
+          f"+ low baseline {int(low.sum())} + the rest {int(rest.sum())}")
+    if rest.any():
+        print(f"  the rest, true drinking in the window ({true.shape[1]} days): drinking days "
+              f"median {np.median(drank_days[rest]):.0f} (mean {drank_days[rest].mean():.1f}), "
+              f"heavy days median {np.median(heavy_days[rest]):.0f} "
+              f"(mean {heavy_days[rest].mean():.1f}); reported g/day {np.mean(grams[rest]):.0f} "
+              f"against a reported baseline of "
+              f"{np.mean(np.nanmean(base, axis=1)[rest] * g):.0f}")
+    drank = scored & (drank_days > 0)
+    print(f"among the {int(drank.sum())} scored patients who drank in the window: "
+          f"{100 * reduced[drank].mean():.1f}% reduced by a level")
+
+
+if __name__ == "__main__":
+    main()
