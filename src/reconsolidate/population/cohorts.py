@@ -189,8 +189,9 @@ _DAS2019 = Cohort(
 #   5.8 / 0.8290 = 7.0 truly drunk (TLFB_BASELINE_REPORTED_FRACTION) [D]; the log-normal median
 #   is set to it, as before the correction (CV 0.4 puts the mean 7.7% higher). The days are
 #   Normal(6, 1) truncated to 3-7, whose mean is 5.72, not 6 [D: scipy.stats.truncnorm; session-16
-#   review]: the simulated baseline is about 5% lighter than 35 drinks a week. Left so until the
-#   next refit (the Dakwar targets are fitted on this cohort);
+#   review]; with the amounts' mean 7.7% above their median the weekly total still comes to
+#   5.72 x 7.54 x 0.8290 = 35.7 reported drinks [D]. Left so until the next refit (the Dakwar
+#   targets are fitted on this cohort);
 # - sex split NF -> ASSUMPTION 30% women; dependence -> ASSUMPTION mean 6 DSM-5 criteria.
 _DAKWAR2020 = Cohort(
     female_fraction=0.3,
@@ -249,7 +250,8 @@ _COMBINE = Cohort(
 # detox), recalled 8-28 days later, which reports 0.794 rather than 0.8290 of the truth [D]: its
 # simulated TLFB baseline is ~120 rather than 125 UK units a week (the run gives 121). Left so
 # (not tuned): how KARE measured its figure is not in the notes. The days are Normal(6.5, 0.7)
-# truncated to 3-7, whose mean is 6.22, not 6.5 [D: scipy.stats.truncnorm; session-16 review].
+# truncated to 3-7, whose mean is 6.22, not 6.5 [D: scipy.stats.truncnorm; session-16 review];
+# the amounts' mean, 5.8% above their median, makes up for it in the weekly total [D].
 _KARE2022 = Cohort(
     female_fraction=35 / 96,
     age_years=Normal(mean=54.66, sd=19.30, low=18.0, high=60.0),
