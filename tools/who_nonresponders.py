@@ -1,10 +1,10 @@
 """Why patients fail to reduce their WHO drinking-risk level: a run's nonresponders by cause.
 
 Reads a simulated run directory (``reconsolidate trial SPEC --out DIR``) and, for one arm, scores
-the WHO risk level (:func:`reconsolidate.endpoints.core.who_risk_level`, mean grams a day over
-the days with an amount) of the reported baseline window and of the analysis window, as
-``reconsolidate analyze DIR --window A:B --missing heavy`` does: a patient with amounts on fewer
-than half of the window's days is a nonresponder. The nonresponders to the one-level reduction
+the WHO risk-level reductions of the reported diary with
+:func:`reconsolidate.endpoints.core.compute_endpoints`, as ``reconsolidate analyze DIR --window
+A:B --missing heavy`` does (a patient with amounts on fewer than half of the window's days,
+``WHO_REDUCTION_MIN_FRACTION``, is a nonresponder). The nonresponders to the one-level reduction
 are split into
 
 - missing: amounts on fewer than half of the window's days;
@@ -26,6 +26,7 @@ scenario::
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 import numpy as np
@@ -33,10 +34,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from reconsolidate.endpoints.core import (
-    GRAMS_ETHANOL_PER_US_STANDARD_DRINK,
     HEAVY_DRINKS_MEN,
     HEAVY_DRINKS_WOMEN,
-    who_risk_level,
+    WHO_REDUCTION_MIN_FRACTION,
+    MissingDataHandling,
+    compute_endpoints,
 )
 
 
@@ -75,21 +77,18 @@ def main() -> None:
     diary = pq.read_table(args.run_dir / "drinking.parquet",
                           columns=["patient_id", "study_day", "drinks_true", "drinks_reported"])
     diary = diary.filter(pc.is_in(diary["patient_id"], value_set=people["patient_id"]))
-    g = GRAMS_ETHANOL_PER_US_STANDARD_DRINK
     base = _matrix(diary, ids, "drinks_reported", *args.baseline)
     rep = _matrix(diary, ids, "drinks_reported", *args.window)
     true = _matrix(diary, ids, "drinks_true", *args.window)
-    level0 = who_risk_level(np.nanmean(base, axis=1) * g, female)
-    observed = np.isfinite(rep).sum(axis=1)
-    scored = observed >= rep.shape[1] / 2  # as missing_days = "heavy"
-    with np.errstate(invalid="ignore"):
-        grams = np.where(observed > 0, np.nansum(rep, axis=1) / np.maximum(observed, 1) * g,
-                         np.nan)
-    level1 = who_risk_level(grams, female)
-    reduced = scored & (level0 - level1 >= 1)
+    # scored by the endpoints themselves, as `analyze --missing heavy` scores them
+    ep = compute_endpoints(rep, female, handling=MissingDataHandling("itt", "heavy"),
+                           baseline_drinks_per_week=7.0 * np.nanmean(base, axis=1))
+    reduced = ep.who_reduction_1_level == 1.0
+    missing = ep.n_days_observed < math.ceil(WHO_REDUCTION_MIN_FRACTION * rep.shape[1])
+    low = ~missing & (ep.baseline_who_risk_level == 0)
+    grams = ep.grams_per_day
+    grams_per_drink = ep.settings["grams_per_drink"]
     n = ids.size
-    missing = ~scored
-    low = scored & (level0 == 0)
     rest = ~reduced & ~missing & ~low
     heavy = np.where(female[:, None], HEAVY_DRINKS_WOMEN, HEAVY_DRINKS_MEN)
     drank_days = (true > 0).sum(axis=1)
@@ -97,7 +96,7 @@ def main() -> None:
     print(f"{args.run_dir} arm {args.arm}: {n} patients, window {args.window}, baseline "
           f"{args.baseline}")
     print(f"WHO >= 1-level reduction: {100 * reduced.mean():.1f}%; >= 2 levels: "
-          f"{100 * (scored & (level0 - level1 >= 2)).mean():.1f}%")
+          f"{100 * (ep.who_reduction_2_levels == 1.0).mean():.1f}%")
     print(f"nonresponders (one level): {int((~reduced).sum())} = missing {int(missing.sum())} "
           f"+ low baseline {int(low.sum())} + the rest {int(rest.sum())}")
     if rest.any():
@@ -106,8 +105,8 @@ def main() -> None:
               f"heavy days median {np.median(heavy_days[rest]):.0f} "
               f"(mean {heavy_days[rest].mean():.1f}); reported g/day {np.mean(grams[rest]):.0f} "
               f"against a reported baseline of "
-              f"{np.mean(np.nanmean(base, axis=1)[rest] * g):.0f}")
-    drank = scored & (drank_days > 0)
+              f"{np.mean(ep.baseline_drinks_per_week[rest]) / 7.0 * grams_per_drink:.0f}")
+    drank = ~missing & (drank_days > 0)
     print(f"among the {int(drank.sum())} scored patients who drank in the window: "
           f"{100 * reduced[drank].mean():.1f}% reduced by a level")
 
