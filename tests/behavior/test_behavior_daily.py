@@ -226,6 +226,28 @@ def test_a_lapse_after_a_spell_without_drinking_is_smaller(elasticity: float) ->
     np.testing.assert_allclose(low[free] / usual[free], 0.2**elasticity, rtol=1e-12)
 
 
+def test_a_lapse_renews_a_treatment_seekers_resolve() -> None:
+    """A drinking day adds the patient's recommitment to the quit lift, after the day's
+    abstinence-violation loss; a dry day adds nothing."""
+    bp = BehaviorParams(abstinence_violation_fraction=0.2)
+    p, m, s = _setup(3000)
+    s.quit_lift_logit[:] = 1.0
+    s.coping_skill[:] = 0.25
+    s.recommitment_logit[:] = np.where(np.arange(p.n) % 2 == 0, 0.3, 0.0)
+    s0 = s.copy()
+    u = PatientStream(9, "test.day", 8, 0).uniform(0, p.n)
+    drinks = live_day(m, s, p, bp, MP, u, weekend=False)
+    drank = drinks > 0
+    assert 500 < drank.sum() < p.n - 500
+    kept = s0.quit_lift_logit * (1.0 - 0.2 * (1.0 - 0.25))
+    np.testing.assert_allclose(s.quit_lift_logit[drank],
+                               (kept + s0.recommitment_logit)[drank], rtol=1e-15)
+    np.testing.assert_array_equal(s.quit_lift_logit[~drank], s0.quit_lift_logit[~drank])
+    # the other lifts only lose
+    np.testing.assert_allclose(s.therapy_lift_logit[drank],
+                               (s0.therapy_lift_logit * (1.0 - 0.2 * 0.75))[drank], rtol=1e-15)
+
+
 def test_coping_skill_weakens_the_craving_coupling() -> None:
     p, m, s = _setup(3000)
     s2 = s.copy()

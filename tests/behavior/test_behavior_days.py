@@ -35,6 +35,7 @@ def _start(n: int, cohort: str, bp: BehaviorParams, start: int = 0, mp: MemoryPa
     st.coping_skill[:] = 0.04 * (p.index % 11)
     st.regression_logit[:] = 0.1 * (p.index % 3)
     st.regression_target_logit[:] = 0.4 * (p.index % 4)
+    st.recommitment_logit[:] = 0.02 * (p.index % 4)
     return p, m, st
 
 

@@ -142,6 +142,37 @@ def test_calibration_predictions_match_hand_arithmetic() -> None:
     assert p[6] == pytest.approx((100 * (1 - 2 / 7) + 100 * (1 - 0)) / 2)
 
 
+def test_share_at_least_counts_the_drinkers_at_or_above_the_level() -> None:
+    """Percent of the patients (only those who drank in among_drinkers_in_days, and only those
+    with an observed day in the window) whose endpoint in the window reaches at_least."""
+    nan = np.nan
+    a = np.array([
+        [0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0],  # 5 of 7 days: 71%
+        [0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0],  # 2 of 7: 29%
+        [0, 0, 0, 0, 0, 0, 0, 1, 1, 1, nan, nan, nan, nan],  # 3 of 3 observed: 100%
+        [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],  # never drank: left out with the filter
+        [0, 2, 0, 0, 0, 0, 0, nan, nan, nan, nan, nan, nan, nan],  # no window day: left out
+    ], dtype=float)
+    sims = {"s": {"A": _arm(a)}}
+    kw = dict(endpoint="percent_drinking_days", statistic="share_at_least", at_least=60.0)
+    p = predict_targets([_target(**kw), _target(**kw, among_drinkers_in_days=(0, 6)),
+                         _target(**kw, among_drinkers_in_days=(-7, 6)),
+                         _target(**{**kw, "at_least": 100.0})], sims)
+    assert p[0] == pytest.approx(100 * 2 / 4)  # patients 1 and 3 of the 4 with window days
+    assert p[1] == pytest.approx(100 * 2 / 3)  # patient 4 never drank in days 0-6
+    assert p[2] == pytest.approx(100 * 2 / 3)  # patient 5 drank at baseline but has no window day
+    assert p[3] == pytest.approx(100 * 1 / 4)
+    with pytest.raises(ValueError, match="at_least is needed by, and only by"):
+        _target(endpoint="percent_drinking_days", statistic="share_at_least")
+    with pytest.raises(ValueError, match="at_least is needed by, and only by"):
+        _target(endpoint="percent_drinking_days", statistic="mean", at_least=60.0)
+    with pytest.raises(ValueError, match="among_drinkers_in_days belongs to"):
+        _target(endpoint="percent_drinking_days", statistic="mean",
+                among_drinkers_in_days=(0, 6))
+    with pytest.raises(ValueError, match="share_at_least needs a per-patient rate"):
+        _target(endpoint="no_heavy_drinking_days", statistic="share_at_least", at_least=1.0)
+
+
 def test_change_pct_compares_the_same_patients() -> None:
     """A patient without an observed window day (a dropout) leaves the baseline mean too: the
     baseline used to average every patient while the window left dropouts out (who drank more

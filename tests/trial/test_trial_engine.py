@@ -566,6 +566,30 @@ def test_screened_non_seekers_drift_down_after_enrolment_only() -> None:
                    for c in ("dakwar2020", "combine", "kare2022"))
 
 
+def test_a_lapse_renews_the_resolve_of_treatment_seekers_after_their_quit_day_only() -> None:
+    """behavior.lapse_recommitment_logit: the same days before the quit day; after it, fewer of
+    the treatment seekers who drink again return to drinking on most days; and nothing changes
+    for a cohort that does not seek treatment (Das)."""
+    def run(name: str, value: float) -> tuple[np.ndarray, object]:
+        spec = load_trial_spec(EXAMPLES / f"{name}.toml")
+        sp = TrialSpec.model_validate({**spec.model_dump(), "behavior": {
+            **spec.behavior.model_dump(), "lapse_recommitment_logit": value}})
+        plan = make_plan(sp, EXAMPLES, 400, calibrated=False)
+        return simulate_chunk(plan, 0, 0, 0, 400).drinks_true, sp
+
+    off, spec = run("placebo-natural-history", 0.0)
+    on, _ = run("placebo-natural-history", 0.1)
+    q = spec.quit_day - spec.first_day  # column of the quit day
+    np.testing.assert_array_equal(off[:, :q], on[:, :q])
+    month4 = slice(q + 84, q + 112)
+    drank = (off[:, q:q + 112] > 0).any(axis=1) & (on[:, q:q + 112] > 0).any(axis=1)
+    regular_off = ((off[:, month4] > 0).mean(axis=1) >= 0.6)[drank].mean()
+    regular_on = ((on[:, month4] > 0).mean(axis=1) >= 0.6)[drank].mean()
+    assert drank.sum() > 150
+    assert regular_on < 0.75 * regular_off, (regular_on, regular_off)
+    np.testing.assert_array_equal(run("das2019", 0.0)[0], run("das2019", 0.1)[0])
+
+
 def test_a_trial_with_every_visit_missed_says_why_its_endpoints_are_null() -> None:
     """missed_visit_prob = 1: no reported follow-up day, so the reported endpoints are null;
     the summary says why, without numpy's empty-slice warnings; the truth is still there."""

@@ -101,6 +101,9 @@ class BehaviorState:
         assessment reactivity; log-odds against drinking) and the level it approaches with
         ``recruitment_regression_half_life_days`` (0 until enrolment). Part of the motivation,
         but not lost on drinking days.
+    recommitment_logit
+        What each drinking day adds to the quit lift (log-odds; ``lapse_recommitment_logit``
+        from the quit day on, 0 before it and for patients who do not seek treatment).
     """
 
     alpha_logit: np.ndarray
@@ -114,6 +117,7 @@ class BehaviorState:
     habit_ref: np.ndarray
     regression_logit: np.ndarray
     regression_target_logit: np.ndarray
+    recommitment_logit: np.ndarray
 
     @classmethod
     def start(
@@ -123,7 +127,7 @@ class BehaviorState:
         z = np.zeros_like(alpha_logit)
         return cls(alpha_logit, craving_ref, z.copy(), z.copy(), z.copy(), z.copy(), z.copy(),
                    np.array(habit_ref, dtype=np.float64), np.array(habit_ref, dtype=np.float64),
-                   z.copy(), z.copy())
+                   z.copy(), z.copy(), z.copy())
 
     @property
     def motivation_logit(self) -> np.ndarray:
@@ -404,5 +408,7 @@ def live_day(
     state.therapy_lift_logit *= 1.0 - loss
     state.ketamine_lift_logit *= 1.0 - loss
     state.ketamine_lasting_lift_logit *= 1.0 - loss
+    # a lapse also renews a treatment seeker's resolve (after the loss: none of it is lost today)
+    state.quit_lift_logit += np.where(drink, state.recommitment_logit, 0.0)
     state.habit += (drink - state.habit) * -np.expm1(-1.0 / params.habit_time_constant_days)
     return drinks

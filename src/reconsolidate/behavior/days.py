@@ -225,7 +225,7 @@ def live_days(
         state.quit_lift_logit, state.therapy_lift_logit, state.ketamine_lift_logit,
         state.ketamine_lasting_lift_logit, state.coping_skill, state.habit, state.habit_ref,
         state.regression_logit, state.regression_target_logit, skill_decay,
-        s.time_h, mem._block_of(s), behavior, memory_consts,
+        state.recommitment_logit, s.time_h, mem._block_of(s), behavior, memory_consts,
         drinks_out, snap_cr, snap_w, cr_sum, _general_shape(mp),
     )
 
@@ -235,8 +235,8 @@ def _days_kernel(days, weekend, detox, record_col, snapshot_col, accumulate, key
                  prob_we,
                  alpha, craving_ref, dpdd, abstinent_at_entry, quit_l, therapy_l, ketamine_l,
                  lasting_l, skill, habit, habit_ref, regression_l, regression_tgt, skill_decay,
-                 time_h, blk, behavior, memory_consts, drinks_out, snap_cr, snap_w, cr_sum,
-                 general):
+                 recommit, time_h, blk, behavior, memory_consts, drinks_out, snap_cr, snap_w,
+                 cr_sum, general):
     n = time_h.size
     cc = prob_wd.shape[1]
     n_days = days.size
@@ -453,6 +453,8 @@ def _days_kernel(days, weekend, detox, record_col, snapshot_col, accumulate, key
                         ther *= keep_lift
                         ket *= keep_lift
                         lasting *= keep_lift
+                        # a lapse renews a treatment seeker's resolve (as daily.live_day)
+                        quit += recommit[i]
                     hab += (r - hab) * habit_rate
                     # 24 h pass (the lanes keep this day's time)
                     t_loc[q] += 24.0

@@ -132,6 +132,26 @@ class BehaviorParams(StrictModel):
     therapy_motivation_half_life_days: float = Field(
         30.0, gt=0, description="ASSUMPTION: half-life of therapy-session motivation lifts, days"
     )
+    lapse_recommitment_logit: float = Field(
+        0.0,
+        ge=0,
+        le=2,
+        description=(
+            "ASSUMPTION: motivation (log-odds against drinking) that each drinking day adds to "
+            "the quit lift of a treatment seeker after their quit day (the same for every "
+            "patient, not scaled by the motivation multiplier): a lapse renews the resolve (its "
+            "consequences, the clinician's response at the next visit), the counterpart of the "
+            "abstinence-violation loss. It is a negative feedback of drinking on motivation, "
+            "so treatment seekers who drink again settle at drinking less often instead of "
+            "returning to their usual pattern: bouts of drinking alternating with abstinence "
+            "were the commonest pattern of daily drinkers who relapsed after treatment (46%, "
+            "20% daily drinking again; Pickens et al. 1985 Alcohol Clin Exp Res, PMID 3893196 "
+            "[abs]), and in COMBINE 19% of those who drank at all during the 16 weeks drank on "
+            "60% or more of the days of month 4 (Ray, Krull & Leggio 2010 Front Psychiatry "
+            "1:26, doi:10.3389/fpsyt.2010.00026 [abs]; a calibration target). 0 switches it "
+            "off; size calibrated"
+        ),
+    )
     abstinence_violation_fraction: float = Field(
         0.1,
         ge=0,

@@ -280,6 +280,20 @@ def _mean_abs_deviation_from_usual(d: ArmData, t: Target) -> float:
     return _finite_mean(dev)
 
 
+def _share_at_least(d: ArmData, t: Target) -> float:
+    """Percent of the patients with the endpoint in the window (with ``among_drinkers_in_days``:
+    of those who drank then) whose value is at least ``at_least``; patients without a value are
+    left out."""
+    v = _per_patient(d, t)
+    keep = np.isfinite(v)
+    if t.among_drinkers_in_days is not None:
+        x = d.reported if t.data == "reported" else d.true
+        keep &= (x[:, _columns(d, *t.among_drinkers_in_days)] > 0.0).any(axis=1)  # NaN: False
+    if not keep.any():
+        return math.nan
+    return 100.0 * float(np.mean(v[keep] >= t.at_least))
+
+
 def _predict_one(t: Target, arms: dict[str, ArmData]) -> float:
     for a in (t.arm, t.reference_arm, t.share_of_arm):
         if a is not None and a not in arms:
@@ -294,6 +308,8 @@ def _predict_one(t: Target, arms: dict[str, ArmData]) -> float:
         return _mean_abs_change(d, t)
     if t.statistic == "mean_abs_deviation_from_usual":
         return _mean_abs_deviation_from_usual(d, t)
+    if t.statistic == "share_at_least":
+        return _share_at_least(d, t)
     r = arms[t.reference_arm]  # type: ignore[index]
     if t.statistic in ("difference", "effect_share"):
         f = _arm_mean if t.of == "mean" else _change_pct

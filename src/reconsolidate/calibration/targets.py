@@ -49,8 +49,8 @@ __all__ = [
 DEFAULT_TARGETS_PATH = Path(__file__).with_name("targets.toml")
 
 Statistic = Literal[
-    "mean", "change_pct", "mean_abs_change", "mean_abs_deviation_from_usual", "difference",
-    "effect_share", "odds_ratio", "hazard_ratio",
+    "mean", "change_pct", "mean_abs_change", "mean_abs_deviation_from_usual", "share_at_least",
+    "difference", "effect_share", "odds_ratio", "hazard_ratio",
 ]
 STATISTICS: tuple[str, ...] = get_args(Statistic)
 # Per-patient endpoints a target may name: fields of reconsolidate.endpoints.ParticipantEndpoints,
@@ -118,6 +118,14 @@ class Target(StrictModel):
         None, gt=0, le=7,
         description="for statistic 'mean_abs_deviation_from_usual': only the patients whose "
         "usual drinking days per week (the cohort covariate) are below this")
+    at_least: float | None = Field(
+        None,
+        description="for statistic 'share_at_least': the percent of patients whose endpoint in "
+        "the window is at least this (in the endpoint's units)")
+    among_drinkers_in_days: tuple[int, int] | None = Field(
+        None,
+        description="for statistic 'share_at_least': only the patients who drank (reported a "
+        "drink, or drank with data = 'true') on a day of this inclusive window of study days")
     published: float | str
     interval: tuple[float, float]
     scale: float | None = Field(
@@ -152,10 +160,19 @@ class Target(StrictModel):
                 and self.statistic != "mean_abs_deviation_from_usual"):
             raise ValueError("usual_days_per_week_below belongs to statistic "
                              "'mean_abs_deviation_from_usual'")
-        if self.statistic == "mean_abs_change" and self.endpoint in (
+        share = self.statistic == "share_at_least"
+        if share != (self.at_least is not None):
+            raise ValueError("at_least is needed by, and only by, statistic 'share_at_least'")
+        if self.among_drinkers_in_days is not None:
+            if not share:
+                raise ValueError("among_drinkers_in_days belongs to statistic 'share_at_least'")
+            if self.among_drinkers_in_days[0] > self.among_drinkers_in_days[1]:
+                raise ValueError(f"among_drinkers_in_days {list(self.among_drinkers_in_days)}: "
+                                 "first > last")
+        if self.statistic in ("mean_abs_change", "share_at_least") and self.endpoint in (
             "abstinent_day", "days_to_first_heavy_day", *BINARY_ENDPOINTS,
         ):
-            raise ValueError("mean_abs_change needs a per-patient rate or amount as endpoint "
+            raise ValueError(f"{self.statistic} needs a per-patient rate or amount as endpoint "
                              "(e.g. 'percent_drinking_days', 'drinks_per_week')")
         if self.statistic == "mean_abs_deviation_from_usual" and (
             self.endpoint != "percent_drinking_days"

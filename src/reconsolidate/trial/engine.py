@@ -884,6 +884,9 @@ def _simulate(
             bstate.quit_lift_logit += (
                 bp.quit_motivation_logit * motivation_gain * patients.treatment_seeking
             )
+            # not scaled by the motivation multiplier: the consequences of a lapse, and the
+            # clinician's response to it, come whatever the patient's readiness
+            bstate.recommitment_logit += bp.lapse_recommitment_logit * patients.treatment_seeking
         if day in therapy_days:
             bstate.therapy_lift_logit += arm.therapy.motivation_logit_per_session * motivation_gain
             bstate.coping_skill += arm.therapy.coping_skill_gain_per_session * (
