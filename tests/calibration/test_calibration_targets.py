@@ -162,6 +162,15 @@ def test_share_at_least_counts_the_drinkers_at_or_above_the_level() -> None:
     assert p[1] == pytest.approx(100 * 2 / 3)  # patient 4 never drank in days 0-6
     assert p[2] == pytest.approx(100 * 2 / 3)  # patient 5 drank at baseline but has no window day
     assert p[3] == pytest.approx(100 * 1 / 4)
+    # the drinkers are read from the same diary as the endpoint: true drinking that the
+    # report left out (patient 4 drank on day 0) counts with data = 'true' only
+    arm = sims["s"]["A"]
+    arm.true[3, 7] = 1.0
+    p = predict_targets([_target(**kw, among_drinkers_in_days=(0, 6)),
+                         _target(**kw, among_drinkers_in_days=(0, 6), data="true")], sims)
+    assert p[0] == pytest.approx(100 * 2 / 3)
+    # true (NaN -> 0 here): drinkers 1-4; only patient 1 at >= 60% (patient 3: 3 of 7 days)
+    assert p[1] == pytest.approx(100 * 1 / 4)
     with pytest.raises(ValueError, match="at_least is needed by, and only by"):
         _target(endpoint="percent_drinking_days", statistic="share_at_least")
     with pytest.raises(ValueError, match="at_least is needed by, and only by"):

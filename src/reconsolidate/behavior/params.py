@@ -138,7 +138,7 @@ class BehaviorParams(StrictModel):
         le=2,
         description=(
             "ASSUMPTION: motivation (log-odds against drinking) that each drinking day adds to "
-            "the quit lift of a treatment seeker after their quit day (the same for every "
+            "the quit lift of a treatment seeker from their quit day on (the same for every "
             "patient, not scaled by the motivation multiplier): a lapse renews the resolve (its "
             "consequences, the clinician's response at the next visit), the counterpart of the "
             "abstinence-violation loss. It is a negative feedback of drinking on motivation, "
@@ -148,8 +148,13 @@ class BehaviorParams(StrictModel):
             "20% daily drinking again; Pickens et al. 1985 Alcohol Clin Exp Res, PMID 3893196 "
             "[abs]), and in COMBINE 19% of those who drank at all during the 16 weeks drank on "
             "60% or more of the days of month 4 (Ray, Krull & Leggio 2010 Front Psychiatry "
-            "1:26, doi:10.3389/fpsyt.2010.00026 [abs]; a calibration target). 0 switches it "
-            "off; size calibrated"
+            "1:26, doi:10.3389/fpsyt.2010.00026 [abs]; a calibration target). Pickens "
+            "describes a pattern in the year after treatment, not this mechanism. The renewal "
+            "does not fade when treatment ends (no target covers the months after it): in the "
+            "COMBINE-like scenario the year after the 16 weeks has 71.8% true days abstinent, "
+            "against 59-69% across COMBINE's arms a year later [S] and 52.7% with step 17's "
+            "fit, which had no renewal (docs/trial-spec.md, Known limitations). 0 switches "
+            "it off; size calibrated"
         ),
     )
     abstinence_violation_fraction: float = Field(
