@@ -29,8 +29,10 @@ per-patient loop):
    (extinction) and the others leave the memory as it was
    (:func:`reconsolidate.memory.population.expose`); a drinking day without any cue is an
    unsignalled reward (:func:`~reconsolidate.memory.population.us_alone`); a drinking day
-   also costs part of the motivation lifts (abstinence-violation effect); the
-   habit moves towards today's drinking (1) or abstinence (0).
+   also costs part of the motivation lifts (abstinence-violation effect) and, from a treatment
+   seeker's quit day on, adds ``lapse_recommitment_logit`` to the quit lift (a lapse renews the
+   resolve: a negative feedback of drinking on motivation); the habit moves towards today's
+   drinking (1) or abstinence (0).
 
 The intercept ``alpha_i`` is calibrated per patient (:func:`calibrate_intercept`) so that, with the
 given cue responses and no motivation lift, the expected drinking days per week equal the
