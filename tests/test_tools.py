@@ -39,3 +39,27 @@ def test_untreated_stability_names_a_bad_override(arg: str, message: str, capsys
     assert e.value.code == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_who_nonresponders_adds_up_and_bounds_the_papers_rule(tmp_path: Path, capsys) -> None:
+    import re
+
+    from reconsolidate.trial import load_trial_spec, make_plan, run_trial
+
+    examples = ROOT / "examples" / "trials"
+    plan = make_plan(load_trial_spec(examples / "placebo-natural-history.toml"), examples, 150)
+    run_trial(plan, out_dir=tmp_path / "run")
+    tool = _load("who_nonresponders")
+    assert tool.main([str(tmp_path / "run"), "--arm", plan.arms[0].name, "--window", "84:111",
+                      "--baseline=-40:-12"]) == 0
+    out = capsys.readouterr().out
+    one = float(re.search(r">= 1-level reduction: ([0-9.]+)%", out).group(1))
+    m = re.search(r"nonresponders \(one level\): (\d+) = missing (\d+) \+ low baseline (\d+) "
+                  r"\+ the rest (\d+)", out)
+    assert int(m.group(1)) == int(m.group(2)) + int(m.group(3)) + int(m.group(4))
+    assert int(m.group(1)) == round(150 * (1 - one / 100))
+    paper = re.search(r"the paper's rule\): >= 1 level ([0-9.]+)%, >= 2 levels ([0-9.]+)%", out)
+    assert float(paper.group(1)) <= one and float(paper.group(2)) <= float(paper.group(1))
+    with pytest.raises(SystemExit):
+        tool.main([str(tmp_path / "run"), "--arm", "nope", "--window", "84:111",
+                   "--baseline=-40:-12"])

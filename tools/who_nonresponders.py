@@ -14,7 +14,9 @@ are split into
   reported baseline.
 
 It also prints the share reducing by a level among the patients who drank at all in the window
-(true drinking) and were scored. docs/calibration.md quotes it for the COMBINE-like placebo
+(true drinking) and were scored, and the two rates under the rule of Falk/Witkiewitz et al. 2019
+(Table 2, footnote a: any participant with a missing day is a nonresponder), which the endpoints'
+``heavy`` rule bounds from above. docs/calibration.md quotes it for the COMBINE-like placebo
 scenario::
 
     reconsolidate trial src/reconsolidate/calibration/scenarios/combine-placebo.toml \\
@@ -58,14 +60,14 @@ def _matrix(table, ids: np.ndarray, column: str, first: int, last: int) -> np.nd
     return out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run_dir", type=Path)
     ap.add_argument("--arm", required=True)
     ap.add_argument("--window", type=_days, required=True, help="analysis window A:B, study days")
     ap.add_argument("--baseline", type=_days, required=True,
                     help="baseline window A:B, study days (use --baseline=-40:-12)")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     people = pq.read_table(args.run_dir / "patients.parquet",
                            columns=["patient_id", "arm", "is_female"])
     people = people.filter(pc.equal(people["arm"], args.arm))
@@ -109,7 +111,13 @@ def main() -> None:
     drank = ~missing & (drank_days > 0)
     print(f"among the {int(drank.sum())} scored patients who drank in the window: "
           f"{100 * reduced[drank].mean():.1f}% reduced by a level")
+    complete = ep.n_days_observed == rep.shape[1]
+    print(f"any missing day a nonresponder (the paper's rule): >= 1 level "
+          f"{100 * (reduced & complete).mean():.1f}%, >= 2 levels "
+          f"{100 * ((ep.who_reduction_2_levels == 1.0) & complete).mean():.1f}% "
+          f"({int((~complete).sum())} patients miss a day)")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
