@@ -22,6 +22,12 @@ from reconsolidate.trial.engine import (
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "trials"
 
 
+def _with_behavior(spec: TrialSpec, **values: float) -> TrialSpec:
+    """``spec`` with some ``[behavior]`` fields set (the others as the spec had them)."""
+    return TrialSpec.model_validate({**spec.model_dump(),
+                                     "behavior": {**spec.behavior.model_dump(), **values}})
+
+
 def _plan(name: str, n: int, **update):
     spec = load_trial_spec(EXAMPLES / f"{name}.toml")
     if update:
@@ -409,8 +415,7 @@ def test_placebo_arm_is_stationary_after_burn_in() -> None:
     burn-in days it still rose 6%), and true drinking stays within 6% of its baseline month."""
     spec = load_trial_spec(EXAMPLES / "das2019.toml")
     # without the post-enrolment drift of screened participants, which is meant to move it
-    spec = TrialSpec.model_validate({**spec.model_dump(), "behavior": {
-        **spec.behavior.model_dump(), "recruitment_regression_logit": 0.0}})
+    spec = _with_behavior(spec, recruitment_regression_logit=0.0)
     plan = make_plan(spec, EXAMPLES, 300, calibrated=False)
     arm = [a.name for a in plan.arms].index("RET+PBO")
     r = simulate_chunk(plan, arm, 0, 0, 300)
@@ -430,9 +435,7 @@ def test_habit_starts_the_baseline_at_its_reference(monkeypatch: pytest.MonkeyPa
     from reconsolidate.trial import engine
 
     spec = load_trial_spec(EXAMPLES / "das2019.toml")
-    spec = TrialSpec.model_validate({**spec.model_dump(), "behavior": {
-        **spec.behavior.model_dump(), "habit_weight_logit": 6.0,
-        "habit_time_constant_days": 116.0}})
+    spec = _with_behavior(spec, habit_weight_logit=6.0, habit_time_constant_days=116.0)
     seen: list[tuple[int, int, np.ndarray, np.ndarray]] = []  # first, last day, habit before/after
     real = engine.live_days
 
@@ -547,9 +550,8 @@ def test_screened_non_seekers_drift_down_after_enrolment_only() -> None:
     spec = load_trial_spec(EXAMPLES / "das2019.toml")
     out = {}
     for value in (0.0, 1.0):
-        sp = TrialSpec.model_validate({**spec.model_dump(), "behavior": {
-            **spec.behavior.model_dump(), "recruitment_regression_logit": value,
-            "recruitment_regression_half_life_days": 60.0}})
+        sp = _with_behavior(spec, recruitment_regression_logit=value,
+                            recruitment_regression_half_life_days=60.0)
         plan = make_plan(sp, EXAMPLES, 300, calibrated=False)
         arm = [a.name for a in plan.arms].index("RET+PBO")
         out[value] = simulate_chunk(plan, arm, 0, 0, 300).drinks_true
@@ -571,9 +573,8 @@ def test_a_lapse_renews_the_resolve_of_treatment_seekers_after_their_quit_day_on
     the treatment seekers who drink again return to drinking on most days; and nothing changes
     for a cohort that does not seek treatment (Das)."""
     def run(name: str, value: float) -> tuple[np.ndarray, object]:
-        spec = load_trial_spec(EXAMPLES / f"{name}.toml")
-        sp = TrialSpec.model_validate({**spec.model_dump(), "behavior": {
-            **spec.behavior.model_dump(), "lapse_recommitment_logit": value}})
+        sp = _with_behavior(load_trial_spec(EXAMPLES / f"{name}.toml"),
+                            lapse_recommitment_logit=value)
         plan = make_plan(sp, EXAMPLES, 400, calibrated=False)
         return simulate_chunk(plan, 0, 0, 0, 400).drinks_true, sp
 
